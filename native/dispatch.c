@@ -1,0 +1,44 @@
+/* Runtime CPU dispatch: one level for the whole library, chosen when it loads.
+ *
+ * The level is the best the CPU (and OS) supports, lowered by the environment
+ * variable VTOOL_SIMD=scalar|avx2|avx512 (tests use it to compare paths). A level
+ * the CPU lacks is never selected, so an index built anywhere searches anywhere.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "vtool.h"
+#include "internal.h"
+
+static int g_level = -1;
+
+int vt_cpu_max_level(void) {
+#if VT_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+        return VT_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return VT_AVX2;
+#endif
+    return VT_SCALAR;
+}
+
+static int level_from_env(void) {
+    const char *s = getenv("VTOOL_SIMD");
+    if (!s || !*s) return VT_AVX512;
+    if (!strcmp(s, "scalar")) return VT_SCALAR;
+    if (!strcmp(s, "avx2")) return VT_AVX2;
+    return VT_AVX512;
+}
+
+int vt_set_simd_level(int level) {
+    int max = vt_cpu_max_level();
+    if (level < VT_SCALAR) level = VT_SCALAR;
+    g_level = level < max ? level : max;
+    return g_level;
+}
+
+int vt_simd_level(void) {
+    if (g_level < 0) vt_set_simd_level(level_from_env());
+    return g_level;
+}

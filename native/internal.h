@@ -1,0 +1,46 @@
+/* Private helpers shared by the native sources (not part of the cffi API). */
+#ifndef VTOOL_INTERNAL_H
+#define VTOOL_INTERNAL_H
+#include <stdint.h>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define VT_X86 1
+#include <immintrin.h>
+#else
+#define VT_X86 0
+#endif
+
+enum { VT_SCALAR = 0, VT_AVX2 = 1, VT_AVX512 = 2 };
+
+#define VT_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define VT_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
+
+/* (distance, id) order: is a worse than b? Ties go to the smaller id. */
+static inline int vt_worse(float da, int64_t ia, float db, int64_t ib) {
+    return da > db || (da == db && ia > ib);
+}
+
+/* Replace the top (worst) of a max-heap of size k and restore the heap. */
+static inline void vt_heap_replace_top(float *hd, int64_t *hi, int64_t k, float d, int64_t id) {
+    int64_t i = 0;
+    for (;;) {
+        int64_t l = 2 * i + 1, r = l + 1, w = i;
+        float wd = d;
+        int64_t wi = id;
+        if (l < k && vt_worse(hd[l], hi[l], wd, wi)) { w = l; wd = hd[l]; wi = hi[l]; }
+        if (r < k && vt_worse(hd[r], hi[r], wd, wi)) { w = r; }
+        if (w == i) break;
+        hd[i] = hd[w];
+        hi[i] = hi[w];
+        i = w;
+    }
+    hd[i] = d;
+    hi[i] = id;
+}
+
+/* Offer one candidate to a heap: kept only when better than the current worst. */
+static inline void vt_heap_push(float *hd, int64_t *hi, int64_t k, float d, int64_t id) {
+    if (vt_worse(hd[0], hi[0], d, id)) vt_heap_replace_top(hd, hi, k, d, id);
+}
+
+#endif

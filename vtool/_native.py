@@ -1,0 +1,130 @@
+"""The only module that touches cffi: loads the compiled core, converts arrays to pointers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vtool._native_lib import ffi, lib
+
+LEVEL_NAMES = ("scalar", "avx2", "avx512")
+METRICS = {"l2": 0, "ip": 1}
+
+
+def cpu_max_level() -> str:
+    return LEVEL_NAMES[lib.vt_cpu_max_level()]
+
+
+def simd_level() -> str:
+    return LEVEL_NAMES[lib.vt_simd_level()]
+
+
+def set_simd_level(name: str) -> str:
+    """Force a SIMD level (lowered to what the CPU has); returns the level in effect."""
+    return LEVEL_NAMES[lib.vt_set_simd_level(LEVEL_NAMES.index(name))]
+
+
+def _ptr(ctype: str, a: np.ndarray):
+    assert a.flags.c_contiguous, "native kernels take C-contiguous arrays"
+    return ffi.cast(ctype, ffi.from_buffer(a)) if a.size else ffi.NULL
+
+
+def _f32(a) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def distances_ny(x: np.ndarray, y: np.ndarray, metric: str = "l2") -> np.ndarray:
+    """Squared L2 (or inner product) between one vector x (d,) and every row of y (n, d)."""
+    x, y = _f32(x), _f32(y)
+    assert x.ndim == 1 and y.ndim == 2 and y.shape[1] == x.shape[0]
+    out = np.empty(y.shape[0], dtype=np.float32)
+    fn = lib.vt_ip_ny if metric == "ip" else lib.vt_l2sqr_ny
+    fn(_ptr("float *", x), _ptr("float *", y), y.shape[0], x.shape[0], _ptr("float *", out))
+    return out
+
+
+def pairwise(x: np.ndarray, y: np.ndarray, metric: str = "l2") -> np.ndarray:
+    """Distance matrix (nx, ny) computed directly (no BLAS decomposition)."""
+    x, y = _f32(x), _f32(y)
+    assert x.ndim == 2 and y.ndim == 2 and x.shape[1] == y.shape[1]
+    out = np.empty((x.shape[0], y.shape[0]), dtype=np.float32)
+    lib.vt_pairwise(_ptr("float *", x), x.shape[0], _ptr("float *", y), y.shape[0], x.shape[1],
+                    METRICS[metric], _ptr("float *", out))
+    return out
+
+
+def norms_sqr(x: np.ndarray) -> np.ndarray:
+    x = _f32(x)
+    out = np.empty(x.shape[0], dtype=np.float32)
+    lib.vt_norms_sqr(_ptr("float *", x), x.shape[0], x.shape[1], _ptr("float *", out))
+    return out
+
+
+class TopK:
+    """Running top-k (smallest distance, ties to smaller id) for nq queries."""
+
+    def __init__(self, nq: int, k: int):
+        self.nq, self.k = nq, k
+        self.dist = np.empty((nq, k), dtype=np.float32)
+        self.ids = np.empty((nq, k), dtype=np.int64)
+        lib.vt_heap_init(_ptr("float *", self.dist), _ptr("int64_t *", self.ids), nq, k)
+
+    def _rows(self, q0: int, nq: int):
+        d = self.dist[q0:q0 + nq]
+        i = self.ids[q0:q0 + nq]
+        return _ptr("float *", d), _ptr("int64_t *", i)
+
+    def add_distances(self, dist: np.ndarray, id0: int, q0: int = 0) -> None:
+        """Fold a block of distances (rows = queries q0.., columns = ids id0..)."""
+        dist = _f32(dist)
+        hd, hi = self._rows(q0, dist.shape[0])
+        lib.vt_heap_add_block(hd, hi, dist.shape[0], self.k, _ptr("float *", dist), dist.shape[1], id0)
+
+    def add_inner_products(self, ip: np.ndarray, id0: int, q0: int, qnorm: np.ndarray | None,
+                           bnorm: np.ndarray | None, metric: str) -> None:
+        """Fold a block of inner products, turned into distances on the fly (L2 needs norms)."""
+        ip = _f32(ip)
+        hd, hi = self._rows(q0, ip.shape[0])
+        qn = _ptr("float *", _f32(qnorm)) if metric == "l2" else ffi.NULL
+        bn = _ptr("float *", _f32(bnorm)) if metric == "l2" else ffi.NULL
+        lib.vt_heap_add_ip_block(hd, hi, ip.shape[0], self.k, _ptr("float *", ip), ip.shape[1], id0,
+                                 qn, bn, METRICS[metric])
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted (distances, ids); consumes the heaps."""
+        lib.vt_heap_sort(_ptr("float *", self.dist), _ptr("int64_t *", self.ids), self.nq, self.k)
+        return self.dist, self.ids
+
+
+def kmeans_accumulate(x: np.ndarray, assign: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    x = _f32(x)
+    assign = np.ascontiguousarray(assign, dtype=np.int64)
+    sums = np.empty((k, x.shape[1]), dtype=np.float64)
+    counts = np.empty(k, dtype=np.int64)
+    lib.vt_kmeans_accumulate(_ptr("float *", x), x.shape[0], x.shape[1], _ptr("int64_t *", assign), k,
+                             _ptr("double *", sums), _ptr("int64_t *", counts))
+    return sums, counts
+
+
+def ivf_flat_scan(queries: np.ndarray, vectors: np.ndarray, list_offsets: np.ndarray,
+                  probes: np.ndarray, metric: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k (distances, row positions) over the probed lists; -1 where fewer than k rows."""
+    queries = _f32(queries)
+    probes = np.ascontiguousarray(probes, dtype=np.int64)
+    nq, d = queries.shape
+    assert vectors.ndim == 2 and vectors.shape[1] == d and vectors.dtype == np.float32
+    out_d = np.empty((nq, k), dtype=np.float32)
+    out_p = np.empty((nq, k), dtype=np.int64)
+    vec_ptr = _ptr("float *", vectors) if vectors.size else ffi.cast("float *", 0)
+    rc = lib.vt_ivf_flat_scan(_ptr("float *", queries), nq, d, vec_ptr,
+                              _ptr("int64_t *", np.ascontiguousarray(list_offsets, dtype=np.int64)),
+                              len(list_offsets) - 1, _ptr("int64_t *", probes), probes.shape[1],
+                              METRICS[metric], k, _ptr("float *", out_d), _ptr("int64_t *", out_p))
+    if rc != 0:
+        raise RuntimeError(f"vt_ivf_flat_scan failed with code {rc}")
+    return out_d, out_p
+
+
+def crc32c(data, crc: int = 0) -> int:
+    """CRC-32C of a bytes-like object or array, continuing from crc."""
+    buf = ffi.from_buffer(data)
+    return lib.vt_crc32c(crc, ffi.cast("uint8_t *", buf), len(buf))

@@ -1,0 +1,35 @@
+"""vtool add: assign and store vectors into an index file."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from vtool.cli import common
+from vtool.index import build
+
+
+def add(
+    model: Annotated[str, typer.Argument(help="Trained model (or an index to extend).")],
+    vectors: Annotated[list[str], typer.Argument(help="One or more vector files.")],
+    output: Annotated[str, typer.Option("-o", "--output", help="Index file to write (.vti).")],
+    id_column: Annotated[Optional[str], typer.Option(help="Parquet int column with the ids "
+                                                     "(default: running row number across inputs).")] = None,
+    batch_size: common.BatchSize = 65536,
+    fmt: common.Format = None,
+    column: common.Column = None,
+    no_verify: common.NoVerify = False,
+    quiet: common.Quiet = False,
+    as_json: common.Json = False,
+):
+    """Assign vectors to lists and write the index (streaming, memory bounded by --batch-size)."""
+    common.setup(quiet)
+    report = build.add(model, vectors, output, id_column=id_column, batch_size=batch_size, fmt=fmt,
+                       column=column, verify=not no_verify)
+    common.emit(report, as_json, f"added {report['added']} vectors ({report['ntotal']} in all) "
+                                 f"in {report['seconds']:.2f}s -> {output}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("add")(add)

@@ -1,0 +1,47 @@
+"""Options and output helpers shared by the subcommands."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+
+from vtool import log
+from vtool.errors import VtoolError
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No logs or progress on stderr (errors still shown).")]
+Json = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
+Seed = Annotated[int, typer.Option(help="Random seed: same seed, same inputs -> same output bytes.")]
+BatchSize = Annotated[int, typer.Option(help="Rows read per batch: bounds memory for inputs larger than RAM.")]
+Format = Annotated[Optional[str], typer.Option("--format", help="Input format, overriding the extension "
+                                                "(npy, parquet, fvecs, bvecs, ivecs, fbin, u8bin, i8bin, ibin).")]
+Column = Annotated[Optional[str], typer.Option(help="Parquet: the list column holding the vectors "
+                                                "(default: the only list column).")]
+NoVerify = Annotated[bool, typer.Option("--no-verify", help="Skip checksum verification of the index "
+                                        "(a search then touches only the lists it probes).")]
+
+
+def setup(quiet: bool) -> None:
+    log.configure(quiet)
+
+
+def emit(report: dict, as_json: bool, summary: str) -> None:
+    """Report: JSON on stdout when asked, else a one-line summary on stderr."""
+    if as_json:
+        print(json.dumps(report, indent=2, sort_keys=True, default=_jsonable))
+    else:
+        log.info(summary)
+
+
+def _jsonable(v):
+    if hasattr(v, "item"):
+        return v.item()
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    return str(v)
+
+
+def check_json_stdout(as_json: bool, output: str) -> None:
+    if as_json and output == "-":
+        raise VtoolError("--json and -o - both want stdout; write the output to a file")

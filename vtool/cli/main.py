@@ -1,0 +1,45 @@
+"""`vtool` entry point: registers the subcommands and turns errors into one line + exit code.
+
+Exit codes: 0 ok; 1 runtime failure (I/O error, disk full, killed); 2 usage error or bad
+input (nothing written); 3 eval --fail-below gate not met.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from vtool.cli import add, evaluate, gt, info, search, train
+from vtool.errors import EXIT_RUNTIME, EXIT_USAGE, VtoolError
+from vtool.io.atomic import terminate_as_exception
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None, help="Build approximate-nearest-neighbour indexes offline, from plain files.")
+for module in (train, add, search, gt, evaluate, info):
+    module.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    terminate_as_exception()
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="vtool", standalone_mode=False)
+    except VtoolError as e:
+        print(f"vtool: error: {e.message}", file=sys.stderr)
+        code = e.exit_code
+    except OSError as e:
+        print(f"vtool: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        code = EXIT_RUNTIME
+    except Exception as e:
+        # click's exceptions (typer may vendor click, so matched by shape, not by class)
+        if hasattr(e, "format_message") and hasattr(e, "exit_code"):
+            print(f"vtool: error: {e.format_message()}", file=sys.stderr)
+            code = e.exit_code or EXIT_USAGE
+        elif type(e).__name__ == "Abort":
+            print("vtool: error: interrupted", file=sys.stderr)
+            code = EXIT_RUNTIME
+        else:
+            raise
+    code = code if isinstance(code, int) else 0
+    sys.exit(code)

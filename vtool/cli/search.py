@@ -1,0 +1,50 @@
+"""vtool search: queries -> top-k ids and distances."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+
+from vtool import search as search_lib
+from vtool.cli import common
+from vtool.io.atomic import atomic_path, check_output_path
+from vtool.io.results import result_format, write_results
+
+
+def search(
+    index: Annotated[str, typer.Argument(help="Index file (.vti).")],
+    queries: Annotated[str, typer.Argument(help="Query vectors.")],
+    output: Annotated[str, typer.Option("-o", "--output", help="Results: .npz, .parquet, .ibin, or - for stdout.")],
+    k: Annotated[int, typer.Option("-k", help="Neighbours per query.")] = 10,
+    nprobe: Annotated[int, typer.Option(help="Lists probed per query (clamped to nlist).")] = 16,
+    threads: Annotated[int, typer.Option(help="Search threads.")] = 1,
+    out_format: Annotated[Optional[str], typer.Option("--out-format", help="Result format (npz, parquet, ibin); "
+                                                      "default from the extension, npz on stdout.")] = None,
+    timing: Annotated[Optional[str], typer.Option(help="Write the timing record (JSON) here, for vtool eval --timing.")] = None,
+    fmt: common.Format = None,
+    column: common.Column = None,
+    no_verify: common.NoVerify = False,
+    quiet: common.Quiet = False,
+    as_json: common.Json = False,
+):
+    """Search an index; write the k nearest ids and distances of every query."""
+    common.setup(quiet)
+    common.check_json_stdout(as_json, output)
+    result_format(output, out_format)
+    check_output_path(output)
+    if timing:
+        check_output_path(timing)
+    dist, ids, report = search_lib.search(index, queries, k=k, nprobe=nprobe, threads=threads,
+                                          verify=not no_verify, fmt=fmt, column=column)
+    write_results(output, ids, dist, out_format)
+    if timing:
+        with atomic_path(timing) as tmp:
+            tmp.write_text(json.dumps(report, indent=2, sort_keys=True))
+    common.emit(report, as_json, f"searched {report['queries']} queries in {report['seconds']:.3f}s "
+                                 f"({report['qps']:.0f} QPS)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search")(search)

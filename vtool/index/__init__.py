@@ -1,0 +1,1 @@
+"""Index spec parsing, the .vti container, and the index structures (Flat, IVF)."""

@@ -1,0 +1,1 @@
+"""Every file format vtool reads or writes. Nothing else opens a vector file."""

@@ -1,0 +1,140 @@
+"""k-NN results and ground truth: .npz, .parquet, big-ann .ibin, .ivecs, .npy.
+
+Results are (ids int64 n x k, distances float32 n x k); id -1 marks "no result".
+  .npz      arrays "ids" and "distances" (one file)
+  .parquet  columns query (int64), rank (int32), id (int64), distance (float32)
+  .ibin     big-ann-benchmarks kNN layout: uint32 n, uint32 k, int32 ids[n*k], float32 dists[n*k]
+Ground truth is read from any of those, from .ivecs (ids only) or from .npy (ids only,
+distances from a sibling file given with --gt-distances).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from vtool.errors import VtoolError
+from vtool.io.atomic import STDOUT, atomic_path
+
+RESULT_FORMATS = ("npz", "parquet", "ibin")
+
+
+def result_format(path: str, override: str | None) -> str:
+    if override:
+        if override not in RESULT_FORMATS:
+            raise VtoolError(f"unknown result format {override!r}; choose {', '.join(RESULT_FORMATS)}")
+        return override
+    if path == STDOUT:
+        return "npz"
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in RESULT_FORMATS:
+        raise VtoolError(f"{path}: results are written as .npz, .parquet or .ibin (or pass --format)")
+    return suffix
+
+
+def _encode(ids: np.ndarray, dist: np.ndarray, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    n, k = ids.shape
+    if fmt == "npz":
+        np.savez(buf, ids=ids.astype(np.int64), distances=dist.astype(np.float32))
+    elif fmt == "ibin":
+        if ids.max(initial=-1) >= 2**31:
+            raise VtoolError("ids do not fit the .ibin result layout (int32); write .npz or .parquet")
+        buf.write(np.array([n, k], dtype="<u4").tobytes())
+        buf.write(ids.astype("<i4").tobytes())
+        buf.write(dist.astype("<f4").tobytes())
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table({
+            "query": pa.array(np.repeat(np.arange(n, dtype=np.int64), k)),
+            "rank": pa.array(np.tile(np.arange(k, dtype=np.int32), n)),
+            "id": pa.array(ids.reshape(-1).astype(np.int64)),
+            "distance": pa.array(dist.reshape(-1).astype(np.float32)),
+        })
+        pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+def write_results(path: str, ids: np.ndarray, dist: np.ndarray, fmt: str | None = None) -> None:
+    """Write results atomically (or to stdout for '-')."""
+    fmt = result_format(path, fmt)
+    data = _encode(ids, dist, fmt)
+    if path == STDOUT:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def read_results(path: str, distances_path: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(ids int64 n x k, distances float32 n x k or None) from any supported layout."""
+    if not os.path.isfile(path):
+        raise VtoolError(f"{path}: no such file")
+    suffix = Path(path).suffix.lower()
+    try:
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                if "ids" not in z:
+                    raise VtoolError(f"{path}: no 'ids' array in the archive")
+                ids = z["ids"].astype(np.int64)
+                dist = z["distances"].astype(np.float32) if "distances" in z else None
+        elif suffix == ".parquet":
+            ids, dist = _read_parquet_results(path)
+        elif suffix in (".ibin", ".bin"):
+            ids, dist = _read_ibin_results(path)
+        elif suffix == ".ivecs":
+            from vtool.io.vectors import open_vectors
+            ids, dist = open_vectors(path).read_all().astype(np.int64), None
+        elif suffix == ".npy":
+            ids = np.load(path, allow_pickle=False)
+            if ids.ndim != 2 or ids.dtype.kind not in "iu":
+                raise VtoolError(f"{path}: expected a 2-d integer array of ids, found {ids.dtype} {ids.shape}")
+            ids, dist = ids.astype(np.int64), None
+        else:
+            raise VtoolError(f"{path}: cannot read results from a {suffix or 'suffix-less'} file "
+                             "(use .npz, .parquet, .ibin, .ivecs or .npy)")
+    except (ValueError, OSError, EOFError) as e:
+        raise VtoolError(f"{path}: unreadable or truncated ({str(e).splitlines()[0]})") from None
+    if distances_path:
+        dist = np.load(distances_path, allow_pickle=False).astype(np.float32)
+        if dist.shape != ids.shape:
+            raise VtoolError(f"{distances_path}: shape {dist.shape} does not match ids {ids.shape}")
+    if dist is not None and dist.shape != ids.shape:
+        raise VtoolError(f"{path}: distances shape {dist.shape} does not match ids {ids.shape}")
+    return ids, dist
+
+
+def _read_ibin_results(path: str) -> tuple[np.ndarray, np.ndarray]:
+    size = os.path.getsize(path)
+    if size < 8:
+        raise VtoolError(f"{path}: truncated (smaller than the 8-byte header)")
+    n, k = (int(v) for v in np.fromfile(path, dtype="<u4", count=2))
+    if size != 8 + 8 * n * k:
+        raise VtoolError(f"{path}: header says {n} x {k} results ({8 + 8 * n * k} bytes), file has {size}")
+    ids = np.fromfile(path, dtype="<i4", count=n * k, offset=8).reshape(n, k).astype(np.int64)
+    dist = np.fromfile(path, dtype="<f4", count=n * k, offset=8 + 4 * n * k).reshape(n, k)
+    return ids, dist
+
+
+def _read_parquet_results(path: str) -> tuple[np.ndarray, np.ndarray]:
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(path)
+    for col in ("query", "rank", "id", "distance"):
+        if col not in t.column_names:
+            raise VtoolError(f"{path}: results parquet needs columns query, rank, id, distance")
+    q = t["query"].to_numpy()
+    r = t["rank"].to_numpy()
+    n, k = int(q.max()) + 1, int(r.max()) + 1
+    ids = np.full((n, k), -1, dtype=np.int64)
+    dist = np.full((n, k), np.inf, dtype=np.float32)
+    ids[q, r] = t["id"].to_numpy()
+    dist[q, r] = t["distance"].to_numpy()
+    return ids, dist

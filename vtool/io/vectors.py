@@ -1,0 +1,290 @@
+"""Vector files in: .npy, .parquet, .fvecs/.bvecs/.ivecs, .fbin/.u8bin/.i8bin/.ibin.
+
+Every reader knows its shape up front and streams float32 batches, so inputs larger
+than RAM pass through. Each batch is checked (dimension, NaN/Inf) before use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from vtool.errors import VtoolError
+
+# Element types accepted as vector components; everything is computed in float32.
+ACCEPTED_DTYPES = {np.dtype(t) for t in ("float32", "float64", "float16", "uint8", "int8", "int32")}
+
+FORMATS_BY_SUFFIX = {
+    ".npy": "npy",
+    ".parquet": "parquet",
+    ".fvecs": "fvecs",
+    ".bvecs": "bvecs",
+    ".ivecs": "ivecs",
+    ".fbin": "fbin",
+    ".u8bin": "u8bin",
+    ".i8bin": "i8bin",
+    ".ibin": "ibin",
+}
+VECS_DTYPES = {"fvecs": np.float32, "bvecs": np.uint8, "ivecs": np.int32}
+BIN_DTYPES = {"fbin": np.float32, "u8bin": np.uint8, "i8bin": np.int8, "ibin": np.int32}
+
+
+def detect_format(path: str | os.PathLike, override: str | None = None) -> str:
+    if override:
+        if override not in FORMATS_BY_SUFFIX.values():
+            raise VtoolError(f"unknown format {override!r}; choose one of {', '.join(sorted(set(FORMATS_BY_SUFFIX.values())))}")
+        return override
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS_BY_SUFFIX:
+        raise VtoolError(f"{path}: cannot tell the format from the extension {suffix!r}; pass --format")
+    return FORMATS_BY_SUFFIX[suffix]
+
+
+@dataclass
+class VectorFile:
+    """An open vector file: shape known, data read batch by batch."""
+
+    path: str
+    format: str
+    n: int
+    d: int
+    dtype: np.dtype
+    _rows: object = field(repr=False, default=None)  # memmap-like (n, d) view, or None for parquet
+    _parquet: object = field(repr=False, default=None)
+    column: str | None = None
+    id_column: str | None = None
+
+    def batches(self, batch_size: int = 65536) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+        """Yield (first row number, float32 batch, int64 ids or None), checked."""
+        if batch_size <= 0:
+            raise VtoolError("--batch-size must be positive")
+        if self._parquet is not None:
+            yield from self._parquet_batches(batch_size)
+            return
+        for start in range(0, self.n, batch_size):
+            raw = self._rows[start:start + batch_size]
+            yield start, self._checked(np.asarray(raw), start), None
+
+    def read_all(self) -> np.ndarray:
+        """The whole file as one float32 array (for queries and training samples)."""
+        parts = [b for _, b, _ in self.batches(max(self.n, 1))]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def read_rows(self, rows: np.ndarray, batch_size: int = 65536) -> np.ndarray:
+        """Rows at the given sorted positions (a random training sample), streamed."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self._rows is not None:
+            return self._checked(np.asarray(self._rows[rows]), 0, rows)
+        out = np.empty((len(rows), self.d), dtype=np.float32)
+        filled = 0
+        for start, batch, _ in self.batches(batch_size):
+            lo, hi = np.searchsorted(rows, [start, start + len(batch)])
+            out[filled:filled + hi - lo] = batch[rows[lo:hi] - start]
+            filled += hi - lo
+        return out
+
+    def _checked(self, raw: np.ndarray, start: int, rows: np.ndarray | None = None) -> np.ndarray:
+        batch = np.ascontiguousarray(raw, dtype=np.float32)
+        if raw.dtype.kind == "f":
+            finite = np.isfinite(batch)
+            if not finite.all():
+                bad = int(np.argwhere(~finite.all(axis=1))[0, 0])
+                row = int(rows[bad]) if rows is not None else start + bad
+                raise VtoolError(f"{self.path}: row {row} contains NaN or Inf")
+        return batch
+
+    def _parquet_batches(self, batch_size: int):
+        cols = [self.column] + ([self.id_column] if self.id_column else [])
+        start = 0
+        for rb in self._parquet.iter_batches(batch_size=batch_size, columns=cols):
+            batch = _list_column_to_array(rb.column(0), self.path, self.column, self.d, start)
+            ids = None
+            if self.id_column:
+                ids = _id_column_to_array(rb.column(1), self.path, self.id_column)
+            yield start, self._checked(batch, start), ids
+            start += len(batch)
+
+    def content_hash(self) -> str:
+        """sha256 of the file's bytes, for the index's provenance record."""
+        h = hashlib.sha256()
+        with open(self.path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 24), b""):
+                h.update(chunk)
+        return h.hexdigest()
+
+
+def open_vectors(path: str | os.PathLike, format: str | None = None, column: str | None = None,
+                 id_column: str | None = None) -> VectorFile:
+    """Open a vector file for streaming; raises VtoolError naming what is wrong."""
+    path = str(path)
+    fmt = detect_format(path, format)
+    if not os.path.isfile(path):
+        raise VtoolError(f"{path}: no such file")
+    if id_column and fmt != "parquet":
+        raise VtoolError(f"{path}: --id-column needs a parquet input")
+    if fmt == "npy":
+        vf = _open_npy(path)
+    elif fmt == "parquet":
+        vf = _open_parquet(path, column, id_column)
+    elif fmt in VECS_DTYPES:
+        vf = _open_vecs(path, fmt)
+    else:
+        vf = _open_bin(path, fmt)
+    if vf.n == 0:
+        raise VtoolError(f"{path}: the file holds no vectors")
+    if vf.d == 0:
+        raise VtoolError(f"{path}: the vectors have dimension 0")
+    return vf
+
+
+def _check_dtype(path: str, dtype: np.dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype.newbyteorder("=") not in ACCEPTED_DTYPES and dtype not in ACCEPTED_DTYPES:
+        raise VtoolError(f"{path}: vectors of dtype {dtype} are not supported "
+                         "(use float32, float64, float16, uint8, int8 or int32)")
+    return dtype
+
+
+def _open_npy(path: str) -> VectorFile:
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as e:
+        msg = str(e)
+        if "pickle" in msg or "object" in msg:
+            raise VtoolError(f"{path}: vectors of dtype object are not supported") from None
+        raise VtoolError(f"{path}: not a valid .npy file or truncated ({msg.splitlines()[0]})") from None
+    except OSError as e:
+        raise VtoolError(f"{path}: cannot read as .npy ({e})") from None
+    if not isinstance(arr, np.ndarray):
+        raise VtoolError(f"{path}: expected a single array, found an archive")
+    _check_dtype(path, arr.dtype)
+    if arr.ndim != 2:
+        raise VtoolError(f"{path}: expected a 2-d array (n, d), found shape {arr.shape}")
+    return VectorFile(path, "npy", arr.shape[0], arr.shape[1], arr.dtype, _rows=arr)
+
+
+def _open_vecs(path: str, fmt: str) -> VectorFile:
+    dtype = np.dtype(VECS_DTYPES[fmt])
+    size = os.path.getsize(path)
+    if size == 0:
+        raise VtoolError(f"{path}: the file is empty")
+    if size < 4:
+        raise VtoolError(f"{path}: truncated (smaller than one row header)")
+    d = int(np.fromfile(path, dtype="<i4", count=1)[0])
+    if d <= 0 or d > 1 << 20:
+        raise VtoolError(f"{path}: invalid dimension {d} in the first row header")
+    row_bytes = 4 + d * dtype.itemsize
+    if size % row_bytes:
+        raise VtoolError(f"{path}: truncated or corrupt: {size} bytes is not a whole number of "
+                         f"{row_bytes}-byte rows of dimension {d}")
+    n = size // row_bytes
+    raw = np.memmap(path, dtype=np.uint8, mode="r", shape=(n, row_bytes))
+    return VectorFile(path, fmt, n, d, dtype, _rows=_VecsRows(raw, d, dtype, path))
+
+
+class _VecsRows:
+    """Row access into an fvecs-style file, checking each row's dimension header."""
+
+    def __init__(self, raw: np.ndarray, d: int, dtype: np.dtype, path: str):
+        self.raw, self.d, self.dtype, self.path = raw, d, dtype, path
+
+    def __getitem__(self, index) -> np.ndarray:
+        block = np.asarray(self.raw[index])
+        dims = block[:, :4].copy().view("<i4").ravel()
+        if (dims != self.d).any():
+            raise VtoolError(f"{self.path}: corrupt file: a row header says dimension "
+                             f"{int(dims[dims != self.d][0])}, expected {self.d}")
+        return block[:, 4:].copy().view(self.dtype.newbyteorder("<"))
+
+
+def _open_bin(path: str, fmt: str) -> VectorFile:
+    dtype = np.dtype(BIN_DTYPES[fmt]).newbyteorder("<")
+    size = os.path.getsize(path)
+    if size == 0:
+        raise VtoolError(f"{path}: the file is empty")
+    if size < 8:
+        raise VtoolError(f"{path}: truncated (smaller than the 8-byte header)")
+    n, d = (int(v) for v in np.fromfile(path, dtype="<u4", count=2))
+    expected = 8 + n * d * dtype.itemsize
+    if size != expected:
+        what = "truncated" if size < expected else "has trailing bytes"
+        raise VtoolError(f"{path}: {what}: header says {n} x {d} {dtype.name} ({expected} bytes), "
+                         f"file has {size} bytes")
+    rows = np.memmap(path, dtype=dtype, mode="r", offset=8, shape=(n, d)) if n * d else np.zeros((n, d), dtype)
+    return VectorFile(path, fmt, n, d, dtype, _rows=rows)
+
+
+def _open_parquet(path: str, column: str | None, id_column: str | None) -> VectorFile:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise VtoolError(f"{path}: not a readable parquet file ({str(e).splitlines()[0]})") from None
+    schema = pf.schema_arrow
+    list_cols = [f.name for f in schema if pa.types.is_list(f.type) or pa.types.is_fixed_size_list(f.type)
+                 or pa.types.is_large_list(f.type)]
+    if column is None:
+        if len(list_cols) != 1:
+            raise VtoolError(f"{path}: {'no' if not list_cols else 'several'} list columns "
+                             f"({', '.join(list_cols) or 'none'}); choose one with --column")
+        column = list_cols[0]
+    if column not in schema.names:
+        raise VtoolError(f"{path}: no column {column!r} (columns: {', '.join(schema.names)})")
+    ftype = schema.field(column).type
+    if column not in list_cols:
+        raise VtoolError(f"{path}: column {column!r} is {ftype}, not a list of numbers")
+    value_type = ftype.value_type
+    if not (pa.types.is_floating(value_type) or pa.types.is_integer(value_type)):
+        raise VtoolError(f"{path}: column {column!r} is a list of {value_type}, not of numbers")
+    dtype = _check_dtype(path, value_type.to_pandas_dtype())
+    if id_column is not None:
+        if id_column not in schema.names:
+            raise VtoolError(f"{path}: no id column {id_column!r} (columns: {', '.join(schema.names)})")
+        if not pa.types.is_integer(schema.field(id_column).type):
+            raise VtoolError(f"{path}: id column {id_column!r} is {schema.field(id_column).type}, not integers")
+    n = pf.metadata.num_rows
+    d = 0
+    if pa.types.is_fixed_size_list(ftype):
+        d = ftype.list_size
+    elif n:
+        first = next(pf.iter_batches(batch_size=1, columns=[column])).column(0)
+        if first.null_count:
+            raise VtoolError(f"{path}: column {column!r} has a null vector at row 0")
+        d = len(first[0])
+    return VectorFile(path, "parquet", n, d, dtype, _parquet=pf, column=column, id_column=id_column)
+
+
+def _list_column_to_array(col, path: str, name: str, d: int, start: int) -> np.ndarray:
+    import pyarrow as pa
+
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if col.null_count:
+        bad = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
+        raise VtoolError(f"{path}: column {name!r} has a null vector at row {start + bad}")
+    if pa.types.is_fixed_size_list(col.type):
+        values = col.flatten()
+    else:
+        offsets = col.offsets.to_numpy()
+        lengths = np.diff(offsets)
+        if (lengths != d).any():
+            bad = int(np.flatnonzero(lengths != d)[0])
+            raise VtoolError(f"{path}: column {name!r} is ragged: row {start + bad} has "
+                             f"{int(lengths[bad])} values, expected {d}")
+        values = col.flatten()
+    if values.null_count:
+        raise VtoolError(f"{path}: column {name!r} has null values inside vectors")
+    return values.to_numpy(zero_copy_only=False).reshape(len(col), d)
+
+
+def _id_column_to_array(col, path: str, name: str) -> np.ndarray:
+    if col.null_count:
+        raise VtoolError(f"{path}: id column {name!r} has null ids")
+    return col.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)

@@ -1,0 +1,92 @@
+"""k-means (Lloyd) for coarse quantizers, following Faiss's choices.
+
+Assignment is an exact 1-NN search (BLAS + C heaps); centroid sums are accumulated
+in C in double precision. Empty clusters are repaired as Faiss does: split a
+cluster picked with probability proportional to its size, the two halves nudged
+symmetrically apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vtool import _native
+from vtool.errors import VtoolError
+from vtool.exact import knn
+
+SPLIT_EPS = 1.0 / 1024.0
+INITS = ("random", "kmeans++")
+
+
+@dataclass
+class KMeansResult:
+    centroids: np.ndarray
+    objective: list[float]  # sum of squared distances (or -sum of inner products) after each iteration
+    splits: int  # empty clusters repaired
+
+
+def assign(x: np.ndarray, centroids: np.ndarray, metric: str = "l2") -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centroid of each row: (labels int64, distances float32)."""
+    dist, labels = knn(x, centroids, 1, metric)
+    return labels[:, 0], dist[:, 0]
+
+
+def kmeans(x: np.ndarray, k: int, niter: int = 25, seed: int = 1234, init: str = "random",
+           metric: str = "l2") -> KMeansResult:
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    n = x.shape[0]
+    if init not in INITS:
+        raise VtoolError(f"unknown k-means init {init!r}; choose {' or '.join(INITS)}")
+    if n < k:
+        raise VtoolError(f"k-means needs at least as many training vectors as clusters ({n} < {k})")
+    if niter < 1:
+        raise VtoolError("--niter must be at least 1")
+    rng = np.random.default_rng(seed)
+    centroids = _init_kmeanspp(x, k, rng) if init == "kmeans++" else x[np.sort(rng.choice(n, k, replace=False))].copy()
+    objective, splits = [], 0
+    for _ in range(niter):
+        labels, dist = assign(x, centroids, metric)
+        objective.append(float(dist.astype(np.float64).sum()))
+        sums, counts = _native.kmeans_accumulate(x, labels, k)
+        nonempty = counts > 0
+        centroids[nonempty] = (sums[nonempty] / counts[nonempty, None]).astype(np.float32)
+        splits += _split_empty(centroids, counts, rng)
+    return KMeansResult(centroids, objective, splits)
+
+
+def _split_empty(centroids: np.ndarray, counts: np.ndarray, rng: np.random.Generator) -> int:
+    """Give every empty cluster half of a big one (chosen with probability ~ its size)."""
+    k = len(counts)
+    n = int(counts.sum())
+    repaired = 0
+    if n <= k:  # nothing big enough to split (duplicate training vectors)
+        return 0
+    for ci in np.flatnonzero(counts == 0):
+        while True:
+            cj = int(rng.integers(k))
+            if rng.random() * (n - k) < counts[cj] - 1:
+                break
+        sign = np.where(np.arange(centroids.shape[1]) % 2 == 0, 1.0, -1.0).astype(np.float32)
+        base = centroids[cj].copy()
+        centroids[ci] = base * (1 + sign * SPLIT_EPS)
+        centroids[cj] = base * (1 - sign * SPLIT_EPS)
+        counts[ci] = counts[cj] // 2
+        counts[cj] -= counts[ci]
+        repaired += 1
+    return repaired
+
+
+def _init_kmeanspp(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ seeding: each new centre drawn with probability ~ squared distance."""
+    n = x.shape[0]
+    centroids = np.empty((k, x.shape[1]), dtype=np.float32)
+    centroids[0] = x[rng.integers(n)]
+    closest = _native.pairwise(centroids[:1], x)[0].astype(np.float64)
+    for i in range(1, k):
+        total = closest.sum()
+        pick = int(rng.integers(n)) if total <= 0 else int(np.searchsorted(np.cumsum(closest), rng.random() * total))
+        centroids[i] = x[min(pick, n - 1)]
+        np.minimum(closest, _native.pairwise(centroids[i:i + 1], x)[0], out=closest)
+    return centroids
