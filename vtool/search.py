@@ -10,7 +10,7 @@ from vtool.io.vectors import open_vectors
 from vtool.errors import VtoolError
 
 
-def search(index_path: str, queries_path: str, k: int = 10, nprobe: int = 16, threads: int = 1,
+def search(index_path: str, queries_path: str, k: int = 10, nprobe: int | None = None, threads: int = 1,
            verify: bool = True, fmt: str | None = None, column: str | None = None):
     """Returns (distances, ids, report); the report carries the timing eval uses for QPS."""
     if threads < 1:
@@ -21,6 +21,8 @@ def search(index_path: str, queries_path: str, k: int = 10, nprobe: int = 16, th
     qf = open_vectors(queries_path, fmt, column)
     if qf.d != index.d:
         raise VtoolError(f"{queries_path}: queries have dimension {qf.d}, the index has {index.d}")
+    if k > index.ntotal:
+        raise VtoolError(f"k={k} is larger than the number of indexed vectors ({index.ntotal})")
     if index.spec.nlist is not None:
         nprobe = clamp_nprobe(nprobe, index.nlist)
     queries = qf.read_all()

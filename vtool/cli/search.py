@@ -18,7 +18,8 @@ def search(
     queries: Annotated[str, typer.Argument(help="Query vectors.")],
     output: Annotated[str, typer.Option("-o", "--output", help="Results: .npz, .parquet, .ibin, or - for stdout.")],
     k: Annotated[int, typer.Option("-k", help="Neighbours per query.")] = 10,
-    nprobe: Annotated[int, typer.Option(help="Lists probed per query (clamped to nlist).")] = 16,
+    nprobe: Annotated[Optional[int], typer.Option(help="Lists probed per query (default 16; clamped to nlist "
+                                                  "with a warning).")] = None,
     threads: Annotated[int, typer.Option(help="Search threads.")] = 1,
     out_format: Annotated[Optional[str], typer.Option("--out-format", help="Result format (npz, parquet, ibin); "
                                                       "default from the extension, npz on stdout.")] = None,

@@ -23,6 +23,7 @@ from vtool.index.container import VtiFile
 from vtool.index.spec import IndexSpec, parse_spec
 
 SEARCH_SECTIONS = ("centroids", "list_offsets", "vectors", "ids")
+DEFAULT_NPROBE = 16
 QUERY_CHUNK = 256
 
 
@@ -54,7 +55,7 @@ class Index:
     def is_trained(self) -> bool:
         return self.spec.nlist is None or self.centroids is not None
 
-    def search(self, queries: np.ndarray, k: int, nprobe: int = 16, threads: int = 1
+    def search(self, queries: np.ndarray, k: int, nprobe: int | None = None, threads: int = 1
                ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (distances, ids) of each query; -1 / inf where fewer than k rows were scanned."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
@@ -93,8 +94,12 @@ class Index:
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def clamp_nprobe(nprobe: int, nlist: int) -> int:
-    """nprobe above nlist is clamped (with a warning): probing every list is the most it can mean."""
+def clamp_nprobe(nprobe: int | None, nlist: int) -> int:
+    """nprobe above nlist is clamped (with a warning): probing every list is the most it can mean.
+
+    None means the default, min(16, nlist), without a warning."""
+    if nprobe is None:
+        return min(DEFAULT_NPROBE, nlist)
     if nprobe < 1:
         raise VtoolError("--nprobe must be at least 1")
     if nprobe > nlist:

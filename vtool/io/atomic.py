@@ -45,7 +45,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temp path in the target's directory; on success it replaces the target."""
     check_output_path(path)
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    except OSError as e:
+        raise VtoolError(f"cannot create {str(target)!r}: {e.strerror}") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -89,7 +89,8 @@ class VectorFile:
         return out
 
     def _checked(self, raw: np.ndarray, start: int, rows: np.ndarray | None = None) -> np.ndarray:
-        batch = np.ascontiguousarray(raw, dtype=np.float32)
+        with np.errstate(over="ignore"):  # float64 beyond float32 range becomes inf, caught below
+            batch = np.ascontiguousarray(raw, dtype=np.float32)
         if raw.dtype.kind == "f":
             finite = np.isfinite(batch)
             if not finite.all():
@@ -153,8 +154,8 @@ def _check_dtype(path: str, dtype: np.dtype) -> np.dtype:
 def _open_npy(path: str) -> VectorFile:
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as e:
-        msg = str(e)
+    except (ValueError, EOFError) as e:
+        msg = str(e) or type(e).__name__
         if "pickle" in msg or "object" in msg:
             raise VtoolError(f"{path}: vectors of dtype object are not supported") from None
         raise VtoolError(f"{path}: not a valid .npy file or truncated ({msg.splitlines()[0]})") from None

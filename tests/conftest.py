@@ -1,0 +1,70 @@
+"""Shared fixtures: small synthetic datasets, the shared real datasets, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vtool.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+DEMO_DATA = ROOT / "scripts" / "demo_data"
+
+
+def shared_dataset(name: str) -> Path:
+    """Path of a dataset in ../shared/data, or skip the test with the reason."""
+    path = SHARED_DATA / name
+    if not (path / "base.npy").is_file():
+        pytest.skip(f"shared dataset {name} not available at {path}")
+    return path
+
+
+def clustered(n: int, d: int, seed: int = 0, centers: int = 20) -> np.ndarray:
+    """Gaussian blobs: realistic enough for k-means and IVF, quick to make."""
+    rng = np.random.default_rng(seed)
+    c = rng.normal(size=(centers, d)).astype(np.float32) * 4
+    return (c[rng.integers(centers, size=n)] + rng.normal(size=(n, d))).astype(np.float32)
+
+
+class CliResult:
+    def __init__(self, code: int, out: str, err: str):
+        self.code, self.out, self.err = code, out, err
+
+    def __repr__(self):
+        return f"CliResult(code={self.code}, out={self.out[:200]!r}, err={self.err[:500]!r})"
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run `vtool ARGS...` in-process; returns exit code, stdout and stderr."""
+
+    def run(*args) -> CliResult:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def small_data(tmp_path):
+    """3000 x 16 clustered base and 50 queries as .npy files."""
+    base = clustered(3000, 16, seed=1)
+    queries = clustered(50, 16, seed=2)
+    np.save(tmp_path / "base.npy", base)
+    np.save(tmp_path / "queries.npy", queries)
+    return tmp_path, base, queries
+
+
+def bin_dir() -> str:
+    return os.path.dirname(sys.executable)

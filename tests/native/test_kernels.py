@@ -1,0 +1,184 @@
+"""Every SIMD kernel against the scalar reference and numpy, on random and adversarial inputs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vtool import _native
+
+LEVELS = [lvl for lvl in _native.LEVEL_NAMES
+          if _native.LEVEL_NAMES.index(lvl) <= _native.LEVEL_NAMES.index(_native.cpu_max_level())]
+DIMS = [1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 50, 64, 100, 128, 384, 785]
+NYS = [0, 1, 3, 4, 5, 17]
+
+
+@pytest.fixture(autouse=True)
+def restore_level():
+    before = _native.simd_level()
+    yield
+    _native.set_simd_level(before)
+
+
+def at_level(level, fn, *args):
+    _native.set_simd_level(level)
+    return fn(*args)
+
+
+def adversarial_rows(rng, ny, d):
+    kinds = [
+        rng.normal(size=(ny, d)),
+        rng.uniform(-1e15, 1e15, size=(ny, d)),  # large magnitudes (squares near 1e30)
+        rng.normal(size=(ny, d)) * 1e-20,  # values whose squares underflow
+        np.zeros((ny, d)),
+        rng.integers(-3, 4, size=(ny, d)),  # many exact ties
+    ]
+    return [k.astype(np.float32) for k in kinds]
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_distance_kernels_match_scalar_reference_and_numpy(level, metric):
+    rng = np.random.default_rng(7)
+    for d in DIMS:
+        for ny in NYS:
+            for y in adversarial_rows(rng, ny, d):
+                x = y[0].copy() if ny else rng.normal(size=d).astype(np.float32)
+                ref = at_level("scalar", _native.distances_ny, x, y, metric)
+                got = at_level(level, _native.distances_ny, x, y, metric)
+                exact = (((x.astype(np.float64) - y) ** 2).sum(1) if metric == "l2"
+                         else (y.astype(np.float64) @ x.astype(np.float64)))
+                scale = max(1.0, float(np.abs(exact).max(initial=0))) if metric == "l2" else \
+                    max(1.0, float((np.abs(y.astype(np.float64)) @ np.abs(x.astype(np.float64))).max(initial=0)))
+                tol = 1e-5 * scale
+                np.testing.assert_allclose(got, ref, rtol=0, atol=tol, err_msg=f"{level} d={d} ny={ny}")
+                np.testing.assert_allclose(got, exact, rtol=0, atol=tol, err_msg=f"{level} d={d} ny={ny}")
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_identical_vectors_have_distance_exactly_zero(level):
+    rng = np.random.default_rng(3)
+    for d in DIMS:
+        y = rng.normal(size=(5, d)).astype(np.float32)
+        got = at_level(level, _native.distances_ny, y[2], y, "l2")
+        assert got[2] == 0.0
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_pairwise_and_norms_match_numpy(level):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(13, 50)).astype(np.float32)
+    y = rng.normal(size=(29, 50)).astype(np.float32)
+    _native.set_simd_level(level)
+    np.testing.assert_allclose(_native.pairwise(x, y), ((x[:, None] - y[None]) ** 2).sum(-1), rtol=1e-5)
+    np.testing.assert_allclose(_native.pairwise(x, y, "ip"), x @ y.T, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(_native.norms_sqr(x), (x * x).sum(1), rtol=1e-5)
+
+
+def reference_topk(dist: np.ndarray, k: int):
+    """Sorted by (distance, id); -1/inf padding when a row has fewer than k candidates."""
+    nq, nb = dist.shape
+    ids = np.full((nq, k), -1, dtype=np.int64)
+    out = np.full((nq, k), np.inf, dtype=np.float32)
+    for q in range(nq):
+        order = np.lexsort((np.arange(nb), dist[q]))[:k]
+        ids[q, :len(order)] = order
+        out[q, :len(order)] = dist[q, order]
+    return out, ids
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 10, 100])
+def test_topk_selection_matches_sorting_with_ties_to_smaller_id(k):
+    rng = np.random.default_rng(k)
+    for dist in (rng.normal(size=(20, 300)).astype(np.float32),
+                 rng.integers(0, 5, size=(20, 300)).astype(np.float32),  # heavy ties
+                 np.zeros((3, 50), np.float32),
+                 rng.normal(size=(4, 3)).astype(np.float32)):  # fewer candidates than k
+        top = _native.TopK(dist.shape[0], k)
+        for j0 in range(0, dist.shape[1], 37):  # fold in blocks, as the searches do
+            top.add_distances(dist[:, j0:j0 + 37], j0)
+        got_d, got_i = top.result()
+        ref_d, ref_i = reference_topk(dist, k)
+        np.testing.assert_array_equal(got_i, ref_i)
+        np.testing.assert_array_equal(got_d, ref_d)
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_topk_from_inner_products_matches_direct_distances(metric):
+    rng = np.random.default_rng(11)
+    q = rng.normal(size=(30, 24)).astype(np.float32)
+    b = rng.normal(size=(500, 24)).astype(np.float32)
+    top = _native.TopK(30, 10)
+    for j0 in range(0, 500, 128):
+        blk = b[j0:j0 + 128]
+        top.add_inner_products(q @ blk.T, j0, 0, _native.norms_sqr(q), _native.norms_sqr(blk), metric)
+    got_d, got_i = top.result()
+    direct = _native.pairwise(q, b, metric)
+    direct = direct if metric == "l2" else -direct
+    ref_d, ref_i = reference_topk(direct, 10)
+    np.testing.assert_allclose(got_d, ref_d, rtol=1e-4, atol=1e-4)
+    assert (got_i == ref_i).mean() > 0.99  # BLAS rounding may swap near-ties only
+
+
+def test_kmeans_accumulate_matches_numpy():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(1000, 17)).astype(np.float32)
+    a = rng.integers(0, 9, size=1000)
+    sums, counts = _native.kmeans_accumulate(x, a, 10)
+    np.testing.assert_array_equal(counts, np.bincount(a, minlength=10))
+    for c in range(10):
+        np.testing.assert_allclose(sums[c], x[a == c].astype(np.float64).sum(0), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_ivf_scan_matches_brute_force_over_probed_lists(level, metric):
+    rng = np.random.default_rng(6)
+    d, sizes = 33, [0, 1, 700, 5, 1200, 0, 3]  # empty, tiny and multi-chunk lists
+    vectors = rng.normal(size=(sum(sizes), d)).astype(np.float32)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    queries = rng.normal(size=(9, d)).astype(np.float32)
+    probes = np.stack([rng.permutation(len(sizes))[:4] for _ in range(9)])
+    _native.set_simd_level(level)
+    got_d, got_p = _native.ivf_flat_scan(queries, vectors, offsets, probes, metric, 10)
+    _native.set_simd_level("scalar")
+    for q in range(9):
+        rows = np.concatenate([np.arange(offsets[l], offsets[l + 1]) for l in probes[q]])
+        dist = _native.distances_ny(queries[q], vectors[rows], metric)
+        dist = dist if metric == "l2" else -dist
+        order = np.lexsort((rows, dist))[:10]
+        want = rows[order]
+        assert len(want) <= 10
+        np.testing.assert_array_equal(got_p[q, :len(want)], want)
+        np.testing.assert_allclose(got_d[q, :len(want)], dist[order], rtol=1e-5, atol=1e-5)
+        assert (got_p[q, len(want):] == -1).all()
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_crc32c_known_value_and_agreement_with_table_reference(level):
+    _native.set_simd_level(level)
+    assert _native.crc32c(b"123456789") == 0xE3069283
+    assert _native.crc32c(b"") == 0
+    rng = np.random.default_rng(8)
+    for n in [1, 7, 8, 9, 63, 64, 1000, 4097]:
+        data = rng.integers(0, 256, size=n, dtype=np.uint8).tobytes()
+        got = _native.crc32c(data)
+        _native.set_simd_level("scalar")
+        ref = _native.crc32c(data)
+        _native.set_simd_level(level)
+        assert got == ref
+        half = n // 2
+        assert _native.crc32c(data[half:], _native.crc32c(data[:half])) == got  # chaining
+
+
+def test_environment_variable_forces_the_simd_level():
+    env = dict(os.environ, VTOOL_SIMD="scalar")
+    code = "from vtool import _native; print(_native.simd_level(), _native.cpu_max_level())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    level, best = out.stdout.split()
+    assert level == "scalar"
+    assert best == _native.cpu_max_level()
