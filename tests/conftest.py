@@ -13,7 +13,7 @@ from vtool.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
-DEMO_DATA = ROOT / "scripts" / "demo_data"
+DEMO_DATA = ROOT / "scripts" / "demo_data" / "glove-50-20k"
 
 
 def shared_dataset(name: str) -> Path:

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install vtool, then run the whole pipeline on the bundled GloVe sample and print a table:
+# exact Flat search and IVF128,Flat at several nprobe, with recall, QPS and size.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$root/scripts/install.sh"
+cd "$root"
+export PATH="$root/.venv/bin:$PATH"
+data=scripts/demo_data/glove-50-20k
+out=out/demo
+mkdir -p "$out"
+
+echo "== train -> add -> gt -> search -> eval (scripts/pipeline.mk) on $data" >&2
+make --no-print-directory -s -f scripts/pipeline.mk DATA="$data" OUT="$out" SPEC=IVF128,Flat NPROBE=16 MIN_RECALL=0.9
+
+vtool train "$data/base.npy" --index Flat -o "$out/flat.model.vti" --quiet
+vtool add "$out/flat.model.vti" "$data/base.npy" -o "$out/flat.vti" --quiet
+run() {  # name index nprobe
+  vtool search "$2" "$data/queries.npy" -k 10 ${3:+--nprobe $3} -o "$out/$1.npz" --timing "$out/$1.timing.json" --quiet
+  vtool eval "$out/$1.npz" --gt "$out/gt.ibin" --timing "$out/$1.timing.json" --index "$2" --json > "$out/$1.eval.json"
+}
+run flat "$out/flat.vti" ""
+for p in 1 4 16 64; do run "ivf_np$p" "$out/index.vti" "$p"; done
+
+.venv/bin/python - "$out" <<'PY'
+import json, sys
+from pathlib import Path
+out = Path(sys.argv[1])
+rows = [("Flat", "-", "flat")] + [("IVF128,Flat", str(p), f"ivf_np{p}") for p in (1, 4, 16, 64)]
+print(f"\n{'index':<12} {'nprobe':>6} {'recall@1':>9} {'1-R@10':>8} {'10-R@10':>8} {'QPS':>9} {'bytes/vec':>10}")
+for spec, nprobe, name in rows:
+    r = json.loads((out / f"{name}.eval.json").read_text())
+    print(f"{spec:<12} {nprobe:>6} {r['recall@1']:>9.4f} {r['1-recall@k']:>8.4f} {r['k-recall@k']:>8.4f} "
+          f"{r['qps']:>9.0f} {r['bytes_per_vector']:>10.1f}")
+print(f"\n{json.loads((out / 'ivf_np1.timing.json').read_text())['queries']} queries, 20000 GloVe-50 vectors; "
+      f"outputs in {out}/")
+PY
