@@ -10,7 +10,7 @@ from pathlib import Path
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
-SOURCES = ["dispatch.c", "distance.c", "topk.c", "kmeans.c", "ivf_scan.c", "crc32c.c"]
+SOURCES = ["dispatch.c", "distance.c", "topk.c", "argmin.c", "assign.c", "kmeans.c", "ivf_scan.c", "crc32c.c"]
 
 
 def cdef_from_header(path: Path) -> str:
@@ -26,7 +26,7 @@ ffibuilder.set_source(
     sources=[str((HERE / s).relative_to(Path.cwd())) if (HERE / s).is_relative_to(Path.cwd())
              else str(HERE / s) for s in SOURCES],
     include_dirs=[str(HERE)],
-    extra_compile_args=["-O3", "-std=c11", "-fno-strict-aliasing", "-Wall", "-Wno-unused-function"],
+    extra_compile_args=["-O3", "-std=c11", "-fno-strict-aliasing", "-ffp-contract=off", "-Wall", "-Wno-unused-function"],
 )
 
 if __name__ == "__main__":

@@ -28,6 +28,17 @@ void vt_heap_add_block(float *hd, int64_t *hi, int64_t nq, int64_t k,
 void vt_heap_add_ip_block(float *hd, int64_t *hi, int64_t nq, int64_t k,
                           const float *ip, int64_t nb, int64_t id0,
                           const float *qnorm, const float *bnorm, int metric) {
+    if (k == 1) { /* nearest only (k-means assignment, coarse quantizer) */
+        for (int64_t q = 0; q < nq; q++) {
+            float best;
+            int64_t j = vt_argmin_ip_row(ip + q * nb, nb, metric == 1 ? 0.f : qnorm[q], bnorm, metric, &best);
+            if (j >= 0 && vt_worse(hd[q], hi[q], best, id0 + j)) {
+                hd[q] = best;
+                hi[q] = id0 + j;
+            }
+        }
+        return;
+    }
     for (int64_t q = 0; q < nq; q++) {
         float *h = hd + q * k;
         int64_t *ids = hi + q * k;

@@ -35,6 +35,11 @@ void vt_heap_add_ip_block(float *hd, int64_t *hi, int64_t nq, int64_t k,
                           const float *qnorm, const float *bnorm, int metric);
 void vt_heap_sort(float *hd, int64_t *hi, int64_t nq, int64_t k);
 
+/* assign.c: nearest centroid of each row (fused inner products + minimum, no n x k
+ * matrix); labels and distances (squared L2, or inner product for metric 1). */
+int vt_assign_nearest(const float *x, int64_t n, int64_t d, const float *c, const float *cnorm, int64_t k,
+                      int metric, int64_t *labels, float *dist);
+
 /* kmeans.c */
 void vt_kmeans_accumulate(const float *x, int64_t n, int64_t d, const int64_t *assign,
                           int64_t k, double *sums, int64_t *counts);

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from vtool._native_lib import ffi, lib
@@ -93,6 +96,47 @@ class TopK:
         """Sorted (distances, ids); consumes the heaps."""
         lib.vt_heap_sort(_ptr("float *", self.dist), _ptr("int64_t *", self.ids), self.nq, self.k)
         return self.dist, self.ids
+
+
+def default_threads() -> int:
+    """Threads for data-parallel kernels: the cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def assign_nearest(x: np.ndarray, centroids: np.ndarray, metric: str = "l2",
+                   threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centroid of each row (ties to the smaller index): (labels int64, distances float32).
+
+    Rows are split across threads (cffi releases the GIL); results do not depend on the split."""
+    x, centroids = _f32(x), _f32(centroids)
+    n, d = x.shape
+    assert centroids.ndim == 2 and centroids.shape[1] == d and len(centroids) > 0
+    cnorm = norms_sqr(centroids)
+    labels = np.empty(n, dtype=np.int64)
+    dist = np.empty(n, dtype=np.float32)
+
+    def run(bounds):
+        a, b = bounds
+        if b > a:
+            rc = lib.vt_assign_nearest(_ptr("float *", x[a:b]), b - a, d, _ptr("float *", centroids),
+                                       _ptr("float *", cnorm), len(centroids), METRICS[metric],
+                                       _ptr("int64_t *", labels[a:b]), _ptr("float *", dist[a:b]))
+            if rc != 0:
+                raise MemoryError("vt_assign_nearest could not allocate its centroid tiles")
+
+    threads = threads or default_threads()
+    step = max(1024, -(-n // threads))
+    chunks = [(a, min(a + step, n)) for a in range(0, n, step)]
+    if len(chunks) > 1:
+        with ThreadPoolExecutor(len(chunks)) as pool:
+            list(pool.map(run, chunks))
+    else:
+        for c in chunks:
+            run(c)
+    return labels, dist
 
 
 def kmeans_accumulate(x: np.ndarray, assign: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

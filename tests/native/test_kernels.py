@@ -182,3 +182,34 @@ def test_environment_variable_forces_the_simd_level():
     level, best = out.stdout.split()
     assert level == "scalar"
     assert best == _native.cpu_max_level()
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_fused_nearest_centroid_matches_scalar_reference_and_numpy(level, metric):
+    rng = np.random.default_rng(12)
+    for n, d, k in [(1, 1, 1), (7, 3, 5), (9, 50, 256), (33, 17, 31), (100, 64, 33), (17, 128, 300)]:
+        x = rng.normal(size=(n, d)).astype(np.float32)
+        c = rng.normal(size=(k, d)).astype(np.float32)
+        _native.set_simd_level("scalar")
+        ref_l, ref_d = _native.assign_nearest(x, c, metric, threads=1)
+        _native.set_simd_level(level)
+        got_l, got_d = _native.assign_nearest(x, c, metric, threads=2)
+        exact = _native.pairwise(x, c, metric)
+        exact = exact if metric == "l2" else -exact
+        want = np.argmin(exact, axis=1)
+        tol = 1e-4 * (1 + np.abs(exact).max())
+        for labels in (ref_l, got_l):  # any disagreement with numpy must be a near-tie
+            np.testing.assert_allclose(exact[np.arange(n), labels], exact[np.arange(n), want], atol=tol)
+        np.testing.assert_allclose(got_d, ref_d, rtol=1e-4, atol=tol)
+        np.testing.assert_allclose(got_d if metric == "l2" else -got_d, exact[np.arange(n), want], rtol=1e-4, atol=tol)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_fused_nearest_centroid_breaks_exact_ties_to_the_smaller_index(level):
+    _native.set_simd_level(level)
+    c = np.repeat(np.eye(4, dtype=np.float32), 20, axis=0)  # 80 centroids, each value 20 times
+    x = np.eye(4, dtype=np.float32)[[3, 0, 2, 1, 3]]
+    labels, dist = _native.assign_nearest(x, c)
+    np.testing.assert_array_equal(labels, [60, 0, 40, 20, 60])
+    np.testing.assert_array_equal(dist, 0)

@@ -69,7 +69,10 @@ class Index:
             probes = np.zeros((len(queries), 1), dtype=np.int64)
         else:
             nprobe = clamp_nprobe(nprobe, self.nlist)
-            _, probes = knn(queries, self.centroids, nprobe, self.metric)
+            if nprobe == 1:
+                probes = _native.assign_nearest(queries, self.centroids, self.metric, threads)[0][:, None]
+            else:
+                _, probes = knn(queries, self.centroids, nprobe, self.metric)
         dist, pos = self._scan(queries, probes, k, threads)
         ids = np.where(pos >= 0, self.ids[np.maximum(pos, 0)], -1)
         if self.metric == "ip":

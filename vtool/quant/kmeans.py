@@ -14,7 +14,6 @@ import numpy as np
 
 from vtool import _native
 from vtool.errors import VtoolError
-from vtool.exact import knn
 
 SPLIT_EPS = 1.0 / 1024.0
 INITS = ("random", "kmeans++")
@@ -28,9 +27,8 @@ class KMeansResult:
 
 
 def assign(x: np.ndarray, centroids: np.ndarray, metric: str = "l2") -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centroid of each row: (labels int64, distances float32)."""
-    dist, labels = knn(x, centroids, 1, metric)
-    return labels[:, 0], dist[:, 0]
+    """Nearest centroid of each row: (labels int64, distances float32; inner products for ip)."""
+    return _native.assign_nearest(x, centroids, metric)
 
 
 def kmeans(x: np.ndarray, k: int, niter: int = 25, seed: int = 1234, init: str = "random",
@@ -48,7 +46,8 @@ def kmeans(x: np.ndarray, k: int, niter: int = 25, seed: int = 1234, init: str =
     objective, splits = [], 0
     for _ in range(niter):
         labels, dist = assign(x, centroids, metric)
-        objective.append(float(dist.astype(np.float64).sum()))
+        total = float(dist.astype(np.float64).sum())
+        objective.append(total if metric == "l2" else -total)
         sums, counts = _native.kmeans_accumulate(x, labels, k)
         nonempty = counts > 0
         centroids[nonempty] = (sums[nonempty] / counts[nonempty, None]).astype(np.float32)

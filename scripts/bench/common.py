@@ -1,0 +1,99 @@
+"""Shared by the benchmark scripts: BLAS set-up for a fair faiss, medians, tables, JSON.
+
+faiss-cpu's wheel bundles an old OpenBLAS that may not recognise this CPU; every script
+imports numpy first (its OpenBLAS picks its own kernels), then sets OPENBLAS_CORETYPE for
+the faiss side before importing faiss, and records the kernels both sides use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np  # noqa: F401  (loads numpy's OpenBLAS before OPENBLAS_CORETYPE is set)
+
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def import_faiss(coretype: str | None = None):
+    """Import faiss with its OpenBLAS told the real core type (default: what numpy's detected)."""
+    from threadpoolctl import threadpool_info
+
+    numpy_arch = next((i.get("architecture") for i in threadpool_info() if i.get("internal_api") == "openblas"), None)
+    os.environ["OPENBLAS_CORETYPE"] = coretype or os.environ.get("VTOOL_BENCH_CORETYPE") or numpy_arch or "SkylakeX"
+    import faiss
+
+    return faiss
+
+
+def blas_report() -> list[dict]:
+    from threadpoolctl import threadpool_info
+
+    return [{k: info.get(k) for k in ("internal_api", "prefix", "version", "architecture", "num_threads")}
+            for info in threadpool_info()]
+
+
+def machine() -> dict:
+    from vtool import _native, __version__
+
+    cpu = ""
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(),
+            "vtool": __version__, "vtool_simd": _native.simd_level(),
+            "openblas_coretype_for_faiss": os.environ.get("OPENBLAS_CORETYPE"), "blas": blas_report()}
+
+
+def median_time(fn, repeats: int = 5) -> tuple[float, object]:
+    """Median wall time of fn() over repeats (the machine is shared and noisy), and its last result."""
+    times, result = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def print_table(title: str, header: list[str], rows: list[list]) -> None:
+    widths = [max(len(str(h)), *(len(_fmt(r[i])) for r in rows)) for i, h in enumerate(header)]
+    print(f"\n{title}")
+    print("  ".join(str(h).rjust(w) for h, w in zip(header, widths)))
+    for r in rows:
+        print("  ".join(_fmt(v).rjust(w) for v, w in zip(r, widths)))
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 10 else f"{v:.1f}"
+    return str(v)
+
+
+def write_json(name: str, payload: dict) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2, default=float))
+    return path
+
+
+def recall_at_k(ids: np.ndarray, gt: np.ndarray, k: int) -> float:
+    return float(np.mean([len(set(a[:k]) & set(b[:k])) / k for a, b in zip(ids, gt)]))
+
+
+def qps_at_recall(curve: list[tuple[float, float]], target: float) -> float | None:
+    """QPS interpolated (log-linear) at a recall on a (recall, qps) curve; None if out of range."""
+    pts = sorted(curve)
+    for (r0, q0), (r1, q1) in zip(pts, pts[1:]):
+        if r0 <= target <= r1:
+            if r1 == r0:
+                return max(q0, q1)
+            t = (target - r0) / (r1 - r0)
+            return float(np.exp(np.log(q0) + t * (np.log(q1) - np.log(q0))))
+    return None
