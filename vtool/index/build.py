@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +29,9 @@ METRICS = ("l2", "ip")
 POINTS_PER_CENTROID = 256  # default training sample: 256 x nlist rows, as Faiss
 
 
-def _input_record(vf: VectorFile) -> dict:
-    return {"name": os.path.basename(vf.path), "rows": vf.n, "sha256": vf.content_hash()}
+def _input_record(vf: VectorFile, hashed: bool = True) -> dict:
+    """Provenance of one input. hashed=False gives a same-length placeholder (reserves header room)."""
+    return {"name": os.path.basename(vf.path), "rows": vf.n, "sha256": vf.content_hash() if hashed else "0" * 64}
 
 
 def train(input_path: str, output: str, spec_text: str, metric: str = "l2", seed: int = 0,
@@ -89,13 +91,19 @@ def add(model_path: str, inputs: list[str], output: str, id_column: str | None =
             raise VtoolError(f"{vf.path}: vectors have dimension {vf.d}, the model expects {model.d}")
     n_new = sum(vf.n for vf in files)
     t0 = time.perf_counter()
+    # Hash the inputs for the provenance record while the passes run (hashlib releases the GIL).
+    hasher = ThreadPoolExecutor(1)
+    records = hasher.submit(lambda: [_input_record(vf) for vf in files])
     out_dir = Path(output).parent if str(Path(output).parent) else Path(".")
-    with tempfile.TemporaryDirectory(prefix=".vtool-add-", dir=out_dir) as scratch:
-        labels = np.lib.format.open_memmap(os.path.join(scratch, "labels.npy"), mode="w+",
-                                           dtype=np.int32, shape=(n_new,)) if n_new else np.zeros(0, np.int32)
-        counts = _assign_pass(model, files, labels, batch_size)
-        with atomic_path(output) as tmp:
-            report = _write_pass(model, files, labels, counts, tmp, batch_size, id_column)
+    try:
+        with tempfile.TemporaryDirectory(prefix=".vtool-add-", dir=out_dir) as scratch:
+            labels = np.lib.format.open_memmap(os.path.join(scratch, "labels.npy"), mode="w+",
+                                               dtype=np.int32, shape=(n_new,)) if n_new else np.zeros(0, np.int32)
+            counts = _assign_pass(model, files, labels, batch_size)
+            with atomic_path(output) as tmp:
+                report = _write_pass(model, files, labels, counts, tmp, batch_size, id_column, records)
+    finally:
+        hasher.shutdown(wait=False, cancel_futures=True)
     report.update(added=n_new, ntotal=model.ntotal + n_new, seconds=time.perf_counter() - t0)
     report["vectors_per_second"] = n_new / report["seconds"] if report["seconds"] > 0 else None
     return report
@@ -119,14 +127,14 @@ def _assign_pass(model: Index, files: list[VectorFile], labels: np.ndarray, batc
 
 
 def _write_pass(model: Index, files: list[VectorFile], labels: np.ndarray, counts: np.ndarray, tmp: Path,
-                batch_size: int, id_column: str | None) -> dict:
+                batch_size: int, id_column: str | None, records: Future) -> dict:
     old_sizes = model.list_sizes
     offsets = np.zeros(model.nlist + 1, dtype=np.int64)
     np.cumsum(old_sizes + counts, out=offsets[1:])
     ntotal = int(offsets[-1])
     provenance = dict(model.header.get("provenance", {}))
-    provenance.setdefault("add", []).append({"inputs": [_input_record(vf) for vf in files],
-                                             "id_column": id_column})
+    provenance["add"] = list(provenance.get("add", [])) + [
+        {"inputs": [_input_record(vf, hashed=False) for vf in files], "id_column": id_column}]
     header = _header("index", str(model.spec), model.d, model.metric, ntotal, provenance)
     specs = [SectionSpec("list_offsets", "<i8", (model.nlist + 1,)),
              SectionSpec("vectors", "<f4", (ntotal, model.d)),
@@ -166,6 +174,8 @@ def _write_pass(model: Index, files: list[VectorFile], labels: np.ndarray, count
                 advance(len(batch))
     if id_column is not None or model.ntotal:
         _check_unique(ids)
+    provenance["add"][-1]["inputs"] = records.result()
+    w.header = _header("index", str(model.spec), model.d, model.metric, ntotal, provenance)
     w.finish()
     return {"spec": str(model.spec), "nlist": model.nlist, "list_size_max": int((old_sizes + counts).max()),
             "list_size_min": int((old_sizes + counts).min())}

@@ -102,7 +102,8 @@ class VtiWriter:
             entry["crc32c"] = f"{_section_crc(self.section(entry['name'])):08x}"
         # CRCs are fixed-width hex, so the JSON keeps the length the layout reserved.
         blob = json.dumps({**self.header, "sections": self.table}, sort_keys=True).encode()
-        assert not self.table or FIXED.size + len(blob) <= self.table[0]["offset"]
+        if self.table and FIXED.size + len(blob) > self.table[0]["offset"]:
+            raise RuntimeError("the .vti header grew past the room reserved for it")
         fixed = FIXED.pack(MAGIC, FORMAT_VERSION, 0, len(blob), 0, 0)
         crc = _native.crc32c(blob, _native.crc32c(fixed[:24]))
         fixed = FIXED.pack(MAGIC, FORMAT_VERSION, 0, len(blob), crc, 0)
