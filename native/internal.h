@@ -11,6 +11,7 @@
 #endif
 
 enum { VT_SCALAR = 0, VT_AVX2 = 1, VT_AVX512 = 2 };
+enum { VT_ENC_FLAT = 0, VT_ENC_SQ8 = 1, VT_ENC_FP16 = 2, VT_ENC_PQ = 3, VT_ENC_RQ = 4 };
 
 #define VT_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define VT_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))

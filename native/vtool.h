@@ -44,13 +44,37 @@ int vt_assign_nearest(const float *x, int64_t n, int64_t d, const float *c, cons
 void vt_kmeans_accumulate(const float *x, int64_t n, int64_t d, const int64_t *assign,
                           int64_t k, double *sums, int64_t *counts);
 
-/* ivf_scan.c: scan the probed lists of an IVF-Flat index (vectors stored row-major,
- * lists contiguous, list l = rows list_offsets[l] .. list_offsets[l+1]-1).
- * Writes k results per query, sorted, as (distance, row position); -1 = none. */
-int vt_ivf_flat_scan(const float *queries, int64_t nq, int64_t d,
-                     const float *vectors, const int64_t *list_offsets, int64_t nlist,
-                     const int64_t *probes, int64_t nprobe, int metric, int64_t k,
-                     float *out_dist, int64_t *out_pos);
+/* codes.c: distances from one query to n encoded vectors. */
+void vt_sq8_ny(const float *x, const uint8_t *codes, int64_t n, int64_t d, const float *vmin, const float *vdiff,
+               int metric, float *out);
+void vt_fp16_ny(const float *x, const uint16_t *codes, int64_t n, int64_t d, int metric, float *out);
+void vt_adc_ny(const float *lut, int64_t m, int64_t ksub, const uint8_t *codes, int64_t n, int64_t code_size,
+               float bias, int extra_norm, float *out);
+
+/* ivf_scan.c: scan the probed lists of an inverted file into top-k (distance, row
+ * position), sorted; -1 where fewer than k rows were scanned. Encodings (kind):
+ * 0 Flat (float32 rows), 1 SQ8 (params: vmin[d], vdiff[d]), 2 fp16, 3 PQ (params:
+ * codebooks m x ksub x d/m), 4 RQ (params: codebooks m x ksub x d; m code bytes then
+ * the float32 |reconstruction|^2). centroids may be NULL (Flat / PQ without IVF).
+ * precomputed (L2 by residual): nlist x m x ksub, PQ: |codeword|^2 + 2<c_l, codeword>;
+ * RQ: 2<c_l, codeword> (|r|^2 is stored with each code).
+ * coarse_dist (optional): |q - c_l|^2 of each probe. */
+int vt_ivf_scan(int kind, const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
+                const uint8_t *codes, int64_t code_size, const int64_t *list_offsets, int64_t nlist,
+                const int64_t *probes, const float *coarse_dist, int64_t nprobe, const float *params, int64_t m,
+                int64_t ksub, const float *precomputed, int metric, int64_t k, float *out_dist,
+                int64_t *out_pos);
+void vt_build_lut(int kind, const float *qv, int64_t d, const float *codebooks, int64_t m, int64_t ksub,
+                  int metric, float *lut);
+
+/* fastscan.c: 4-bit PQ in blocks of 32 vectors (16 * m bytes a block), 8-bit tables. */
+void vt_fs_pack_blocks(const uint8_t *codes, int64_t n, int64_t m, uint8_t *blocks);
+void vt_fs_accumulate(const uint8_t *blocks, int64_t nblocks, int64_t m, const uint8_t *lut, uint16_t *out);
+void vt_fs_quantize_lut(const float *lut, int64_t m, uint8_t *qlut, float *bias, float *scale);
+int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
+                   const uint8_t *blocks, const int64_t *block_offsets, const int64_t *list_offsets, int64_t nlist,
+                   const int64_t *probes, int64_t nprobe, const float *codebooks, int64_t m, int metric, int64_t k,
+                   float *out_dist, int64_t *out_pos);
 
 /* crc32c.c: CRC-32C (Castagnoli), the checksum of .vti sections. */
 uint32_t vt_crc32c(uint32_t crc, const uint8_t *data, int64_t n);

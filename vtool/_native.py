@@ -149,23 +149,117 @@ def kmeans_accumulate(x: np.ndarray, assign: np.ndarray, k: int) -> tuple[np.nda
     return sums, counts
 
 
-def ivf_flat_scan(queries: np.ndarray, vectors: np.ndarray, list_offsets: np.ndarray,
-                  probes: np.ndarray, metric: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k (distances, row positions) over the probed lists; -1 where fewer than k rows."""
+def _opt(ctype: str, a: np.ndarray | None):
+    return ffi.NULL if a is None else _ptr(ctype, a)
+
+
+def ivf_scan(kind: int, queries: np.ndarray, codes: np.ndarray, list_offsets: np.ndarray, probes: np.ndarray,
+             metric: str, k: int, centroids: np.ndarray | None = None, by_residual: bool = False,
+             coarse_dist: np.ndarray | None = None, params: np.ndarray | None = None, m: int = 0,
+             ksub: int = 0, precomputed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k (distances, row positions) over the probed lists of codes (N, code_size) uint8."""
     queries = _f32(queries)
     probes = np.ascontiguousarray(probes, dtype=np.int64)
     nq, d = queries.shape
-    assert vectors.ndim == 2 and vectors.shape[1] == d and vectors.dtype == np.float32
+    assert codes.ndim == 2 and codes.dtype == np.uint8
     out_d = np.empty((nq, k), dtype=np.float32)
     out_p = np.empty((nq, k), dtype=np.int64)
-    vec_ptr = _ptr("float *", vectors) if vectors.size else ffi.cast("float *", 0)
-    rc = lib.vt_ivf_flat_scan(_ptr("float *", queries), nq, d, vec_ptr,
-                              _ptr("int64_t *", np.ascontiguousarray(list_offsets, dtype=np.int64)),
-                              len(list_offsets) - 1, _ptr("int64_t *", probes), probes.shape[1],
-                              METRICS[metric], k, _ptr("float *", out_d), _ptr("int64_t *", out_p))
+    if coarse_dist is not None:
+        coarse_dist = _f32(coarse_dist)
+    params = _f32(params if params is not None else np.zeros(1, np.float32))
+    codes_ptr = _ptr("uint8_t *", codes) if codes.size else ffi.cast("uint8_t *", 0)
+    rc = lib.vt_ivf_scan(kind, _ptr("float *", queries), nq, d, _opt("float *", centroids), int(by_residual),
+                         codes_ptr, codes.shape[1], _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)),
+                         len(list_offsets) - 1, _ptr("int64_t *", probes), _opt("float *", coarse_dist),
+                         probes.shape[1], _ptr("float *", params), m, ksub, _opt("float *", precomputed),
+                         METRICS[metric], k, _ptr("float *", out_d), _ptr("int64_t *", out_p))
     if rc != 0:
-        raise RuntimeError(f"vt_ivf_flat_scan failed with code {rc}")
+        raise RuntimeError(f"vt_ivf_scan failed with code {rc}")
     return out_d, out_p
+
+
+def ivf_fs_scan(queries: np.ndarray, blocks: np.ndarray, block_offsets: np.ndarray, list_offsets: np.ndarray,
+                probes: np.ndarray, codebooks: np.ndarray, metric: str, k: int,
+                centroids: np.ndarray | None = None, by_residual: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Fast-scan top-k (approximate distances from 8-bit tables, row positions)."""
+    queries = _f32(queries)
+    probes = np.ascontiguousarray(probes, dtype=np.int64)
+    nq, d = queries.shape
+    m = codebooks.shape[0]
+    out_d = np.empty((nq, k), dtype=np.float32)
+    out_p = np.empty((nq, k), dtype=np.int64)
+    blocks_ptr = _ptr("uint8_t *", blocks) if blocks.size else ffi.cast("uint8_t *", 0)
+    rc = lib.vt_ivf_fs_scan(_ptr("float *", queries), nq, d, _opt("float *", centroids), int(by_residual),
+                            blocks_ptr, _ptr("int64_t *", np.ascontiguousarray(block_offsets, np.int64)),
+                            _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)), len(list_offsets) - 1,
+                            _ptr("int64_t *", probes), probes.shape[1], _ptr("float *", _f32(codebooks)), m,
+                            METRICS[metric], k, _ptr("float *", out_d), _ptr("int64_t *", out_p))
+    if rc != 0:
+        raise RuntimeError(f"vt_ivf_fs_scan failed with code {rc}")
+    return out_d, out_p
+
+
+def fs_pack_blocks(codes: np.ndarray) -> np.ndarray:
+    """4-bit codes (n, m), one per byte -> fast-scan blocks (ceil(n/32), 16 m)."""
+    codes = np.ascontiguousarray(codes, dtype=np.uint8)
+    n, m = codes.shape
+    blocks = np.empty(((n + 31) // 32, 16 * m), dtype=np.uint8)
+    if n:
+        lib.vt_fs_pack_blocks(_ptr("uint8_t *", codes), n, m, _ptr("uint8_t *", blocks))
+    return blocks
+
+
+def fs_accumulate(blocks: np.ndarray, m: int, qlut: np.ndarray) -> np.ndarray:
+    """uint16 sums of quantized table entries for every vector of the blocks (n_blocks x 32)."""
+    blocks = np.ascontiguousarray(blocks, dtype=np.uint8)
+    qlut = np.ascontiguousarray(qlut, dtype=np.uint8)
+    out = np.empty(len(blocks) * 32, dtype=np.uint16)
+    if len(blocks):
+        lib.vt_fs_accumulate(_ptr("uint8_t *", blocks), len(blocks), m, _ptr("uint8_t *", qlut),
+                             _ptr("uint16_t *", out))
+    return out
+
+
+def fs_quantize_lut(lut: np.ndarray) -> tuple[np.ndarray, float, float]:
+    lut = np.ascontiguousarray(lut, dtype=np.float32)
+    qlut = np.empty(lut.shape, dtype=np.uint8)
+    bias, scale = ffi.new("float *"), ffi.new("float *")
+    lib.vt_fs_quantize_lut(_ptr("float *", lut), lut.shape[0], _ptr("uint8_t *", qlut), bias, scale)
+    return qlut, bias[0], scale[0]
+
+
+def sq8_distances(x: np.ndarray, codes: np.ndarray, vmin: np.ndarray, vdiff: np.ndarray, metric: str = "l2"):
+    x, codes = _f32(x), np.ascontiguousarray(codes, dtype=np.uint8)
+    out = np.empty(len(codes), dtype=np.float32)
+    lib.vt_sq8_ny(_ptr("float *", x), _ptr("uint8_t *", codes), len(codes), len(x), _ptr("float *", _f32(vmin)),
+                  _ptr("float *", _f32(vdiff)), METRICS[metric], _ptr("float *", out))
+    return out
+
+
+def fp16_distances(x: np.ndarray, codes: np.ndarray, metric: str = "l2"):
+    x, codes = _f32(x), np.ascontiguousarray(codes, dtype=np.float16)
+    out = np.empty(len(codes), dtype=np.float32)
+    lib.vt_fp16_ny(_ptr("float *", x), _ptr("uint16_t *", codes.view(np.uint16)), len(codes), len(x),
+                   METRICS[metric], _ptr("float *", out))
+    return out
+
+
+def adc_distances(lut: np.ndarray, codes: np.ndarray, extra_norm: bool = False, bias: float = 0.0):
+    lut, codes = _f32(lut), np.ascontiguousarray(codes, dtype=np.uint8)
+    m, ksub = lut.shape
+    out = np.empty(len(codes), dtype=np.float32)
+    lib.vt_adc_ny(_ptr("float *", lut), m, ksub, _ptr("uint8_t *", codes), len(codes), codes.shape[1], bias,
+                  int(extra_norm), _ptr("float *", out))
+    return out
+
+
+def build_lut(kind: int, x: np.ndarray, codebooks: np.ndarray, metric: str = "l2") -> np.ndarray:
+    x, codebooks = _f32(x), _f32(codebooks)
+    m, ksub = codebooks.shape[:2]
+    lut = np.empty((m, ksub), dtype=np.float32)
+    lib.vt_build_lut(kind, _ptr("float *", x), len(x), _ptr("float *", codebooks), m, ksub, METRICS[metric],
+                     _ptr("float *", lut))
+    return lut
 
 
 def crc32c(data, crc: int = 0) -> int:

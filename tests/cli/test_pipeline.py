@@ -87,7 +87,7 @@ def test_info_human_output_shows_list_histogram(small_data, cli):
     cli("train", d / "base.npy", "--index", "IVF8,Flat", "-o", d / "m.vti")
     cli("add", d / "m.vti", d / "base.npy", "-o", d / "i.vti")
     r = cli("info", d / "i.vti")
-    assert r.code == 0 and "list sizes: min" in r.out and "IVF8,Flat" in r.out and "vectors" in r.out
+    assert r.code == 0 and "list sizes: min" in r.out and "IVF8,Flat" in r.out and "codes" in r.out
 
 
 def test_eval_gate_fails_with_exit_3(small_data, cli):

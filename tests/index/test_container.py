@@ -72,10 +72,10 @@ def test_a_newer_format_version_is_refused_clearly(tmp_path):
 def test_no_verify_skips_section_checksums(tmp_path):
     path = small_index(tmp_path)
     f = VtiFile(path)
-    pos = f.sections["vectors"]["offset"] + 3
+    pos = f.sections["codes"]["offset"] + 3
     data = bytearray(open(path, "rb").read())
     data[pos] ^= 0x10
     open(path, "wb").write(bytes(data))
     load_index(path, verify=False)
-    with pytest.raises(VtoolError, match="checksum mismatch in section 'vectors'"):
+    with pytest.raises(VtoolError, match="checksum mismatch in section 'codes'"):
         load_index(path, verify=True)

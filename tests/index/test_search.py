@@ -117,7 +117,7 @@ def test_adding_to_an_index_equals_adding_everything_at_once(tmp_path):
     add(str(tmp_path / "m.vti"), [str(tmp_path / "p1.npy")], str(tmp_path / "half.vti"))
     add(str(tmp_path / "half.vti"), [str(tmp_path / "p2.npy")], str(tmp_path / "twice.vti"))
     once, multi = load_index(str(tmp_path / "once.vti")), load_index(str(tmp_path / "multi.vti"))
-    for section in ("list_offsets", "vectors", "ids"):  # headers differ only in provenance (file names)
+    for section in ("list_offsets", "codes", "ids"):  # headers differ only in provenance (file names)
         np.testing.assert_array_equal(getattr(once, section), getattr(multi, section))
     want = load_index(str(tmp_path / "once.vti")).search(queries, 10, nprobe=3)
     got = load_index(str(tmp_path / "twice.vti")).search(queries, 10, nprobe=3)

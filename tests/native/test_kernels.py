@@ -144,7 +144,7 @@ def test_ivf_scan_matches_brute_force_over_probed_lists(level, metric):
     queries = rng.normal(size=(9, d)).astype(np.float32)
     probes = np.stack([rng.permutation(len(sizes))[:4] for _ in range(9)])
     _native.set_simd_level(level)
-    got_d, got_p = _native.ivf_flat_scan(queries, vectors, offsets, probes, metric, 10)
+    got_d, got_p = _native.ivf_scan(0, queries, vectors.view(np.uint8), offsets, probes, metric, 10)
     _native.set_simd_level("scalar")
     for q in range(9):
         rows = np.concatenate([np.arange(offsets[l], offsets[l + 1]) for l in probes[q]])

@@ -32,7 +32,8 @@ def assign(x: np.ndarray, centroids: np.ndarray, metric: str = "l2") -> tuple[np
 
 
 def kmeans(x: np.ndarray, k: int, niter: int = 25, seed: int = 1234, init: str = "random",
-           metric: str = "l2") -> KMeansResult:
+           metric: str = "l2", start: np.ndarray | None = None) -> KMeansResult:
+    """Lloyd's k-means; `start` continues from given centroids (a hot start, as OPQ uses)."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     n = x.shape[0]
     if init not in INITS:
@@ -42,7 +43,12 @@ def kmeans(x: np.ndarray, k: int, niter: int = 25, seed: int = 1234, init: str =
     if niter < 1:
         raise VtoolError("--niter must be at least 1")
     rng = np.random.default_rng(seed)
-    centroids = _init_kmeanspp(x, k, rng) if init == "kmeans++" else x[np.sort(rng.choice(n, k, replace=False))].copy()
+    if start is not None:
+        centroids = np.array(start, dtype=np.float32)
+    elif init == "kmeans++":
+        centroids = _init_kmeanspp(x, k, rng)
+    else:
+        centroids = x[np.sort(rng.choice(n, k, replace=False))].copy()
     objective, splits = [], 0
     for _ in range(niter):
         labels, dist = assign(x, centroids, metric)

@@ -1,0 +1,224 @@
+/* Distances from one query to n encoded vectors, one function per encoding.
+ *
+ *   SQ8   component i decodes to vmin[i] + (code + 0.5) / 255 * vdiff[i]  (as Faiss QT_8bit)
+ *   fp16  IEEE half precision
+ *   ADC   PQ / RQ: the sum over sub-codes of a lookup table entry, lut[j * ksub + code[j]]
+ *
+ * The scalar functions are the references; SIMD paths decode with the same formula.
+ */
+#include <math.h>
+#include <string.h>
+#include "vtool.h"
+#include "internal.h"
+
+static float sq8_decode(uint8_t c, float vmin, float vdiff) { return vmin + ((float)c + 0.5f) / 255.f * vdiff; }
+
+static void sq8_ny_scalar(const float *x, const uint8_t *codes, int64_t n, int64_t d, const float *vmin,
+                          const float *vdiff, int metric, float *out) {
+    for (int64_t j = 0; j < n; j++) {
+        const uint8_t *c = codes + j * d;
+        float s = 0.f;
+        for (int64_t i = 0; i < d; i++) {
+            float v = sq8_decode(c[i], vmin[i], vdiff[i]);
+            s += metric == 1 ? x[i] * v : (x[i] - v) * (x[i] - v);
+        }
+        out[j] = s;
+    }
+}
+
+/* IEEE half -> float, portable. */
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (mant == 0) {
+            bits = sign;
+        } else { /* subnormal: renormalise */
+            exp = 127 - 15 + 1;
+            while (!(mant & 0x400)) {
+                mant <<= 1;
+                exp--;
+            }
+            bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | (mant << 13);
+    } else {
+        bits = sign | ((exp - 15 + 127) << 23) | (mant << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static void fp16_ny_scalar(const float *x, const uint16_t *codes, int64_t n, int64_t d, int metric, float *out) {
+    for (int64_t j = 0; j < n; j++) {
+        const uint16_t *c = codes + j * d;
+        float s = 0.f;
+        for (int64_t i = 0; i < d; i++) {
+            float v = half_to_float(c[i]);
+            s += metric == 1 ? x[i] * v : (x[i] - v) * (x[i] - v);
+        }
+        out[j] = s;
+    }
+}
+
+#if VT_X86
+VT_TARGET_AVX512 static void sq8_ny_avx512(const float *x, const uint8_t *codes, int64_t n, int64_t d,
+                                           const float *vmin, const float *vdiff, int metric, float *out) {
+    const __m512 half = _mm512_set1_ps(0.5f);
+    const int64_t tail = d & 15, body = d - tail;
+    const __mmask16 m = (__mmask16)((1u << tail) - 1u);
+    for (int64_t j = 0; j < n; j++) {
+        const uint8_t *c = codes + j * d;
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t i = 0; i <= body; i += 16) {
+            __mmask16 mk = i < body ? (__mmask16)0xffff : m;
+            if (!mk) break;
+            __m512 cv = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mk, c + i)));
+            /* (c + 0.5) / 255 * vdiff + vmin, in the scalar order of operations */
+            __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, vmin + i),
+                                     _mm512_mul_ps(_mm512_div_ps(_mm512_add_ps(cv, half), _mm512_set1_ps(255.f)),
+                                                   _mm512_maskz_loadu_ps(mk, vdiff + i)));
+            __m512 xv = _mm512_maskz_loadu_ps(mk, x + i);
+            if (metric == 1) {
+                acc = _mm512_fmadd_ps(xv, v, acc);
+            } else {
+                __m512 t = _mm512_sub_ps(xv, v);
+                acc = _mm512_fmadd_ps(t, t, acc);
+            }
+        }
+        out[j] = _mm512_reduce_add_ps(acc);
+    }
+}
+
+VT_TARGET_AVX512 static void fp16_ny_avx512(const float *x, const uint16_t *codes, int64_t n, int64_t d,
+                                            int metric, float *out) {
+    const int64_t tail = d & 15, body = d - tail;
+    const __mmask16 m = (__mmask16)((1u << tail) - 1u);
+    for (int64_t j = 0; j < n; j++) {
+        const uint16_t *c = codes + j * d;
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t i = 0; i <= body; i += 16) {
+            __mmask16 mk = i < body ? (__mmask16)0xffff : m;
+            if (!mk) break;
+            __m512 v = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, c + i));
+            __m512 xv = _mm512_maskz_loadu_ps(mk, x + i);
+            if (metric == 1) {
+                acc = _mm512_fmadd_ps(xv, v, acc);
+            } else {
+                __m512 t = _mm512_sub_ps(xv, v);
+                acc = _mm512_fmadd_ps(t, t, acc);
+            }
+        }
+        out[j] = _mm512_reduce_add_ps(acc);
+    }
+}
+
+VT_TARGET_AVX2 static float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+__attribute__((target("avx2,fma,f16c"))) static void fp16_ny_avx2(const float *x, const uint16_t *codes, int64_t n,
+                                                                 int64_t d, int metric, float *out) {
+    const int64_t body = d & ~(int64_t)7;
+    for (int64_t j = 0; j < n; j++) {
+        const uint16_t *c = codes + j * d;
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t i = 0; i < body; i += 8) {
+            __m256 v = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(c + i)));
+            __m256 xv = _mm256_loadu_ps(x + i);
+            if (metric == 1) {
+                acc = _mm256_fmadd_ps(xv, v, acc);
+            } else {
+                __m256 t = _mm256_sub_ps(xv, v);
+                acc = _mm256_fmadd_ps(t, t, acc);
+            }
+        }
+        float s = hsum8(acc);
+        for (int64_t i = body; i < d; i++) {
+            float v = half_to_float(c[i]);
+            s += metric == 1 ? x[i] * v : (x[i] - v) * (x[i] - v);
+        }
+        out[j] = s;
+    }
+}
+
+VT_TARGET_AVX2 static void sq8_ny_avx2(const float *x, const uint8_t *codes, int64_t n, int64_t d,
+                                       const float *vmin, const float *vdiff, int metric, float *out) {
+    const __m256 half = _mm256_set1_ps(0.5f), k255 = _mm256_set1_ps(255.f);
+    const int64_t body = d & ~(int64_t)7;
+    for (int64_t j = 0; j < n; j++) {
+        const uint8_t *c = codes + j * d;
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t i = 0; i < body; i += 8) {
+            __m128i b = _mm_loadl_epi64((const __m128i *)(c + i));
+            __m256 cv = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
+            __m256 v = _mm256_add_ps(_mm256_loadu_ps(vmin + i),
+                                     _mm256_mul_ps(_mm256_div_ps(_mm256_add_ps(cv, half), k255),
+                                                   _mm256_loadu_ps(vdiff + i)));
+            __m256 xv = _mm256_loadu_ps(x + i);
+            if (metric == 1) {
+                acc = _mm256_fmadd_ps(xv, v, acc);
+            } else {
+                __m256 t = _mm256_sub_ps(xv, v);
+                acc = _mm256_fmadd_ps(t, t, acc);
+            }
+        }
+        float s = hsum8(acc);
+        for (int64_t i = body; i < d; i++) {
+            float v = sq8_decode(c[i], vmin[i], vdiff[i]);
+            s += metric == 1 ? x[i] * v : (x[i] - v) * (x[i] - v);
+        }
+        out[j] = s;
+    }
+}
+#endif
+
+void vt_sq8_ny(const float *x, const uint8_t *codes, int64_t n, int64_t d, const float *vmin, const float *vdiff,
+               int metric, float *out) {
+#if VT_X86
+    switch (vt_simd_level()) {
+    case VT_AVX512: sq8_ny_avx512(x, codes, n, d, vmin, vdiff, metric, out); return;
+    case VT_AVX2: sq8_ny_avx2(x, codes, n, d, vmin, vdiff, metric, out); return;
+    }
+#endif
+    sq8_ny_scalar(x, codes, n, d, vmin, vdiff, metric, out);
+}
+
+void vt_fp16_ny(const float *x, const uint16_t *codes, int64_t n, int64_t d, int metric, float *out) {
+#if VT_X86
+    switch (vt_simd_level()) {
+    case VT_AVX512: fp16_ny_avx512(x, codes, n, d, metric, out); return;
+    case VT_AVX2: fp16_ny_avx2(x, codes, n, d, metric, out); return;
+    }
+#endif
+    fp16_ny_scalar(x, codes, n, d, metric, out);
+}
+
+/* ADC: out[i] = bias + sum_j lut[j * ksub + code_i[j]] (+ the float stored after the m code
+ * bytes when extra_norm, for RQ). Codes are read with a byte stride, so any layout works. */
+void vt_adc_ny(const float *lut, int64_t m, int64_t ksub, const uint8_t *codes, int64_t n, int64_t code_size,
+               float bias, int extra_norm, float *out) {
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *c = codes + i * code_size;
+        float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
+        int64_t j = 0;
+        for (; j + 4 <= m; j += 4) {
+            s0 += lut[j * ksub + c[j]];
+            s1 += lut[(j + 1) * ksub + c[j + 1]];
+            s2 += lut[(j + 2) * ksub + c[j + 2]];
+            s3 += lut[(j + 3) * ksub + c[j + 3]];
+        }
+        for (; j < m; j++) s0 += lut[j * ksub + c[j]];
+        float s = bias + ((s0 + s1) + (s2 + s3));
+        if (extra_norm) {
+            float nrm;
+            memcpy(&nrm, c + m, 4);
+            s += nrm;
+        }
+        out[i] = s;
+    }
+}

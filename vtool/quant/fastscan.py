@@ -1,0 +1,50 @@
+"""4-bit PQ for fast-scan: 16 centroids per sub-quantizer, two codes per byte.
+
+A code (as `vtool encode` writes it) is ceil(m/2) bytes: sub-code j in the low nibble of
+byte j//2 when j is even, the high nibble when odd. Inside an index, each list is
+re-laid out in blocks of 32 vectors (native/fastscan.c) for the SIMD scan.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vtool import _native
+from vtool.quant.pq import ProductQuantizer
+
+
+class FastScanPQ(ProductQuantizer):
+    def __init__(self, d: int, m: int, by_residual: bool = True, niter: int = 25):
+        super().__init__(d, m, 4, by_residual=by_residual, niter=niter)
+
+    @property
+    def code_size(self) -> int:
+        return (self.m + 1) // 2
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        return pack_nibbles(super().encode(x))
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        return super().decode(unpack_nibbles(codes, self.m))
+
+    def to_blocks(self, codes: np.ndarray) -> np.ndarray:
+        """Packed codes of one list (n, code_size) -> fast-scan blocks (ceil(n/32), 16 m)."""
+        return _native.fs_pack_blocks(unpack_nibbles(codes, self.m))
+
+    def precomputed_tables(self, centroids: np.ndarray) -> np.ndarray | None:
+        return None  # fast-scan builds its 16-entry tables per list
+
+
+def pack_nibbles(codes: np.ndarray) -> np.ndarray:
+    n, m = codes.shape
+    padded = np.zeros((n, m + (m & 1)), np.uint8)
+    padded[:, :m] = codes
+    return (padded[:, 0::2] | (padded[:, 1::2] << 4)).astype(np.uint8)
+
+
+def unpack_nibbles(packed: np.ndarray, m: int) -> np.ndarray:
+    packed = np.asarray(packed, np.uint8)
+    out = np.empty((len(packed), 2 * packed.shape[1]), np.uint8)
+    out[:, 0::2] = packed & 15
+    out[:, 1::2] = packed >> 4
+    return np.ascontiguousarray(out[:, :m])

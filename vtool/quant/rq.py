@@ -1,0 +1,122 @@
+"""Residual quantizer: m stages of 2^nbits full-dimension codewords, each encoding what the
+previous stages left, with beam-search encoding (the idea of QINCo2's beam, with plain
+codebooks): keep the B best partial encodings at every stage. B = 1 is greedy RQ.
+
+A code is m bytes (one per stage, nbits <= 8) followed by the float32 squared norm of the
+reconstruction, which L2 search needs (|q - r|^2 = |q|^2 - 2<q, r> + |r|^2).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vtool import _native
+from vtool.quant.encoding import KIND_RQ, Encoding
+from vtool.quant.kmeans import kmeans
+
+POINTS_PER_CENTROID = 256
+ENCODE_BLOCK = 4096
+
+
+class ResidualQuantizer(Encoding):
+    kind = KIND_RQ
+    by_residual = True
+
+    def __init__(self, d: int, m: int, nbits: int = 8, beam: int = 1, niter: int = 25):
+        super().__init__(d)
+        self.m, self.nbits, self.ksub = m, nbits, 1 << nbits
+        self.beam, self.niter = beam, niter
+        self.codebooks: np.ndarray | None = None  # (m, ksub, d)
+
+    @property
+    def code_size(self) -> int:
+        return self.m + 4
+
+    @property
+    def is_trained(self) -> bool:
+        return self.codebooks is not None
+
+    def train(self, x: np.ndarray, seed: int = 0) -> dict:
+        """Stage by stage: k-means on the residuals of every beam entry, then a beam step."""
+        rng = np.random.default_rng(seed)
+        cap = POINTS_PER_CENTROID * self.ksub
+        x = np.ascontiguousarray(x, np.float32)
+        if len(x) > cap:
+            x = x[np.sort(rng.choice(len(x), cap, replace=False))]
+        self.codebooks = np.zeros((self.m, self.ksub, self.d), np.float32)
+        residuals = x[:, None, :]  # (n, beam entries, d)
+        codes = np.zeros((len(x), 1, 0), np.int64)
+        for stage in range(self.m):
+            points = residuals.reshape(-1, self.d)
+            if len(points) > cap:
+                points = points[np.sort(rng.choice(len(points), cap, replace=False))]
+            self.codebooks[stage] = kmeans(points, self.ksub, niter=self.niter, seed=seed + stage).centroids
+            residuals, codes, _ = self._beam_step(residuals, codes, stage)
+        return {"rq_train_rows": len(x), "rq_train_mse": float(np.mean(np.sum(residuals[:, 0] ** 2, axis=1)))}
+
+    def _beam_step(self, residuals: np.ndarray, codes: np.ndarray, stage: int):
+        """Extend every beam entry by every codeword of `stage`; keep the best `beam`."""
+        n, b, d = residuals.shape
+        book = self.codebooks[stage]
+        if b == 1 and self.beam == 1:  # greedy: the fused nearest-codeword kernel
+            labels, err = _native.assign_nearest(residuals[:, 0], book)
+            new_res = residuals - book[labels][:, None, :]
+            return new_res, np.concatenate([codes, labels[:, None, None]], axis=2), err[:, None]
+        flat = residuals.reshape(n * b, d)
+        err = ((flat * flat).sum(1)[:, None] - 2 * (flat @ book.T) + (book * book).sum(1)[None]).reshape(n, b * self.ksub)
+        keep = min(self.beam, b * self.ksub)
+        part = np.argpartition(err, keep - 1, axis=1)[:, :keep] if keep < err.shape[1] else \
+            np.broadcast_to(np.arange(err.shape[1]), (n, err.shape[1]))
+        part_err = np.take_along_axis(err, part, 1)
+        order = np.lexsort((part, part_err), axis=1)  # by error, ties by candidate index
+        chosen = np.take_along_axis(part, order, 1)
+        parent, word = chosen // self.ksub, chosen % self.ksub
+        rows = np.arange(n)[:, None]
+        new_res = residuals[rows, parent] - book[word]
+        new_codes = np.concatenate([codes[rows, parent], word[:, :, None]], axis=2)
+        return new_res, new_codes, np.take_along_axis(err, chosen, 1)
+
+    def encode_indices(self, x: np.ndarray) -> np.ndarray:
+        """Beam-search codeword indices (n, m) of the best encoding of each vector."""
+        x = np.ascontiguousarray(x, np.float32)
+        out = np.empty((len(x), self.m), np.int64)
+        for a in range(0, len(x), ENCODE_BLOCK):
+            residuals = x[a:a + ENCODE_BLOCK, None, :]
+            codes = np.zeros((len(residuals), 1, 0), np.int64)
+            for stage in range(self.m):
+                residuals, codes, err = self._beam_step(residuals, codes, stage)
+            best = np.argmin(np.sum(residuals * residuals, axis=2), axis=1)
+            out[a:a + ENCODE_BLOCK] = codes[np.arange(len(codes)), best]
+        return out
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        idx = self.encode_indices(x)
+        recon = self._reconstruct(idx)
+        norms = np.sum(recon.astype(np.float64) ** 2, axis=1).astype(np.float32)
+        return np.concatenate([idx.astype(np.uint8), norms.view(np.uint8).reshape(-1, 4)], axis=1)
+
+    def _reconstruct(self, idx: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(idx), self.d), np.float32)
+        for stage in range(self.m):
+            out += self.codebooks[stage][idx[:, stage]]
+        return out
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        return self._reconstruct(np.asarray(codes)[:, :self.m].astype(np.int64))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"rq_codebooks": self.codebooks}
+
+    def load(self, arrays: dict[str, np.ndarray]) -> None:
+        self.codebooks = np.asarray(arrays["rq_codebooks"], np.float32)
+
+    def scan_params(self) -> np.ndarray:
+        return np.ascontiguousarray(self.codebooks, np.float32)
+
+    def precomputed_tables(self, centroids: np.ndarray) -> np.ndarray | None:
+        """2<centroid, codeword> per list (nlist, m, ksub); |r|^2 travels with each code."""
+        nlist = len(centroids)
+        if nlist * self.m * self.ksub * 4 > (1 << 29):
+            return None
+        cross = centroids.astype(np.float64) @ self.codebooks.reshape(-1, self.d).astype(np.float64).T
+        return np.ascontiguousarray(2 * cross, dtype=np.float32).reshape(nlist, self.m, self.ksub)
