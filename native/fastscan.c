@@ -126,6 +126,39 @@ void vt_fs_accumulate(const uint8_t *blocks, int64_t nblocks, int64_t m, const u
     accumulate_scalar(blocks, nblocks, m, lut, out);
 }
 
+/* Positions t < count whose sum is <= thr, in increasing order; returns how many. */
+static int64_t candidates_scalar(const uint16_t *sums, int64_t count, uint32_t thr, int32_t *idx) {
+    int64_t n = 0;
+    for (int64_t t = 0; t < count; t++)
+        if (sums[t] <= thr) idx[n++] = (int32_t)t;
+    return n;
+}
+
+#if VT_X86
+VT_TARGET_AVX512 static int64_t candidates_avx512(const uint16_t *sums, int64_t count, uint32_t thr, int32_t *idx) {
+    if (thr >= 0xFFFF) return candidates_scalar(sums, count, thr, idx);
+    const __m512i th = _mm512_set1_epi16((short)thr);
+    int64_t n = 0, t = 0;
+    for (; t + 32 <= count; t += 32) {
+        uint32_t mask = _mm512_cmple_epu16_mask(_mm512_loadu_si512((const void *)(sums + t)), th);
+        while (mask) {
+            idx[n++] = (int32_t)(t + __builtin_ctz(mask));
+            mask &= mask - 1;
+        }
+    }
+    for (; t < count; t++)
+        if (sums[t] <= thr) idx[n++] = (int32_t)t;
+    return n;
+}
+#endif
+
+static int64_t candidates(const uint16_t *sums, int64_t count, uint32_t thr, int32_t *idx) {
+#if VT_X86
+    if (vt_simd_level() == VT_AVX512) return candidates_avx512(sums, count, thr, idx);
+#endif
+    return candidates_scalar(sums, count, thr, idx);
+}
+
 /* Float table (m x 16) -> uint8 table: per sub-quantizer minimum removed, one global scale.
  * The distance of a vector is then about bias + sum / scale. */
 void vt_fs_quantize_lut(const float *lut, int64_t m, uint8_t *qlut, float *bias, float *scale) {
@@ -161,8 +194,9 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
     float *lut = malloc(sizeof(float) * (size_t)(m * 16));
     uint8_t *qlut = malloc((size_t)(m * 16));
     uint16_t *sums = malloc(sizeof(uint16_t) * 32 * 64);
+    int32_t *cand = malloc(sizeof(int32_t) * 32 * 64);
     int rc = 0;
-    if (!qv || !lut || !qlut || !sums) {
+    if (!qv || !lut || !qlut || !sums || !cand) {
         rc = -4;
         goto done;
     }
@@ -209,7 +243,13 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
                 int64_t nblk = nb - bb < 64 ? nb - bb : 64;
                 vt_fs_accumulate(blocks + (b0 + bb) * 16 * m, nblk, m, qlut, sums);
                 int64_t first = begin + bb * 32, count = end - first < nblk * 32 ? end - first : nblk * 32;
-                for (int64_t t = 0; t < count; t++) {
+                /* integer pre-filter against the heap's worst (one unit of slack for rounding),
+                   then the exact float test */
+                float room = (h[0] - tbias - lbias) * scale;
+                uint32_t thr = room >= 65535.f ? 0xFFFFu : room < 0.f ? 0u : (uint32_t)room + 1u;
+                int64_t nc = candidates(sums, count, thr, cand);
+                for (int64_t c = 0; c < nc; c++) {
+                    int64_t t = cand[c];
                     float dist = tbias + lbias + (float)sums[t] * inv;
                     if (dist <= h[0]) vt_heap_push(h, hp, k, dist, first + t);
                 }
@@ -222,5 +262,6 @@ done:
     free(lut);
     free(qlut);
     free(sums);
+    free(cand);
     return rc;
 }

@@ -45,7 +45,7 @@ void vt_kmeans_accumulate(const float *x, int64_t n, int64_t d, const int64_t *a
                           int64_t k, double *sums, int64_t *counts);
 
 /* codes.c: distances from one query to n encoded vectors. */
-void vt_sq8_ny(const float *x, const uint8_t *codes, int64_t n, int64_t d, const float *vmin, const float *vdiff,
+void vt_sq8_ny(const float *x, const uint8_t *codes, int64_t n, int64_t d, const float *vmin, const float *step,
                int metric, float *out);
 void vt_fp16_ny(const float *x, const uint16_t *codes, int64_t n, int64_t d, int metric, float *out);
 void vt_adc_ny(const float *lut, int64_t m, int64_t ksub, const uint8_t *codes, int64_t n, int64_t code_size,
@@ -53,7 +53,7 @@ void vt_adc_ny(const float *lut, int64_t m, int64_t ksub, const uint8_t *codes, 
 
 /* ivf_scan.c: scan the probed lists of an inverted file into top-k (distance, row
  * position), sorted; -1 where fewer than k rows were scanned. Encodings (kind):
- * 0 Flat (float32 rows), 1 SQ8 (params: vmin[d], vdiff[d]), 2 fp16, 3 PQ (params:
+ * 0 Flat (float32 rows), 1 SQ8 (params: vmin[d], step[d] = vdiff / 255), 2 fp16, 3 PQ (params:
  * codebooks m x ksub x d/m), 4 RQ (params: codebooks m x ksub x d; m code bytes then
  * the float32 |reconstruction|^2). centroids may be NULL (Flat / PQ without IVF).
  * precomputed (L2 by residual): nlist x m x ksub, PQ: |codeword|^2 + 2<c_l, codeword>;

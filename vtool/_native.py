@@ -228,11 +228,11 @@ def fs_quantize_lut(lut: np.ndarray) -> tuple[np.ndarray, float, float]:
     return qlut, bias[0], scale[0]
 
 
-def sq8_distances(x: np.ndarray, codes: np.ndarray, vmin: np.ndarray, vdiff: np.ndarray, metric: str = "l2"):
+def sq8_distances(x: np.ndarray, codes: np.ndarray, vmin: np.ndarray, step: np.ndarray, metric: str = "l2"):
     x, codes = _f32(x), np.ascontiguousarray(codes, dtype=np.uint8)
     out = np.empty(len(codes), dtype=np.float32)
     lib.vt_sq8_ny(_ptr("float *", x), _ptr("uint8_t *", codes), len(codes), len(x), _ptr("float *", _f32(vmin)),
-                  _ptr("float *", _f32(vdiff)), METRICS[metric], _ptr("float *", out))
+                  _ptr("float *", _f32(step)), METRICS[metric], _ptr("float *", out))
     return out
 
 

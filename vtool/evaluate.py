@@ -63,3 +63,47 @@ def index_size(index_path: str) -> dict:
     sizes = f.section_sizes()
     return {"index_bytes": total, "bytes_per_vector": total / n if n else None,
             "id_bits_per_vector": 8 * sizes.get("ids", 0) / n if n else None}
+
+
+def reconstruction_mse(base_path: str, index_path: str | None = None, codes_path: str | None = None,
+                       model_path: str | None = None, batch_size: int = 65536) -> dict:
+    """Mean squared reconstruction error, sum over dimensions, averaged over vectors.
+
+    The reconstructions come from an index (every stored row) or from a code file and its
+    model; each is compared with the base row its id names (ids must be row numbers)."""
+    from vtool.index.build import check_codes_match, code_lists
+    from vtool.index.ivf import load_index
+    from vtool.io.codes import open_codes
+    from vtool.io.vectors import open_vectors
+
+    base = open_vectors(base_path)
+    if index_path:
+        index = load_index(index_path)
+
+        def batches():
+            for a in range(0, index.ntotal, batch_size):
+                rows = np.arange(a, min(a + batch_size, index.ntotal))
+                yield index.ids[rows], index.reconstruct(rows)
+    elif codes_path and model_path:
+        index = load_index(model_path)
+        cf = open_codes(codes_path)
+        check_codes_match(index, cf, codes_path)
+
+        def batches():
+            for ids, lists, codes in cf.batches(batch_size):
+                yield ids, index.decode(code_lists(index, lists, codes_path), codes)
+    else:
+        raise VtoolError("reconstruction error needs --index, or --codes with --model")
+    if index.d != base.d:
+        raise VtoolError(f"{base_path}: vectors have dimension {base.d}, the index has {index.d}")
+    total, count = 0.0, 0
+    for ids, recon in batches():
+        if len(ids) and (ids.min() < 0 or ids.max() >= base.n):
+            raise VtoolError(f"{base_path}: has {base.n} rows; the ids are not its row numbers "
+                             f"(id {int(ids.max())})")
+        order = np.argsort(ids, kind="stable")
+        original = base.read_rows(ids[order])
+        diff = original.astype(np.float64) - recon[order]
+        total += float(np.sum(diff * diff))
+        count += len(ids)
+    return {"mse": total / count if count else None, "mse_vectors": count}

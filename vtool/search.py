@@ -11,7 +11,8 @@ from vtool.errors import VtoolError
 
 
 def search(index_path: str, queries_path: str, k: int = 10, nprobe: int | None = None, threads: int = 1,
-           verify: bool = True, fmt: str | None = None, column: str | None = None):
+           verify: bool = True, fmt: str | None = None, column: str | None = None, k_factor: int = 4,
+           refine: str | None = None):
     """Returns (distances, ids, report); the report carries the timing eval uses for QPS."""
     if threads < 1:
         raise VtoolError("--threads must be at least 1")
@@ -25,9 +26,15 @@ def search(index_path: str, queries_path: str, k: int = 10, nprobe: int | None =
         raise VtoolError(f"k={k} is larger than the number of indexed vectors ({index.ntotal})")
     if index.spec.nlist is not None:
         nprobe = clamp_nprobe(nprobe, index.nlist)
+    refine_rows = None
+    if refine is not None:
+        rf = open_vectors(refine)
+        if rf.d != index.d:
+            raise VtoolError(f"{refine}: vectors have dimension {rf.d}, the index has {index.d}")
+        refine_rows = rf.random_access()
     queries = qf.read_all()
     t0 = time.perf_counter()
-    dist, ids = index.search(queries, k, nprobe, threads)
+    dist, ids = index.search(queries, k, nprobe, threads, k_factor=k_factor, refine_vectors=refine_rows)
     seconds = time.perf_counter() - t0
     report = {"index": index_path, "spec": str(index.spec), "queries": len(queries), "k": k,
               "nprobe": nprobe if index.spec.nlist is not None else None, "threads": threads,

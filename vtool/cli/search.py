@@ -21,6 +21,9 @@ def search(
     nprobe: Annotated[Optional[int], typer.Option(help="Lists probed per query (default 16; clamped to nlist "
                                                   "with a warning).")] = None,
     threads: Annotated[int, typer.Option(help="Search threads.")] = 1,
+    k_factor: Annotated[int, typer.Option(help="Re-ranking (RFlat or --refine): shortlist k * k-factor.")] = 4,
+    refine: Annotated[Optional[str], typer.Option(help="Re-rank with exact distances to these original vectors "
+                                                  "(row number = id).")] = None,
     out_format: Annotated[Optional[str], typer.Option("--out-format", help="Result format (npz, parquet, ibin); "
                                                       "default from the extension, npz on stdout.")] = None,
     timing: Annotated[Optional[str], typer.Option(help="Write the timing record (JSON) here, for vtool eval --timing.")] = None,
@@ -38,7 +41,8 @@ def search(
     if timing:
         check_output_path(timing)
     dist, ids, report = search_lib.search(index, queries, k=k, nprobe=nprobe, threads=threads,
-                                          verify=not no_verify, fmt=fmt, column=column)
+                                          verify=not no_verify, fmt=fmt, column=column,
+                                          k_factor=k_factor, refine=refine)
     write_results(output, ids, dist, out_format)
     if timing:
         with atomic_path(timing) as tmp:

@@ -147,12 +147,7 @@ class _Source:
         if is_codes_file(path):
             self.codes: CodesFile | None = open_codes(path)
             self.vectors: VectorFile | None = None
-            if self.codes.fingerprint != model.header.get("model_fingerprint"):
-                raise VtoolError(f"{path}: codes were made by another model (fingerprint {self.codes.fingerprint}, "
-                                 f"this model {model.header.get('model_fingerprint')})")
-            width = model.encoding.code_size
-            if self.codes.code_size != width:
-                raise VtoolError(f"{path}: codes are {self.codes.code_size} bytes wide, the model's are {width}")
+            check_codes_match(model, self.codes, path)
             if model.spec.refine:
                 raise VtoolError(f"{path}: an RFlat index keeps the raw vectors; add vectors, not codes")
             self.n = self.codes.n
@@ -162,6 +157,24 @@ class _Source:
             if self.vectors.d != model.d:
                 raise VtoolError(f"{path}: vectors have dimension {self.vectors.d}, the model expects {model.d}")
             self.n = self.vectors.n
+
+
+def check_codes_match(model: Index, cf: CodesFile, path: str) -> None:
+    """Codes from `vtool encode` must come from this very model, at its code width."""
+    if cf.fingerprint != model.header.get("model_fingerprint"):
+        raise VtoolError(f"{path}: codes were made by another model (fingerprint {cf.fingerprint}, "
+                         f"this model {model.header.get('model_fingerprint')})")
+    if cf.code_size != model.encoding.code_size:
+        raise VtoolError(f"{path}: codes are {cf.code_size} bytes wide, the model's are {model.encoding.code_size}")
+
+
+def code_lists(model: Index, lists: np.ndarray, path: str) -> np.ndarray:
+    """The list numbers of a code file, checked against the model (all 0 without IVF)."""
+    if model.centroids is None:
+        return np.zeros(len(lists), dtype=np.int64)
+    if len(lists) and (lists.min() < 0 or lists.max() >= model.nlist):
+        raise VtoolError(f"{path}: list number out of range for this model")
+    return lists
 
 
 def add(model_path: str, inputs: list[str], output: str, id_column: str | None = None,
@@ -224,8 +237,6 @@ def _encode_pass(model: Index, sources: list[_Source], spill: _Spill, batch_size
     with log.progress("encoding", len(spill.ids)) as advance:
         for src in sources:
             for lab, codes, ids in _source_batches(model, src, batch_size, next_id + row):
-                if len(lab) and (lab.min() < 0 or lab.max() >= model.nlist):
-                    raise VtoolError(f"{src.path}: list number out of range for this model")
                 if len(ids) and ids.min() < 0:
                     raise VtoolError(f"{src.path}: negative id {int(ids.min())} (ids must be >= 0; "
                                      "-1 means 'no result')")
@@ -241,11 +252,7 @@ def _encode_pass(model: Index, sources: list[_Source], spill: _Spill, batch_size
 def _source_batches(model: Index, src: _Source, batch_size: int, first_id: int):
     if src.codes is not None:
         for ids, lists, codes in src.codes.batches(batch_size):
-            if model.centroids is None:
-                if len(lists) and (lists != -1).any() and (lists != 0).any():
-                    raise VtoolError(f"{src.path}: codes carry list numbers but the model has no IVF")
-                lists = np.zeros(len(lists), dtype=np.int64)
-            yield lists, codes, ids
+            yield code_lists(model, lists, src.path), codes, ids
         return
     for start, batch, batch_ids in src.vectors.batches(batch_size):
         lab, codes = encode_batch(model, batch)

@@ -176,13 +176,17 @@ class Index:
             codes = self._fast_scan_row_codes(rows)
         else:
             codes = self.codes[rows]
+        lists = np.searchsorted(self.list_offsets, rows, side="right") - 1
+        return self.decode(lists, codes)
+
+    def decode(self, lists: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """Vectors from (list, code) pairs, in the input space: residual added back, OPQ undone."""
         x = self.encoding.decode(codes)
         if self.encoding.by_residual and self.centroids is not None:
-            lists = np.searchsorted(self.list_offsets, rows, side="right") - 1
             x = x + self.centroids[lists]
         if self.opq is not None:
             x = x @ self.opq.matrix.T
-        return x.astype(np.float32)
+        return np.ascontiguousarray(x, dtype=np.float32)
 
     def _fast_scan_row_codes(self, rows: np.ndarray) -> np.ndarray:
         """Packed 4-bit codes of rows, read back out of the fast-scan blocks."""

@@ -75,6 +75,12 @@ class VectorFile:
         parts = [b for _, b, _ in self.batches(max(self.n, 1))]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
+    def random_access(self):
+        """An (n, d) view indexable by row numbers (raw dtype), for re-ranking by id."""
+        if self._rows is None:
+            raise VtoolError(f"{self.path}: needs a format with random access (.npy, .fbin, .fvecs, ...)")
+        return self._rows
+
     def read_rows(self, rows: np.ndarray, batch_size: int = 65536) -> np.ndarray:
         """Rows at the given sorted positions (a random training sample), streamed."""
         rows = np.asarray(rows, dtype=np.int64)
@@ -289,3 +295,38 @@ def _id_column_to_array(col, path: str, name: str) -> np.ndarray:
     if col.null_count:
         raise VtoolError(f"{path}: id column {name!r} has null ids")
     return col.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
+
+class VectorWriter:
+    """Streams float32 rows into a .npy or .fbin of known shape, atomically."""
+
+    def __init__(self, path: str, n: int, d: int):
+        self.path, self.n, self.d = path, n, d
+        self.suffix = Path(path).suffix.lower()
+        if self.suffix not in (".npy", ".fbin"):
+            raise VtoolError(f"{path}: vectors are written as .npy or .fbin")
+
+    def __enter__(self):
+        from vtool.io.atomic import atomic_path
+
+        self._ctx = atomic_path(self.path)
+        tmp = self._ctx.__enter__()
+        if self.suffix == ".npy":
+            self._out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(self.n, self.d))
+        else:
+            with open(tmp, "wb") as f:
+                f.write(np.array([self.n, self.d], dtype="<u4").tobytes())
+                f.truncate(8 + 4 * self.n * self.d)
+            self._out = np.memmap(tmp, dtype="<f4", mode="r+", offset=8, shape=(self.n, self.d)) if self.n else None
+        self._row = 0
+        return self
+
+    def write(self, batch: np.ndarray) -> None:
+        self._out[self._row:self._row + len(batch)] = batch
+        self._row += len(batch)
+
+    def __exit__(self, *exc):
+        if self._out is not None:
+            self._out.flush()
+        self._out = None
+        return self._ctx.__exit__(*exc)

@@ -95,3 +95,27 @@ def _init_kmeanspp(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarra
         centroids[i] = x[min(pick, n - 1)]
         np.minimum(closest, _native.pairwise(centroids[i:i + 1], x)[0], out=closest)
     return centroids
+
+
+def progressive_kmeans(x: np.ndarray, k: int, steps: int = 10, niter: int = 10, seed: int = 1234) -> np.ndarray:
+    """k-means in PCA space on a growing number of leading dimensions, each run starting from
+    the last one's centroids (Faiss's progressive-dim clustering, its default for residual
+    quantizers): the first, coarse splits follow the directions of largest variance, which
+    generalises better than clustering all dimensions from a random start."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    d = x.shape[1]
+    mean = x.mean(axis=0)
+    _, _, vt = np.linalg.svd((x - mean).astype(np.float64), full_matrices=False)
+    rot = vt.T.astype(np.float32)  # (d, d): columns are principal directions
+    xp = np.ascontiguousarray((x - mean) @ rot)
+    centroids = None
+    for step in range(steps):
+        di = min(d, max(1, int(d ** ((1.0 + step) / steps))))
+        start = None
+        if centroids is not None:
+            start = np.zeros((k, di), np.float32)
+            start[:, :centroids.shape[1]] = centroids
+        centroids = kmeans(np.ascontiguousarray(xp[:, :di]), k, niter=niter, seed=seed + step, start=start).centroids
+    full = np.zeros((k, d), np.float32)
+    full[:, :centroids.shape[1]] = centroids
+    return (full @ rot.T + mean).astype(np.float32)

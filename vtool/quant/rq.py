@@ -12,20 +12,22 @@ import numpy as np
 
 from vtool import _native
 from vtool.quant.encoding import KIND_RQ, Encoding
-from vtool.quant.kmeans import kmeans
+from vtool.quant.kmeans import progressive_kmeans
 
 POINTS_PER_CENTROID = 256
 ENCODE_BLOCK = 4096
+REFINE_ROUNDS = 2  # least-squares codebook updates after the stage-wise training
+REFINE_MAX_COLUMNS = 4096  # m * 2^nbits above this: the (m K)^2 system is too big; skip
 
 
 class ResidualQuantizer(Encoding):
     kind = KIND_RQ
     by_residual = True
 
-    def __init__(self, d: int, m: int, nbits: int = 8, beam: int = 1, niter: int = 25):
+    def __init__(self, d: int, m: int, nbits: int = 8, beam: int = 1):
         super().__init__(d)
         self.m, self.nbits, self.ksub = m, nbits, 1 << nbits
-        self.beam, self.niter = beam, niter
+        self.beam = beam
         self.codebooks: np.ndarray | None = None  # (m, ksub, d)
 
     @property
@@ -37,7 +39,8 @@ class ResidualQuantizer(Encoding):
         return self.codebooks is not None
 
     def train(self, x: np.ndarray, seed: int = 0) -> dict:
-        """Stage by stage: k-means on the residuals of every beam entry, then a beam step."""
+        """Stage by stage: progressive-dim k-means on the residuals of every beam entry and a
+        beam step; then least-squares codebook updates while they lower the training error."""
         rng = np.random.default_rng(seed)
         cap = POINTS_PER_CENTROID * self.ksub
         x = np.ascontiguousarray(x, np.float32)
@@ -50,9 +53,47 @@ class ResidualQuantizer(Encoding):
             points = residuals.reshape(-1, self.d)
             if len(points) > cap:
                 points = points[np.sort(rng.choice(len(points), cap, replace=False))]
-            self.codebooks[stage] = kmeans(points, self.ksub, niter=self.niter, seed=seed + stage).centroids
+            self.codebooks[stage] = progressive_kmeans(points, self.ksub, seed=seed + stage)
             residuals, codes, _ = self._beam_step(residuals, codes, stage)
-        return {"rq_train_rows": len(x), "rq_train_mse": float(np.mean(np.sum(residuals[:, 0] ** 2, axis=1)))}
+        report = {"rq_train_rows": len(x), "rq_stagewise_mse": self._mse(x, codes[:, 0])}
+        best_mse, idx = report["rq_stagewise_mse"], codes[:, 0]
+        if self.m * self.ksub <= REFINE_MAX_COLUMNS:
+            for _ in range(REFINE_ROUNDS):  # kept only while the training error goes down
+                before = self.codebooks.copy()
+                self._refine_codebooks(x, idx)
+                new_idx = self.encode_indices(x)
+                new_mse = self._mse(x, new_idx)
+                if new_mse >= best_mse:
+                    self.codebooks = before
+                    break
+                best_mse, idx = new_mse, new_idx
+        report["rq_train_mse"] = best_mse
+        return report
+
+    def _mse(self, x: np.ndarray, idx: np.ndarray) -> float:
+        return float(np.mean(np.sum((x - self._reconstruct(idx)) ** 2, axis=1)))
+
+    def _refine_codebooks(self, x: np.ndarray, idx: np.ndarray) -> None:
+        """All codebooks at once, by least squares given the codes: min |x - sum_i C_i[idx_i]|^2.
+
+        The normal equations have one unknown codeword per (stage, index): (m K) x (m K)."""
+        m, k = self.m, self.ksub
+        gram = np.zeros((m * k, m * k))
+        rhs = np.zeros((m * k, self.d))
+        for i in range(m):
+            onehot = np.zeros((len(x), k), np.float32)
+            onehot[np.arange(len(x)), idx[:, i]] = 1.0
+            rhs[i * k:(i + 1) * k] = onehot.T @ x
+            for j in range(i, m):
+                block = np.bincount(idx[:, i] * k + idx[:, j], minlength=k * k).reshape(k, k)
+                gram[i * k:(i + 1) * k, j * k:(j + 1) * k] = block
+                gram[j * k:(j + 1) * k, i * k:(i + 1) * k] = block.T
+        ridge = 1e-6 * max(1.0, float(np.mean(np.diag(gram))))
+        solution = np.linalg.solve(gram + ridge * np.eye(m * k), rhs)
+        used = np.diag(gram) > 0  # an unused codeword keeps its k-means value
+        books = self.codebooks.reshape(m * k, self.d)
+        books[used] = solution[used].astype(np.float32)
+        self.codebooks = books.reshape(m, k, self.d)
 
     def _beam_step(self, residuals: np.ndarray, codes: np.ndarray, stage: int):
         """Extend every beam entry by every codeword of `stage`; keep the best `beam`."""

@@ -11,7 +11,8 @@ FP16_MAX = float(np.finfo(np.float16).max)
 
 
 class SQ8(Encoding):
-    """Component i -> floor(255 * clip((x - vmin) / vdiff, 0, 1)); decodes to the bucket middle."""
+    """Component i -> floor(255 * clip((x - vmin) / vdiff, 0, 1)); decodes to the bucket middle,
+    vmin + (code + 0.5) * vdiff / 255 (the native scan uses the same formula)."""
 
     kind = KIND_SQ8
     by_residual = True
@@ -40,7 +41,7 @@ class SQ8(Encoding):
         return (255.0 * t).astype(np.uint8)
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
-        return self.vmin + (codes.astype(np.float32) + np.float32(0.5)) / np.float32(255.0) * self.vdiff
+        return self.vmin + (codes.astype(np.float32) + np.float32(0.5)) * self.step
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"sq_vmin": self.vmin, "sq_vdiff": self.vdiff}
@@ -49,8 +50,12 @@ class SQ8(Encoding):
         self.vmin = np.asarray(arrays["sq_vmin"], np.float32)
         self.vdiff = np.asarray(arrays["sq_vdiff"], np.float32)
 
+    @property
+    def step(self) -> np.ndarray:
+        return (self.vdiff / np.float32(255.0)).astype(np.float32)
+
     def scan_params(self) -> np.ndarray:
-        return np.concatenate([self.vmin, self.vdiff]).astype(np.float32)
+        return np.concatenate([self.vmin, self.step]).astype(np.float32)
 
 
 class SQfp16(Encoding):
