@@ -67,7 +67,8 @@ int vt_ivf_scan(int kind, const float *queries, int64_t nq, int64_t d, const flo
 void vt_build_lut(int kind, const float *qv, int64_t d, const float *codebooks, int64_t m, int64_t ksub,
                   int metric, float *lut);
 
-/* fastscan.c: 4-bit PQ in blocks of 32 vectors (16 * m bytes a block), 8-bit tables. */
+/* fastscan.c: 4-bit PQ in blocks of 32 vectors (16 * m bytes a block, padding rows code 0),
+ * 8-bit tables; vt_fs_accumulate writes 32 uint16 sums per block. */
 void vt_fs_pack_blocks(const uint8_t *codes, int64_t n, int64_t m, uint8_t *blocks);
 void vt_fs_accumulate(const uint8_t *blocks, int64_t nblocks, int64_t m, const uint8_t *lut, uint16_t *out);
 void vt_fs_quantize_lut(const float *lut, int64_t m, uint8_t *qlut, float *bias, float *scale);

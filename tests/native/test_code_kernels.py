@@ -1,0 +1,202 @@
+"""Encoded-vector kernels (SQ8, fp16, ADC, fast-scan, the generic IVF scan) against scalar
+references and numpy, on random inputs and edge sizes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.native.test_kernels import LEVELS
+from vtool import _native
+from vtool.quant.encoding import KIND_FLAT, KIND_FP16, KIND_PQ, KIND_RQ, KIND_SQ8
+from vtool.quant.fastscan import FastScanPQ, pack_nibbles, unpack_nibbles
+
+DIMS = [1, 7, 8, 15, 16, 17, 33, 50, 64, 100]
+
+
+@pytest.fixture(autouse=True)
+def restore_level():
+    before = _native.simd_level()
+    yield
+    _native.set_simd_level(before)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_sq8_distances_match_scalar_and_numpy_decode(level, metric):
+    rng = np.random.default_rng(1)
+    for d in DIMS:
+        for n in (0, 1, 5, 33):
+            x = rng.normal(size=d).astype(np.float32)
+            codes = rng.integers(0, 256, size=(n, d)).astype(np.uint8)
+            vmin = rng.normal(size=d).astype(np.float32)
+            step = (rng.random(d) / 50).astype(np.float32)
+            _native.set_simd_level("scalar")
+            ref = _native.sq8_distances(x, codes, vmin, step, metric)
+            _native.set_simd_level(level)
+            got = _native.sq8_distances(x, codes, vmin, step, metric)
+            dec = vmin + (codes.astype(np.float32) + np.float32(0.5)) * step
+            want = ((dec - x) ** 2).sum(1) if metric == "l2" else dec @ x
+            np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_fp16_distances_match_scalar_and_numpy(level, metric):
+    rng = np.random.default_rng(2)
+    for d in DIMS:
+        for n in (0, 1, 4, 17):
+            x = rng.normal(size=d).astype(np.float32)
+            vals = np.concatenate([rng.normal(size=(n, d)), np.full((1, d), 6e-8), np.full((1, d), -65504)])[:n]
+            codes = vals.astype(np.float16)  # includes subnormals and the largest half
+            _native.set_simd_level("scalar")
+            ref = _native.fp16_distances(x, codes, metric)
+            _native.set_simd_level(level)
+            got = _native.fp16_distances(x, codes, metric)
+            dec = codes.astype(np.float64)
+            want = ((dec - x) ** 2).sum(1) if metric == "l2" else dec @ x
+            np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-3)
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
+def test_adc_sums_table_entries_and_stored_norms():
+    rng = np.random.default_rng(3)
+    for m, ksub in [(1, 256), (3, 16), (8, 256), (10, 64), (33, 256)]:
+        lut = rng.normal(size=(m, ksub)).astype(np.float32)
+        codes = rng.integers(0, ksub, size=(21, m)).astype(np.uint8)
+        want = lut[np.arange(m), codes].sum(1)
+        np.testing.assert_allclose(_native.adc_distances(lut, codes), want, rtol=1e-5, atol=1e-5)
+        norms = rng.random(21).astype(np.float32)
+        with_norm = np.concatenate([codes, norms.view(np.uint8).reshape(-1, 4)], axis=1)
+        np.testing.assert_allclose(_native.adc_distances(lut, with_norm, extra_norm=True, bias=2.0),
+                                   want + norms + 2.0, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 10, 16, 33])
+def test_fast_scan_blocks_round_trip_and_accumulate_bit_exactly(m):
+    rng = np.random.default_rng(m)
+    for n in (0, 1, 31, 32, 33, 100):
+        codes = rng.integers(0, 16, size=(n, m)).astype(np.uint8)
+        np.testing.assert_array_equal(unpack_nibbles(pack_nibbles(codes), m), codes)
+        blocks = _native.fs_pack_blocks(codes)
+        assert blocks.shape == ((n + 31) // 32, 16 * m)
+        qlut = rng.integers(0, 256, size=(m, 16)).astype(np.uint8)
+        padded = np.zeros((len(blocks) * 32, m), np.uint8)  # padding lanes hold code 0
+        padded[:n] = codes
+        want = qlut[np.arange(m), padded].sum(1)
+        for level in LEVELS:  # every path is exact integer arithmetic
+            _native.set_simd_level(level)
+            np.testing.assert_array_equal(_native.fs_accumulate(blocks, m, qlut), want)
+
+
+def test_fast_scan_table_quantization_bounds_the_error():
+    rng = np.random.default_rng(4)
+    lut = rng.normal(size=(12, 16)).astype(np.float32) * 3
+    qlut, bias, scale = _native.fs_quantize_lut(lut)
+    codes = rng.integers(0, 16, size=(500, 12))
+    exact = lut[np.arange(12), codes].sum(1)
+    approx = bias + qlut[np.arange(12), codes].sum(1) / scale
+    assert np.abs(approx - exact).max() <= 12 * 0.5 / scale + 1e-4  # half a step per table
+
+
+def brute(queries, decoded, lists_of_rows, probes, metric, k):
+    out = []
+    for q, row_probes in zip(queries, probes):
+        rows = np.concatenate([lists_of_rows[l] for l in row_probes])
+        dist = ((decoded[rows] - q) ** 2).sum(1) if metric == "l2" else -(decoded[rows] @ q)
+        order = np.lexsort((rows, dist))[:k]
+        out.append((dist[order], rows[order]))
+    return out
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+@pytest.mark.parametrize("kind", ["sq8", "fp16", "pq", "rq"])
+@pytest.mark.parametrize("residual", [False, True])
+def test_ivf_scan_of_every_encoding_matches_brute_force_on_decoded_vectors(level, metric, kind, residual):
+    rng = np.random.default_rng(5)
+    d, sizes, m, ksub = 12, [0, 1, 300, 7, 600, 2], 4, 16
+    n = sum(sizes)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    lists_of_rows = [np.arange(offsets[l], offsets[l + 1]) for l in range(len(sizes))]
+    centroids = rng.normal(size=(len(sizes), d)).astype(np.float32)
+    list_of_row = np.repeat(np.arange(len(sizes)), sizes)
+    precomputed = None
+    if kind == "sq8":
+        codes = rng.integers(0, 256, size=(n, d)).astype(np.uint8)
+        vmin, step = rng.normal(size=d).astype(np.float32), (rng.random(d) / 100).astype(np.float32)
+        params, kcode = np.concatenate([vmin, step]), KIND_SQ8
+        decoded = vmin + (codes + np.float32(0.5)) * step
+    elif kind == "fp16":
+        halves = rng.normal(size=(n, d)).astype(np.float16)
+        codes, params, kcode = halves.view(np.uint8).reshape(n, 2 * d), None, KIND_FP16
+        decoded = halves.astype(np.float32)
+    elif kind == "pq":
+        books = rng.normal(size=(m, ksub, d // m)).astype(np.float32)
+        codes = rng.integers(0, ksub, size=(n, m)).astype(np.uint8)
+        params, kcode = books, KIND_PQ
+        decoded = np.concatenate([books[j][codes[:, j]] for j in range(m)], axis=1)
+        if residual and metric == "l2":
+            precomputed = ((books.astype(np.float64) ** 2).sum(-1)[None]
+                           + 2 * np.einsum("ljd,jkd->ljk", centroids.reshape(-1, m, d // m), books)).astype(np.float32)
+    else:
+        books = rng.normal(size=(m, ksub, d)).astype(np.float32)
+        idx = rng.integers(0, ksub, size=(n, m))
+        decoded = sum(books[j][idx[:, j]] for j in range(m)).astype(np.float32)
+        norms = (decoded.astype(np.float64) ** 2).sum(1).astype(np.float32)
+        codes = np.concatenate([idx.astype(np.uint8), norms.view(np.uint8).reshape(-1, 4)], axis=1)
+        params, kcode = books, KIND_RQ
+        if residual and metric == "l2":
+            precomputed = (2 * centroids.astype(np.float64) @ books.reshape(-1, d).T.astype(np.float64)
+                           ).astype(np.float32).reshape(-1, m, ksub)
+    full = decoded + centroids[list_of_row] if residual else decoded
+    queries = rng.normal(size=(7, d)).astype(np.float32)
+    probes = np.stack([rng.permutation(len(sizes))[:3] for _ in range(7)])
+    coarse = ((queries[:, None, :] - centroids[probes]) ** 2).sum(-1).astype(np.float32)
+    _native.set_simd_level(level)
+    got_d, got_p = _native.ivf_scan(kcode, queries, codes, offsets, probes, metric, 10,
+                                    centroids=centroids if residual else None, by_residual=residual,
+                                    coarse_dist=coarse if metric == "l2" else None, params=params, m=m, ksub=ksub,
+                                    precomputed=precomputed)
+    for q, (want_d, want_p) in enumerate(brute(queries, full, lists_of_rows, probes, metric, 10)):
+        np.testing.assert_allclose(got_d[q, :len(want_d)], want_d, rtol=1e-4, atol=1e-3)
+        same = got_p[q, :len(want_p)] == want_p
+        # a swap is only allowed between near-equal distances
+        assert same.all() or np.allclose(np.sort(got_d[q, :len(want_d)]), want_d, rtol=1e-4, atol=1e-3)
+        assert (got_p[q, len(want_p):] == -1).all()
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_fast_scan_paths_agree_bit_for_bit_and_track_float_adc(metric):
+    rng = np.random.default_rng(6)
+    d, m, sizes = 16, 8, [0, 1, 31, 32, 33, 500]
+    n = sum(sizes)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    pq = FastScanPQ(d, m, by_residual=False)
+    pq.codebooks = rng.normal(size=(m, 16, d // m)).astype(np.float32)
+    codes = rng.integers(0, 16, size=(n, m)).astype(np.uint8)
+    blocks = np.concatenate([_native.fs_pack_blocks(codes[offsets[l]:offsets[l + 1]]) for l in range(len(sizes))])
+    block_offsets = np.concatenate([[0], np.cumsum([(s + 31) // 32 for s in sizes])]).astype(np.int64)
+    queries = rng.normal(size=(9, d)).astype(np.float32)
+    probes = np.tile(np.arange(len(sizes)), (9, 1))
+    results = {}
+    for level in LEVELS:
+        _native.set_simd_level(level)
+        results[level] = _native.ivf_fs_scan(queries, blocks, block_offsets, offsets, probes, pq.codebooks, metric, 10)
+    for level in LEVELS:
+        np.testing.assert_array_equal(results[level][0], results["scalar"][0])
+        np.testing.assert_array_equal(results[level][1], results["scalar"][1])
+    decoded = pq.decode(pack_nibbles(codes))
+    exact = ((decoded[None] - queries[:, None]) ** 2).sum(-1) if metric == "l2" else -(queries @ decoded.T)
+    got_d, got_p = results["scalar"]
+    spread = np.ptp(exact, axis=1, keepdims=True)
+    assert np.all(np.abs(got_d - np.take_along_axis(exact, got_p, 1)) <= 0.02 * spread)
+
+
+def test_flat_kind_scan_equals_direct_distances():
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(100, 9)).astype(np.float32)
+    q = rng.normal(size=(3, 9)).astype(np.float32)
+    d, p = _native.ivf_scan(KIND_FLAT, q, vectors.view(np.uint8), np.array([0, 100]), np.zeros((3, 1)), "l2", 5)
+    np.testing.assert_allclose(d, np.sort(_native.pairwise(q, vectors), axis=1)[:, :5], rtol=1e-6)
