@@ -23,7 +23,6 @@ import numpy as np
 
 from vtool import _native, log
 from vtool.errors import VtoolError
-from vtool.exact import knn
 from vtool.index.container import VtiFile
 from vtool.index.spec import IndexSpec, parse_spec
 from vtool.quant.encoding import Encoding
@@ -94,9 +93,14 @@ class Index:
             raise VtoolError("--k-factor must be at least 1")
         short_k = min(k * k_factor, self.ntotal) if reranked else k
         xq = self.transform(queries)
-        probes, coarse = self._coarse(xq, nprobe, threads)
-        dist, pos = self._parallel(len(xq), threads, lambda a, b: self._scan(xq[a:b], probes[a:b],
-                                                                              None if coarse is None else coarse[a:b], short_k))
+        if self.spec.nlist is not None:
+            nprobe = clamp_nprobe(nprobe, self.nlist)
+
+        def run(a: int, b: int):  # coarse quantizer and scan of one chunk of queries, in one thread
+            probes, coarse = self._coarse(xq[a:b], nprobe)
+            return self._scan(xq[a:b], probes, coarse, short_k)
+
+        dist, pos = self._parallel(len(xq), threads, run)
         if reranked:
             source = self.refine if refine_vectors is self.refine else None
             dist, pos = self._rerank(queries, dist, pos, k, source, refine_vectors)
@@ -105,15 +109,19 @@ class Index:
             dist = np.where(pos >= 0, -dist, -np.inf).astype(np.float32)
         return dist, ids
 
-    def _coarse(self, xq: np.ndarray, nprobe: int | None, threads: int):
+    def _coarse(self, xq: np.ndarray, nprobe: int):
         if self.spec.nlist is None:
             return np.zeros((len(xq), 1), dtype=np.int64), None
-        nprobe = clamp_nprobe(nprobe, self.nlist)
         if nprobe == 1:
-            labels, dist = _native.assign_nearest(xq, self.centroids, self.metric, threads)
+            labels, dist = _native.assign_nearest(xq, self.centroids, self.metric, threads=1)
             return labels[:, None], dist[:, None]
-        dist, probes = knn(xq, self.centroids, nprobe, self.metric)
-        return probes, dist
+        # direct SIMD distances, not BLAS: this runs in every search thread at once, and
+        # concurrent BLAS calls oversubscribe the cores (OpenBLAS even serialises them)
+        dist = _native.pairwise(xq, self.centroids, self.metric)
+        top = _native.TopK(len(xq), nprobe)
+        top.add_distances(dist if self.metric == "l2" else -dist, 0)
+        dist, probes = top.result()
+        return probes, dist if self.metric == "l2" else -dist
 
     def _parallel(self, nq: int, threads: int, run):
         chunks = [(i, min(i + QUERY_CHUNK, nq)) for i in range(0, nq, QUERY_CHUNK)]

@@ -1,0 +1,145 @@
+"""vtool vs faiss-cpu, same run, same data and parameters: compressed encodings.
+
+For each dataset (glove-50-l2, minilm-wordnet-384 and a synthetic 1M x 128 set by default)
+and each spec (IVF-PQ 8-bit, OPQ + IVF-PQ, IVF-PQ 4-bit fast-scan with and without RFlat,
+IVF-SQ8): train time, encode rate, and search QPS / recall@10 at nprobe 1..64 on 1 and 2
+threads, with ratios vtool / faiss (>1: vtool faster) at the same nprobe and at equal
+recall (interpolated on vtool's curve). Writes scripts/bench/results/bench_codes.json.
+
+    .venv/bin/python scripts/bench/bench_codes.py [--datasets glove-50-l2,...] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402  (numpy first, then faiss with OPENBLAS_CORETYPE)
+
+import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from vtool.exact import knn  # noqa: E402
+from vtool.index.build import add, encode_batch, train  # noqa: E402
+from vtool.index.ivf import load_index  # noqa: E402
+
+faiss = common.import_faiss()
+NPROBES = (1, 2, 4, 8, 16, 32, 64)
+SPECS = {
+    "glove-50-l2": ["IVF256,PQ10", "OPQ10,IVF256,PQ10", "IVF256,PQ10x4fs", "IVF256,PQ10x4fs,RFlat", "IVF256,SQ8"],
+    "minilm-wordnet-384": ["IVF128,PQ32", "OPQ32,IVF128,PQ32", "IVF128,PQ64x4fs", "IVF128,PQ64x4fs,RFlat",
+                           "IVF128,SQ8"],
+    "synthetic-1M-128": ["IVF1024,PQ16", "OPQ16,IVF1024,PQ16", "IVF1024,PQ32x4fs", "IVF1024,PQ32x4fs,RFlat",
+                         "IVF1024,SQ8"],
+}
+
+
+def load(name: str, tmp: str, n_queries: int):
+    """(base path, base, queries, ground-truth ids); the synthetic set is made with a fixed seed."""
+    if name.startswith("synthetic"):
+        rng = np.random.default_rng(2026)
+        centers = rng.normal(size=(4096, 128)).astype(np.float32) * 3
+        base = centers[rng.integers(len(centers), size=1_000_000)] + rng.normal(size=(1_000_000, 128)).astype(np.float32)
+        queries = centers[rng.integers(len(centers), size=n_queries)] + rng.normal(size=(n_queries, 128)).astype(np.float32)
+        base, queries = base.astype(np.float32), queries.astype(np.float32)
+        path = f"{tmp}/{name}.npy"
+        np.save(path, base)
+        gt = knn(queries, base, 10)[1]
+        return path, base, queries, gt
+    data = common.SHARED_DATA / name
+    return (str(data / "base.npy"), np.load(data / "base.npy"), np.load(data / "queries.npy")[:n_queries],
+            np.load(data / "gt.npy")[:n_queries])
+
+
+def faiss_index(spec: str, d: int):
+    index = faiss.index_factory(d, spec)
+    if spec.endswith("RFlat"):
+        faiss.downcast_index(index).k_factor = 4  # as vtool's default --k-factor
+    return index
+
+
+def bench_spec(spec, path, base, queries, gt, tmp, repeats, nlist):
+    n, d = base.shape
+    sample_n = min(n, max(256 * nlist, 65536))
+    sample = base[np.sort(np.random.default_rng(0).choice(n, sample_n, replace=False))]
+    out = {"spec": spec}
+    t0 = time.perf_counter()
+    train(path, f"{tmp}/m.vti", spec, seed=0, max_train=sample_n)
+    out["train_s"] = {"vtool": time.perf_counter() - t0}
+    fidx = faiss_index(spec, d)
+    t0 = time.perf_counter()
+    fidx.train(sample)
+    out["train_s"]["faiss"] = time.perf_counter() - t0
+    model = load_index(f"{tmp}/m.vti")
+    chunk = base[:min(n, 100_000)]
+    tv, _ = common.median_time(lambda: encode_batch(model, chunk), repeats)
+    tf, _ = common.median_time(lambda: fidx.sa_encode(chunk), repeats)
+    out["encode_vectors_per_s"] = {"vtool": len(chunk) / tv, "faiss": len(chunk) / tf, "ratio": tf / tv}
+    t0 = time.perf_counter()
+    add(f"{tmp}/m.vti", [path], f"{tmp}/i.vti")
+    out["add_s"] = {"vtool_file_to_file": time.perf_counter() - t0}
+    t0 = time.perf_counter()
+    fidx.add(base)
+    out["add_s"]["faiss_in_memory"] = time.perf_counter() - t0
+    index = load_index(f"{tmp}/i.vti")
+    ivf = faiss.extract_index_ivf(fidx)
+    out["search"] = []
+    for threads in (1, 2):
+        faiss.omp_set_num_threads(threads)
+        rows, curve_v, curve_f = [], [], []
+        with threadpool_limits(threads):
+            for nprobe in NPROBES:
+                tv, (_, iv) = common.median_time(lambda: index.search(queries, 10, nprobe, threads), repeats)
+                ivf.nprobe = nprobe
+                tf, (_, i_f) = common.median_time(lambda: fidx.search(queries, 10), repeats)
+                rv, rf = common.recall_at_k(iv, gt, 10), common.recall_at_k(i_f, gt, 10)
+                curve_v.append((rv, len(queries) / tv))
+                curve_f.append((rf, len(queries) / tf))
+                rows.append([nprobe, rv, len(queries) / tv, rf, len(queries) / tf, tf / tv])
+        for row, (rf, qf) in zip(rows, curve_f):
+            at = common.qps_at_recall(curve_v, rf)
+            row.append(at / qf if at else "n/a")
+            out["search"].append(dict(zip(["nprobe", "vtool_recall", "vtool_qps", "faiss_recall", "faiss_qps",
+                                            "qps_ratio_same_nprobe", "qps_ratio_equal_recall"], row), threads=threads))
+        common.print_table(f"{spec}: search, {len(queries)} queries, k=10, {threads} thread(s)",
+                           ["nprobe", "vtool R@10", "vtool QPS", "faiss R@10", "faiss QPS", "ratio", "ratio@eq.recall"],
+                           rows)
+    common.print_table(f"{spec}: train / encode", ["", "vtool", "faiss", "faiss/vtool"],
+                       [["train s", out["train_s"]["vtool"], out["train_s"]["faiss"],
+                         out["train_s"]["faiss"] / out["train_s"]["vtool"]],
+                        ["encode vec/s", out["encode_vectors_per_s"]["vtool"], out["encode_vectors_per_s"]["faiss"],
+                         out["encode_vectors_per_s"]["ratio"]]])
+    faiss.omp_set_num_threads(2)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--datasets", default=",".join(SPECS))
+    ap.add_argument("--specs", default=None, help="comma-separated subset of each dataset's specs (by index: 0,2)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--queries", type=int, default=2000)
+    args = ap.parse_args()
+    results = {"machine": common.machine(), "repeats": args.repeats, "datasets": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.datasets.split(","):
+            path, base, queries, gt = load(name, tmp, args.queries)
+            print(f"\n=== {name}: {base.shape[0]} x {base.shape[1]}, {len(queries)} queries ===")
+            specs = SPECS[name]
+            if args.specs:
+                specs = [specs[int(i)] for i in args.specs.split(",")]
+            results["datasets"][name] = []
+            for spec in specs:
+                nlist = int(spec.split("IVF")[1].split(",")[0])
+                results["datasets"][name].append(bench_spec(spec, path, base, queries, gt, tmp, args.repeats, nlist))
+    print("\nBLAS:", *(f"{b['prefix']} {b['version']} {b['architecture']}" for b in results["machine"]["blas"]
+                       if b["internal_api"] == "openblas"), sep="\n  ")
+    print(f"JSON: {common.write_json('bench_codes', results)}")
+
+
+if __name__ == "__main__":
+    main()
