@@ -77,6 +77,32 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
                    const int64_t *probes, int64_t nprobe, const float *codebooks, int64_t m, int metric, int64_t k,
                    float *out_dist, int64_t *out_pos);
 
+/* Id codecs (packed.c, eliasfano.c, roc.c, wavelet.c): lossless codes for list ids.
+ * Every decoder takes its buffer's size and returns < 0 on inconsistent input. */
+int64_t vt_packed_words(int64_t n, int bits);
+int vt_packed_encode(const uint64_t *values, int64_t n, int bits, uint64_t *words, int64_t nwords);
+int vt_packed_get(const uint64_t *words, int64_t nwords, int bits, int64_t n, const int64_t *idx, int64_t count,
+                  uint64_t *values);
+int64_t vt_ef_words(int64_t n, uint64_t universe);
+int vt_ef_encode(const uint64_t *values, int64_t n, uint64_t universe, uint64_t *words, int64_t nwords);
+int vt_ef_get(const uint64_t *words, int64_t nwords, const int64_t *idx, int64_t count, uint64_t *values);
+int64_t vt_ef_decode(const uint64_t *words, int64_t nwords, uint64_t *values, int64_t cap);
+int64_t vt_roc_max_words(int64_t n, uint64_t universe);
+int64_t vt_roc_encode(const uint64_t *ids, int64_t n, uint64_t universe, uint32_t *out, int64_t cap);
+int vt_roc_decode(const uint32_t *stream, int64_t nwords, int64_t n, uint64_t universe, uint64_t *ids);
+int64_t vt_wm_words(int64_t n, int levels);
+int vt_wm_build(const uint32_t *symbols, int64_t n, int levels, uint64_t *words, int64_t nwords);
+int vt_wm_select(const uint64_t *words, int64_t nwords, uint32_t symbol, const int64_t *j, int64_t count,
+                 int64_t *positions);
+int64_t vt_wm_count(const uint64_t *words, int64_t nwords, uint32_t symbol);
+
+/* code_ans.c: PQ codes of one list, rANS with adaptive (Laplace) tables per sub-quantizer. */
+int64_t vt_code_ans_max_words(int64_t n, int64_t m);
+int64_t vt_code_ans_encode(const uint8_t *codes, int64_t n, int64_t m, int64_t stride, int64_t k, uint32_t *out,
+                           int64_t cap);
+int vt_code_ans_decode(const uint32_t *stream, int64_t nwords, int64_t n, int64_t m, int64_t stride, int64_t k,
+                       uint8_t *codes);
+
 /* crc32c.c: CRC-32C (Castagnoli), the checksum of .vti sections. */
 uint32_t vt_crc32c(uint32_t crc, const uint8_t *data, int64_t n);
 

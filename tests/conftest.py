@@ -39,6 +39,17 @@ class CliResult:
         return f"CliResult(code={self.code}, out={self.out[:200]!r}, err={self.err[:500]!r})"
 
 
+def assert_refused(result: CliResult, pattern: str) -> None:
+    """Bad input: exit code 2, one line on stderr naming the problem, nothing on stdout."""
+    import re
+
+    assert result.code == 2, result
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vtool: error: "), result
+    assert re.search(pattern, lines[0]), (pattern, lines[0])
+    assert result.out == ""
+
+
 @pytest.fixture
 def cli(capsys):
     """Run `vtool ARGS...` in-process; returns exit code, stdout and stderr."""

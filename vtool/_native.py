@@ -262,6 +262,122 @@ def build_lut(kind: int, x: np.ndarray, codebooks: np.ndarray, metric: str = "l2
     return lut
 
 
+def _u64(a) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.uint64)
+
+
+def packed_encode(values: np.ndarray, bits: int) -> np.ndarray:
+    values = _u64(values)
+    words = np.empty(lib.vt_packed_words(len(values), bits), dtype=np.uint64)
+    if lib.vt_packed_encode(_ptr("uint64_t *", values), len(values), bits, _ptr("uint64_t *", words), len(words)):
+        raise ValueError("a value does not fit the bit width")
+    return words
+
+
+def packed_get(words: np.ndarray, bits: int, n: int, idx: np.ndarray) -> np.ndarray:
+    idx = np.ascontiguousarray(idx, dtype=np.int64)
+    out = np.empty(len(idx), dtype=np.uint64)
+    if len(idx) and lib.vt_packed_get(_ptr("uint64_t *", _u64(words)), len(words), bits, n, _ptr("int64_t *", idx),
+                                      len(idx), _ptr("uint64_t *", out)):
+        raise ValueError("corrupt packed ids or index out of range")
+    return out
+
+
+def ef_encode(sorted_values: np.ndarray, universe: int) -> np.ndarray:
+    values = _u64(sorted_values)
+    words = np.empty(lib.vt_ef_words(len(values), universe), dtype=np.uint64)
+    if lib.vt_ef_encode(_ptr("uint64_t *", values), len(values), universe, _ptr("uint64_t *", words), len(words)):
+        raise ValueError("values not sorted or not below the universe")
+    return words
+
+
+def ef_get(words: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    words, idx = _u64(words), np.ascontiguousarray(idx, dtype=np.int64)
+    out = np.empty(len(idx), dtype=np.uint64)
+    if len(idx) and lib.vt_ef_get(_ptr("uint64_t *", words), len(words), _ptr("int64_t *", idx), len(idx),
+                                  _ptr("uint64_t *", out)):
+        raise ValueError("corrupt Elias-Fano list or index out of range")
+    return out
+
+
+def ef_decode(words: np.ndarray, n: int) -> np.ndarray:
+    words = _u64(words)
+    out = np.empty(max(n, 1), dtype=np.uint64)
+    got = lib.vt_ef_decode(_ptr("uint64_t *", words), len(words), _ptr("uint64_t *", out), n)
+    if got != n:
+        raise ValueError("corrupt Elias-Fano list")
+    return out[:n]
+
+
+def roc_encode(sorted_ids: np.ndarray, universe: int) -> np.ndarray:
+    ids = _u64(sorted_ids)
+    cap = lib.vt_roc_max_words(len(ids), universe)
+    out = np.empty(cap, dtype=np.uint32)
+    got = lib.vt_roc_encode(_ptr("uint64_t *", ids) if len(ids) else ffi.NULL, len(ids), universe,
+                            _ptr("uint32_t *", out), cap)
+    if got < 0:
+        raise ValueError(f"ROC encoding failed ({got}): ids must be distinct, sorted and below the universe")
+    return out[:got].copy()
+
+
+def roc_decode(stream: np.ndarray, n: int, universe: int) -> np.ndarray:
+    stream = np.ascontiguousarray(stream, dtype=np.uint32)
+    out = np.empty(max(n, 1), dtype=np.uint64)
+    if lib.vt_roc_decode(_ptr("uint32_t *", stream), len(stream), n, universe, _ptr("uint64_t *", out)):
+        raise ValueError("corrupt ROC stream")
+    return out[:n]
+
+
+def wm_build(symbols: np.ndarray, levels: int) -> np.ndarray:
+    """Wavelet matrix over symbols (uint32, each below 2^levels)."""
+    symbols = np.ascontiguousarray(symbols, dtype=np.uint32)
+    words = np.empty(lib.vt_wm_words(len(symbols), levels), dtype=np.uint64)
+    rc = lib.vt_wm_build(_ptr("uint32_t *", symbols) if len(symbols) else ffi.NULL, len(symbols), levels,
+                         _ptr("uint64_t *", words), len(words))
+    if rc:
+        raise ValueError(f"wavelet matrix build failed ({rc})")
+    return words
+
+
+def wm_select(words: np.ndarray, symbol: int, j: np.ndarray) -> np.ndarray:
+    """Positions of the j-th occurrences of symbol."""
+    words, j = _u64(words), np.ascontiguousarray(j, dtype=np.int64)
+    out = np.empty(len(j), dtype=np.int64)
+    if len(j) and lib.vt_wm_select(_ptr("uint64_t *", words), len(words), symbol, _ptr("int64_t *", j), len(j),
+                                   _ptr("int64_t *", out)):
+        raise ValueError("corrupt wavelet matrix or occurrence out of range")
+    return out
+
+
+def wm_count(words: np.ndarray, symbol: int) -> int:
+    got = lib.vt_wm_count(_ptr("uint64_t *", _u64(words)), len(words), symbol)
+    if got < 0:
+        raise ValueError("corrupt wavelet matrix")
+    return int(got)
+
+
+def code_ans_encode(codes: np.ndarray, m: int, k: int) -> np.ndarray:
+    """One list's codes (n, >= m bytes; the first m are sub-codes below k) -> rANS words."""
+    codes = np.ascontiguousarray(codes, dtype=np.uint8)
+    n = len(codes)
+    cap = lib.vt_code_ans_max_words(n, m)
+    out = np.empty(cap, dtype=np.uint32)
+    got = lib.vt_code_ans_encode(_ptr("uint8_t *", codes) if codes.size else ffi.NULL, n, m,
+                                 codes.shape[1] if codes.ndim == 2 else m, k, _ptr("uint32_t *", out), cap)
+    if got < 0:
+        raise ValueError(f"code compression failed ({got})")
+    return out[:got].copy()
+
+
+def code_ans_decode(stream: np.ndarray, n: int, m: int, k: int) -> np.ndarray:
+    stream = np.ascontiguousarray(stream, dtype=np.uint32)
+    out = np.empty((n, m), dtype=np.uint8)
+    if lib.vt_code_ans_decode(_ptr("uint32_t *", stream), len(stream), n, m, m, k,
+                              _ptr("uint8_t *", out) if out.size else ffi.NULL):
+        raise ValueError("corrupt compressed codes")
+    return out
+
+
 def crc32c(data, crc: int = 0) -> int:
     """CRC-32C of a bytes-like object or array, continuing from crc."""
     buf = ffi.from_buffer(data)

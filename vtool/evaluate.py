@@ -55,14 +55,17 @@ def recalls(ids: np.ndarray, gt_ids: np.ndarray, gt_dist: np.ndarray | None, k: 
 
 
 def index_size(index_path: str) -> dict:
+    from vtool.codecs.ids import id_sections
     from vtool.index.container import VtiFile
 
     f = VtiFile(index_path)
     n = int(f.header.get("ntotal", 0))
     total = os.path.getsize(index_path)
     sizes = f.section_sizes()
+    id_bytes = sum(sizes.get(name, 0) for name in id_sections(f.header))
     return {"index_bytes": total, "bytes_per_vector": total / n if n else None,
-            "id_bits_per_vector": 8 * sizes.get("ids", 0) / n if n else None}
+            "id_codec": f.header.get("id_codec", "int64"),
+            "id_bits_per_vector": 8 * id_bytes / n if n else None}
 
 
 def reconstruction_mse(base_path: str, index_path: str | None = None, codes_path: str | None = None,

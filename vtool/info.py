@@ -35,7 +35,7 @@ def describe_index(path: str, verify: bool = True) -> dict:
            "sections": f.section_sizes(), "vtool_version": index.header.get("vtool_version"),
            "provenance": index.header.get("provenance", {}), "checksums_verified": verify}
     if index.ntotal:
-        out["id_bits_per_vector"] = 8 * out["sections"]["ids"] / index.ntotal
+        out["id_bits_per_vector"] = index.id_codec.bits() / index.ntotal
         out["list_sizes"] = list_size_summary(sizes)
     return out
 

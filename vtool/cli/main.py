@@ -10,13 +10,13 @@ import sys
 
 import typer
 
-from vtool.cli import add, encode, evaluate, gt, info, search, train
+from vtool.cli import add, compress, encode, evaluate, gt, info, search, train
 from vtool.errors import EXIT_RUNTIME, EXIT_USAGE, VtoolError
 from vtool.io.atomic import terminate_as_exception
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Build approximate-nearest-neighbour indexes offline, from plain files.")
-for module in (train, add, encode, search, gt, evaluate, info):
+for module in (train, add, encode, compress, search, gt, evaluate, info):
     module.register(app)
 
 

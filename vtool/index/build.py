@@ -296,6 +296,8 @@ def _write_pass(model: Index, sources: list[_Source], spill: _Spill, counts: np.
     row_codes = (np.lib.format.open_memmap(os.path.join(scratch, "rows.npy"), mode="w+", dtype=np.uint8,
                                            shape=(ntotal, enc.code_size)) if fast_scan and ntotal
                  else w.section("codes") if not fast_scan else np.zeros((0, enc.code_size), np.uint8))
+    if model.codes_source is not None:
+        model.codes_source.ensure(np.arange(model.nlist))
     for lst in np.flatnonzero(old_sizes):  # existing rows first in each list
         a, b = model.list_offsets[lst], model.list_offsets[lst + 1]
         dst = slice(offsets[lst], offsets[lst] + b - a)

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vtool import _native, log
+from vtool.codecs.codes import CompressedCodes
+from vtool.codecs.ids import IdCodec, id_sections, open_codec
 from vtool.errors import VtoolError
 from vtool.index.container import VtiFile
 from vtool.index.spec import IndexSpec, parse_spec
@@ -45,16 +47,24 @@ class Index:
     encoding: Encoding
     list_offsets: np.ndarray
     codes: np.ndarray
-    ids: np.ndarray
+    id_codec: IdCodec
     header: dict
     block_offsets: np.ndarray | None = None
     refine: np.ndarray | None = None
     path: str | None = None
+    codes_source: CompressedCodes | None = None  # lists of ANS-compressed codes, decoded on demand
     _tables: dict = field(default_factory=dict, repr=False)
 
     @property
     def ntotal(self) -> int:
         return int(self.list_offsets[-1])
+
+    @property
+    def ids(self) -> np.ndarray:
+        """The id of every row (decoded once; a search decodes only what it returns)."""
+        if "ids" not in self._tables:
+            self._tables["ids"] = self.id_codec.decode_all()
+        return self._tables["ids"]
 
     @property
     def nlist(self) -> int:
@@ -98,13 +108,16 @@ class Index:
 
         def run(a: int, b: int):  # coarse quantizer and scan of one chunk of queries, in one thread
             probes, coarse = self._coarse(xq[a:b], nprobe)
+            if self.codes_source is not None:
+                self.codes_source.ensure(probes.ravel())
             return self._scan(xq[a:b], probes, coarse, short_k)
 
         dist, pos = self._parallel(len(xq), threads, run)
         if reranked:
             source = self.refine if refine_vectors is self.refine else None
             dist, pos = self._rerank(queries, dist, pos, k, source, refine_vectors)
-        ids = np.where(pos >= 0, self.ids[np.maximum(pos, 0)], -1)
+        ids = np.full(pos.shape, -1, dtype=np.int64)
+        ids[pos >= 0] = self.id_codec.ids_of(pos[pos >= 0])
         if self.metric == "ip":
             dist = np.where(pos >= 0, -dist, -np.inf).astype(np.float32)
         return dist, ids
@@ -164,7 +177,7 @@ class Index:
         if by_row is not None:
             vecs = by_row[safe]
         else:
-            ids = self.ids[safe]
+            ids = self.id_codec.ids_of(safe.ravel()).reshape(safe.shape)
             if ids.max(initial=0) >= len(by_id):
                 raise VtoolError(f"--refine vectors have {len(by_id)} rows; the index holds id {int(ids.max())}")
             vecs = np.asarray(by_id[ids], dtype=np.float32)
@@ -180,11 +193,13 @@ class Index:
     def reconstruct(self, rows: np.ndarray) -> np.ndarray:
         """Decoded vectors of the given row positions, in the input space (OPQ undone)."""
         rows = np.asarray(rows, dtype=np.int64)
+        lists = np.searchsorted(self.list_offsets, rows, side="right") - 1
+        if self.codes_source is not None:
+            self.codes_source.ensure(lists)
         if self.fast_scan:
             codes = self._fast_scan_row_codes(rows)
         else:
             codes = self.codes[rows]
-        lists = np.searchsorted(self.list_offsets, rows, side="right") - 1
         return self.decode(lists, codes)
 
     def decode(self, lists: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -257,20 +272,29 @@ def load_index(path: str, verify: bool = True) -> Index:
         f.verify()
     opq, centroids, encoding = load_model_parts(f, spec, d)
     list_offsets = f.array("list_offsets")
-    codes = f.array("codes")
-    ids = f.array("ids")
+    codes_source = None
+    if h.get("code_codec") == "ans":
+        codes_source = CompressedCodes({name: f.array(name) for name in ("codes_ans", "codes_ans_offsets")},
+                                       list_offsets, encoding.code_size, encoding.m, encoding.ksub)
+        codes = codes_source.plain
+    elif h.get("code_codec"):
+        raise VtoolError(f"{path}: unknown code codec {h['code_codec']!r}")
+    else:
+        codes = f.array("codes")
+    id_codec = open_codec({name: f.array(name) for name in id_sections(h) if name in f.sections}, h, list_offsets)
     block_offsets = f.array("block_offsets") if "block_offsets" in f.sections else None
     refine = f.array("refine") if "refine" in f.sections else None
-    index = Index(spec, d, metric, opq, centroids, encoding, list_offsets, codes, ids, h, block_offsets,
-                  refine, path)
+    index = Index(spec, d, metric, opq, centroids, encoding, list_offsets, codes, id_codec, h, block_offsets,
+                  refine, path, codes_source=codes_source)
     _check_consistent(index, path)
     return index
 
 
 def _check_consistent(index: Index, path: str) -> None:
-    spec, n, dv = index.spec, len(index.ids), index.spec.vector_dim(index.d)
+    spec, n, dv = index.spec, index.ntotal, index.spec.vector_dim(index.d)
     ok = (len(index.list_offsets) == (spec.nlist or 1) + 1 and index.list_offsets[0] == 0
-          and not np.any(np.diff(index.list_offsets) < 0) and int(index.list_offsets[-1]) == n
+          and not np.any(np.diff(index.list_offsets) < 0)
+          and (index.id_codec.name != "int64" or len(index.id_codec.sections.get("ids", ())) == n)
           and (index.centroids is None or index.centroids.shape == (spec.nlist, dv))
           and (spec.nlist is None) == (index.centroids is None)
           and (index.refine is None or index.refine.shape == (n, index.d)) and spec.refine == (index.refine is not None))

@@ -1,0 +1,128 @@
+/* Elias-Fano coding of one sorted list: n values below `universe`, about 2 + log2(universe / n)
+ * bits each, with random access (select on the high bits through a sampled directory).
+ *
+ * Layout (64-bit words): [n, l, H] header; n * l low bits; H = n + (universe >> l) + 1 (0 if n = 0)
+ * high bits (element i sets bit (v >> l) + i); then one word per 256 elements giving the
+ * position of the high bit of element 256 k. Every read is checked against the buffer,
+ * so arbitrary bytes never make a decoder read or write out of bounds.
+ */
+#include "vtool.h"
+#include "bits.h"
+
+#define EF_SAMPLE 256
+
+static int low_bits(int64_t n, uint64_t universe) {
+    if (n <= 0 || universe <= (uint64_t)n) return 0;
+    return vt_bit_width(universe / (uint64_t)n) - 1;
+}
+
+static int64_t words_for(int64_t n, int l, uint64_t high_bits) {
+    return 3 + ((uint64_t)n * (uint64_t)l + 63) / 64 + (int64_t)((high_bits + 63) / 64) + (n + EF_SAMPLE - 1) / EF_SAMPLE;
+}
+
+static uint64_t high_bits_for(int64_t n, int l, uint64_t universe) {
+    return n > 0 ? (uint64_t)n + (universe >> l) + 1 : 0;
+}
+
+int64_t vt_ef_words(int64_t n, uint64_t universe) {
+    int l = low_bits(n, universe);
+    return words_for(n, l, high_bits_for(n, l, universe));
+}
+
+int vt_ef_encode(const uint64_t *values, int64_t n, uint64_t universe, uint64_t *words, int64_t nwords) {
+    if (n < 0) return -1;
+    int l = low_bits(n, universe);
+    uint64_t high_bits = high_bits_for(n, l, universe);
+    int64_t need = words_for(n, l, high_bits);
+    if (nwords < need) return -1;
+    for (int64_t i = 0; i < need; i++) words[i] = 0;
+    words[0] = (uint64_t)n;
+    words[1] = (uint64_t)l;
+    words[2] = high_bits;
+    uint64_t *low = words + 3;
+    uint64_t *high = low + ((uint64_t)n * (uint64_t)l + 63) / 64;
+    uint64_t *dir = high + (high_bits + 63) / 64;
+    for (int64_t i = 0; i < n; i++) {
+        if (values[i] >= universe || (i && values[i] < values[i - 1])) return -2;
+        vt_bits_put(low, (uint64_t)i * (uint64_t)l, l, values[i]);
+        uint64_t pos = (values[i] >> l) + (uint64_t)i;
+        high[pos >> 6] |= 1ull << (pos & 63);
+        if (i % EF_SAMPLE == 0) dir[i / EF_SAMPLE] = pos;
+    }
+    return 0;
+}
+
+typedef struct {
+    int64_t n;
+    int l;
+    uint64_t high_bits, low_words, high_words;
+    const uint64_t *low, *high, *dir;
+} ef_view;
+
+static int ef_open(const uint64_t *words, int64_t nwords, ef_view *v) {
+    if (nwords < 3) return -1;
+    uint64_t n = words[0], l = words[1], hb = words[2];
+    if (n > (1ull << 40) || l > 63 || hb < n || hb > (1ull << 46)) return -1;
+    v->n = (int64_t)n;
+    v->l = (int)l;
+    v->high_bits = hb;
+    v->low_words = (n * l + 63) / 64;
+    v->high_words = (hb + 63) / 64;
+    if (words_for(v->n, v->l, hb) > nwords) return -1;
+    v->low = words + 3;
+    v->high = v->low + v->low_words;
+    v->dir = v->high + v->high_words;
+    return 0;
+}
+
+/* Position of the high bit of element i, or -1 if the bits are inconsistent. */
+static int64_t ef_select(const ef_view *v, int64_t i) {
+    uint64_t pos = v->dir[i / EF_SAMPLE];
+    if (pos >= v->high_bits) return -1;
+    int64_t left = i % EF_SAMPLE; /* ones to skip after the sampled one */
+    uint64_t w = pos >> 6;
+    uint64_t bits = v->high[w] & (~0ull << (pos & 63));
+    for (;;) {
+        int c = __builtin_popcountll(bits);
+        if (left < c) {
+            for (int64_t k = 0; k < left; k++) bits &= bits - 1;
+            uint64_t p = (w << 6) + (uint64_t)__builtin_ctzll(bits);
+            return p < v->high_bits ? (int64_t)p : -1;
+        }
+        left -= c;
+        if (++w >= v->high_words) return -1;
+        bits = v->high[w];
+    }
+}
+
+int vt_ef_get(const uint64_t *words, int64_t nwords, const int64_t *idx, int64_t count, uint64_t *values) {
+    ef_view v;
+    if (ef_open(words, nwords, &v)) return -1;
+    for (int64_t k = 0; k < count; k++) {
+        int64_t i = idx[k];
+        if (i < 0 || i >= v.n) return -1;
+        int64_t p = ef_select(&v, i);
+        if (p < i) return -1;
+        uint64_t high = (uint64_t)(p - i);
+        values[k] = (v.l ? high << v.l : high) | vt_bits_get(v.low, v.low_words * 64, (uint64_t)i * (uint64_t)v.l, v.l);
+    }
+    return 0;
+}
+
+/* All values in order; returns n, or -1 if the buffer is inconsistent or cap too small. */
+int64_t vt_ef_decode(const uint64_t *words, int64_t nwords, uint64_t *values, int64_t cap) {
+    ef_view v;
+    if (ef_open(words, nwords, &v) || v.n > cap) return -1;
+    int64_t i = 0;
+    for (uint64_t w = 0; w < v.high_words && i < v.n; w++) {
+        uint64_t bits = v.high[w];
+        while (bits && i < v.n) {
+            uint64_t p = (w << 6) + (uint64_t)__builtin_ctzll(bits);
+            if (p >= v.high_bits || p < (uint64_t)i) return -1;
+            values[i] = ((p - (uint64_t)i) << v.l) | vt_bits_get(v.low, v.low_words * 64, (uint64_t)i * (uint64_t)v.l, v.l);
+            i++;
+            bits &= bits - 1;
+        }
+    }
+    return i == v.n ? v.n : -1;
+}

@@ -1,0 +1,119 @@
+/* Fuzz harness for the id decoders, built with AddressSanitizer and UBSan by
+ * scripts/fuzz_ids.sh (and, briefly, by the test suite): valid streams are mutated or
+ * replaced by random words and decoded; any out-of-bounds access or undefined behaviour
+ * aborts the run. Usage: fuzz_ids ITERATIONS SEED */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "vtool.h"
+
+static uint64_t rng_state;
+static uint64_t next(void) { /* splitmix64 */
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* n distinct sorted values below universe */
+static int64_t random_set(uint64_t *out, int64_t n, uint64_t universe) {
+    for (int64_t i = 0; i < n; i++) out[i] = next() % universe;
+    qsort(out, (size_t)n, sizeof(uint64_t), cmp_u64);
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (!m || out[i] != out[m - 1]) out[m++] = out[i];
+    return m;
+}
+
+int main(int argc, char **argv) {
+    long iters = argc > 1 ? atol(argv[1]) : 1000;
+    rng_state = argc > 2 ? strtoull(argv[2], NULL, 10) : 1;
+    enum { MAXN = 3000 };
+    uint64_t *set = malloc(sizeof(uint64_t) * MAXN), *out = malloc(sizeof(uint64_t) * MAXN);
+    int64_t idx[16];
+    for (long it = 0; it < iters; it++) {
+        uint64_t universe = 1 + next() % (it % 3 == 0 ? (1ull << 40) : 100000);
+        int64_t n = random_set(set, (int64_t)(next() % MAXN) % (int64_t)(universe < MAXN ? universe : MAXN), universe);
+        int64_t cap = vt_roc_max_words(n, universe);
+        uint32_t *roc = malloc(sizeof(uint32_t) * (size_t)cap);
+        int64_t len = vt_roc_encode(set, n, universe, roc, cap);
+        int64_t ewords = vt_ef_words(n, universe);
+        uint64_t *ef = calloc((size_t)ewords, sizeof(uint64_t));
+        vt_ef_encode(set, n, universe, ef, ewords);
+        int64_t pwords = vt_packed_words(n, 40);
+        uint64_t *packed = calloc((size_t)pwords, sizeof(uint64_t));
+        vt_packed_encode(set, n, 40, packed, pwords);
+        if (len < 0 || vt_roc_decode(roc, len, n, universe, out) != 0 || (n && memcmp(out, set, 8 * (size_t)n))) {
+            fprintf(stderr, "round trip failed at iteration %ld\n", it);
+            return 1;
+        }
+        /* mutate: flip bits, truncate, or replace with random words; wrong n and universe too */
+        int mode = (int)(next() % 4);
+        int64_t rlen = mode == 1 ? (int64_t)(next() % (uint64_t)(len + 1)) : len;
+        for (int k = 0; k < 4 && rlen > 0; k++)
+            if (mode != 1) roc[next() % (uint64_t)rlen] ^= (uint32_t)1 << (next() % 32);
+        if (mode == 3)
+            for (int64_t k = 0; k < rlen; k++) roc[k] = (uint32_t)next();
+        int64_t dn = mode == 2 ? (int64_t)(next() % MAXN) : n;
+        vt_roc_decode(roc, rlen, dn, universe, out);
+        int64_t elen = mode == 1 ? (int64_t)(next() % (uint64_t)(ewords + 1)) : ewords;
+        for (int k = 0; k < 4 && elen > 0; k++) ef[next() % (uint64_t)elen] ^= 1ull << (next() % 64);
+        if (mode == 3)
+            for (int64_t k = 0; k < elen; k++) ef[k] = next();
+        vt_ef_decode(ef, elen, out, MAXN);
+        for (int k = 0; k < 16; k++) idx[k] = (int64_t)(next() % (MAXN + 10)) - 5;
+        vt_ef_get(ef, elen, idx, 16, out);
+        vt_packed_get(packed, mode == 1 ? (int64_t)(next() % (uint64_t)(pwords + 1)) : pwords, 40, n, idx, 16, out);
+
+        /* wavelet matrix over random list labels */
+        int levels = (int)(next() % 9);
+        int64_t wn = (int64_t)(next() % MAXN);
+        uint32_t *sym = malloc(sizeof(uint32_t) * (size_t)(wn + 1));
+        for (int64_t t = 0; t < wn; t++) sym[t] = levels ? (uint32_t)(next() % (1ull << levels)) : 0;
+        int64_t wwords = vt_wm_words(wn, levels);
+        uint64_t *wm = malloc(sizeof(uint64_t) * (size_t)wwords);
+        vt_wm_build(sym, wn, levels, wm, wwords);
+        int64_t wlen = mode == 1 ? (int64_t)(next() % (uint64_t)(wwords + 1)) : wwords;
+        for (int k = 0; k < 4 && wlen > 0; k++) wm[next() % (uint64_t)wlen] ^= 1ull << (next() % 64);
+        if (mode == 3)
+            for (int64_t k = 0; k < wlen; k++) wm[k] = next();
+        uint32_t symbol = (uint32_t)(next() % 512);
+        vt_wm_count(wm, wlen, symbol);
+        vt_wm_select(wm, wlen, symbol, idx, 16, (int64_t *)out);
+
+        /* ANS-compressed codes */
+        int64_t cn = (int64_t)(next() % 600), cm = 1 + (int64_t)(next() % 16), ck = 1 + (int64_t)(next() % 256);
+        uint8_t *codes = malloc((size_t)(cn * cm + 1)), *back = malloc((size_t)(600 * cm + 1)); /* room for any n tried */
+        for (int64_t t = 0; t < cn * cm; t++) codes[t] = (uint8_t)(next() % (uint64_t)ck);
+        int64_t ccap = vt_code_ans_max_words(cn, cm);
+        uint32_t *cs = malloc(sizeof(uint32_t) * (size_t)ccap);
+        int64_t clen = vt_code_ans_encode(codes, cn, cm, cm, ck, cs, ccap);
+        if (clen < 0 || vt_code_ans_decode(cs, clen, cn, cm, cm, ck, back) || memcmp(codes, back, (size_t)(cn * cm))) {
+            fprintf(stderr, "code round trip failed at iteration %ld\n", it);
+            return 1;
+        }
+        int64_t cl = mode == 1 ? (int64_t)(next() % (uint64_t)(clen + 1)) : clen;
+        for (int k = 0; k < 4 && cl > 0; k++) cs[next() % (uint64_t)cl] ^= (uint32_t)1 << (next() % 32);
+        if (mode == 3)
+            for (int64_t k = 0; k < cl; k++) cs[k] = (uint32_t)next();
+        vt_code_ans_decode(cs, cl, mode == 2 ? (int64_t)(next() % 600) : cn, cm, cm, ck, back);
+        free(sym);
+        free(wm);
+        free(codes);
+        free(back);
+        free(cs);
+        free(roc);
+        free(ef);
+        free(packed);
+    }
+    printf("fuzz_ids: %ld iterations clean\n", iters);
+    free(set);
+    free(out);
+    return 0;
+}

@@ -1,0 +1,266 @@
+/* Random Order Coding (bits-back ANS) of one list of distinct ids: a set of n ids below N
+ * costs about log2 C(N, n) bits, the n! orders being paid back (Severo et al.).
+ *
+ * Compression, for i = n .. 1: decode a position j uniform in [0, i) from the ANS state
+ * (taking bits back), remove the j-th smallest remaining id v, and encode v among the ids
+ * not left in the set: v - j, uniform in [0, N - i + 1). Decompression runs the steps
+ * backwards: decode v - j, recover v and j from the set, insert v, encode j. The total is
+ * log2 C(N, n) bits plus the ANS state and start-up (a few dozen bits a list).
+ *
+ * rANS: 64-bit state in [2^31, 2^63), 32-bit words on a stack, probabilities in units of
+ * 2^-31 (a uniform over R <= 2^31 gives R - r symbols 2^31 div R and r symbols one more).
+ * A universe above 2^31 is split into a uniform high part below 2^24 and exact low bits.
+ * Stream of one list (32-bit words): final state (low, high), then the stack, bottom first.
+ * Decoders check every read: corrupt bytes give an error, never an out-of-bounds access.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "vtool.h"
+#include "bits.h"
+
+#define RANS_L (1ull << 31)
+#define SCALE 31
+#define BLOCK 2048
+
+typedef struct {
+    uint64_t x;
+    uint32_t *stack;
+    int64_t len, cap;
+    int err;
+} rans;
+
+static void push(rans *r, uint32_t w) {
+    if (r->len >= r->cap) {
+        r->err = 1;
+        return;
+    }
+    r->stack[r->len++] = w;
+}
+
+/* Popping past the bottom yields zeros while compressing (bits-back on an empty stack);
+ * while decompressing it is corruption. */
+static uint32_t pop(rans *r, int bottom_is_error) {
+    if (r->len > 0) return r->stack[--r->len];
+    if (bottom_is_error) r->err = 1;
+    return 0;
+}
+
+static void put(rans *r, uint64_t start, uint64_t freq) {
+    if (r->x >= (freq << 32)) {
+        push(r, (uint32_t)r->x);
+        r->x >>= 32;
+    }
+    r->x = ((r->x / freq) << SCALE) + (r->x % freq) + start;
+}
+
+static void take(rans *r, uint64_t start, uint64_t freq, int bottom_is_error) {
+    uint64_t slot = r->x & ((1ull << SCALE) - 1);
+    r->x = freq * (r->x >> SCALE) + slot - start;
+    if (r->x < RANS_L) r->x = (r->x << 32) | pop(r, bottom_is_error);
+}
+
+/* Uniform over [0, range), range <= 2^31. */
+static void enc_uniform(rans *r, uint64_t v, uint64_t range) {
+    uint64_t f = (1ull << SCALE) / range, rem = (1ull << SCALE) - f * range;
+    put(r, v * f + (v < rem ? v : rem), f + (v < rem));
+}
+
+static uint64_t dec_uniform(rans *r, uint64_t range, int bottom_is_error) {
+    uint64_t f = (1ull << SCALE) / range, rem = (1ull << SCALE) - f * range;
+    uint64_t slot = r->x & ((1ull << SCALE) - 1), v;
+    if (slot < rem * (f + 1)) v = slot / (f + 1);
+    else v = rem + (slot - rem * (f + 1)) / f;
+    if (v >= range) { /* only reachable through corrupt state */
+        r->err = 1;
+        return 0;
+    }
+    take(r, v * f + (v < rem ? v : rem), f + (v < rem), bottom_is_error);
+    return v;
+}
+
+static int split_bits(uint64_t universe) {
+    int w = vt_bit_width(universe - 1);
+    return w > 31 ? w - 24 : 0;
+}
+
+/* Uniform over [0, range) for any range: above 2^31, a high part below 2^24 and exact low bits
+ * (the unused top of the last high bucket costs at most 2^-24 of a bit). */
+static void enc_big(rans *r, uint64_t v, uint64_t range) {
+    int k = split_bits(range);
+    if (k) enc_uniform(r, v & ((1ull << k) - 1), 1ull << k);
+    enc_uniform(r, v >> k, ((range - 1) >> k) + 1);
+}
+
+static uint64_t dec_big(rans *r, uint64_t range) {
+    int k = split_bits(range);
+    uint64_t hi = dec_uniform(r, ((range - 1) >> k) + 1, 1);
+    uint64_t lo = k ? dec_uniform(r, 1ull << k, 1) : 0;
+    return (hi << k) | lo;
+}
+
+/* An ordered multiset in sorted blocks: rank-and-insert, select-and-delete in O(n / BLOCK + BLOCK). */
+typedef struct {
+    uint64_t **blocks;
+    int64_t *sizes;
+    int64_t nblocks, cap;
+} blocked;
+
+static int bl_init(blocked *b, int64_t n) {
+    b->cap = n / (BLOCK / 2) + 2;
+    b->blocks = calloc((size_t)b->cap, sizeof(uint64_t *));
+    b->sizes = calloc((size_t)b->cap, sizeof(int64_t));
+    b->nblocks = 0;
+    return b->blocks && b->sizes ? 0 : -1;
+}
+
+static void bl_free(blocked *b) {
+    if (b->blocks)
+        for (int64_t i = 0; i < b->cap; i++) free(b->blocks[i]);
+    free(b->blocks);
+    free(b->sizes);
+}
+
+/* Insert v (not present); returns its rank, or -1 (duplicate or out of memory). */
+static int64_t bl_insert(blocked *b, uint64_t v) {
+    if (b->nblocks == 0) {
+        if (!(b->blocks[0] = malloc(sizeof(uint64_t) * BLOCK))) return -1;
+        b->nblocks = 1;
+    }
+    int64_t k = 0, rank = 0;
+    while (k < b->nblocks - 1 && b->sizes[k] && b->blocks[k][b->sizes[k] - 1] < v) rank += b->sizes[k++];
+    uint64_t *blk = b->blocks[k];
+    int64_t lo = 0, hi = b->sizes[k];
+    while (lo < hi) {
+        int64_t mid = (lo + hi) / 2;
+        if (blk[mid] < v) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < b->sizes[k] && blk[lo] == v) return -1;
+    memmove(blk + lo + 1, blk + lo, sizeof(uint64_t) * (size_t)(b->sizes[k] - lo));
+    blk[lo] = v;
+    b->sizes[k]++;
+    if (b->sizes[k] == BLOCK) { /* split in halves */
+        if (b->nblocks >= b->cap) return -1;
+        uint64_t *half = malloc(sizeof(uint64_t) * BLOCK);
+        if (!half) return -1;
+        memmove(b->blocks + k + 2, b->blocks + k + 1, sizeof(uint64_t *) * (size_t)(b->nblocks - k - 1));
+        memmove(b->sizes + k + 2, b->sizes + k + 1, sizeof(int64_t) * (size_t)(b->nblocks - k - 1));
+        memcpy(half, blk + BLOCK / 2, sizeof(uint64_t) * (BLOCK / 2));
+        b->blocks[k + 1] = half;
+        b->sizes[k + 1] = BLOCK / 2;
+        b->sizes[k] = BLOCK / 2;
+        b->nblocks++;
+    }
+    return rank + lo;
+}
+
+/* The id whose gap index is g (the g-th value below the universe not in the set), and its
+ * rank: c = #{t : e_t - t <= g} (e_t - t never decreases), v = g + c. */
+static uint64_t bl_gap_to_value(const blocked *b, uint64_t g, int64_t *rank) {
+    int64_t c = 0;
+    for (int64_t k = 0; k < b->nblocks; k++) {
+        int64_t sz = b->sizes[k];
+        if (!sz) continue;
+        if (b->blocks[k][sz - 1] - (uint64_t)(c + sz - 1) <= g) {
+            c += sz;
+            continue;
+        }
+        int64_t lo = 0, hi = sz; /* first t in block with e_t - (c + t) > g */
+        while (lo < hi) {
+            int64_t mid = (lo + hi) / 2;
+            if (b->blocks[k][mid] - (uint64_t)(c + mid) <= g) lo = mid + 1;
+            else hi = mid;
+        }
+        c += lo;
+        break;
+    }
+    *rank = c;
+    return g + (uint64_t)c;
+}
+
+static uint64_t bl_take(blocked *b, int64_t j) {
+    int64_t k = 0;
+    while (j >= b->sizes[k]) j -= b->sizes[k++];
+    uint64_t v = b->blocks[k][j];
+    memmove(b->blocks[k] + j, b->blocks[k] + j + 1, sizeof(uint64_t) * (size_t)(b->sizes[k] - j - 1));
+    b->sizes[k]--;
+    return v;
+}
+
+/* Upper bound on the stream length in words for n ids. */
+int64_t vt_roc_max_words(int64_t n, uint64_t universe) {
+    int64_t per = (vt_bit_width(universe) + 31) / 32 + 1;
+    return 2 + n * (per + 1);
+}
+
+/* Compress n distinct sorted ids below universe; returns the stream length in words, or < 0. */
+int64_t vt_roc_encode(const uint64_t *ids, int64_t n, uint64_t universe, uint32_t *out, int64_t cap) {
+    if (n < 0 || universe < 1 || universe > (1ull << 55) || cap < 2) return -1;
+    for (int64_t i = 0; i < n; i++)
+        if (ids[i] >= universe || (i && ids[i] <= ids[i - 1])) return -2;
+    blocked set = {0};
+    if (bl_init(&set, n)) {
+        bl_free(&set);
+        return -3;
+    }
+    /* load the sorted ids as full blocks */
+    for (int64_t i = 0; i < n; i += BLOCK / 2) {
+        int64_t k = set.nblocks++;
+        set.blocks[k] = malloc(sizeof(uint64_t) * BLOCK);
+        if (!set.blocks[k]) {
+            bl_free(&set);
+            return -3;
+        }
+        set.sizes[k] = n - i < BLOCK / 2 ? n - i : BLOCK / 2;
+        memcpy(set.blocks[k], ids + i, sizeof(uint64_t) * (size_t)set.sizes[k]);
+    }
+    rans r = {RANS_L, out + 2, 0, cap - 2, 0};
+    for (int64_t i = n; i >= 1 && !r.err; i--) {
+        int64_t j = (int64_t)dec_uniform(&r, (uint64_t)i, 0);
+        uint64_t v = bl_take(&set, j);
+        enc_big(&r, v - (uint64_t)j, universe - (uint64_t)i + 1);
+    }
+    bl_free(&set);
+    if (r.err) return -4;
+    out[0] = (uint32_t)r.x;
+    out[1] = (uint32_t)(r.x >> 32);
+    return r.len + 2;
+}
+
+/* Decompress into sorted ids (n of them); 0 on success, < 0 if the stream is corrupt. */
+int vt_roc_decode(const uint32_t *stream, int64_t nwords, int64_t n, uint64_t universe, uint64_t *ids) {
+    if (n < 0 || nwords < 2 || universe < 1 || universe > (1ull << 55)) return -1;
+    int64_t cap = nwords + n + 2;
+    uint32_t *stack = malloc(sizeof(uint32_t) * (size_t)cap);
+    blocked set = {0};
+    int rc = 0;
+    if (!stack || bl_init(&set, n)) {
+        free(stack);
+        bl_free(&set);
+        return -3;
+    }
+    memcpy(stack, stream + 2, sizeof(uint32_t) * (size_t)(nwords - 2));
+    rans r = {(uint64_t)stream[0] | ((uint64_t)stream[1] << 32), stack, nwords - 2, cap, 0};
+    if (r.x < RANS_L || r.x >= (1ull << 63)) rc = -2;
+    if (n > 0 && (uint64_t)n > universe) rc = -1;
+    for (int64_t i = 1; i <= n && !rc; i++) {
+        uint64_t g = dec_big(&r, universe - (uint64_t)i + 1);
+        int64_t rank;
+        uint64_t v = bl_gap_to_value(&set, g, &rank);
+        if (r.err || v >= universe || bl_insert(&set, v) != rank) {
+            rc = -2;
+            break;
+        }
+        enc_uniform(&r, (uint64_t)rank, (uint64_t)i);
+        if (r.err) rc = -2;
+    }
+    if (!rc) { /* read the set out in order */
+        int64_t p = 0;
+        for (int64_t k = 0; k < set.nblocks; k++)
+            for (int64_t t = 0; t < set.sizes[k]; t++) ids[p++] = set.blocks[k][t];
+        if (p != n) rc = -2;
+    }
+    free(stack);
+    bl_free(&set);
+    return rc;
+}

@@ -1,0 +1,86 @@
+"""Lossless id compression: bits per id of every codec against the information bounds,
+encode / decode throughput, and search QPS compressed / uncompressed (nprobe 16, k 10).
+
+On glove-50-l2 (200k) and a synthetic 1M x 32 set (fixed seed), IVF256 to IVF4096.
+Prints tables and writes scripts/bench/results/bench_ids.json.
+
+    .venv/bin/python scripts/bench/bench_ids.py [--nlists 256,1024,4096] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from vtool.index.build import add, train  # noqa: E402
+from vtool.index.compress import compress_ids  # noqa: E402
+from vtool.index.ivf import load_index  # noqa: E402
+
+METHODS = ("packed", "ef", "roc")
+
+
+def dataset(name: str, tmp: str):
+    if name == "glove-50-l2":
+        data = common.SHARED_DATA / name
+        return str(data / "base.npy"), np.load(data / "queries.npy")[:2000]
+    rng = np.random.default_rng(7)
+    centers = rng.normal(size=(2000, 32)).astype(np.float32) * 3
+    base = (centers[rng.integers(len(centers), size=1_000_000)] + rng.normal(size=(1_000_000, 32))).astype(np.float32)
+    path = f"{tmp}/synthetic.npy"
+    np.save(path, base)
+    return path, base[rng.choice(len(base), 2000, replace=False)] + 0.1
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--datasets", default="glove-50-l2,synthetic-1M-32")
+    ap.add_argument("--nlists", default="256,512,1024,2048,4096")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    out = {"machine": common.machine(), "results": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.datasets.split(","):
+            path, queries = dataset(name, tmp)
+            rows = []
+            for nlist in (int(v) for v in args.nlists.split(",")):
+                train(path, f"{tmp}/m.vti", f"IVF{nlist},Flat", seed=0, max_train=min(256 * nlist, 131072))
+                add(f"{tmp}/m.vti", [path], f"{tmp}/i.vti")
+                plain = load_index(f"{tmp}/i.vti")
+
+                def fresh_search(path):  # a freshly opened index: no decoded list cached from a previous run
+                    return lambda: load_index(path, verify=False).search(queries, 10, 16)
+
+                t_plain, _ = common.median_time(fresh_search(f"{tmp}/i.vti"), args.repeats)
+                entry = {"dataset": name, "nlist": nlist, "n": plain.ntotal}
+                for method in METHODS:
+                    rep = compress_ids(f"{tmp}/i.vti", f"{tmp}/{method}.vti", method=method, verify=True)
+                    t_small, _ = common.median_time(fresh_search(f"{tmp}/{method}.vti"), args.repeats)
+                    entry[method] = {"bits_per_id": rep["bits_per_id"], "encode_ids_per_s": rep["encode_ids_per_second"],
+                                     "decode_ids_per_s": rep["decode_ids_per_second"], "search_slowdown": t_small / t_plain}
+                    entry.update({k: rep[k] for k in ("log2_binomial_bits_per_id", "entropy_bits_per_id",
+                                                       "zstd_bits_per_id")})
+                out["results"].append(entry)
+                rows.append([nlist, 64, entry["packed"]["bits_per_id"], entry["ef"]["bits_per_id"],
+                             entry["roc"]["bits_per_id"], "not built", entry["zstd_bits_per_id"],
+                             entry["log2_binomial_bits_per_id"], entry["entropy_bits_per_id"],
+                             entry["roc"]["bits_per_id"] - entry["log2_binomial_bits_per_id"],
+                             entry["ef"]["search_slowdown"], entry["roc"]["search_slowdown"]])
+            common.print_table(f"{name}: bits per id (search slowdown at nprobe 16, k 10: compressed / plain)",
+                               ["IVF", "int64", "packed", "ef", "roc", "wt", "zstd-19", "sum log2C/N", "H(sizes)",
+                                "roc - bound", "ef slow", "roc slow"], rows)
+            common.print_table(f"{name}: throughput (ids/s)", ["IVF", "ef enc", "ef dec", "roc enc", "roc dec"],
+                               [[e["nlist"], e["ef"]["encode_ids_per_s"], e["ef"]["decode_ids_per_s"],
+                                 e["roc"]["encode_ids_per_s"], e["roc"]["decode_ids_per_s"]]
+                                for e in out["results"] if e["dataset"] == name])
+    print(f"JSON: {common.write_json('bench_ids', out)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""Id codecs: round trips (empty, single, huge lists; universes to 2^40; skewed and uniform
+list sizes), compressed search identical to uncompressed, corruption detected, bad bytes safe."""
+
+from __future__ import annotations
+
+from math import lgamma, log
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import assert_refused, clustered
+from vtool import _native
+from vtool.codecs.ids import encode_ids, information_bounds, open_codec
+from vtool.index.build import add, train
+from vtool.index.compress import compress_ids
+from vtool.index.ivf import load_index
+
+UNIVERSES = [1, 2, 1000, 200_000, 2**31 - 1, 2**31 + 5, 2**40]
+
+
+def random_set(rng, universe, n):
+    if universe <= 10**7:
+        return np.sort(rng.choice(universe, min(n, universe), replace=False)).astype(np.uint64)
+    return np.unique(rng.integers(0, universe, size=n, dtype=np.uint64))
+
+
+@pytest.mark.parametrize("universe", UNIVERSES)
+@pytest.mark.parametrize("n", [0, 1, 2, 100, 5000])
+def test_native_codecs_round_trip(universe, n):
+    rng = np.random.default_rng(universe % 1000 + n)
+    ids = random_set(rng, universe, n)
+    n = len(ids)
+    np.testing.assert_array_equal(_native.roc_decode(_native.roc_encode(ids, universe), n, universe), ids)
+    words = _native.ef_encode(ids, universe)
+    np.testing.assert_array_equal(_native.ef_decode(words, n), ids)
+    if n:
+        idx = rng.integers(0, n, size=64)
+        np.testing.assert_array_equal(_native.ef_get(words, idx), ids[idx])
+        bits = max(int(universe - 1).bit_length(), 1)
+        np.testing.assert_array_equal(_native.packed_get(_native.packed_encode(ids, bits), bits, n, idx), ids[idx])
+
+
+def test_roc_costs_the_binomial_bound_plus_a_small_constant():
+    rng = np.random.default_rng(1)
+    for universe, n in [(200_000, 781), (1_000_000, 4000), (2**40, 1000)]:
+        ids = random_set(rng, universe, n)
+        bound = (lgamma(universe + 1) - lgamma(len(ids) + 1) - lgamma(universe - len(ids) + 1)) / log(2)
+        bits = 32 * len(_native.roc_encode(ids, universe))
+        assert bound <= bits <= bound + 128, (universe, n, bits, bound)
+
+
+def test_a_huge_single_list_round_trips():
+    ids = np.arange(0, 3_000_000, 3, dtype=np.uint64)
+    np.testing.assert_array_equal(_native.roc_decode(_native.roc_encode(ids, 3_000_000), len(ids), 3_000_000), ids)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 2**40 - 1), max_size=200, unique=True), st.integers(0, 5))
+def test_roc_and_ef_round_trip_any_set(values, slack):
+    ids = np.array(sorted(values), dtype=np.uint64)
+    universe = int(ids.max()) + 1 + slack if len(ids) else 1 + slack
+    np.testing.assert_array_equal(_native.roc_decode(_native.roc_encode(ids, universe), len(ids), universe), ids)
+    np.testing.assert_array_equal(_native.ef_decode(_native.ef_encode(ids, universe), len(ids)), ids)
+
+
+@pytest.mark.parametrize("decoder", ["roc", "ef", "packed", "wt"])
+def test_decoders_survive_random_and_mutated_bytes(decoder):
+    rng = np.random.default_rng(2)
+    good = {"roc": lambda: _native.roc_encode(random_set(rng, 10**6, 500), 10**6),
+            "ef": lambda: _native.ef_encode(random_set(rng, 10**6, 500), 10**6),
+            "packed": lambda: _native.packed_encode(random_set(rng, 10**6, 500), 20),
+            "wt": lambda: _native.wm_build(rng.integers(0, 16, 3000).astype(np.uint32), 4)}[decoder]()
+    for trial in range(300):
+        data = good.copy()
+        if trial % 3 == 0:
+            data = rng.integers(0, 2**32 if data.dtype == np.uint32 else 2**63, size=rng.integers(0, 40),
+                                dtype=np.uint64).astype(data.dtype)
+        else:
+            for _ in range(rng.integers(1, 4)):
+                if len(data):
+                    data[rng.integers(len(data))] ^= data.dtype.type(1 << int(rng.integers(data.itemsize * 8)))
+        try:
+            if decoder == "roc":
+                out = _native.roc_decode(data, 500, 10**6)
+                assert len(out) == 500
+            elif decoder == "ef":
+                _native.ef_decode(data, 500)
+                _native.ef_get(data, rng.integers(0, 500, size=20))
+            elif decoder == "wt":
+                symbol = int(rng.integers(0, 16))
+                _native.wm_count(data, symbol)
+                _native.wm_select(data, symbol, rng.integers(0, 200, size=20))
+            else:
+                _native.packed_get(data, 20, 500, rng.integers(0, 500, size=20))
+        except ValueError:
+            pass  # refused cleanly
+
+
+def index_with_ids(tmp_path, spec="IVF16,PQ4", ids=None, n=3000, d=16):
+    base = clustered(n, d, seed=3)
+    np.save(tmp_path / "base.npy", base)
+    train(str(tmp_path / "base.npy"), str(tmp_path / "m.vti"), spec)
+    if ids is None:
+        add(str(tmp_path / "m.vti"), [str(tmp_path / "base.npy")], str(tmp_path / "i.vti"))
+    else:
+        from tests.io.writers import write_parquet
+
+        write_parquet(tmp_path / "b.parquet", base, ids=ids)
+        add(str(tmp_path / "m.vti"), [str(tmp_path / "b.parquet")], str(tmp_path / "i.vti"), id_column="id")
+    return base
+
+
+@pytest.mark.parametrize("method", ["packed", "ef", "roc", "wt", "int64"])
+@pytest.mark.parametrize("spec", ["IVF16,PQ4", "IVF16,Flat", "IVF8,PQ4x4fs,RFlat", "IVF8,SQ8", "Flat"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_compressed_search_is_identical_to_uncompressed(tmp_path, method, spec, sparse):
+    rng = np.random.default_rng(4)
+    ids = np.sort(rng.choice(2**40, 3000, replace=False)) if sparse else None
+    index_with_ids(tmp_path, spec, ids)
+    queries = clustered(50, 16, seed=5)
+    report = compress_ids(str(tmp_path / "i.vti"), str(tmp_path / "c.vti"), method=method, verify=True)
+    assert report["id_table"] == (sparse and method != "int64")
+    before, after = load_index(str(tmp_path / "i.vti")), load_index(str(tmp_path / "c.vti"))
+    assert after.id_codec.name == method
+    for nprobe in (1, 3, 16):
+        d0, i0 = before.search(queries, 10, nprobe)
+        d1, i1 = after.search(queries, 10, nprobe)
+        np.testing.assert_array_equal(i1, i0)
+        np.testing.assert_array_equal(d1, d0)
+    np.testing.assert_array_equal(np.sort(after.ids), np.sort(before.ids))
+
+
+def test_compressed_ids_are_smaller_and_near_the_bounds(tmp_path):
+    index_with_ids(tmp_path, "IVF64,Flat", n=20000, d=8)
+    reports = {m: compress_ids(str(tmp_path / "i.vti"), str(tmp_path / f"{m}.vti"), method=m)
+               for m in ("packed", "ef", "roc", "wt")}
+    bound = reports["roc"]["log2_binomial_bits_per_id"]
+    assert reports["packed"]["bits_per_id"] <= 15.1  # ceil(log2 20000) + a word
+    assert reports["roc"]["bits_per_id"] <= bound + 100 * 64 / 20000  # ANS state and offsets: ~100 bits a list
+    assert reports["roc"]["bits_per_id"] < reports["ef"]["bits_per_id"] < reports["packed"]["bits_per_id"]
+    entropy = reports["wt"]["entropy_bits_per_id"]  # 64 balanced lists: 6 levels, H close to 6
+    assert reports["wt"]["bits_per_id"] <= 1.08 * entropy
+    assert reports["wt"]["bits_per_id"] < reports["roc"]["bits_per_id"]
+    auto = compress_ids(str(tmp_path / "i.vti"), str(tmp_path / "auto.vti"))
+    assert auto["method"] == "wt"
+    full = compress_ids(str(tmp_path / "i.vti"), str(tmp_path / "auto.vti"), allow_full_decode=True)
+    assert "roc" in full["candidates_bits_per_id"] and "roc" not in auto["candidates_bits_per_id"]
+    assert full["method"] == min(full["candidates_bits_per_id"], key=full["candidates_bits_per_id"].get)
+
+
+def test_information_bounds():
+    b = information_bounds(np.array([50, 50]))
+    assert b["entropy_bits_per_id"] == pytest.approx(1.0)
+    assert b["log2_binomial_bits_per_id"] == pytest.approx(2 * (lgamma(101) - 2 * lgamma(51)) / log(2) / 100)
+
+
+def test_a_flipped_byte_in_compressed_ids_is_detected(tmp_path):
+    index_with_ids(tmp_path)
+    compress_ids(str(tmp_path / "i.vti"), str(tmp_path / "c.vti"), method="roc")
+    from vtool.errors import VtoolError
+    from vtool.index.container import VtiFile
+
+    e = VtiFile(tmp_path / "c.vti").sections["id_roc"]
+    data = bytearray((tmp_path / "c.vti").read_bytes())
+    data[e["offset"] + e["nbytes"] // 2] ^= 0x04
+    (tmp_path / "c.vti").write_bytes(bytes(data))
+    with pytest.raises(VtoolError, match="checksum mismatch in section 'id_roc'"):
+        load_index(str(tmp_path / "c.vti"))
+
+
+def test_compress_ids_cli_reports_and_refuses_unknown_methods(tmp_path, cli):
+    index_with_ids(tmp_path)
+    r = cli("compress-ids", tmp_path / "i.vti", "-o", tmp_path / "c.vti", "--method", "roc", "--verify")
+    assert r.code == 0 and "roc (written)" in r.out and "H(list sizes)" in r.out
+    r = cli("info", tmp_path / "c.vti", "--json")
+    assert r.code == 0
+    (tmp_path / "x.vti").write_bytes(b"previous")
+    assert_refused(cli("compress-ids", tmp_path / "i.vti", "-o", tmp_path / "x.vti", "--method", "huffman"),
+                   "unknown --method 'huffman'")
+    assert (tmp_path / "x.vti").read_bytes() == b"previous"
+
+
+def test_codec_sections_open_through_the_generic_interface():
+    ids = np.random.default_rng(6).permutation(1000)
+    offsets = np.array([0, 0, 1, 400, 1000])
+    for method in ("packed", "ef", "roc", "wt"):
+        sections, header, order = encode_ids(method, ids, offsets)
+        codec = open_codec(sections, header, offsets)
+        np.testing.assert_array_equal(codec.decode_all(), ids[order])
+        rows = np.array([999, 0, 500, 1])
+        np.testing.assert_array_equal(codec.ids_of(rows), ids[order][rows])
+
+
+@pytest.mark.parametrize("spec", ["IVF16,PQ4", "IVF16,PQ4x6", "PQ8"])
+def test_ans_compressed_codes_search_identically_and_near_the_ideal_length(tmp_path, spec):
+    index_with_ids(tmp_path, spec)
+    queries = clustered(40, 16, seed=7)
+    report = compress_ids(str(tmp_path / "i.vti"), str(tmp_path / "c.vti"), method="ef", codes="ans", verify=True)
+    assert report["code_bits_per_vector"] <= 1.01 * report["ideal_adaptive_bits_per_vector"] + 2 * 64 * 16 / 3000
+    before, after = load_index(str(tmp_path / "i.vti")), load_index(str(tmp_path / "c.vti"))
+    for nprobe in (1, 16):
+        d0, i0 = before.search(queries, 10, nprobe)
+        d1, i1 = after.search(queries, 10, nprobe, threads=2)
+        np.testing.assert_array_equal(i1, i0)
+        np.testing.assert_array_equal(d1, d0)
+    again = compress_ids(str(tmp_path / "c.vti"), str(tmp_path / "c2.vti"), method="roc", verify=True)
+    assert again["code_bits_per_vector"] == pytest.approx(report["code_bits_per_vector"], rel=0.01)
+
+
+def test_code_compression_refuses_other_encodings(tmp_path, cli):
+    index_with_ids(tmp_path, "IVF8,SQ8")
+    assert_refused(cli("compress-ids", tmp_path / "i.vti", "-o", tmp_path / "c.vti", "--codes", "ans"),
+                   "compresses PQ")

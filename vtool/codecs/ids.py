@@ -1,0 +1,250 @@
+"""Id codecs: how an index stores the user id of each row.
+
+Every codec answers ids_of(rows) (the final top-k of a search) and decode_all(). Ids are
+arbitrary int64; when they are not exactly 0..N-1, a global sorted id table (Elias-Fano)
+maps ranks to ids and the codecs code ranks, so dense-id codecs work for any ids.
+
+    int64    8 bytes per id, in row order (the uncompressed baseline)
+    packed   ceil(log2 N) bits per id, row order kept; random access
+    ef       Elias-Fano per list, ids sorted within each list (rows reordered); random access
+    roc      Random Order Coding (bits-back rANS) per list, sorted; whole-list decode
+    wt       a wavelet matrix over "list of the id of rank i": the j-th smallest id of list l
+             is select_l(j); N ceil(log2 nlist) bits + 3 % directories; random access
+
+Sections: int64 `ids`; packed `id_packed` (uint64 words); ef `id_ef` (uint64 words) and
+`id_ef_offsets`; roc `id_roc` (uint32 words) and `id_roc_offsets`; the offsets (nlist + 1
+word offsets into the data) are themselves Elias-Fano coded (uint64 words), so they cost
+a dozen bits a list, not 64; wt `id_wt` (uint64 words); with the id table, `id_table` (uint64
+Elias-Fano words of the sorted ids).
+The header's "id_codec" names the codec and "id_universe" the universe of the coded values.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from vtool import _native
+from vtool.errors import VtoolError
+
+METHODS = ("int64", "packed", "ef", "roc", "wt")
+RANDOM_ACCESS = ("int64", "packed", "ef", "wt")
+
+
+def _bit_width(v: int) -> int:
+    return max(int(v).bit_length(), 1)
+
+
+class IdCodec(ABC):
+    """Decoder side: built from an index's sections and header."""
+
+    name = "int64"
+    reorders = False  # sorts each list's ids (the caller reorders the rows to match)
+
+    def __init__(self, sections: dict[str, np.ndarray], header: dict, list_offsets: np.ndarray):
+        self.sections, self.header = sections, header
+        self.list_offsets = np.asarray(list_offsets, dtype=np.int64)
+        self.universe = int(header.get("id_universe", 0))
+        self.table = sections.get("id_table")
+
+    @property
+    def n(self) -> int:
+        return int(self.list_offsets[-1])
+
+    def ids_of(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) and (rows.min() < 0 or rows.max() >= self.n):
+            raise VtoolError("row out of range for the id codec")
+        return self._to_ids(self._values_of(rows))
+
+    def decode_all(self) -> np.ndarray:
+        return self.ids_of(np.arange(self.n))
+
+    @abstractmethod
+    def _values_of(self, rows: np.ndarray) -> np.ndarray:
+        """Coded values (ranks, or the ids themselves without a table) of the rows."""
+
+    def _to_ids(self, values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=np.uint64)
+        if self.table is None:
+            return values.astype(np.int64)
+        return _native.ef_get(self.table, values.astype(np.int64)).astype(np.int64)
+
+    def _lists(self, rows: np.ndarray):
+        """(list, offsets within it, where in rows) for every list the rows touch."""
+        lists = np.searchsorted(self.list_offsets, rows, side="right") - 1
+        order = np.argsort(lists, kind="stable")
+        bounds = np.flatnonzero(np.diff(lists[order])) + 1
+        for group in np.split(order, bounds):
+            if len(group):
+                lst = int(lists[group[0]])
+                yield lst, rows[group] - self.list_offsets[lst], group
+
+    def bits(self) -> int:
+        return 8 * sum(a.nbytes for a in self.sections.values())
+
+
+class Int64Ids(IdCodec):
+    name = "int64"
+
+    def _values_of(self, rows):
+        return self.sections["ids"][rows]
+
+    def _to_ids(self, values):
+        return np.asarray(values, dtype=np.int64)
+
+
+class PackedIds(IdCodec):
+    name = "packed"
+
+    def _values_of(self, rows):
+        return _native.packed_get(self.sections["id_packed"], _bit_width(self.universe - 1), self.n, rows)
+
+
+class _PerList(IdCodec):
+    reorders = True
+    data_name = offsets_name = ""
+
+    def _stream(self, lst: int) -> np.ndarray:
+        try:
+            a, b = (int(v) for v in _native.ef_get(self.sections[self.offsets_name], np.array([lst, lst + 1])))
+        except ValueError:
+            raise VtoolError("corrupt id codec offsets") from None
+        data = self.sections[self.data_name]
+        if not 0 <= a <= b <= len(data):
+            raise VtoolError("corrupt id codec offsets")
+        return data[a:b]
+
+
+class EliasFanoIds(_PerList):
+    name = "ef"
+    data_name, offsets_name = "id_ef", "id_ef_offsets"
+
+    def _values_of(self, rows):
+        out = np.empty(len(rows), dtype=np.uint64)
+        for lst, within, where in self._lists(rows):
+            try:
+                out[where] = _native.ef_get(self._stream(lst), within)
+            except ValueError:
+                raise VtoolError(f"corrupt Elias-Fano ids in list {lst}") from None
+        return out
+
+
+class RocIds(_PerList):
+    name = "roc"
+    data_name, offsets_name = "id_roc", "id_roc_offsets"
+
+    def __init__(self, sections, header, list_offsets):
+        super().__init__(sections, header, list_offsets)
+        self._cache: dict[int, np.ndarray] = {}
+
+    def decode_list(self, lst: int) -> np.ndarray:
+        if lst not in self._cache:
+            n = int(self.list_offsets[lst + 1] - self.list_offsets[lst])
+            try:
+                self._cache[lst] = _native.roc_decode(self._stream(lst), n, self.universe)
+            except ValueError:
+                raise VtoolError(f"corrupt ROC ids in list {lst}") from None
+        return self._cache[lst]
+
+    def _values_of(self, rows):
+        out = np.empty(len(rows), dtype=np.uint64)
+        for lst, within, where in self._lists(rows):
+            out[where] = self.decode_list(lst)[within]
+        return out
+
+
+class WaveletIds(IdCodec):
+    name = "wt"
+    reorders = True
+
+    def _values_of(self, rows):
+        out = np.empty(len(rows), dtype=np.uint64)
+        for lst, within, where in self._lists(rows):
+            try:
+                out[where] = _native.wm_select(self.sections["id_wt"], lst, within).astype(np.uint64)
+            except ValueError:
+                raise VtoolError(f"corrupt wavelet-matrix ids in list {lst}") from None
+        return out
+
+
+CODECS = {c.name: c for c in (Int64Ids, PackedIds, EliasFanoIds, RocIds, WaveletIds)}
+
+
+def open_codec(sections: dict[str, np.ndarray], header: dict, list_offsets: np.ndarray) -> IdCodec:
+    name = header.get("id_codec", "int64")
+    if name not in CODECS:
+        raise VtoolError(f"unknown id codec {name!r} in the index header")
+    return CODECS[name](sections, header, list_offsets)
+
+
+def encode_ids(method: str, ids: np.ndarray, list_offsets: np.ndarray) -> tuple[dict, dict, np.ndarray]:
+    """Encode the ids of an index (row order). Returns (sections, header fields, row order):
+    the new row order within each list (identity unless the codec sorts lists)."""
+    if method not in CODECS:
+        raise VtoolError(f"unknown id method {method!r}; choose {', '.join(METHODS)} or auto")
+    ids = np.asarray(ids, dtype=np.int64)
+    n = len(ids)
+    order = np.arange(n, dtype=np.int64)
+    if method == "int64":
+        return {"ids": ids}, {"id_codec": "int64"}, order
+    sections: dict[str, np.ndarray] = {}
+    dense = n == 0 or (int(ids.min()) == 0 and int(ids.max()) == n - 1)
+    if dense:
+        values = ids.astype(np.uint64)
+    else:  # arbitrary ids: code their ranks, keep the sorted ids in an Elias-Fano table
+        table = np.sort(ids)
+        sections["id_table"] = _native.ef_encode(table.astype(np.uint64), int(table[-1]) + 1)
+        values = np.searchsorted(table, ids).astype(np.uint64)
+    universe = max(n, 1)
+    header = {"id_codec": method, "id_universe": universe}
+    if method == "packed":
+        sections["id_packed"] = _native.packed_encode(values, _bit_width(universe - 1))
+        return sections, header, order
+    if method == "wt":
+        nlist = len(list_offsets) - 1
+        lists = np.repeat(np.arange(nlist, dtype=np.uint32), np.diff(list_offsets))
+        symbols = np.empty(n, dtype=np.uint32)
+        symbols[values.astype(np.int64)] = lists
+        sections["id_wt"] = _native.wm_build(symbols, (nlist - 1).bit_length())
+        for lst in range(nlist):  # rows sorted by id within each list, as select returns them
+            a, b = int(list_offsets[lst]), int(list_offsets[lst + 1])
+            order[a:b] = a + np.argsort(values[a:b], kind="stable")
+        return sections, header, order
+    streams, offsets = [], [0]
+    for lst in range(len(list_offsets) - 1):
+        a, b = int(list_offsets[lst]), int(list_offsets[lst + 1])
+        local = np.argsort(values[a:b], kind="stable")
+        order[a:b] = a + local
+        sorted_values = values[a:b][local]
+        stream = (_native.ef_encode(sorted_values, universe) if method == "ef"
+                  else _native.roc_encode(sorted_values, universe))
+        streams.append(stream)
+        offsets.append(offsets[-1] + len(stream))
+    dtype = np.uint64 if method == "ef" else np.uint32
+    sections[f"id_{method}"] = np.concatenate(streams).astype(dtype) if streams else np.zeros(0, dtype)
+    sections[f"id_{method}_offsets"] = _native.ef_encode(np.asarray(offsets, dtype=np.uint64), offsets[-1] + 1)
+    return sections, header, order
+
+
+def id_sections(header: dict) -> tuple[str, ...]:
+    """The section names an id codec owns."""
+    name = header.get("id_codec", "int64")
+    base = {"int64": ("ids",), "packed": ("id_packed",), "ef": ("id_ef", "id_ef_offsets"),
+            "roc": ("id_roc", "id_roc_offsets"), "wt": ("id_wt",)}.get(name, ())
+    return base + (("id_table",) if name != "int64" else ())
+
+
+def information_bounds(list_sizes: np.ndarray) -> dict:
+    """Bits per id of the bounds: sum_i log2 C(N, n_i) / N and H(list sizes)."""
+    from math import lgamma, log
+
+    sizes = np.asarray(list_sizes, dtype=np.int64)
+    n = int(sizes.sum())
+    if n == 0:
+        return {"log2_binomial_bits_per_id": 0.0, "entropy_bits_per_id": 0.0}
+    ln2 = log(2)
+    log_binom = sum((lgamma(n + 1) - lgamma(s + 1) - lgamma(n - s + 1)) / ln2 for s in sizes.tolist())
+    p = sizes[sizes > 0] / n
+    return {"log2_binomial_bits_per_id": log_binom / n, "entropy_bits_per_id": float(-(p * np.log2(p)).sum())}

@@ -1,0 +1,128 @@
+"""Rewriting an index's ids with a lossless codec: the library behind `vtool compress-ids`."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from vtool.codecs.codes import code_bounds, encode_codes
+from vtool.codecs.ids import METHODS, RANDOM_ACCESS, encode_ids, id_sections, information_bounds, open_codec
+from vtool.errors import VtoolError
+from vtool.index.container import SectionSpec, VtiFile, VtiWriter
+from vtool.index.ivf import load_index
+from vtool.io.atomic import atomic_path, check_output_path
+
+ZSTD_LEVEL = 19
+
+
+def compress_ids(index_path: str, output: str, method: str = "auto", verify: bool = False,
+                 allow_full_decode: bool = False, check: bool = True, codes: str | None = None) -> dict:
+    """Re-encode the ids (rows reordered within lists when the codec sorts them), and with
+    codes="ans" compress the PQ codes too."""
+    if method not in METHODS + ("auto",):
+        raise VtoolError(f"unknown --method {method!r}; choose {', '.join(METHODS)} or auto")
+    if codes not in (None, "ans"):
+        raise VtoolError(f"unknown --codes {codes!r}; the code codec is ans")
+    check_output_path(output)
+    index = load_index(index_path, verify=check)
+    if index.ntotal == 0:
+        raise VtoolError(f"{index_path}: the index holds no vectors")
+    if index.codes_source is not None:  # compressed codes: decode, reorder, compress again
+        index.codes_source.ensure(np.arange(index.nlist))
+        codes = "ans"
+    if codes and index.spec.encoding != "PQ":
+        raise VtoolError(f"{index_path}: --codes ans compresses PQ<m>[x<nbits>] codes; this index is {index.spec}")
+    ids = index.ids
+    candidates = ([m for m in METHODS if m != "int64" and (allow_full_decode or m in RANDOM_ACCESS)]
+                  if method == "auto" else [method])
+    t0 = time.perf_counter()
+    encoded = {m: encode_ids(m, ids, index.list_offsets) for m in candidates}
+    chosen = min(candidates, key=lambda m: sum(a.nbytes for a in encoded[m][0].values()))
+    sections, fields, order = encoded[chosen]
+    encode_seconds = time.perf_counter() - t0
+    header = {k: v for k, v in index.header.items() if k not in ("id_codec", "id_universe", "sections")}
+    header.update(fields)
+    f = VtiFile(index_path)
+    kept = [e["name"] for e in f.header["sections"]
+            if e["name"] not in id_sections(index.header) + ("codes_ans", "codes_ans_offsets")]
+    if index.codes_source is not None:
+        kept.append("codes")
+    reordered = _reordered_sections(index, f, kept, order)
+    code_report = {}
+    if codes:
+        plain = reordered.pop("codes")
+        t1 = time.perf_counter()
+        sections.update(encode_codes(plain, index.list_offsets, index.encoding.m, index.encoding.ksub))
+        header["code_codec"] = "ans"
+        code_bits = 8 * (sections["codes_ans"].nbytes + sections["codes_ans_offsets"].nbytes)
+        bounds = code_bounds(plain, index.list_offsets, index.encoding.m, index.encoding.ksub)
+        code_report = {"code_bits_per_vector": code_bits / index.ntotal,
+                       "raw_code_bits_per_vector": index.encoding.m * index.encoding.nbits,
+                       "ideal_adaptive_bits_per_vector": bounds["ideal_adaptive_bits"] / index.ntotal,
+                       "empirical_entropy_bits_per_vector": bounds["empirical_entropy_bits"] / index.ntotal,
+                       "code_ratio_to_ideal": code_bits / bounds["ideal_adaptive_bits"],
+                       "code_encode_seconds": time.perf_counter() - t1}
+    with atomic_path(output) as tmp:
+        specs = [SectionSpec(name, a.dtype.str, a.shape) for name, a in list(reordered.items()) + list(sections.items())]
+        w = VtiWriter(tmp, header, specs)
+        for name, a in list(reordered.items()) + list(sections.items()):
+            w.section(name)[...] = a
+        w.finish()
+    codec = open_codec(sections, header, index.list_offsets)
+    t0 = time.perf_counter()
+    decoded = codec.decode_all()
+    decode_seconds = time.perf_counter() - t0
+    if verify and not np.array_equal(decoded, ids[order]):
+        raise RuntimeError("compress-ids --verify: decoded ids differ from the input")
+    if verify and codes:
+        written = load_index(output)
+        written.codes_source.ensure(np.arange(written.nlist))
+        if not np.array_equal(written.codes, plain):
+            raise RuntimeError("compress-ids --verify: decoded codes differ from the input")
+    n = index.ntotal
+    bits = 8 * sum(a.nbytes for a in sections.values())
+    bounds = information_bounds(index.list_sizes)
+    report = {"method": chosen, "ids": n, "bits_per_id": bits / n, "int64_bits_per_id": 64.0,
+              "zstd_bits_per_id": zstd_bits_per_id(ids, index.list_offsets) / n, **bounds,
+              "ratio_to_log2_binomial": (bits / n) / bounds["log2_binomial_bits_per_id"]
+              if bounds["log2_binomial_bits_per_id"] else None,
+              "id_table": "id_table" in sections, "verified": verify,
+              "encode_seconds": encode_seconds, "decode_seconds": decode_seconds,
+              "encode_ids_per_second": n / encode_seconds if encode_seconds else None,
+              "decode_ids_per_second": n / decode_seconds if decode_seconds else None, **code_report}
+    if method == "auto":
+        report["candidates_bits_per_id"] = {m: 8 * sum(a.nbytes for a in encoded[m][0].values()) / n
+                                            for m in candidates}
+    return report
+
+
+def _reordered_sections(index, f: VtiFile, names: list[str], order: np.ndarray) -> dict[str, np.ndarray]:
+    """Every non-id section, rows permuted to the codec's order (codes, refine vectors)."""
+    out = {}
+    identity = np.array_equal(order, np.arange(len(order)))
+    for name in names:
+        a = index.codes if name == "codes" else f.array(name)
+        if name == "refine" and not identity:
+            a = a[order]
+        elif name == "codes" and not identity:
+            if index.fast_scan:
+                rows = index._fast_scan_row_codes(order)
+                a = np.concatenate([index.encoding.to_blocks(rows[index.list_offsets[l]:index.list_offsets[l + 1]])
+                                    for l in range(index.nlist)]) if index.nlist else a
+            else:
+                a = a[order]
+        out[name] = np.asarray(a)
+    return out
+
+
+def zstd_bits_per_id(ids: np.ndarray, list_offsets: np.ndarray) -> float:
+    """Baseline: zstd (level 19) over each list's sorted ids as deltas (uint64), one stream."""
+    import zstandard
+
+    parts = []
+    for a, b in zip(list_offsets[:-1], list_offsets[1:]):
+        s = np.sort(ids[a:b]).astype(np.uint64)
+        parts.append(np.diff(s, prepend=np.uint64(0)))
+    raw = np.concatenate(parts).tobytes() if parts else b""
+    return 8.0 * len(zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(raw))
