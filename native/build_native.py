@@ -10,7 +10,7 @@ from pathlib import Path
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
-SOURCES = ["dispatch.c", "distance.c", "topk.c", "argmin.c", "assign.c", "kmeans.c", "codes.c", "ivf_scan.c", "fastscan.c", "packed.c", "eliasfano.c", "roc.c", "wavelet.c", "code_ans.c", "crc32c.c"]
+SOURCES = ["dispatch.c", "distance.c", "topk.c", "argmin.c", "assign.c", "kmeans.c", "codes.c", "lut.c", "ivf_scan.c", "fastscan.c", "packed.c", "eliasfano.c", "roc.c", "wavelet.c", "code_ans.c", "crc32c.c"]
 
 
 def cdef_from_header(path: Path) -> str:

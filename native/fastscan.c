@@ -187,19 +187,22 @@ void vt_fs_quantize_lut(const float *lut, int64_t m, uint8_t *qlut, float *bias,
 
 int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
                    const uint8_t *blocks, const int64_t *block_offsets, const int64_t *list_offsets, int64_t nlist,
-                   const int64_t *probes, int64_t nprobe, const float *codebooks, int64_t m, int metric, int64_t k,
-                   float *out_dist, int64_t *out_pos) {
+                   const int64_t *probes, int64_t nprobe, const float *codebooks, const float *precomputed, int64_t m,
+                   int metric, int64_t k, float *out_dist, int64_t *out_pos) {
     if (nq < 0 || d <= 0 || k <= 0 || m <= 0 || nprobe < 0) return -1;
     float *qv = malloc(sizeof(float) * (size_t)d);
     float *lut = malloc(sizeof(float) * (size_t)(m * 16));
+    float *qterm = malloc(sizeof(float) * (size_t)(m * 16));
+    float *cbt = malloc(sizeof(float) * (size_t)(16 * d));
     uint8_t *qlut = malloc((size_t)(m * 16));
     uint16_t *sums = malloc(sizeof(uint16_t) * 32 * 64);
     int32_t *cand = malloc(sizeof(int32_t) * 32 * 64);
     int rc = 0;
-    if (!qv || !lut || !qlut || !sums || !cand) {
+    if (!qv || !lut || !qterm || !cbt || !qlut || !sums || !cand) {
         rc = -4;
         goto done;
     }
+    vt_lut_transpose(VT_ENC_PQ, codebooks, d, m, 16, cbt);
     int residual_l2 = by_residual && centroids && metric != 1;
     int residual_ip = by_residual && centroids && metric == 1;
     vt_heap_init(out_dist, out_pos, nq, k);
@@ -209,8 +212,11 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
         int64_t *hp = out_pos + q * k;
         float tbias = 0.f, scale = 1.f;
         if (!residual_l2) {
-            vt_build_lut(VT_ENC_PQ, x, d, codebooks, m, 16, metric, lut);
+            vt_lut_from_transposed(VT_ENC_PQ, x, d, cbt, m, 16, metric, lut);
             vt_fs_quantize_lut(lut, m, qlut, &tbias, &scale);
+        } else if (precomputed) { /* -2 <x_j, codeword>, shared by every list */
+            vt_lut_from_transposed(VT_ENC_PQ, x, d, cbt, m, 16, 1, qterm);
+            for (int64_t c = 0; c < m * 16; c++) qterm[c] *= 2.f;
         }
         for (int64_t p = 0; p < nprobe; p++) {
             int64_t l = probes[q * nprobe + p];
@@ -230,7 +236,15 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
             if (residual_l2) {
                 const float *c = centroids + l * d;
                 for (int64_t i = 0; i < d; i++) qv[i] = x[i] - c[i];
-                vt_build_lut(VT_ENC_PQ, qv, d, codebooks, m, 16, metric, lut);
+                if (precomputed) { /* |q - c|^2 + (|r|^2 + 2<c, r>) - 2<q, r> */
+                    const float *t2 = precomputed + l * m * 16;
+                    for (int64_t c2 = 0; c2 < m * 16; c2++) lut[c2] = t2[c2] + qterm[c2];
+                    float s2 = 0.f;
+                    for (int64_t i = 0; i < d; i++) s2 += qv[i] * qv[i];
+                    lbias = s2;
+                } else {
+                    vt_lut_from_transposed(VT_ENC_PQ, qv, d, cbt, m, 16, metric, lut);
+                }
                 vt_fs_quantize_lut(lut, m, qlut, &tbias, &scale);
             } else if (residual_ip) {
                 const float *c = centroids + l * d;
@@ -260,6 +274,8 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
 done:
     free(qv);
     free(lut);
+    free(qterm);
+    free(cbt);
     free(qlut);
     free(sums);
     free(cand);

@@ -44,6 +44,11 @@ static inline void vt_heap_push(float *hd, int64_t *hi, int64_t k, float d, int6
     if (vt_worse(hd[0], hi[0], d, id)) vt_heap_replace_top(hd, hi, k, d, id);
 }
 
+/* lut.c: codebooks transposed once, then tables built from them. */
+void vt_lut_transpose(int kind, const float *codebooks, int64_t d, int64_t m, int64_t ksub, float *out);
+void vt_lut_from_transposed(int kind, const float *qv, int64_t d, const float *cbt, int64_t m, int64_t ksub,
+                            int metric, float *lut);
+
 /* argmin.c: index of the smallest distance in a row of inner products (first one on
  * ties), the distance itself in *best; -1 for an empty row. */
 int64_t vt_argmin_ip_row(const float *ip, int64_t nb, float qnorm, const float *bnorm, int metric,

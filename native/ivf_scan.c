@@ -31,25 +31,16 @@ static void list_distances(int kind, const float *qv, int64_t d, const uint8_t *
         for (int64_t j = 0; j < n; j++) out[j] += bias;
 }
 
-/* Lookup table of a PQ (sub-vector distances) or RQ (-2<q, codeword>, or -<q, codeword>). */
+/* Lookup table of a PQ (sub-vector distances) or RQ (-2<q, codeword>, or -<q, codeword>),
+ * from codebooks in their natural layout (transposed here; the scans transpose once). */
 void vt_build_lut(int kind, const float *qv, int64_t d, const float *codebooks, int64_t m, int64_t ksub,
                   int metric, float *lut) {
-    if (kind == VT_ENC_PQ) {
-        int64_t dsub = d / m;
-        for (int64_t j = 0; j < m; j++) {
-            const float *cb = codebooks + j * ksub * dsub;
-            if (metric == 1) {
-                vt_ip_ny(qv + j * dsub, cb, ksub, dsub, lut + j * ksub);
-                for (int64_t c = 0; c < ksub; c++) lut[j * ksub + c] = -lut[j * ksub + c];
-            } else {
-                vt_l2sqr_ny(qv + j * dsub, cb, ksub, dsub, lut + j * ksub);
-            }
-        }
-    } else { /* RQ: full-dimension codewords */
-        vt_ip_ny(qv, codebooks, m * ksub, d, lut);
-        float f = metric == 1 ? -1.f : -2.f;
-        for (int64_t c = 0; c < m * ksub; c++) lut[c] *= f;
-    }
+    int64_t size = kind == VT_ENC_PQ ? m * ksub * (d / m) : m * ksub * d;
+    float *cbt = malloc(sizeof(float) * (size_t)(size ? size : 1));
+    if (!cbt) return;
+    vt_lut_transpose(kind, codebooks, d, m, ksub, cbt);
+    vt_lut_from_transposed(kind, qv, d, cbt, m, ksub, metric, lut);
+    free(cbt);
 }
 
 int vt_ivf_scan(int kind, const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
@@ -63,12 +54,15 @@ int vt_ivf_scan(int kind, const float *queries, int64_t nq, int64_t d, const flo
     float *qv = malloc(sizeof(float) * (size_t)d);
     float *lut = has_lut ? malloc(sizeof(float) * (size_t)(m * ksub)) : NULL;
     float *qlut = has_lut ? malloc(sizeof(float) * (size_t)(m * ksub)) : NULL;
+    int64_t tsize = kind == VT_ENC_PQ ? m * ksub * (d / m) : m * ksub * d;
+    float *cbt = has_lut ? malloc(sizeof(float) * (size_t)tsize) : NULL;
     float buf[SCAN_CHUNK];
     int rc = 0;
-    if (!qv || (has_lut && (!lut || !qlut))) {
+    if (!qv || (has_lut && (!lut || !qlut || !cbt))) {
         rc = -4;
         goto done;
     }
+    if (has_lut) vt_lut_transpose(kind, params, d, m, ksub, cbt);
     int residual_l2 = by_residual && centroids && metric != 1;
     int residual_ip = by_residual && centroids && metric == 1;
     int use_pre = precomputed && residual_l2 && has_lut;
@@ -82,10 +76,10 @@ int vt_ivf_scan(int kind, const float *queries, int64_t nq, int64_t d, const flo
         int lut_per_list = has_lut && residual_l2 && !use_pre;
         if (has_lut && !lut_per_list) {
             if (kind == VT_ENC_PQ && use_pre) { /* -2 <q_j, codeword> */
-                vt_build_lut(kind, x, d, params, m, ksub, 1, qlut);
+                vt_lut_from_transposed(kind, x, d, cbt, m, ksub, 1, qlut);
                 for (int64_t c = 0; c < m * ksub; c++) qlut[c] *= 2.f;
             } else {
-                vt_build_lut(kind, x, d, params, m, ksub, metric, qlut);
+                vt_lut_from_transposed(kind, x, d, cbt, m, ksub, metric, qlut);
             }
         }
         for (int64_t p = 0; p < nprobe; p++) {
@@ -119,7 +113,7 @@ int vt_ivf_scan(int kind, const float *queries, int64_t nq, int64_t d, const flo
                     }
                     tab = lut;
                 } else if (has_lut) {
-                    vt_build_lut(kind, qv, d, params, m, ksub, metric, lut);
+                    vt_lut_from_transposed(kind, qv, d, cbt, m, ksub, metric, lut);
                     tab = lut;
                     if (kind == VT_ENC_RQ) { /* |q - c|^2 + |r|^2 - 2<q - c, r> */
                         float s = 0.f;
@@ -151,5 +145,6 @@ done:
     free(qv);
     free(lut);
     free(qlut);
+    free(cbt);
     return rc;
 }

@@ -74,8 +74,8 @@ void vt_fs_accumulate(const uint8_t *blocks, int64_t nblocks, int64_t m, const u
 void vt_fs_quantize_lut(const float *lut, int64_t m, uint8_t *qlut, float *bias, float *scale);
 int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
                    const uint8_t *blocks, const int64_t *block_offsets, const int64_t *list_offsets, int64_t nlist,
-                   const int64_t *probes, int64_t nprobe, const float *codebooks, int64_t m, int metric, int64_t k,
-                   float *out_dist, int64_t *out_pos);
+                   const int64_t *probes, int64_t nprobe, const float *codebooks, const float *precomputed, int64_t m,
+                   int metric, int64_t k, float *out_dist, int64_t *out_pos);
 
 /* Id codecs (packed.c, eliasfano.c, roc.c, wavelet.c): lossless codes for list ids.
  * Every decoder takes its buffer's size and returns < 0 on inconsistent input. */

@@ -180,7 +180,8 @@ def ivf_scan(kind: int, queries: np.ndarray, codes: np.ndarray, list_offsets: np
 
 def ivf_fs_scan(queries: np.ndarray, blocks: np.ndarray, block_offsets: np.ndarray, list_offsets: np.ndarray,
                 probes: np.ndarray, codebooks: np.ndarray, metric: str, k: int,
-                centroids: np.ndarray | None = None, by_residual: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                centroids: np.ndarray | None = None, by_residual: bool = False,
+                precomputed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Fast-scan top-k (approximate distances from 8-bit tables, row positions)."""
     queries = _f32(queries)
     probes = np.ascontiguousarray(probes, dtype=np.int64)
@@ -192,8 +193,8 @@ def ivf_fs_scan(queries: np.ndarray, blocks: np.ndarray, block_offsets: np.ndarr
     rc = lib.vt_ivf_fs_scan(_ptr("float *", queries), nq, d, _opt("float *", centroids), int(by_residual),
                             blocks_ptr, _ptr("int64_t *", np.ascontiguousarray(block_offsets, np.int64)),
                             _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)), len(list_offsets) - 1,
-                            _ptr("int64_t *", probes), probes.shape[1], _ptr("float *", _f32(codebooks)), m,
-                            METRICS[metric], k, _ptr("float *", out_d), _ptr("int64_t *", out_p))
+                            _ptr("int64_t *", probes), probes.shape[1], _ptr("float *", _f32(codebooks)),
+                            _opt("float *", precomputed), m, METRICS[metric], k, _ptr("float *", out_d), _ptr("int64_t *", out_p))
     if rc != 0:
         raise RuntimeError(f"vt_ivf_fs_scan failed with code {rc}")
     return out_d, out_p

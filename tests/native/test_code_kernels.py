@@ -200,3 +200,24 @@ def test_flat_kind_scan_equals_direct_distances():
     q = rng.normal(size=(3, 9)).astype(np.float32)
     d, p = _native.ivf_scan(KIND_FLAT, q, vectors.view(np.uint8), np.array([0, 100]), np.zeros((3, 1)), "l2", 5)
     np.testing.assert_allclose(d, np.sort(_native.pairwise(q, vectors), axis=1)[:, :5], rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind,shape", [(KIND_PQ, (6, 256, 4)), (KIND_PQ, (5, 16, 10)), (KIND_RQ, (3, 32, 24))])
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_lookup_tables_agree_bit_for_bit_across_levels_and_with_numpy(kind, shape, metric):
+    rng = np.random.default_rng(8)
+    books = rng.normal(size=shape).astype(np.float32)
+    d = shape[0] * shape[2] if kind == KIND_PQ else shape[2]
+    x = rng.normal(size=d).astype(np.float32)
+    tables = {}
+    for level in LEVELS:
+        _native.set_simd_level(level)
+        tables[level] = _native.build_lut(kind, x, books, metric)
+    for level in LEVELS:
+        np.testing.assert_array_equal(tables[level], tables["scalar"])
+    if kind == KIND_PQ:
+        sub = x.reshape(shape[0], 1, shape[2])
+        want = ((sub - books) ** 2).sum(-1) if metric == "l2" else -(sub * books).sum(-1)
+    else:
+        want = (-2.0 if metric == "l2" else -1.0) * (books @ x)
+    np.testing.assert_allclose(tables["scalar"], want, rtol=1e-4, atol=1e-4)

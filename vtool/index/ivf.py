@@ -106,16 +106,18 @@ class Index:
         if self.spec.nlist is not None:
             nprobe = clamp_nprobe(nprobe, self.nlist)
 
-        def run(a: int, b: int):  # coarse quantizer and scan of one chunk of queries, in one thread
+        by_row = self.refine if reranked and refine_vectors is self.refine else None
+
+        def run(a: int, b: int):  # coarse quantizer, scan and re-ranking of one chunk of queries
             probes, coarse = self._coarse(xq[a:b], nprobe)
             if self.codes_source is not None:
                 self.codes_source.ensure(probes.ravel())
-            return self._scan(xq[a:b], probes, coarse, short_k)
+            dist, pos = self._scan(xq[a:b], probes, coarse, short_k)
+            if reranked:
+                dist, pos = self._rerank(queries[a:b], dist, pos, k, by_row, refine_vectors)
+            return dist, pos
 
         dist, pos = self._parallel(len(xq), threads, run)
-        if reranked:
-            source = self.refine if refine_vectors is self.refine else None
-            dist, pos = self._rerank(queries, dist, pos, k, source, refine_vectors)
         ids = np.full(pos.shape, -1, dtype=np.int64)
         ids[pos >= 0] = self.id_codec.ids_of(pos[pos >= 0])
         if self.metric == "ip":
@@ -153,7 +155,8 @@ class Index:
         if self.fast_scan:
             return _native.ivf_fs_scan(xq, self.codes, self.block_offsets, self.list_offsets, probes,
                                        enc.codebooks, self.metric, k, centroids=self.centroids,
-                                       by_residual=residual)
+                                       by_residual=residual,
+                                       precomputed=self._precomputed() if residual and self.metric == "l2" else None)
         return _native.ivf_scan(enc.kind, xq, self.codes, self.list_offsets, probes, self.metric, k,
                                 centroids=self.centroids, by_residual=residual,
                                 coarse_dist=coarse if self.metric == "l2" else None,

@@ -31,9 +31,6 @@ class FastScanPQ(ProductQuantizer):
         """Packed codes of one list (n, code_size) -> fast-scan blocks (ceil(n/32), 16 m)."""
         return _native.fs_pack_blocks(unpack_nibbles(codes, self.m))
 
-    def precomputed_tables(self, centroids: np.ndarray) -> np.ndarray | None:
-        return None  # fast-scan builds its 16-entry tables per list
-
 
 def pack_nibbles(codes: np.ndarray) -> np.ndarray:
     n, m = codes.shape
