@@ -1,10 +1,11 @@
 /* Elias-Fano coding of one sorted list: n values below `universe`, about 2 + log2(universe / n)
  * bits each, with random access (select on the high bits through a sampled directory).
  *
- * Layout (64-bit words): [n, l, H] header; n * l low bits; H = n + (universe >> l) + 1 (0 if n = 0)
- * high bits (element i sets bit (v >> l) + i); then one word per 256 elements giving the
- * position of the high bit of element 256 k. Every read is checked against the buffer,
- * so arbitrary bytes never make a decoder read or write out of bounds.
+ * Layout (64-bit words): n * l low bits; H = n + (universe >> l) + 1 (0 if n = 0) high bits
+ * (element i sets bit (v >> l) + i); then one word per 256 elements giving the position of
+ * the high bit of element 256 k. n and the universe are the caller's (an index knows its
+ * list sizes), and l = floor(log2(universe / n)). Every read is checked against the
+ * buffer, so arbitrary bytes never make a decoder read or write out of bounds.
  */
 #include "vtool.h"
 #include "bits.h"
@@ -17,7 +18,7 @@ static int low_bits(int64_t n, uint64_t universe) {
 }
 
 static int64_t words_for(int64_t n, int l, uint64_t high_bits) {
-    return 3 + ((uint64_t)n * (uint64_t)l + 63) / 64 + (int64_t)((high_bits + 63) / 64) + (n + EF_SAMPLE - 1) / EF_SAMPLE;
+    return ((uint64_t)n * (uint64_t)l + 63) / 64 + (int64_t)((high_bits + 63) / 64) + (n + EF_SAMPLE - 1) / EF_SAMPLE;
 }
 
 static uint64_t high_bits_for(int64_t n, int l, uint64_t universe) {
@@ -36,10 +37,7 @@ int vt_ef_encode(const uint64_t *values, int64_t n, uint64_t universe, uint64_t 
     int64_t need = words_for(n, l, high_bits);
     if (nwords < need) return -1;
     for (int64_t i = 0; i < need; i++) words[i] = 0;
-    words[0] = (uint64_t)n;
-    words[1] = (uint64_t)l;
-    words[2] = high_bits;
-    uint64_t *low = words + 3;
+    uint64_t *low = words;
     uint64_t *high = low + ((uint64_t)n * (uint64_t)l + 63) / 64;
     uint64_t *dir = high + (high_bits + 63) / 64;
     for (int64_t i = 0; i < n; i++) {
@@ -59,17 +57,15 @@ typedef struct {
     const uint64_t *low, *high, *dir;
 } ef_view;
 
-static int ef_open(const uint64_t *words, int64_t nwords, ef_view *v) {
-    if (nwords < 3) return -1;
-    uint64_t n = words[0], l = words[1], hb = words[2];
-    if (n > (1ull << 40) || l > 63 || hb < n || hb > (1ull << 46)) return -1;
-    v->n = (int64_t)n;
-    v->l = (int)l;
-    v->high_bits = hb;
-    v->low_words = (n * l + 63) / 64;
-    v->high_words = (hb + 63) / 64;
-    if (words_for(v->n, v->l, hb) > nwords) return -1;
-    v->low = words + 3;
+static int ef_open(const uint64_t *words, int64_t nwords, int64_t n, uint64_t universe, ef_view *v) {
+    if (n < 0 || n > (1ll << 40) || universe > (1ull << 62) || (n > 0 && (uint64_t)n > universe)) return -1;
+    v->n = n;
+    v->l = low_bits(n, universe);
+    v->high_bits = high_bits_for(n, v->l, universe);
+    v->low_words = ((uint64_t)n * (uint64_t)v->l + 63) / 64;
+    v->high_words = (v->high_bits + 63) / 64;
+    if (words_for(n, v->l, v->high_bits) > nwords) return -1;
+    v->low = words;
     v->high = v->low + v->low_words;
     v->dir = v->high + v->high_words;
     return 0;
@@ -95,9 +91,10 @@ static int64_t ef_select(const ef_view *v, int64_t i) {
     }
 }
 
-int vt_ef_get(const uint64_t *words, int64_t nwords, const int64_t *idx, int64_t count, uint64_t *values) {
+int vt_ef_get(const uint64_t *words, int64_t nwords, int64_t n, uint64_t universe, const int64_t *idx,
+              int64_t count, uint64_t *values) {
     ef_view v;
-    if (ef_open(words, nwords, &v)) return -1;
+    if (ef_open(words, nwords, n, universe, &v)) return -1;
     for (int64_t k = 0; k < count; k++) {
         int64_t i = idx[k];
         if (i < 0 || i >= v.n) return -1;
@@ -110,9 +107,9 @@ int vt_ef_get(const uint64_t *words, int64_t nwords, const int64_t *idx, int64_t
 }
 
 /* All values in order; returns n, or -1 if the buffer is inconsistent or cap too small. */
-int64_t vt_ef_decode(const uint64_t *words, int64_t nwords, uint64_t *values, int64_t cap) {
+int64_t vt_ef_decode(const uint64_t *words, int64_t nwords, int64_t n, uint64_t universe, uint64_t *values) {
     ef_view v;
-    if (ef_open(words, nwords, &v) || v.n > cap) return -1;
+    if (ef_open(words, nwords, n, universe, &v)) return -1;
     int64_t i = 0;
     for (uint64_t w = 0; w < v.high_words && i < v.n; w++) {
         uint64_t bits = v.high[w];
@@ -125,4 +122,25 @@ int64_t vt_ef_decode(const uint64_t *words, int64_t nwords, uint64_t *values, in
         }
     }
     return i == v.n ? v.n : -1;
+}
+
+/* Ids of rows of an inverted file whose lists are Elias-Fano coded: row -> (list, offset)
+ * through list_offsets, the list's words through word_offsets (nlist + 1 each). */
+int vt_ef_get_rows(const uint64_t *words, int64_t nwords, const int64_t *word_offsets, const int64_t *list_offsets,
+                   int64_t nlist, uint64_t universe, const int64_t *rows, int64_t count, uint64_t *values) {
+    for (int64_t t = 0; t < count; t++) {
+        int64_t r = rows[t], lo = 0, hi = nlist;
+        if (r < 0 || nlist <= 0 || r >= list_offsets[nlist]) return -1;
+        while (hi - lo > 1) { /* the list holding row r */
+            int64_t mid = (lo + hi) / 2;
+            if (list_offsets[mid] <= r) lo = mid;
+            else hi = mid;
+        }
+        int64_t a = word_offsets[lo], b = word_offsets[lo + 1];
+        if (a < 0 || b < a || b > nwords) return -1;
+        int64_t within = r - list_offsets[lo];
+        if (vt_ef_get(words + a, b - a, list_offsets[lo + 1] - list_offsets[lo], universe, &within, 1, values + t))
+            return -1;
+    }
+    return 0;
 }

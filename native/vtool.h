@@ -85,8 +85,11 @@ int vt_packed_get(const uint64_t *words, int64_t nwords, int bits, int64_t n, co
                   uint64_t *values);
 int64_t vt_ef_words(int64_t n, uint64_t universe);
 int vt_ef_encode(const uint64_t *values, int64_t n, uint64_t universe, uint64_t *words, int64_t nwords);
-int vt_ef_get(const uint64_t *words, int64_t nwords, const int64_t *idx, int64_t count, uint64_t *values);
-int64_t vt_ef_decode(const uint64_t *words, int64_t nwords, uint64_t *values, int64_t cap);
+int vt_ef_get(const uint64_t *words, int64_t nwords, int64_t n, uint64_t universe, const int64_t *idx,
+              int64_t count, uint64_t *values);
+int64_t vt_ef_decode(const uint64_t *words, int64_t nwords, int64_t n, uint64_t universe, uint64_t *values);
+int vt_ef_get_rows(const uint64_t *words, int64_t nwords, const int64_t *word_offsets, const int64_t *list_offsets,
+                   int64_t nlist, uint64_t universe, const int64_t *rows, int64_t count, uint64_t *values);
 int64_t vt_roc_max_words(int64_t n, uint64_t universe);
 int64_t vt_roc_encode(const uint64_t *ids, int64_t n, uint64_t universe, uint32_t *out, int64_t cap);
 int vt_roc_decode(const uint32_t *stream, int64_t nwords, int64_t n, uint64_t universe, uint64_t *ids);
@@ -95,6 +98,8 @@ int vt_wm_build(const uint32_t *symbols, int64_t n, int levels, uint64_t *words,
 int vt_wm_select(const uint64_t *words, int64_t nwords, uint32_t symbol, const int64_t *j, int64_t count,
                  int64_t *positions);
 int64_t vt_wm_count(const uint64_t *words, int64_t nwords, uint32_t symbol);
+int vt_wm_select_rows(const uint64_t *words, int64_t nwords, const int64_t *list_offsets, int64_t nlist,
+                      const int64_t *rows, int64_t count, int64_t *positions);
 
 /* code_ans.c: PQ codes of one list, rANS with adaptive (Laplace) tables per sub-quantizer. */
 int64_t vt_code_ans_max_words(int64_t n, int64_t m);

@@ -119,57 +119,81 @@ static int level_at(const uint64_t *words, int64_t n, int k, wm_level *lv) {
     return 0;
 }
 
+typedef struct {
+    int64_t n;
+    int levels;
+    wm_level lv[32];
+} wm_view;
+
+static int wm_prepare(const uint64_t *words, int64_t nwords, wm_view *w) {
+    if (wm_open(words, nwords, &w->n, &w->levels)) return -1;
+    for (int k = 0; k < w->levels; k++)
+        if (level_at(words, w->n, k, &w->lv[k])) return -1;
+    return 0;
+}
+
+/* The symbol's range [p, end) at the bottom level. */
+static int wm_range(const wm_view *w, uint32_t symbol, int64_t *p_out, int64_t *end_out) {
+    if (w->levels < 32 && (symbol >> w->levels)) return -1;
+    int64_t p = 0, end = w->n;
+    for (int k = 0; k < w->levels; k++) {
+        int bit = (symbol >> (w->levels - 1 - k)) & 1;
+        int64_t rp = (int64_t)rank1(&w->lv[k], p), re = (int64_t)rank1(&w->lv[k], end);
+        if (rp > p || re > end || re < rp) return -1;
+        p = bit ? w->lv[k].zeros + rp : p - rp;
+        end = bit ? w->lv[k].zeros + re : end - re;
+        if (p < 0 || end > w->n || p > end) return -1;
+    }
+    *p_out = p;
+    *end_out = end;
+    return 0;
+}
+
+static int64_t wm_up(const wm_view *w, uint32_t symbol, int64_t pos) {
+    for (int k = w->levels - 1; k >= 0; k--) {
+        int bit = (symbol >> (w->levels - 1 - k)) & 1;
+        pos = bit ? select_bit(&w->lv[k], 1, pos - w->lv[k].zeros) : select_bit(&w->lv[k], 0, pos);
+        if (pos < 0 || pos >= w->n) return -1;
+    }
+    return pos;
+}
+
 /* positions[t] = select_symbol(j[t]): the rank of the j-th smallest id of list `symbol`. */
 int vt_wm_select(const uint64_t *words, int64_t nwords, uint32_t symbol, const int64_t *j, int64_t count,
                  int64_t *positions) {
-    int64_t n;
-    int levels;
-    if (wm_open(words, nwords, &n, &levels) || (levels < 32 && (symbol >> levels))) return -1;
-    wm_level lv[32];
-    for (int k = 0; k < levels; k++)
-        if (level_at(words, n, k, &lv[k])) return -1;
-    int64_t p = 0, end = n; /* the symbol's range at the bottom: [p, end) */
-    for (int k = 0; k < levels; k++) {
-        int bit = (symbol >> (levels - 1 - k)) & 1;
-        int64_t rp = (int64_t)rank1(&lv[k], p), re = (int64_t)rank1(&lv[k], end);
-        if (rp > p || re > end || re < rp) return -1;
-        if (bit) {
-            p = lv[k].zeros + rp;
-            end = lv[k].zeros + re;
-        } else {
-            p = p - rp;
-            end = end - re;
-        }
-        if (p < 0 || end > n || p > end) return -1;
-    }
+    wm_view w;
+    int64_t p, end;
+    if (wm_prepare(words, nwords, &w) || wm_range(&w, symbol, &p, &end)) return -1;
     for (int64_t t = 0; t < count; t++) {
-        if (j[t] < 0 || j[t] >= end - p) return -1;
-        int64_t pos = p + j[t];
-        for (int k = levels - 1; k >= 0; k--) {
-            int bit = (symbol >> (levels - 1 - k)) & 1;
-            pos = bit ? select_bit(&lv[k], 1, pos - lv[k].zeros) : select_bit(&lv[k], 0, pos);
-            if (pos < 0 || pos >= n) return -1;
+        if (j[t] < 0 || j[t] >= end - p || (positions[t] = wm_up(&w, symbol, p + j[t])) < 0) return -1;
+    }
+    return 0;
+}
+
+/* Ids (ranks) of rows of an inverted file: row -> (list, offset) through list_offsets. */
+int vt_wm_select_rows(const uint64_t *words, int64_t nwords, const int64_t *list_offsets, int64_t nlist,
+                      const int64_t *rows, int64_t count, int64_t *positions) {
+    wm_view w;
+    if (wm_prepare(words, nwords, &w) || nlist <= 0) return -1;
+    for (int64_t t = 0; t < count; t++) {
+        int64_t r = rows[t], lo = 0, hi = nlist, p, end;
+        if (r < 0 || r >= list_offsets[nlist]) return -1;
+        while (hi - lo > 1) {
+            int64_t mid = (lo + hi) / 2;
+            if (list_offsets[mid] <= r) lo = mid;
+            else hi = mid;
         }
-        positions[t] = pos;
+        if (wm_range(&w, (uint32_t)lo, &p, &end)) return -1;
+        int64_t j = r - list_offsets[lo];
+        if (j >= end - p || (positions[t] = wm_up(&w, (uint32_t)lo, p + j)) < 0) return -1;
     }
     return 0;
 }
 
 /* How many times `symbol` occurs (the size of its list); -1 on an inconsistent buffer. */
 int64_t vt_wm_count(const uint64_t *words, int64_t nwords, uint32_t symbol) {
-    int64_t n;
-    int levels;
-    if (wm_open(words, nwords, &n, &levels) || (levels < 32 && (symbol >> levels))) return -1;
-    int64_t p = 0, end = n;
-    for (int k = 0; k < levels; k++) {
-        wm_level lv;
-        if (level_at(words, n, k, &lv)) return -1;
-        int bit = (symbol >> (levels - 1 - k)) & 1;
-        int64_t rp = (int64_t)rank1(&lv, p), re = (int64_t)rank1(&lv, end);
-        if (rp > p || re > end || re < rp) return -1;
-        p = bit ? lv.zeros + rp : p - rp;
-        end = bit ? lv.zeros + re : end - re;
-        if (p < 0 || end > n || p > end) return -1;
-    }
+    wm_view w;
+    int64_t p, end;
+    if (wm_prepare(words, nwords, &w) || wm_range(&w, symbol, &p, &end)) return -1;
     return end - p;
 }

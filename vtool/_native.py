@@ -292,22 +292,41 @@ def ef_encode(sorted_values: np.ndarray, universe: int) -> np.ndarray:
     return words
 
 
-def ef_get(words: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def _words_ptr(words: np.ndarray):
+    return _ptr("uint64_t *", words) if len(words) else ffi.cast("uint64_t *", 0)
+
+
+def ef_get(words: np.ndarray, n: int, universe: int, idx: np.ndarray) -> np.ndarray:
+    """Elements idx of an Elias-Fano list of n values below universe."""
     words, idx = _u64(words), np.ascontiguousarray(idx, dtype=np.int64)
     out = np.empty(len(idx), dtype=np.uint64)
-    if len(idx) and lib.vt_ef_get(_ptr("uint64_t *", words), len(words), _ptr("int64_t *", idx), len(idx),
+    if len(idx) and lib.vt_ef_get(_words_ptr(words), len(words), n, universe, _ptr("int64_t *", idx), len(idx),
                                   _ptr("uint64_t *", out)):
         raise ValueError("corrupt Elias-Fano list or index out of range")
     return out
 
 
-def ef_decode(words: np.ndarray, n: int) -> np.ndarray:
+def ef_decode(words: np.ndarray, n: int, universe: int) -> np.ndarray:
     words = _u64(words)
     out = np.empty(max(n, 1), dtype=np.uint64)
-    got = lib.vt_ef_decode(_ptr("uint64_t *", words), len(words), _ptr("uint64_t *", out), n)
+    got = lib.vt_ef_decode(_words_ptr(words), len(words), n, universe, _ptr("uint64_t *", out))
     if got != n:
         raise ValueError("corrupt Elias-Fano list")
     return out[:n]
+
+
+def ef_get_rows(words: np.ndarray, word_offsets: np.ndarray, list_offsets: np.ndarray, universe: int,
+                rows: np.ndarray) -> np.ndarray:
+    """Values of rows of an inverted file whose lists are Elias-Fano coded (one C call)."""
+    words, rows = _u64(words), np.ascontiguousarray(rows, dtype=np.int64)
+    out = np.empty(len(rows), dtype=np.uint64)
+    if len(rows) and lib.vt_ef_get_rows(_words_ptr(words), len(words),
+                                        _ptr("int64_t *", np.ascontiguousarray(word_offsets, np.int64)),
+                                        _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)),
+                                        len(list_offsets) - 1, universe, _ptr("int64_t *", rows), len(rows),
+                                        _ptr("uint64_t *", out)):
+        raise ValueError("corrupt Elias-Fano ids or row out of range")
+    return out
 
 
 def roc_encode(sorted_ids: np.ndarray, universe: int) -> np.ndarray:
@@ -347,6 +366,17 @@ def wm_select(words: np.ndarray, symbol: int, j: np.ndarray) -> np.ndarray:
     if len(j) and lib.vt_wm_select(_ptr("uint64_t *", words), len(words), symbol, _ptr("int64_t *", j), len(j),
                                    _ptr("int64_t *", out)):
         raise ValueError("corrupt wavelet matrix or occurrence out of range")
+    return out
+
+
+def wm_select_rows(words: np.ndarray, list_offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    words, rows = _u64(words), np.ascontiguousarray(rows, dtype=np.int64)
+    out = np.empty(len(rows), dtype=np.int64)
+    if len(rows) and lib.vt_wm_select_rows(_ptr("uint64_t *", words), len(words),
+                                           _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)),
+                                           len(list_offsets) - 1, _ptr("int64_t *", rows), len(rows),
+                                           _ptr("int64_t *", out)):
+        raise ValueError("corrupt wavelet matrix or row out of range")
     return out
 
 

@@ -66,9 +66,9 @@ int main(int argc, char **argv) {
         for (int k = 0; k < 4 && elen > 0; k++) ef[next() % (uint64_t)elen] ^= 1ull << (next() % 64);
         if (mode == 3)
             for (int64_t k = 0; k < elen; k++) ef[k] = next();
-        vt_ef_decode(ef, elen, out, MAXN);
+        vt_ef_decode(ef, elen, mode == 2 ? (int64_t)(next() % MAXN) : n, universe, out);
         for (int k = 0; k < 16; k++) idx[k] = (int64_t)(next() % (MAXN + 10)) - 5;
-        vt_ef_get(ef, elen, idx, 16, out);
+        vt_ef_get(ef, elen, n, universe, idx, 16, out);
         vt_packed_get(packed, mode == 1 ? (int64_t)(next() % (uint64_t)(pwords + 1)) : pwords, 40, n, idx, 16, out);
 
         /* wavelet matrix over random list labels */

@@ -23,7 +23,7 @@ from vtool.index.build import add, train  # noqa: E402
 from vtool.index.compress import compress_ids  # noqa: E402
 from vtool.index.ivf import load_index  # noqa: E402
 
-METHODS = ("packed", "ef", "roc")
+METHODS = ("packed", "ef", "roc", "wt")
 
 
 def dataset(name: str, tmp: str):
@@ -68,15 +68,19 @@ def main() -> None:
                                                        "zstd_bits_per_id")})
                 out["results"].append(entry)
                 rows.append([nlist, 64, entry["packed"]["bits_per_id"], entry["ef"]["bits_per_id"],
-                             entry["roc"]["bits_per_id"], "not built", entry["zstd_bits_per_id"],
+                             entry["roc"]["bits_per_id"], entry["wt"]["bits_per_id"], entry["zstd_bits_per_id"],
                              entry["log2_binomial_bits_per_id"], entry["entropy_bits_per_id"],
                              entry["roc"]["bits_per_id"] - entry["log2_binomial_bits_per_id"],
-                             entry["ef"]["search_slowdown"], entry["roc"]["search_slowdown"]])
+                             entry["wt"]["bits_per_id"] / entry["entropy_bits_per_id"],
+                             entry["ef"]["search_slowdown"], entry["wt"]["search_slowdown"],
+                             entry["roc"]["search_slowdown"]])
             common.print_table(f"{name}: bits per id (search slowdown at nprobe 16, k 10: compressed / plain)",
                                ["IVF", "int64", "packed", "ef", "roc", "wt", "zstd-19", "sum log2C/N", "H(sizes)",
-                                "roc - bound", "ef slow", "roc slow"], rows)
-            common.print_table(f"{name}: throughput (ids/s)", ["IVF", "ef enc", "ef dec", "roc enc", "roc dec"],
+                                "roc-bound", "wt/H", "ef slow", "wt slow", "roc slow"], rows)
+            common.print_table(f"{name}: throughput (ids/s)",
+                               ["IVF", "ef enc", "ef dec", "wt enc", "wt dec", "roc enc", "roc dec"],
                                [[e["nlist"], e["ef"]["encode_ids_per_s"], e["ef"]["decode_ids_per_s"],
+                                 e["wt"]["encode_ids_per_s"], e["wt"]["decode_ids_per_s"],
                                  e["roc"]["encode_ids_per_s"], e["roc"]["decode_ids_per_s"]]
                                 for e in out["results"] if e["dataset"] == name])
     print(f"JSON: {common.write_json('bench_ids', out)}")

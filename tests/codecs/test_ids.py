@@ -34,10 +34,10 @@ def test_native_codecs_round_trip(universe, n):
     n = len(ids)
     np.testing.assert_array_equal(_native.roc_decode(_native.roc_encode(ids, universe), n, universe), ids)
     words = _native.ef_encode(ids, universe)
-    np.testing.assert_array_equal(_native.ef_decode(words, n), ids)
+    np.testing.assert_array_equal(_native.ef_decode(words, n, universe), ids)
     if n:
         idx = rng.integers(0, n, size=64)
-        np.testing.assert_array_equal(_native.ef_get(words, idx), ids[idx])
+        np.testing.assert_array_equal(_native.ef_get(words, n, universe, idx), ids[idx])
         bits = max(int(universe - 1).bit_length(), 1)
         np.testing.assert_array_equal(_native.packed_get(_native.packed_encode(ids, bits), bits, n, idx), ids[idx])
 
@@ -62,7 +62,7 @@ def test_roc_and_ef_round_trip_any_set(values, slack):
     ids = np.array(sorted(values), dtype=np.uint64)
     universe = int(ids.max()) + 1 + slack if len(ids) else 1 + slack
     np.testing.assert_array_equal(_native.roc_decode(_native.roc_encode(ids, universe), len(ids), universe), ids)
-    np.testing.assert_array_equal(_native.ef_decode(_native.ef_encode(ids, universe), len(ids)), ids)
+    np.testing.assert_array_equal(_native.ef_decode(_native.ef_encode(ids, universe), len(ids), universe), ids)
 
 
 @pytest.mark.parametrize("decoder", ["roc", "ef", "packed", "wt"])
@@ -86,8 +86,8 @@ def test_decoders_survive_random_and_mutated_bytes(decoder):
                 out = _native.roc_decode(data, 500, 10**6)
                 assert len(out) == 500
             elif decoder == "ef":
-                _native.ef_decode(data, 500)
-                _native.ef_get(data, rng.integers(0, 500, size=20))
+                _native.ef_decode(data, 500, 10**6)
+                _native.ef_get(data, 500, 10**6, rng.integers(0, 500, size=20))
             elif decoder == "wt":
                 symbol = int(rng.integers(0, 16))
                 _native.wm_count(data, symbol)

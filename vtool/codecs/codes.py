@@ -14,6 +14,7 @@ from math import lgamma, log
 import numpy as np
 
 from vtool import _native
+from vtool.codecs.ids import decode_offsets
 from vtool.errors import VtoolError
 
 
@@ -50,6 +51,7 @@ class CompressedCodes:
         self.sections, self.list_offsets = sections, np.asarray(list_offsets, dtype=np.int64)
         self.m, self.ksub = m, ksub
         self.plain = np.zeros((int(self.list_offsets[-1]), code_size), dtype=np.uint8)
+        self.offsets = decode_offsets(sections["codes_ans_offsets"], len(self.list_offsets), len(sections["codes_ans"]))
         self.ready = np.zeros(len(self.list_offsets) - 1, dtype=bool)
         self._lock = threading.Lock()
 
@@ -59,8 +61,8 @@ class CompressedCodes:
                 continue
             a, b = int(self.list_offsets[lst]), int(self.list_offsets[lst + 1])
             try:
-                s, e = (int(v) for v in _native.ef_get(self.sections["codes_ans_offsets"], np.array([lst, lst + 1])))
-                decoded = _native.code_ans_decode(self.sections["codes_ans"][s:e], b - a, self.m, self.ksub)
+                stream = self.sections["codes_ans"][self.offsets[lst]:self.offsets[lst + 1]]
+                decoded = _native.code_ans_decode(stream, b - a, self.m, self.ksub)
             except ValueError:
                 raise VtoolError(f"corrupt compressed codes in list {lst}") from None
             with self._lock:

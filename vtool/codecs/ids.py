@@ -47,6 +47,7 @@ class IdCodec(ABC):
         self.list_offsets = np.asarray(list_offsets, dtype=np.int64)
         self.universe = int(header.get("id_universe", 0))
         self.table = sections.get("id_table")
+        self.table_universe = int(header.get("id_table_universe", 0))
 
     @property
     def n(self) -> int:
@@ -69,7 +70,10 @@ class IdCodec(ABC):
         values = np.asarray(values, dtype=np.uint64)
         if self.table is None:
             return values.astype(np.int64)
-        return _native.ef_get(self.table, values.astype(np.int64)).astype(np.int64)
+        try:
+            return _native.ef_get(self.table, self.n, self.table_universe, values.astype(np.int64)).astype(np.int64)
+        except ValueError:
+            raise VtoolError("corrupt id table") from None
 
     def _lists(self, rows: np.ndarray):
         """(list, offsets within it, where in rows) for every list the rows touch."""
@@ -106,15 +110,12 @@ class _PerList(IdCodec):
     reorders = True
     data_name = offsets_name = ""
 
+    def __init__(self, sections, header, list_offsets):
+        super().__init__(sections, header, list_offsets)
+        self.offsets = decode_offsets(sections[self.offsets_name], len(self.list_offsets), len(sections[self.data_name]))
+
     def _stream(self, lst: int) -> np.ndarray:
-        try:
-            a, b = (int(v) for v in _native.ef_get(self.sections[self.offsets_name], np.array([lst, lst + 1])))
-        except ValueError:
-            raise VtoolError("corrupt id codec offsets") from None
-        data = self.sections[self.data_name]
-        if not 0 <= a <= b <= len(data):
-            raise VtoolError("corrupt id codec offsets")
-        return data[a:b]
+        return self.sections[self.data_name][self.offsets[lst]:self.offsets[lst + 1]]
 
 
 class EliasFanoIds(_PerList):
@@ -122,13 +123,10 @@ class EliasFanoIds(_PerList):
     data_name, offsets_name = "id_ef", "id_ef_offsets"
 
     def _values_of(self, rows):
-        out = np.empty(len(rows), dtype=np.uint64)
-        for lst, within, where in self._lists(rows):
-            try:
-                out[where] = _native.ef_get(self._stream(lst), within)
-            except ValueError:
-                raise VtoolError(f"corrupt Elias-Fano ids in list {lst}") from None
-        return out
+        try:
+            return _native.ef_get_rows(self.sections["id_ef"], self.offsets, self.list_offsets, self.universe, rows)
+        except ValueError:
+            raise VtoolError("corrupt Elias-Fano ids") from None
 
 
 class RocIds(_PerList):
@@ -160,13 +158,21 @@ class WaveletIds(IdCodec):
     reorders = True
 
     def _values_of(self, rows):
-        out = np.empty(len(rows), dtype=np.uint64)
-        for lst, within, where in self._lists(rows):
-            try:
-                out[where] = _native.wm_select(self.sections["id_wt"], lst, within).astype(np.uint64)
-            except ValueError:
-                raise VtoolError(f"corrupt wavelet-matrix ids in list {lst}") from None
-        return out
+        try:
+            return _native.wm_select_rows(self.sections["id_wt"], self.list_offsets, rows).astype(np.uint64)
+        except ValueError:
+            raise VtoolError("corrupt wavelet-matrix ids") from None
+
+
+def decode_offsets(words: np.ndarray, count: int, data_len: int) -> np.ndarray:
+    """The count word offsets of per-list streams (Elias-Fano coded, below data_len + 1)."""
+    try:
+        offsets = _native.ef_decode(words, count, data_len + 1).astype(np.int64)
+    except ValueError:
+        raise VtoolError("corrupt codec offsets") from None
+    if count and (offsets[0] != 0 or offsets[-1] != data_len):
+        raise VtoolError("corrupt codec offsets")
+    return offsets
 
 
 CODECS = {c.name: c for c in (Int64Ids, PackedIds, EliasFanoIds, RocIds, WaveletIds)}
@@ -199,6 +205,8 @@ def encode_ids(method: str, ids: np.ndarray, list_offsets: np.ndarray) -> tuple[
         values = np.searchsorted(table, ids).astype(np.uint64)
     universe = max(n, 1)
     header = {"id_codec": method, "id_universe": universe}
+    if not dense:
+        header["id_table_universe"] = int(ids.max()) + 1
     if method == "packed":
         sections["id_packed"] = _native.packed_encode(values, _bit_width(universe - 1))
         return sections, header, order
