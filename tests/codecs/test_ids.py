@@ -122,6 +122,7 @@ def test_compressed_search_is_identical_to_uncompressed(tmp_path, method, spec, 
     queries = clustered(50, 16, seed=5)
     report = compress_ids(str(tmp_path / "i.vti"), str(tmp_path / "c.vti"), method=method, verify=True)
     assert report["id_table"] == (sparse and method != "int64")
+    assert (report["id_table_bits_per_id"] > 0) == report["id_table"]
     before, after = load_index(str(tmp_path / "i.vti")), load_index(str(tmp_path / "c.vti"))
     assert after.id_codec.name == method
     for nprobe in (1, 3, 16):

@@ -37,6 +37,8 @@ def compress(
     table.add_column("ids")
     table.add_column("bits / id", justify="right")
     table.add_row(f"{report['method']} (written)", f"{report['bits_per_id']:.3f}")
+    if report["id_table"]:
+        table.add_row("  of which the sorted id table", f"{report['id_table_bits_per_id']:.3f}")
     for name, bits in report.get("candidates_bits_per_id", {}).items():
         if name != report["method"]:
             table.add_row(name, f"{bits:.3f}")

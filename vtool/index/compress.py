@@ -87,7 +87,9 @@ def compress_ids(index_path: str, output: str, method: str = "auto", verify: boo
               "zstd_bits_per_id": zstd_bits_per_id(ids, index.list_offsets) / n, **bounds,
               "ratio_to_log2_binomial": (bits / n) / bounds["log2_binomial_bits_per_id"]
               if bounds["log2_binomial_bits_per_id"] else None,
-              "id_table": "id_table" in sections, "verified": verify,
+              "id_table": "id_table" in sections,
+              "id_table_bits_per_id": 8 * sections["id_table"].nbytes / n if "id_table" in sections else 0.0,
+              "verified": verify,
               "encode_seconds": encode_seconds, "decode_seconds": decode_seconds,
               "encode_ids_per_second": n / encode_seconds if encode_seconds else None,
               "decode_ids_per_second": n / decode_seconds if decode_seconds else None, **code_report}
