@@ -199,6 +199,8 @@ def test_ans_compressed_codes_search_identically_and_near_the_ideal_length(tmp_p
     index_with_ids(tmp_path, spec)
     queries = clustered(40, 16, seed=7)
     report = compress_ids(str(tmp_path / "i.vti"), str(tmp_path / "c.vti"), method="ef", codes="ans", verify=True)
+    ids_only = compress_ids(str(tmp_path / "i.vti"), str(tmp_path / "ids.vti"), method="ef")
+    assert report["bits_per_id"] == ids_only["bits_per_id"]  # the codes are reported apart
     assert report["code_bits_per_vector"] <= 1.01 * report["ideal_adaptive_bits_per_vector"] + 2 * 64 * 16 / 3000
     before, after = load_index(str(tmp_path / "i.vti")), load_index(str(tmp_path / "c.vti"))
     for nprobe in (1, 16):

@@ -49,6 +49,7 @@ def compress_ids(index_path: str, output: str, method: str = "auto", verify: boo
     if index.codes_source is not None:
         kept.append("codes")
     reordered = _reordered_sections(index, f, kept, order)
+    id_bits = 8 * sum(a.nbytes for a in sections.values())
     code_report = {}
     if codes:
         plain = reordered.pop("codes")
@@ -81,7 +82,7 @@ def compress_ids(index_path: str, output: str, method: str = "auto", verify: boo
         if not np.array_equal(written.codes, plain):
             raise RuntimeError("compress-ids --verify: decoded codes differ from the input")
     n = index.ntotal
-    bits = 8 * sum(a.nbytes for a in sections.values())
+    bits = id_bits
     bounds = information_bounds(index.list_sizes)
     report = {"method": chosen, "ids": n, "bits_per_id": bits / n, "int64_bits_per_id": 64.0,
               "zstd_bits_per_id": zstd_bits_per_id(ids, index.list_offsets) / n, **bounds,
