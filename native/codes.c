@@ -113,12 +113,6 @@ VT_TARGET_AVX512 static void fp16_ny_avx512(const float *x, const uint16_t *code
     }
 }
 
-VT_TARGET_AVX2 static float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 __attribute__((target("avx2,fma,f16c"))) static void fp16_ny_avx2(const float *x, const uint16_t *codes, int64_t n,
                                                                  int64_t d, int metric, float *out) {
@@ -136,7 +130,7 @@ __attribute__((target("avx2,fma,f16c"))) static void fp16_ny_avx2(const float *x
                 acc = _mm256_fmadd_ps(t, t, acc);
             }
         }
-        float s = hsum8(acc);
+        float s = vt_hsum256(acc);
         for (int64_t i = body; i < d; i++) {
             float v = half_to_float(c[i]);
             s += metric == 1 ? x[i] * v : (x[i] - v) * (x[i] - v);
@@ -165,7 +159,7 @@ VT_TARGET_AVX2 static void sq8_ny_avx2(const float *x, const uint8_t *codes, int
                 acc = _mm256_fmadd_ps(t, t, acc);
             }
         }
-        float s = hsum8(acc);
+        float s = vt_hsum256(acc);
         for (int64_t i = body; i < d; i++) {
             float v = sq8_decode(c[i], vmin[i], step[i]);
             s += metric == 1 ? x[i] * v : (x[i] - v) * (x[i] - v);

@@ -76,12 +76,6 @@ DEF_NY_AVX512(l2sqr_ny_avx512, L2_TERM_512)
 DEF_NY_AVX512(ip_ny_avx512, IP_TERM_512)
 
 /* ---- AVX2: 8 lanes, masked tail through maskload ---- */
-VT_TARGET_AVX2 static inline float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 VT_TARGET_AVX2 static inline __m256i tail_mask256(int64_t tail) {
     static const int32_t ones_then_zeros[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
@@ -112,10 +106,10 @@ VT_TARGET_AVX2 static inline __m256i tail_mask256(int64_t tail) {
                 TERM(a2, xv, _mm256_maskload_ps(y2 + body, m));                         \
                 TERM(a3, xv, _mm256_maskload_ps(y3 + body, m));                         \
             }                                                                           \
-            out[j] = hsum256(a0);                                                       \
-            out[j + 1] = hsum256(a1);                                                   \
-            out[j + 2] = hsum256(a2);                                                   \
-            out[j + 3] = hsum256(a3);                                                   \
+            out[j] = vt_hsum256(a0);                                                       \
+            out[j + 1] = vt_hsum256(a1);                                                   \
+            out[j + 2] = vt_hsum256(a2);                                                   \
+            out[j + 3] = vt_hsum256(a3);                                                   \
         }                                                                               \
         for (; j < ny; j++) {                                                           \
             const float *yj = y + j * d;                                                \
@@ -124,7 +118,7 @@ VT_TARGET_AVX2 static inline __m256i tail_mask256(int64_t tail) {
                 TERM(a0, _mm256_loadu_ps(x + i), _mm256_loadu_ps(yj + i));              \
             if (tail)                                                                   \
                 TERM(a0, _mm256_maskload_ps(x + body, m), _mm256_maskload_ps(yj + body, m)); \
-            out[j] = hsum256(a0);                                                       \
+            out[j] = vt_hsum256(a0);                                                       \
         }                                                                               \
     }
 

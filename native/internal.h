@@ -16,6 +16,16 @@ enum { VT_ENC_FLAT = 0, VT_ENC_SQ8 = 1, VT_ENC_FP16 = 2, VT_ENC_PQ = 3, VT_ENC_R
 #define VT_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define VT_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
 
+#if VT_X86
+/* Sum of the 8 lanes of an AVX register. */
+VT_TARGET_AVX2 static inline float vt_hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#endif
+
 /* (distance, id) order: is a worse than b? Ties go to the smaller id. */
 static inline int vt_worse(float da, int64_t ia, float db, int64_t ib) {
     return da > db || (da == db && ia > ib);

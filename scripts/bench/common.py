@@ -7,6 +7,7 @@ the faiss side before importing faiss, and records the kernels both sides use.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -43,10 +44,8 @@ def machine() -> dict:
     from vtool import _native, __version__
 
     cpu = ""
-    try:
+    with contextlib.suppress(OSError, StopIteration):  # /proc/cpuinfo is Linux-only
         cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     return {"cpu": cpu, "cores": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(),
             "vtool": __version__, "vtool_simd": _native.simd_level(),
             "openblas_coretype_for_faiss": os.environ.get("OPENBLAS_CORETYPE"), "blas": blas_report()}
