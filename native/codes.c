@@ -7,22 +7,28 @@
  * The scalar functions are the references; SIMD paths decode with the same formula.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "vtool.h"
 #include "internal.h"
 
-static float sq8_decode(uint8_t c, float vmin, float step) { return vmin + ((float)c + 0.5f) * step; }
-
-static void sq8_ny_scalar(const float *x, const uint8_t *codes, int64_t n, int64_t d, const float *vmin,
-                          const float *step, int metric, float *out) {
+/* SQ8 against a query prepared once per call (so the inner loop is one multiply-add per
+ * component): L2 uses xs = x - vmin - step/2, |xs - c * step|^2; IP uses a = x * step and
+ * bias = <x, vmin + step/2>, bias + <a, c>. */
+static void sq8_ny_scalar(const float *xs, const uint8_t *codes, int64_t n, int64_t d, const float *step,
+                          int metric, float bias, float *out) {
     for (int64_t j = 0; j < n; j++) {
         const uint8_t *c = codes + j * d;
         float s = 0.f;
         for (int64_t i = 0; i < d; i++) {
-            float v = sq8_decode(c[i], vmin[i], step[i]);
-            s += metric == 1 ? x[i] * v : (x[i] - v) * (x[i] - v);
+            if (metric == 1) {
+                s += xs[i] * (float)c[i];
+            } else {
+                float t = xs[i] - (float)c[i] * step[i];
+                s += t * t;
+            }
         }
-        out[j] = s;
+        out[j] = bias + s;
     }
 }
 
@@ -63,30 +69,38 @@ static void fp16_ny_scalar(const float *x, const uint16_t *codes, int64_t n, int
 }
 
 #if VT_X86
-VT_TARGET_AVX512 static void sq8_ny_avx512(const float *x, const uint8_t *codes, int64_t n, int64_t d,
-                                           const float *vmin, const float *step, int metric, float *out) {
-    const __m512 half = _mm512_set1_ps(0.5f);
+VT_TARGET_AVX512 static void sq8_ny_avx512(const float *xs, const uint8_t *codes, int64_t n, int64_t d,
+                                           const float *step, int metric, float bias, float *out) {
     const int64_t tail = d & 15, body = d - tail;
     const __mmask16 m = (__mmask16)((1u << tail) - 1u);
     for (int64_t j = 0; j < n; j++) {
         const uint8_t *c = codes + j * d;
-        __m512 acc = _mm512_setzero_ps();
-        for (int64_t i = 0; i <= body; i += 16) {
-            __mmask16 mk = i < body ? (__mmask16)0xffff : m;
-            if (!mk) break;
-            __m512 cv = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mk, c + i)));
-            /* vmin + (c + 0.5) * step, in the scalar order of operations */
-            __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, vmin + i),
-                                     _mm512_mul_ps(_mm512_add_ps(cv, half), _mm512_maskz_loadu_ps(mk, step + i)));
-            __m512 xv = _mm512_maskz_loadu_ps(mk, x + i);
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(); /* two chains hide the FMA latency */
+        int64_t i = 0;
+        for (; i + 32 <= body; i += 32) {
+            __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(c + i))));
+            __m512 c1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(c + i + 16))));
             if (metric == 1) {
-                acc = _mm512_fmadd_ps(xv, v, acc);
+                a0 = _mm512_fmadd_ps(_mm512_loadu_ps(xs + i), c0, a0);
+                a1 = _mm512_fmadd_ps(_mm512_loadu_ps(xs + i + 16), c1, a1);
             } else {
-                __m512 t = _mm512_sub_ps(xv, v);
-                acc = _mm512_fmadd_ps(t, t, acc);
+                __m512 t0 = _mm512_fnmadd_ps(c0, _mm512_loadu_ps(step + i), _mm512_loadu_ps(xs + i));
+                __m512 t1 = _mm512_fnmadd_ps(c1, _mm512_loadu_ps(step + i + 16), _mm512_loadu_ps(xs + i + 16));
+                a0 = _mm512_fmadd_ps(t0, t0, a0);
+                a1 = _mm512_fmadd_ps(t1, t1, a1);
             }
         }
-        out[j] = _mm512_reduce_add_ps(acc);
+        for (; i < d; i += 16) {
+            __mmask16 mk = i < body ? (__mmask16)0xffff : m;
+            __m512 cv = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mk, c + i)));
+            if (metric == 1) {
+                a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, xs + i), cv, a0);
+            } else {
+                __m512 t = _mm512_fnmadd_ps(cv, _mm512_maskz_loadu_ps(mk, step + i), _mm512_maskz_loadu_ps(mk, xs + i));
+                a0 = _mm512_fmadd_ps(t, t, a0);
+            }
+        }
+        out[j] = bias + _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
     }
 }
 
@@ -139,45 +153,58 @@ __attribute__((target("avx2,fma,f16c"))) static void fp16_ny_avx2(const float *x
     }
 }
 
-VT_TARGET_AVX2 static void sq8_ny_avx2(const float *x, const uint8_t *codes, int64_t n, int64_t d,
-                                       const float *vmin, const float *step, int metric, float *out) {
-    const __m256 half = _mm256_set1_ps(0.5f);
+VT_TARGET_AVX2 static void sq8_ny_avx2(const float *xs, const uint8_t *codes, int64_t n, int64_t d,
+                                       const float *step, int metric, float bias, float *out) {
     const int64_t body = d & ~(int64_t)7;
     for (int64_t j = 0; j < n; j++) {
         const uint8_t *c = codes + j * d;
         __m256 acc = _mm256_setzero_ps();
         for (int64_t i = 0; i < body; i += 8) {
-            __m128i b = _mm_loadl_epi64((const __m128i *)(c + i));
-            __m256 cv = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
-            __m256 v = _mm256_add_ps(_mm256_loadu_ps(vmin + i),
-                                     _mm256_mul_ps(_mm256_add_ps(cv, half), _mm256_loadu_ps(step + i)));
-            __m256 xv = _mm256_loadu_ps(x + i);
+            __m256 cv = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(c + i))));
             if (metric == 1) {
-                acc = _mm256_fmadd_ps(xv, v, acc);
+                acc = _mm256_fmadd_ps(_mm256_loadu_ps(xs + i), cv, acc);
             } else {
-                __m256 t = _mm256_sub_ps(xv, v);
+                __m256 t = _mm256_fnmadd_ps(cv, _mm256_loadu_ps(step + i), _mm256_loadu_ps(xs + i));
                 acc = _mm256_fmadd_ps(t, t, acc);
             }
         }
         float s = vt_hsum256(acc);
         for (int64_t i = body; i < d; i++) {
-            float v = sq8_decode(c[i], vmin[i], step[i]);
-            s += metric == 1 ? x[i] * v : (x[i] - v) * (x[i] - v);
+            if (metric == 1) {
+                s += xs[i] * (float)c[i];
+            } else {
+                float t = xs[i] - (float)c[i] * step[i];
+                s += t * t;
+            }
         }
-        out[j] = s;
+        out[j] = bias + s;
     }
 }
 #endif
 
 void vt_sq8_ny(const float *x, const uint8_t *codes, int64_t n, int64_t d, const float *vmin, const float *step,
                int metric, float *out) {
+    float local[1024], *xs = d <= 1024 ? local : malloc(sizeof(float) * (size_t)d);
+    if (!xs) return;
+    float bias = 0.f;
+    for (int64_t i = 0; i < d; i++) {
+        if (metric == 1) {
+            xs[i] = x[i] * step[i];
+            bias += x[i] * (vmin[i] + 0.5f * step[i]);
+        } else {
+            xs[i] = x[i] - vmin[i] - 0.5f * step[i];
+        }
+    }
 #if VT_X86
     switch (vt_simd_level()) {
-    case VT_AVX512: sq8_ny_avx512(x, codes, n, d, vmin, step, metric, out); return;
-    case VT_AVX2: sq8_ny_avx2(x, codes, n, d, vmin, step, metric, out); return;
+    case VT_AVX512: sq8_ny_avx512(xs, codes, n, d, step, metric, bias, out); break;
+    case VT_AVX2: sq8_ny_avx2(xs, codes, n, d, step, metric, bias, out); break;
+    default: sq8_ny_scalar(xs, codes, n, d, step, metric, bias, out);
     }
+#else
+    sq8_ny_scalar(xs, codes, n, d, step, metric, bias, out);
 #endif
-    sq8_ny_scalar(x, codes, n, d, vmin, step, metric, out);
+    if (xs != local) free(xs);
 }
 
 void vt_fp16_ny(const float *x, const uint16_t *codes, int64_t n, int64_t d, int metric, float *out) {

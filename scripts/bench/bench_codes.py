@@ -123,6 +123,7 @@ def main() -> None:
     ap.add_argument("--specs", default=None, help="comma-separated subset of each dataset's specs (by index: 0,2)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--queries", type=int, default=2000)
+    ap.add_argument("--name", default="bench_codes", help="JSON file name under scripts/bench/results/")
     args = ap.parse_args()
     results = {"machine": common.machine(), "repeats": args.repeats, "datasets": {}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,7 +139,7 @@ def main() -> None:
                 results["datasets"][name].append(bench_spec(spec, path, base, queries, gt, tmp, args.repeats, nlist))
     print("\nBLAS:", *(f"{b['prefix']} {b['version']} {b['architecture']}" for b in results["machine"]["blas"]
                        if b["internal_api"] == "openblas"), sep="\n  ")
-    print(f"JSON: {common.write_json('bench_codes', results)}")
+    print(f"JSON: {common.write_json(args.name, results)}")
 
 
 if __name__ == "__main__":
