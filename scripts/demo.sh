@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install vtool, then run the whole pipeline on the bundled GloVe sample and print a table:
-# exact Flat search and IVF128,Flat at several nprobe, with recall, QPS and size.
+# exact Flat search, IVF128,Flat at several nprobe, and a compressed IVF128,PQ10 index
+# (encode -> add -> compress-ids with ROC ids and ANS codes), with recall, QPS and size.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/install.sh"
@@ -8,6 +9,7 @@ cd "$root"
 export PATH="$root/.venv/bin:$PATH"
 data=scripts/demo_data/glove-50-20k
 out=out/demo
+rm -rf "$out"  # a fresh run each time (outputs of an older vtool would not be rebuilt by make)
 mkdir -p "$out"
 
 echo "== train -> add -> gt -> search -> eval (scripts/pipeline.mk) on $data" >&2
@@ -22,16 +24,24 @@ run() {  # name index nprobe
 run flat "$out/flat.vti" ""
 for p in 1 4 16 64; do run "ivf_np$p" "$out/index.vti" "$p"; done
 
+vtool train "$data/base.npy" --index IVF128,PQ10 -o "$out/pq.model.vti" --quiet
+vtool encode "$out/pq.model.vti" "$data/base.npy" -o "$out/pq.codes.npy" --quiet
+vtool add "$out/pq.model.vti" "$out/pq.codes.npy" -o "$out/pq.vti" --quiet
+vtool compress-ids "$out/pq.vti" -o "$out/pq.small.vti" --method roc --codes ans --verify --quiet >&2
+run pq "$out/pq.vti" 16
+run pq_small "$out/pq.small.vti" 16
+
 .venv/bin/python - "$out" <<'PY'
 import json, sys
 from pathlib import Path
 out = Path(sys.argv[1])
-rows = [("Flat", "-", "flat")] + [("IVF128,Flat", str(p), f"ivf_np{p}") for p in (1, 4, 16, 64)]
-print(f"\n{'index':<12} {'nprobe':>6} {'recall@1':>9} {'1-R@10':>8} {'10-R@10':>8} {'QPS':>9} {'bytes/vec':>10}")
+rows = ([("Flat", "-", "flat")] + [("IVF128,Flat", str(p), f"ivf_np{p}") for p in (1, 4, 16, 64)]
+        + [("IVF128,PQ10", "16", "pq"), ("  + roc ids, ans codes", "16", "pq_small")])
+print(f"\n{'index':<24} {'nprobe':>6} {'recall@1':>9} {'1-R@10':>8} {'10-R@10':>8} {'QPS':>9} {'bytes/vec':>10} {'id bits':>8}")
 for spec, nprobe, name in rows:
     r = json.loads((out / f"{name}.eval.json").read_text())
-    print(f"{spec:<12} {nprobe:>6} {r['recall@1']:>9.4f} {r['1-recall@k']:>8.4f} {r['k-recall@k']:>8.4f} "
-          f"{r['qps']:>9.0f} {r['bytes_per_vector']:>10.1f}")
+    print(f"{spec:<24} {nprobe:>6} {r['recall@1']:>9.4f} {r['1-recall@k']:>8.4f} {r['k-recall@k']:>8.4f} "
+          f"{r['qps']:>9.0f} {r['bytes_per_vector']:>10.1f} {r['id_bits_per_vector']:>8.2f}")
 print(f"\n{json.loads((out / 'ivf_np1.timing.json').read_text())['queries']} queries, 20000 GloVe-50 vectors; "
       f"outputs in {out}/")
 PY
