@@ -15,20 +15,27 @@
 /* SQ8 against a query prepared once per call (so the inner loop is one multiply-add per
  * component): L2 uses xs = x - vmin - step/2, |xs - c * step|^2; IP uses a = x * step and
  * bias = <x, vmin + step/2>, bias + <a, c>. */
+/* Components from..d-1 of one code against the prepared query (the scalar path and the
+ * AVX2 tail). */
+static inline float sq8_sum(const float *xs, const uint8_t *c, const float *step, int64_t from, int64_t d,
+                            int metric) {
+    float s = 0.f;
+    for (int64_t i = from; i < d; i++) {
+        if (metric == 1) {
+            s += xs[i] * (float)c[i];
+        } else {
+            float t = xs[i] - (float)c[i] * step[i];
+            s += t * t;
+        }
+    }
+    return s;
+}
+
 static void sq8_ny_scalar(const float *xs, const uint8_t *codes, int64_t n, int64_t d, const float *step,
                           int metric, float bias, float *out) {
     for (int64_t j = 0; j < n; j++) {
         const uint8_t *c = codes + j * d;
-        float s = 0.f;
-        for (int64_t i = 0; i < d; i++) {
-            if (metric == 1) {
-                s += xs[i] * (float)c[i];
-            } else {
-                float t = xs[i] - (float)c[i] * step[i];
-                s += t * t;
-            }
-        }
-        out[j] = bias + s;
+        out[j] = bias + sq8_sum(xs, c, step, 0, d, metric);
     }
 }
 
@@ -168,16 +175,7 @@ VT_TARGET_AVX2 static void sq8_ny_avx2(const float *xs, const uint8_t *codes, in
                 acc = _mm256_fmadd_ps(t, t, acc);
             }
         }
-        float s = vt_hsum256(acc);
-        for (int64_t i = body; i < d; i++) {
-            if (metric == 1) {
-                s += xs[i] * (float)c[i];
-            } else {
-                float t = xs[i] - (float)c[i] * step[i];
-                s += t * t;
-            }
-        }
-        out[j] = bias + s;
+        out[j] = bias + vt_hsum256(acc) + sq8_sum(xs, c, step, body, d, metric);
     }
 }
 #endif

@@ -219,15 +219,11 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
             for (int64_t c = 0; c < m * 16; c++) qterm[c] *= 2.f;
         }
         for (int64_t p = 0; p < nprobe; p++) {
-            int64_t l = probes[q * nprobe + p];
+            int64_t l = probes[q * nprobe + p], begin, end;
+            if ((rc = vt_list_range(list_offsets, nlist, l, &begin, &end))) goto done;
             if (l < 0) continue;
-            if (l >= nlist) {
-                rc = -2;
-                goto done;
-            }
-            int64_t begin = list_offsets[l], end = list_offsets[l + 1];
             int64_t b0 = block_offsets[l], nb = block_offsets[l + 1] - b0;
-            if (begin < 0 || end < begin || nb != (end - begin + 31) / 32) {
+            if (nb != (end - begin + 31) / 32) {
                 rc = -3;
                 goto done;
             }

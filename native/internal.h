@@ -26,6 +26,18 @@ VT_TARGET_AVX2 static inline float vt_hsum256(__m256 v) {
 }
 #endif
 
+/* Rows [begin, end) of probed list l, checked: 0, or -2 (l past nlist) / -3 (bad offsets).
+ * l < 0 (fewer lists than nprobe) gives an empty range. */
+static inline int vt_list_range(const int64_t *list_offsets, int64_t nlist, int64_t l, int64_t *begin,
+                                int64_t *end) {
+    *begin = *end = 0;
+    if (l < 0) return 0;
+    if (l >= nlist) return -2;
+    *begin = list_offsets[l];
+    *end = list_offsets[l + 1];
+    return *begin < 0 || *end < *begin ? -3 : 0;
+}
+
 /* (distance, id) order: is a worse than b? Ties go to the smaller id. */
 static inline int vt_worse(float da, int64_t ia, float db, int64_t ib) {
     return da > db || (da == db && ia > ib);

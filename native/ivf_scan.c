@@ -83,17 +83,8 @@ int vt_ivf_scan(int kind, const float *queries, int64_t nq, int64_t d, const flo
             }
         }
         for (int64_t p = 0; p < nprobe; p++) {
-            int64_t l = probes[q * nprobe + p];
-            if (l < 0) continue;
-            if (l >= nlist) {
-                rc = -2;
-                goto done;
-            }
-            int64_t begin = list_offsets[l], end = list_offsets[l + 1];
-            if (begin < 0 || end < begin) {
-                rc = -3;
-                goto done;
-            }
+            int64_t l = probes[q * nprobe + p], begin, end;
+            if ((rc = vt_list_range(list_offsets, nlist, l, &begin, &end))) goto done;
             if (begin == end) continue;
             const float *qvec = x;
             float bias = 0.f;
