@@ -10,7 +10,8 @@ from pathlib import Path
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
-SOURCES = ["dispatch.c", "distance.c", "topk.c", "argmin.c", "assign.c", "kmeans.c", "codes.c", "lut.c", "ivf_scan.c", "fastscan.c", "packed.c", "eliasfano.c", "roc.c", "wavelet.c", "code_ans.c", "crc32c.c"]
+# every C file of the folder (as pynacl globs its bindings): no list kept by hand
+SOURCES = sorted(p.name for p in HERE.glob("*.c"))
 
 
 def cdef_from_header(path: Path) -> str:

@@ -10,12 +10,27 @@ import sys
 
 import typer
 
+from vtool import __version__
 from vtool.cli import add, compress, encode, evaluate, gt, info, search, train
 from vtool.errors import EXIT_RUNTIME, EXIT_USAGE, VtoolError
 from vtool.io.atomic import terminate_as_exception
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Build approximate-nearest-neighbour indexes offline, from plain files.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"vtool {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
+                                       callback=_print_version)):
+    """Build approximate-nearest-neighbour indexes offline, from plain files."""
+
+
 for module in (train, add, encode, compress, search, gt, evaluate, info):
     module.register(app)
 
