@@ -45,9 +45,9 @@ def build(exe: str, spec: str, base: str, tmp: Path, tag: str) -> Path:
     return index
 
 
-def search_seconds(exe: str, index: Path, queries: str, nprobe: int, threads: int, out: Path) -> float:
+def search_seconds(exe: str, index: Path, queries: str, nprobe: int | None, threads: int, out: Path) -> float:
     args = ["search", str(index), queries, "-o", str(out), "-k", "10", "--threads", str(threads)]
-    if "IVF" in index.name:
+    if nprobe is not None:
         args += ["--nprobe", str(nprobe)]
     return run(exe, *args)["seconds"]
 
@@ -57,8 +57,8 @@ def main() -> None:
     p.add_argument("--baseline", required=True, help="the other version's vtool executable")
     p.add_argument("--current", default=str(Path(sys.executable).parent / "vtool"))
     p.add_argument("--dataset", default="glove-50-l2")
-    p.add_argument("--queries", type=int, default=2000)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--queries", type=int, default=5000)
+    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--specs", default=",".join(SPECS), help="';'-separated specs")
     args = p.parse_args()
@@ -82,7 +82,7 @@ def main() -> None:
             cases.append((f"IVF256,PQ10 ids={method}", built))
         rows, records = [], []
         for label, indexes in cases:
-            for nprobe in (NPROBES if "IVF" in label else (1,)):
+            for nprobe in (NPROBES if "IVF" in label else (None,)):
                 times: dict[str, list[float]] = {v: [] for v in versions}
                 for _ in range(args.repeats):
                     for v, exe in versions.items():
