@@ -188,8 +188,8 @@ void vt_fs_quantize_lut(const float *lut, int64_t m, uint8_t *qlut, float *bias,
 int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
                    const uint8_t *blocks, const int64_t *block_offsets, const int64_t *list_offsets, int64_t nlist,
                    const int64_t *probes, int64_t nprobe, const float *codebooks, const float *precomputed, int64_t m,
-                   int metric, int64_t k, float *out_dist, int64_t *out_pos) {
-    if (nq < 0 || d <= 0 || k <= 0 || m <= 0 || nprobe < 0) return -1;
+                   int metric, vt_collector *out) {
+    if (nq < 0 || d <= 0 || m <= 0 || nprobe < 0 || !out || out->nq != nq) return -1;
     float *qv = malloc(sizeof(float) * (size_t)d);
     float *lut = malloc(sizeof(float) * (size_t)(m * 16));
     float *qterm = malloc(sizeof(float) * (size_t)(m * 16));
@@ -202,20 +202,17 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
         rc = -4;
         goto done;
     }
-    vt_lut_transpose(VT_ENC_PQ, codebooks, d, m, 16, cbt);
+    vt_lut_transpose(VT_SCAN_PQ, codebooks, d, m, 16, cbt);
     int residual_l2 = by_residual && centroids && metric != 1;
     int residual_ip = by_residual && centroids && metric == 1;
-    vt_heap_init(out_dist, out_pos, nq, k);
     for (int64_t q = 0; q < nq; q++) {
         const float *x = queries + q * d;
-        float *h = out_dist + q * k;
-        int64_t *hp = out_pos + q * k;
         float tbias = 0.f, scale = 1.f;
         if (!residual_l2) {
-            vt_lut_from_transposed(VT_ENC_PQ, x, d, cbt, m, 16, metric, lut);
+            vt_lut_from_transposed(VT_SCAN_PQ, x, d, cbt, m, 16, metric, lut);
             vt_fs_quantize_lut(lut, m, qlut, &tbias, &scale);
         } else if (precomputed) { /* -2 <x_j, codeword>, shared by every list */
-            vt_lut_from_transposed(VT_ENC_PQ, x, d, cbt, m, 16, 1, qterm);
+            vt_lut_from_transposed(VT_SCAN_PQ, x, d, cbt, m, 16, 1, qterm);
             for (int64_t c = 0; c < m * 16; c++) qterm[c] *= 2.f;
         }
         for (int64_t p = 0; p < nprobe; p++) {
@@ -239,7 +236,7 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
                     for (int64_t i = 0; i < d; i++) s2 += qv[i] * qv[i];
                     lbias = s2;
                 } else {
-                    vt_lut_from_transposed(VT_ENC_PQ, qv, d, cbt, m, 16, metric, lut);
+                    vt_lut_from_transposed(VT_SCAN_PQ, qv, d, cbt, m, 16, metric, lut);
                 }
                 vt_fs_quantize_lut(lut, m, qlut, &tbias, &scale);
             } else if (residual_ip) {
@@ -255,18 +252,19 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
                 int64_t first = begin + bb * 32, count = end - first < nblk * 32 ? end - first : nblk * 32;
                 /* integer pre-filter against the heap's worst (one unit of slack for rounding),
                    then the exact float test */
-                float room = (h[0] - tbias - lbias) * scale;
+                float room = (vt_collector_threshold(out, q) - tbias - lbias) * scale;
                 uint32_t thr = room >= 65535.f ? 0xFFFFu : room < 0.f ? 0u : (uint32_t)room + 1u;
                 int64_t nc = candidates(sums, count, thr, cand);
                 for (int64_t c = 0; c < nc; c++) {
                     int64_t t = cand[c];
                     float dist = tbias + lbias + (float)sums[t] * inv;
-                    if (dist <= h[0]) vt_heap_push(h, hp, k, dist, first + t);
+                    if (dist <= vt_collector_threshold(out, q) && (rc = vt_collector_push(out, q, dist, first + t)))
+                        goto done;
                 }
             }
         }
     }
-    vt_heap_sort(out_dist, out_pos, nq, k);
+    rc = vt_collector_finish(out);
 done:
     free(qv);
     free(lut);

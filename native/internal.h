@@ -2,6 +2,7 @@
 #ifndef VTOOL_INTERNAL_H
 #define VTOOL_INTERNAL_H
 #include <stdint.h>
+#include "vtool.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define VT_X86 1
@@ -11,7 +12,6 @@
 #endif
 
 enum { VT_SCALAR = 0, VT_AVX2 = 1, VT_AVX512 = 2 };
-enum { VT_ENC_FLAT = 0, VT_ENC_SQ8 = 1, VT_ENC_FP16 = 2, VT_ENC_PQ = 3, VT_ENC_RQ = 4 };
 
 #define VT_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define VT_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
@@ -64,6 +64,50 @@ static inline void vt_heap_replace_top(float *hd, int64_t *hi, int64_t k, float 
 /* Offer one candidate to a heap: kept only when better than the current worst. */
 static inline void vt_heap_push(float *hd, int64_t *hi, int64_t k, float d, int64_t id) {
     if (vt_worse(hd[0], hi[0], d, id)) vt_heap_replace_top(hd, hi, k, d, id);
+}
+
+/* collect.c: a collector takes results query by query (positions, minimised distances). */
+typedef struct {
+    float *d;
+    int64_t *p;
+    int64_t n, cap;
+} vt_rlist;
+
+struct vt_collector {
+    int radius_mode;
+    int64_t nq, k;
+    float *hd; /* top-k: the caller's heaps, nq x k */
+    int64_t *hi;
+    float radius;
+    vt_rlist *lists; /* radius: one growable list per query */
+};
+
+int vt_rlist_grow(vt_rlist *r);
+
+/* The distance a result must not exceed to be kept for query q. */
+static inline float vt_collector_threshold(const vt_collector *c, int64_t q) {
+    return c->radius_mode ? c->radius : c->hd[q * c->k];
+}
+
+/* Offer one result; 0, or -4 when a radius list cannot grow. */
+static inline int vt_collector_push(vt_collector *c, int64_t q, float d, int64_t pos) {
+    if (!c->radius_mode) {
+        vt_heap_push(c->hd + q * c->k, c->hi + q * c->k, c->k, d, pos);
+        return 0;
+    }
+    if (!(d <= c->radius)) return 0;
+    vt_rlist *r = c->lists + q;
+    if (r->n == r->cap && vt_rlist_grow(r)) return -4;
+    r->d[r->n] = d;
+    r->p[r->n++] = pos;
+    return 0;
+}
+
+/* Offer a run of n results at positions pos0.. */
+static inline int vt_collector_run(vt_collector *c, int64_t q, const float *dist, int64_t n, int64_t pos0) {
+    for (int64_t j = 0; j < n; j++)
+        if (dist[j] <= vt_collector_threshold(c, q) && vt_collector_push(c, q, dist[j], pos0 + j)) return -4;
+    return 0;
 }
 
 /* lut.c: codebooks transposed once, then tables built from them. */

@@ -10,7 +10,7 @@
 
 /* PQ: (m, ksub, dsub) -> (m, dsub, ksub); RQ: (m * ksub, d) -> (d, m * ksub). */
 void vt_lut_transpose(int kind, const float *codebooks, int64_t d, int64_t m, int64_t ksub, float *out) {
-    if (kind == VT_ENC_PQ) {
+    if (kind == VT_SCAN_PQ) {
         int64_t dsub = d / m;
         for (int64_t j = 0; j < m; j++)
             for (int64_t c = 0; c < ksub; c++)
@@ -23,7 +23,7 @@ void vt_lut_transpose(int kind, const float *codebooks, int64_t d, int64_t m, in
 }
 
 #define LUT_BODY                                                                          \
-    if (kind == VT_ENC_PQ) {                                                              \
+    if (kind == VT_SCAN_PQ) {                                                              \
         int64_t dsub = d / m;                                                             \
         for (int64_t j = 0; j < m; j++) {                                                 \
             float *out = lut + j * ksub;                                                  \

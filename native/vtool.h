@@ -44,26 +44,63 @@ int vt_assign_nearest(const float *x, int64_t n, int64_t d, const float *c, cons
 void vt_kmeans_accumulate(const float *x, int64_t n, int64_t d, const int64_t *assign,
                           int64_t k, double *sums, int64_t *counts);
 
-/* codes.c: distances from one query to n encoded vectors. */
+/* Scan kinds: how codes are compared with a query, one per family of encodings. The
+ * Python side reads these names through cffi (never repeats the numbers).
+ *   FLAT  float32 rows                 SQ8  params vmin[d], step[d] = vdiff / 255
+ *   FP16  IEEE half rows               PQ   params codebooks m x ksub x d/m
+ *   RQ    params codebooks m x ksub x d; m code bytes then the float32 |reconstruction|^2
+ *   SQ4   params vmin[d], step[d] = vdiff / 15; two components a byte, low nibble first
+ *   BF16  bfloat16 rows (the high half of a float32) */
+enum vt_scan_kind { VT_SCAN_FLAT = 0, VT_SCAN_SQ8 = 1, VT_SCAN_FP16 = 2, VT_SCAN_PQ = 3, VT_SCAN_RQ = 4,
+                    VT_SCAN_SQ4 = 5, VT_SCAN_BF16 = 6 };
+
+/* codes.c (and sq4.c, bf16.c): distances from one query to n encoded vectors. */
 void vt_sq8_ny(const float *x, const uint8_t *codes, int64_t n, int64_t d, const float *vmin, const float *step,
                int metric, float *out);
 void vt_fp16_ny(const float *x, const uint16_t *codes, int64_t n, int64_t d, int metric, float *out);
 void vt_adc_ny(const float *lut, int64_t m, int64_t ksub, const uint8_t *codes, int64_t n, int64_t code_size,
                float bias, int extra_norm, float *out);
+void vt_sq4_ny(const float *x, const uint8_t *codes, int64_t n, int64_t d, const float *vmin, const float *step,
+               int metric, float *out);
+void vt_bf16_ny(const float *x, const uint16_t *codes, int64_t n, int64_t d, int metric, float *out);
 
-/* ivf_scan.c: scan the probed lists of an inverted file into top-k (distance, row
- * position), sorted; -1 where fewer than k rows were scanned. Encodings (kind):
- * 0 Flat (float32 rows), 1 SQ8 (params: vmin[d], step[d] = vdiff / 255), 2 fp16, 3 PQ (params:
- * codebooks m x ksub x d/m), 4 RQ (params: codebooks m x ksub x d; m code bytes then
- * the float32 |reconstruction|^2). centroids may be NULL (Flat / PQ without IVF).
- * precomputed (L2 by residual): nlist x m x ksub, PQ: |codeword|^2 + 2<c_l, codeword>;
- * RQ: 2<c_l, codeword> (|r|^2 is stored with each code).
- * coarse_dist (optional): |q - c_l|^2 of each probe. */
+/* collect.c: result collectors, one per query. A top-k collector keeps the k best
+ * (distance, position) in a max-heap written to the caller's arrays; a radius collector
+ * keeps every result with distance <= radius (minimised distances: for inner product the
+ * caller passes -R). */
+typedef struct vt_collector vt_collector;
+vt_collector *vt_topk_collector(int64_t nq, int64_t k, float *dist, int64_t *pos);
+vt_collector *vt_radius_collector(int64_t nq, float radius);
+/* Sort every query's results (ascending distance, ties to the smaller position). */
+int vt_collector_finish(vt_collector *c);
+/* Radius collectors: results of all queries; lims has nq + 1 entries. */
+int64_t vt_radius_total(const vt_collector *c);
+int vt_radius_results(const vt_collector *c, int64_t *lims, float *dist, int64_t *pos, int64_t total);
+void vt_collector_free(vt_collector *c);
+
+/* scan.c: one query against encoded vectors, whatever the encoding: the query prepared
+ * once (tables, transposed codebooks), then per list (residual terms), then distances to
+ * a run of codes or to arbitrary rows (what a graph search needs). centroids may be NULL
+ * (no IVF). precomputed (L2 by residual): nlist x m x ksub, PQ: |codeword|^2 + 2<c_l,
+ * codeword>; RQ: 2<c_l, codeword> (|r|^2 is stored with each code). */
+typedef struct vt_scanner vt_scanner;
+vt_scanner *vt_scanner_new(int kind, int64_t d, const float *centroids, int64_t nlist, int by_residual,
+                           int64_t code_size, const float *params, int64_t m, int64_t ksub,
+                           const float *precomputed, int metric);
+void vt_scanner_free(vt_scanner *s);
+void vt_scanner_set_query(vt_scanner *s, const float *x);
+/* coarse_dist: |q - c_l|^2 when known (saves a pass), else NaN. */
+int vt_scanner_set_list(vt_scanner *s, int64_t list, float coarse_dist);
+void vt_scanner_run(const vt_scanner *s, const uint8_t *codes, int64_t n, float *out);
+int vt_scanner_rows(const vt_scanner *s, const uint8_t *codes, int64_t ncodes, const int64_t *rows, int64_t n,
+                    float *out);
+
+/* ivf_scan.c: scan the probed lists of an inverted file into a collector (positions are
+ * row numbers; the caller maps the final results to user ids through the id map). */
 int vt_ivf_scan(int kind, const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
                 const uint8_t *codes, int64_t code_size, const int64_t *list_offsets, int64_t nlist,
                 const int64_t *probes, const float *coarse_dist, int64_t nprobe, const float *params, int64_t m,
-                int64_t ksub, const float *precomputed, int metric, int64_t k, float *out_dist,
-                int64_t *out_pos);
+                int64_t ksub, const float *precomputed, int metric, vt_collector *out);
 void vt_build_lut(int kind, const float *qv, int64_t d, const float *codebooks, int64_t m, int64_t ksub,
                   int metric, float *lut);
 
@@ -75,7 +112,7 @@ void vt_fs_quantize_lut(const float *lut, int64_t m, uint8_t *qlut, float *bias,
 int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
                    const uint8_t *blocks, const int64_t *block_offsets, const int64_t *list_offsets, int64_t nlist,
                    const int64_t *probes, int64_t nprobe, const float *codebooks, const float *precomputed, int64_t m,
-                   int metric, int64_t k, float *out_dist, int64_t *out_pos);
+                   int metric, vt_collector *out);
 
 /* Id codecs (packed.c, eliasfano.c, roc.c, wavelet.c): lossless codes for list ids.
  * Every decoder takes its buffer's size and returns < 0 on inconsistent input. */

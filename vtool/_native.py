@@ -153,51 +153,127 @@ def _opt(ctype: str, a: np.ndarray | None):
     return ffi.NULL if a is None else _ptr(ctype, a)
 
 
+def scan_kind(name: str) -> int:
+    """The native scan kind of an encoding family (VT_SCAN_<name> in vtool.h)."""
+    return getattr(lib, f"VT_SCAN_{name}")
+
+
+class _Collector:
+    """A native result collector: top-k into arrays, or every result within a radius."""
+
+    def __init__(self, nq: int, k: int | None = None, radius: float | None = None):
+        self.nq, self.k = nq, k
+        if k is not None:
+            self.dist = np.empty((nq, k), dtype=np.float32)
+            self.pos = np.empty((nq, k), dtype=np.int64)
+            self.ptr = lib.vt_topk_collector(nq, k, _ptr("float *", self.dist), _ptr("int64_t *", self.pos))
+        else:
+            self.ptr = lib.vt_radius_collector(nq, radius)
+        if self.ptr == ffi.NULL:
+            raise MemoryError("could not allocate a result collector")
+
+    def result(self):
+        """(distances, positions) n x k, or (lims, distances, positions) for a radius."""
+        try:
+            if self.k is not None:
+                return self.dist, self.pos
+            total = lib.vt_radius_total(self.ptr)
+            lims = np.empty(self.nq + 1, dtype=np.int64)
+            dist = np.empty(total, dtype=np.float32)
+            pos = np.empty(total, dtype=np.int64)
+            if lib.vt_radius_results(self.ptr, _ptr("int64_t *", lims), _opt("float *", dist),
+                                     _opt("int64_t *", pos), total):
+                raise RuntimeError("vt_radius_results failed")
+            return lims, dist, pos
+        finally:
+            lib.vt_collector_free(self.ptr)
+            self.ptr = ffi.NULL
+
+
+def _codes_ptr(codes: np.ndarray):
+    return _ptr("uint8_t *", codes) if codes.size else ffi.cast("uint8_t *", 0)
+
+
 def ivf_scan(kind: int, queries: np.ndarray, codes: np.ndarray, list_offsets: np.ndarray, probes: np.ndarray,
-             metric: str, k: int, centroids: np.ndarray | None = None, by_residual: bool = False,
+             metric: str, k: int | None = None, centroids: np.ndarray | None = None, by_residual: bool = False,
              coarse_dist: np.ndarray | None = None, params: np.ndarray | None = None, m: int = 0,
-             ksub: int = 0, precomputed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k (distances, row positions) over the probed lists of codes (N, code_size) uint8."""
+             ksub: int = 0, precomputed: np.ndarray | None = None, radius: float | None = None):
+    """Scan the probed lists of codes (N, code_size) uint8: top-k (distances, row positions)
+    n x k, or with radius (minimised distance) every result within it: (lims, distances, rows)."""
     queries = _f32(queries)
     probes = np.ascontiguousarray(probes, dtype=np.int64)
     nq, d = queries.shape
     assert codes.ndim == 2 and codes.dtype == np.uint8
-    out_d = np.empty((nq, k), dtype=np.float32)
-    out_p = np.empty((nq, k), dtype=np.int64)
     if coarse_dist is not None:
         coarse_dist = _f32(coarse_dist)
     params = _f32(params if params is not None else np.zeros(1, np.float32))
-    codes_ptr = _ptr("uint8_t *", codes) if codes.size else ffi.cast("uint8_t *", 0)
+    out = _Collector(nq, k, radius)
     rc = lib.vt_ivf_scan(kind, _ptr("float *", queries), nq, d, _opt("float *", centroids), int(by_residual),
-                         codes_ptr, codes.shape[1], _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)),
+                         _codes_ptr(codes), codes.shape[1], _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)),
                          len(list_offsets) - 1, _ptr("int64_t *", probes), _opt("float *", coarse_dist),
                          probes.shape[1], _ptr("float *", params), m, ksub, _opt("float *", precomputed),
-                         METRICS[metric], k, _ptr("float *", out_d), _ptr("int64_t *", out_p))
+                         METRICS[metric], out.ptr)
+    result = out.result()
     if rc != 0:
         raise RuntimeError(f"vt_ivf_scan failed with code {rc}")
-    return out_d, out_p
+    return result
 
 
 def ivf_fs_scan(queries: np.ndarray, blocks: np.ndarray, block_offsets: np.ndarray, list_offsets: np.ndarray,
-                probes: np.ndarray, codebooks: np.ndarray, metric: str, k: int,
+                probes: np.ndarray, codebooks: np.ndarray, metric: str, k: int | None = None,
                 centroids: np.ndarray | None = None, by_residual: bool = False,
-                precomputed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Fast-scan top-k (approximate distances from 8-bit tables, row positions)."""
+                precomputed: np.ndarray | None = None, radius: float | None = None):
+    """Fast-scan (approximate distances from 8-bit tables): top-k or radius, as ivf_scan."""
     queries = _f32(queries)
     probes = np.ascontiguousarray(probes, dtype=np.int64)
     nq, d = queries.shape
     m = codebooks.shape[0]
-    out_d = np.empty((nq, k), dtype=np.float32)
-    out_p = np.empty((nq, k), dtype=np.int64)
-    blocks_ptr = _ptr("uint8_t *", blocks) if blocks.size else ffi.cast("uint8_t *", 0)
+    out = _Collector(nq, k, radius)
     rc = lib.vt_ivf_fs_scan(_ptr("float *", queries), nq, d, _opt("float *", centroids), int(by_residual),
-                            blocks_ptr, _ptr("int64_t *", np.ascontiguousarray(block_offsets, np.int64)),
+                            _codes_ptr(blocks), _ptr("int64_t *", np.ascontiguousarray(block_offsets, np.int64)),
                             _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)), len(list_offsets) - 1,
                             _ptr("int64_t *", probes), probes.shape[1], _ptr("float *", _f32(codebooks)),
-                            _opt("float *", precomputed), m, METRICS[metric], k, _ptr("float *", out_d), _ptr("int64_t *", out_p))
+                            _opt("float *", precomputed), m, METRICS[metric], out.ptr)
+    result = out.result()
     if rc != 0:
         raise RuntimeError(f"vt_ivf_fs_scan failed with code {rc}")
-    return out_d, out_p
+    return result
+
+
+class Scanner:
+    """One query at a time against encoded vectors: distances to arbitrary rows (a graph
+    search's distance computer), through the same preparation as the list scans."""
+
+    def __init__(self, kind: int, d: int, code_size: int, metric: str, params: np.ndarray | None = None,
+                 m: int = 0, ksub: int = 0, centroids: np.ndarray | None = None, by_residual: bool = False,
+                 precomputed: np.ndarray | None = None):
+        self._keep = (_f32(params if params is not None else np.zeros(1, np.float32)), centroids, precomputed)
+        self.ptr = lib.vt_scanner_new(kind, d, _opt("float *", centroids), 0 if centroids is None else len(centroids),
+                                      int(by_residual), code_size, _ptr("float *", self._keep[0]), m, ksub,
+                                      _opt("float *", precomputed), METRICS[metric])
+        if self.ptr == ffi.NULL:
+            raise ValueError("vt_scanner_new refused its parameters")
+        self.d = d
+
+    def __del__(self):
+        if getattr(self, "ptr", ffi.NULL) != ffi.NULL:
+            lib.vt_scanner_free(self.ptr)
+
+    def set_query(self, x: np.ndarray, list_no: int = -1) -> None:
+        self._x = _f32(x)
+        assert self._x.shape == (self.d,)
+        lib.vt_scanner_set_query(self.ptr, _ptr("float *", self._x))
+        if list_no >= 0 and lib.vt_scanner_set_list(self.ptr, list_no, float("nan")):
+            raise ValueError(f"list {list_no} out of range")
+
+    def distances(self, codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Minimised distances (negated inner products for ip) to codes[rows]."""
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        out = np.empty(len(rows), dtype=np.float32)
+        if len(rows) and lib.vt_scanner_rows(self.ptr, _codes_ptr(codes), len(codes), _ptr("int64_t *", rows),
+                                             len(rows), _ptr("float *", out)):
+            raise ValueError("row out of range")
+        return out
 
 
 def fs_pack_blocks(codes: np.ndarray) -> np.ndarray:
@@ -242,6 +318,24 @@ def fp16_distances(x: np.ndarray, codes: np.ndarray, metric: str = "l2"):
     out = np.empty(len(codes), dtype=np.float32)
     lib.vt_fp16_ny(_ptr("float *", x), _ptr("uint16_t *", codes.view(np.uint16)), len(codes), len(x),
                    METRICS[metric], _ptr("float *", out))
+    return out
+
+
+def sq4_distances(x: np.ndarray, codes: np.ndarray, vmin: np.ndarray, step: np.ndarray, metric: str = "l2"):
+    x, codes = _f32(x), np.ascontiguousarray(codes, dtype=np.uint8)
+    assert codes.shape[1] == (len(x) + 1) // 2
+    out = np.empty(len(codes), dtype=np.float32)
+    lib.vt_sq4_ny(_ptr("float *", x), _codes_ptr(codes), len(codes), len(x), _ptr("float *", _f32(vmin)),
+                  _ptr("float *", _f32(step)), METRICS[metric], _ptr("float *", out))
+    return out
+
+
+def bf16_distances(x: np.ndarray, codes: np.ndarray, metric: str = "l2"):
+    """codes: uint16 (n, d), the high halves of float32 values."""
+    x, codes = _f32(x), np.ascontiguousarray(codes, dtype=np.uint16)
+    out = np.empty(len(codes), dtype=np.float32)
+    lib.vt_bf16_ny(_ptr("float *", x), _ptr("uint16_t *", codes) if codes.size else ffi.cast("uint16_t *", 0),
+                   len(codes), len(x), METRICS[metric], _ptr("float *", out))
     return out
 
 

@@ -9,8 +9,8 @@ import time
 import numpy as np
 
 from vtool.errors import VtoolError
-from vtool.index.build import check_codes_match, code_lists, encode_batch
-from vtool.index.ivf import load_index
+from vtool.index.build import check_codes_match, code_lists
+from vtool.index.index import load_index
 from vtool.io.atomic import check_output_path
 from vtool.io.codes import CodesWriter, open_codes
 from vtool.io.vectors import VectorWriter, open_vectors
@@ -32,12 +32,12 @@ def encode(model_path: str, vectors_path: str, output: str, id_column: str | Non
     writer = CodesWriter(output, vf.n, model.encoding.code_size, model.header["model_fingerprint"], str(model.spec))
     with writer.open() as write:
         for start, batch, ids in vf.batches(batch_size):
-            lists, codes = encode_batch(model, batch)
+            lists, codes = model.encode(batch)
             if ids is None:
                 ids = np.arange(first_id + start, first_id + start + len(batch), dtype=np.int64)
             elif len(ids) and ids.min() < 0:
                 raise VtoolError(f"{vectors_path}: negative id {int(ids.min())} in column {id_column!r}")
-            write(ids, lists if model.centroids is not None else np.full(len(batch), -1), codes)
+            write(ids, lists if model.structure.has_centroids else np.full(len(batch), -1), codes)
     seconds = time.perf_counter() - t0
     return {"vectors": vf.n, "code_size": model.encoding.code_size, "spec": str(model.spec), "seconds": seconds,
             "vectors_per_second": vf.n / seconds if seconds > 0 else None}
@@ -58,5 +58,5 @@ def decode(model_path: str, codes_path: str, output: str, batch_size: int = 6553
 
 
 def _check_trained(model, path: str) -> None:
-    if not model.encoding.is_trained:
+    if not model.is_trained:
         raise VtoolError(f"{path}: the model has no trained codebooks (run vtool train)")

@@ -75,7 +75,7 @@ def reconstruction_mse(base_path: str, index_path: str | None = None, codes_path
     The reconstructions come from an index (every stored row) or from a code file and its
     model; each is compared with the base row its id names (ids must be row numbers)."""
     from vtool.index.build import check_codes_match, code_lists
-    from vtool.index.ivf import load_index
+    from vtool.index.index import load_index
     from vtool.io.codes import open_codes
     from vtool.io.vectors import open_vectors
 

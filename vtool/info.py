@@ -21,7 +21,7 @@ def describe(path: str, verify: bool = True) -> dict:
 
 
 def describe_index(path: str, verify: bool = True) -> dict:
-    from vtool.index.ivf import load_index
+    from vtool.index.index import load_index
 
     f = VtiFile(path)
     if verify:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from vtool import _native
-from vtool.index.ivf import clamp_nprobe, load_index
+from vtool.index.index import load_index
 from vtool.io.vectors import open_vectors
 from vtool.errors import VtoolError
 
@@ -24,8 +24,7 @@ def search(index_path: str, queries_path: str, k: int = 10, nprobe: int | None =
         raise VtoolError(f"{queries_path}: queries have dimension {qf.d}, the index has {index.d}")
     if k > index.ntotal:
         raise VtoolError(f"k={k} is larger than the number of indexed vectors ({index.ntotal})")
-    if index.spec.nlist is not None:
-        nprobe = clamp_nprobe(nprobe, index.nlist)
+    params = index.structure.search_params(nprobe)  # checked and clamped once, before the queries are read
     refine_rows = None
     if refine is not None:
         rf = open_vectors(refine)
@@ -34,10 +33,11 @@ def search(index_path: str, queries_path: str, k: int = 10, nprobe: int | None =
         refine_rows = rf.random_access()
     queries = qf.read_all()
     t0 = time.perf_counter()
-    dist, ids = index.search(queries, k, nprobe, threads, k_factor=k_factor, refine_vectors=refine_rows)
+    dist, ids = index.search(queries, k, threads=threads, k_factor=k_factor, refine_vectors=refine_rows,
+                             **params)
     seconds = time.perf_counter() - t0
     report = {"index": index_path, "spec": str(index.spec), "queries": len(queries), "k": k,
-              "nprobe": nprobe if index.spec.nlist is not None else None, "threads": threads,
+              "nprobe": params.get("nprobe"), "threads": threads,
               "simd": _native.simd_level(), "seconds": seconds,
               "qps": len(queries) / seconds if seconds > 0 else None}
     return dist, ids, report

@@ -24,8 +24,8 @@ import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from vtool.exact import knn  # noqa: E402
-from vtool.index.build import add, encode_batch, train  # noqa: E402
-from vtool.index.ivf import load_index  # noqa: E402
+from vtool.index.build import add, train  # noqa: E402
+from vtool.index.index import load_index  # noqa: E402
 
 faiss = common.import_faiss()
 NPROBES = (1, 2, 4, 8, 16, 32, 64)
@@ -76,7 +76,7 @@ def bench_spec(spec, path, base, queries, gt, tmp, repeats, nlist):
     out["train_s"]["faiss"] = time.perf_counter() - t0
     model = load_index(f"{tmp}/m.vti")
     chunk = base[:min(n, 100_000)]
-    tv, _ = common.median_time(lambda: encode_batch(model, chunk), repeats)
+    tv, _ = common.median_time(lambda: model.encode(chunk), repeats)
     tf, _ = common.median_time(lambda: fidx.sa_encode(chunk), repeats)
     out["encode_vectors_per_s"] = {"vtool": len(chunk) / tv, "faiss": len(chunk) / tf, "ratio": tf / tv}
     t0 = time.perf_counter()

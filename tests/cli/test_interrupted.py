@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import clustered
-from vtool.index.ivf import load_index
+from vtool.index.index import load_index
 
 VTOOL = [sys.executable, "-c", "from vtool.cli.main import main; main()"]
 

@@ -11,7 +11,7 @@ from vtool import _native
 from vtool.errors import VtoolError
 from vtool.index.build import add, train
 from vtool.index.container import FIXED, VtiFile, write_vti
-from vtool.index.ivf import load_index
+from vtool.index.index import load_index
 
 
 def small_index(tmp_path) -> str:

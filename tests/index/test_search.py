@@ -10,7 +10,7 @@ from tests.io.writers import write_parquet
 from vtool import _native
 from vtool.errors import VtoolError
 from vtool.index.build import add, train
-from vtool.index.ivf import load_index
+from vtool.index.index import load_index
 from vtool.exact import knn
 
 

@@ -8,8 +8,9 @@ import pytest
 
 from tests.native.test_kernels import LEVELS
 from vtool import _native
-from vtool.quant.encoding import KIND_FLAT, KIND_FP16, KIND_PQ, KIND_RQ, KIND_SQ8
 from vtool.quant.fastscan import FastScanPQ, pack_nibbles, unpack_nibbles
+
+KIND_FLAT, KIND_SQ8, KIND_FP16, KIND_PQ, KIND_RQ = (_native.scan_kind(n) for n in ("FLAT", "SQ8", "FP16", "PQ", "RQ"))
 
 DIMS = [1, 7, 8, 15, 16, 17, 33, 50, 64, 100]
 

@@ -7,11 +7,12 @@ import time
 import numpy as np
 
 from vtool.codecs.codes import code_bounds, encode_codes
-from vtool.codecs.ids import METHODS, RANDOM_ACCESS, encode_ids, id_sections, information_bounds, open_codec
+from vtool.codecs.ids import METHODS, RANDOM_ACCESS, encode_ids, information_bounds, open_codec
 from vtool.errors import VtoolError
-from vtool.index.container import SectionSpec, VtiFile, VtiWriter
-from vtool.index.ivf import load_index
-from vtool.io.atomic import atomic_path, check_output_path
+from vtool.index.codestore import store_class
+from vtool.index.container import write_vti
+from vtool.index.index import load_index
+from vtool.io.atomic import check_output_path
 
 ZSTD_LEVEL = 19
 
@@ -28,10 +29,9 @@ def compress_ids(index_path: str, output: str, method: str = "auto", verify: boo
     index = load_index(index_path, verify=check)
     if index.ntotal == 0:
         raise VtoolError(f"{index_path}: the index holds no vectors")
-    if index.codes_source is not None:  # compressed codes: decode, reorder, compress again
-        index.codes_source.ensure(np.arange(index.nlist))
+    if index.store.layout == "ans":  # compressed codes: decode, reorder, compress again
         codes = "ans"
-    if codes and index.spec.encoding != "PQ":
+    if codes and index.encoding.name != "PQ":
         raise VtoolError(f"{index_path}: --codes ans compresses PQ<m>[x<nbits>] codes; this index is {index.spec}")
     ids = index.ids
     candidates = ([m for m in METHODS if m != "int64" and (allow_full_decode or m in RANDOM_ACCESS)]
@@ -41,35 +41,32 @@ def compress_ids(index_path: str, output: str, method: str = "auto", verify: boo
     chosen = min(candidates, key=lambda m: sum(a.nbytes for a in encoded[m][0].values()))
     sections, fields, order = encoded[chosen]
     encode_seconds = time.perf_counter() - t0
-    header = {k: v for k, v in index.header.items() if k not in ("id_codec", "id_universe", "sections")}
+    header = {k: v for k, v in index.header.items()
+              if k not in ("id_codec", "id_universe", "id_table_universe", "code_codec", "sections")}
     header.update(fields)
-    f = VtiFile(index_path)
-    kept = [e["name"] for e in f.header["sections"]
-            if e["name"] not in id_sections(index.header) + ("codes_ans", "codes_ans_offsets")]
-    if index.codes_source is not None:
-        kept.append("codes")
-    reordered = _reordered_sections(index, f, kept, order)
+    plain = index.store.rows(order)  # every row's code, in the codec's row order
+    rows = {**index.trained_arrays(), "list_offsets": index.list_offsets}
     id_bits = 8 * sum(a.nbytes for a in sections.values())
     code_report = {}
     if codes:
-        plain = reordered.pop("codes")
+        enc = index.encoding
         t1 = time.perf_counter()
-        sections.update(encode_codes(plain, index.list_offsets, index.encoding.m, index.encoding.ksub))
+        rows.update(encode_codes(plain, index.list_offsets, enc.m, enc.ksub))
         header["code_codec"] = "ans"
-        code_bits = 8 * (sections["codes_ans"].nbytes + sections["codes_ans_offsets"].nbytes)
-        bounds = code_bounds(plain, index.list_offsets, index.encoding.m, index.encoding.ksub)
+        code_bits = 8 * (rows["codes_ans"].nbytes + rows["codes_ans_offsets"].nbytes)
+        bounds = code_bounds(plain, index.list_offsets, enc.m, enc.ksub)
         code_report = {"code_bits_per_vector": code_bits / index.ntotal,
-                       "raw_code_bits_per_vector": index.encoding.m * index.encoding.nbits,
+                       "raw_code_bits_per_vector": enc.m * enc.nbits,
                        "ideal_adaptive_bits_per_vector": bounds["ideal_adaptive_bits"] / index.ntotal,
                        "empirical_entropy_bits_per_vector": bounds["empirical_entropy_bits"] / index.ntotal,
                        "code_ratio_to_ideal": code_bits / bounds["ideal_adaptive_bits"],
                        "code_encode_seconds": time.perf_counter() - t1}
-    with atomic_path(output) as tmp:
-        specs = [SectionSpec(name, a.dtype.str, a.shape) for name, a in list(reordered.items()) + list(sections.items())]
-        w = VtiWriter(tmp, header, specs)
-        for name, a in list(reordered.items()) + list(sections.items()):
-            w.section(name)[...] = a
-        w.finish()
+    else:
+        rows.update(store_class(index.encoding, {}).pack(index.encoding, plain, index.list_offsets))
+    rows.update(sections)
+    if index.refiner is not None:
+        rows["refine"] = np.asarray(index.refiner.vectors[order])
+    write_vti(output, header, rows)
     codec = open_codec(sections, header, index.list_offsets)
     t0 = time.perf_counter()
     decoded = codec.decode_all()
@@ -78,8 +75,7 @@ def compress_ids(index_path: str, output: str, method: str = "auto", verify: boo
         raise RuntimeError("compress-ids --verify: decoded ids differ from the input")
     if verify and codes:
         written = load_index(output)
-        written.codes_source.ensure(np.arange(written.nlist))
-        if not np.array_equal(written.codes, plain):
+        if not np.array_equal(written.store.rows(np.arange(written.ntotal)), plain):
             raise RuntimeError("compress-ids --verify: decoded codes differ from the input")
     n = index.ntotal
     bits = id_bits
@@ -98,25 +94,6 @@ def compress_ids(index_path: str, output: str, method: str = "auto", verify: boo
         report["candidates_bits_per_id"] = {m: 8 * sum(a.nbytes for a in encoded[m][0].values()) / n
                                             for m in candidates}
     return report
-
-
-def _reordered_sections(index, f: VtiFile, names: list[str], order: np.ndarray) -> dict[str, np.ndarray]:
-    """Every non-id section, rows permuted to the codec's order (codes, refine vectors)."""
-    out = {}
-    identity = np.array_equal(order, np.arange(len(order)))
-    for name in names:
-        a = index.codes if name == "codes" else f.array(name)
-        if name == "refine" and not identity:
-            a = a[order]
-        elif name == "codes" and not identity:
-            if index.fast_scan:
-                rows = index._fast_scan_row_codes(order)
-                a = np.concatenate([index.encoding.to_blocks(rows[index.list_offsets[l]:index.list_offsets[l + 1]])
-                                    for l in range(index.nlist)]) if index.nlist else a
-            else:
-                a = a[order]
-        out[name] = np.asarray(a)
-    return out
 
 
 def zstd_bits_per_id(ids: np.ndarray, list_offsets: np.ndarray) -> float:

@@ -6,7 +6,6 @@ than RAM pass through. Each batch is checked (dimension, NaN/Inf) before use.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,14 +114,6 @@ class VectorFile:
                 ids = _id_column_to_array(rb.column(1), self.path, self.id_column)
             yield start, self._checked(batch, start), ids
             start += len(batch)
-
-    def content_hash(self) -> str:
-        """sha256 of the file's bytes, for the index's provenance record."""
-        h = hashlib.sha256()
-        with open(self.path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 24), b""):
-                h.update(chunk)
-        return h.hexdigest()
 
 
 def open_vectors(path: str | os.PathLike, format: str | None = None, column: str | None = None,

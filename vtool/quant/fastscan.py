@@ -9,13 +9,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from vtool import _native
+from vtool.quant.encoding import bounded
 from vtool.quant.pq import ProductQuantizer
 
 
 class FastScanPQ(ProductQuantizer):
+    """PQ<m>x4fs: scanned with 8-bit tables in SIMD registers (native/fastscan.c)."""
+
+    name = "PQfs"
+    forms = "PQ<m>x4fs"
+    pattern = r"PQ(\d+)x4fs"
+    layout = "fastscan"
+
     def __init__(self, d: int, m: int, by_residual: bool = True, niter: int = 25):
         super().__init__(d, m, 4, by_residual=by_residual, niter=niter)
+
+    @classmethod
+    def parse(cls, match, spec: str) -> dict:
+        return {"m": bounded(match.group(1), spec)}
+
+    @classmethod
+    def token(cls, m: int) -> str:
+        return f"PQ{m}x4fs"
 
     @property
     def code_size(self) -> int:
@@ -26,10 +41,6 @@ class FastScanPQ(ProductQuantizer):
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         return super().decode(unpack_nibbles(codes, self.m))
-
-    def to_blocks(self, codes: np.ndarray) -> np.ndarray:
-        """Packed codes of one list (n, code_size) -> fast-scan blocks (ceil(n/32), 16 m)."""
-        return _native.fs_pack_blocks(unpack_nibbles(codes, self.m))
 
 
 def pack_nibbles(codes: np.ndarray) -> np.ndarray:

@@ -10,12 +10,50 @@ from __future__ import annotations
 
 import numpy as np
 
+from vtool.errors import VtoolError
+from vtool.quant.encoding import bounded, check_section
 from vtool.quant.pq import ProductQuantizer
 
 MAX_TRAIN = 256 * 256
 
 
 class OPQ:
+    """The transform part: OPQ<m>[_<dout>], section `opq_matrix` float32 (d, dout)."""
+
+    pattern = r"OPQ(\d+)(?:_(\d+))?"
+    sections = ("opq_matrix",)
+
+    @classmethod
+    def parse(cls, match, spec: str) -> dict:
+        return {"m": bounded(match.group(1), spec),
+                "dout": bounded(match.group(2), spec) if match.group(2) else None}
+
+    @classmethod
+    def token(cls, m: int, dout: int | None = None) -> str:
+        return f"OPQ{m}" + (f"_{dout}" if dout else "")
+
+    @classmethod
+    def output_dim(cls, params: dict, d: int) -> int:
+        return params["dout"] or d
+
+    @classmethod
+    def check_dimension(cls, params: dict, d: int, spec: str) -> None:
+        dout = params["dout"] or d
+        if dout > d:
+            raise VtoolError(f"index spec {spec}: OPQ output dimension {dout} is larger than d={d}")
+        if dout % params["m"]:
+            raise VtoolError(f"index spec {spec}: OPQ{params['m']} needs m to divide the dimension {dout}")
+
+    @classmethod
+    def build(cls, d: int, params: dict, options: dict) -> OPQ:
+        return cls(d, **params)
+
+    def default_max_train(self) -> int:
+        return MAX_TRAIN
+
+    def check_arrays(self, arrays: dict) -> str | None:
+        return check_section(arrays, "opq_matrix", np.float32, (self.d, self.dout))
+
     def __init__(self, d: int, m: int, dout: int | None = None, niter: int = 50):
         self.d, self.m, self.dout, self.niter = d, m, dout or d, niter
         self.matrix: np.ndarray | None = None  # (d, dout), orthonormal columns
@@ -47,9 +85,12 @@ class OPQ:
     def apply(self, x: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(np.asarray(x, np.float32) @ self.matrix)
 
+    def reverse(self, x: np.ndarray) -> np.ndarray:
+        """Back to the input space (the columns are orthonormal)."""
+        return np.ascontiguousarray(np.asarray(x, np.float32) @ self.matrix.T)
+
     def arrays(self) -> dict[str, np.ndarray]:
         return {"opq_matrix": self.matrix}
 
     def load(self, arrays: dict[str, np.ndarray]) -> None:
         self.matrix = np.asarray(arrays["opq_matrix"], np.float32)
-

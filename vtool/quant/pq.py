@@ -11,15 +11,19 @@ import numpy as np
 
 from vtool import _native
 from vtool.errors import VtoolError
-from vtool.quant.encoding import KIND_PQ, Encoding
+from vtool.quant.encoding import POINTS_PER_CENTROID, Encoding, bounded
 from vtool.quant.kmeans import kmeans
-
-POINTS_PER_CENTROID = 256
-PRECOMPUTED_MAX_BYTES = 1 << 29  # per-list tables above this are computed at search time instead
 
 
 class ProductQuantizer(Encoding):
-    kind = KIND_PQ
+    """PQ<m>[x<nbits>][np]: nbits 4..8 (default 8); `np` encodes the vector, not the residual."""
+
+    name = "PQ"
+    forms = "PQ<m>[x<nbits>][np]"
+    pattern = r"PQ(\d+)(?:x(\d+))?(np)?"
+    scan = "PQ"
+    sections = ("pq_codebooks",)
+    table_norms = True
 
     def __init__(self, d: int, m: int, nbits: int = 8, by_residual: bool = True, niter: int = 25):
         super().__init__(d)
@@ -29,9 +33,31 @@ class ProductQuantizer(Encoding):
         self.niter = niter
         self.codebooks: np.ndarray | None = None  # (m, ksub, dsub)
 
+    @classmethod
+    def parse(cls, match, spec: str) -> dict:
+        nbits = int(match.group(2)) if match.group(2) else 8
+        if not 4 <= nbits <= 8:
+            raise VtoolError(f"index spec {spec!r}: PQ nbits must be between 4 and 8, got {nbits}")
+        return {"m": bounded(match.group(1), spec), "nbits": nbits, "by_residual": not match.group(3)}
+
+    @classmethod
+    def token(cls, m: int, nbits: int = 8, by_residual: bool = True) -> str:
+        return f"PQ{m}" + (f"x{nbits}" if nbits != 8 else "") + ("" if by_residual else "np")
+
+    @classmethod
+    def check_dimension(cls, params: dict, d: int, spec: str) -> None:
+        if d % params["m"]:
+            raise VtoolError(f"index spec {spec}: m={params['m']} does not divide the dimension {d}")
+
     @property
     def code_size(self) -> int:
         return self.m
+
+    def default_max_train(self) -> int:
+        return POINTS_PER_CENTROID * self.ksub
+
+    def expected_shapes(self) -> dict[str, tuple]:
+        return {"pq_codebooks": (self.m, self.ksub, self.dsub)}
 
     @property
     def is_trained(self) -> bool:
@@ -76,13 +102,3 @@ class ProductQuantizer(Encoding):
 
     def scan_params(self) -> np.ndarray:
         return np.ascontiguousarray(self.codebooks, np.float32)
-
-    def precomputed_tables(self, centroids: np.ndarray) -> np.ndarray | None:
-        """|codeword|^2 + 2<centroid sub-vector, codeword>, per list (nlist, m, ksub)."""
-        nlist = len(centroids)
-        if nlist * self.m * self.ksub * 4 > PRECOMPUTED_MAX_BYTES:
-            return None
-        norms = (self.codebooks.astype(np.float64) ** 2).sum(-1)  # (m, ksub)
-        c = centroids.reshape(nlist, self.m, self.dsub).astype(np.float64)
-        cross = np.einsum("ljd,jkd->ljk", c, self.codebooks.astype(np.float64))
-        return np.ascontiguousarray(norms[None] + 2 * cross, dtype=np.float32)

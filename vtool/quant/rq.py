@@ -11,17 +11,24 @@ from __future__ import annotations
 import numpy as np
 
 from vtool import _native
-from vtool.quant.encoding import KIND_RQ, Encoding
+from vtool.errors import VtoolError
+from vtool.quant.encoding import POINTS_PER_CENTROID, Encoding, bounded
 from vtool.quant.kmeans import progressive_kmeans
 
-POINTS_PER_CENTROID = 256
 ENCODE_BLOCK = 4096
 REFINE_ROUNDS = 2  # least-squares codebook updates after the stage-wise training
 REFINE_MAX_COLUMNS = 4096  # m * 2^nbits above this: the (m K)^2 system is too big; skip
 
 
 class ResidualQuantizer(Encoding):
-    kind = KIND_RQ
+    """RQ<m>[x<nbits>]: nbits 1..8 (default 8); the beam width is a training option kept in
+    the header (rq_beam), as `add` and `encode` use it."""
+
+    name = "RQ"
+    forms = "RQ<m>[x<nbits>]"
+    pattern = r"RQ(\d+)(?:x(\d+))?"
+    scan = "RQ"
+    sections = ("rq_codebooks",)
     by_residual = True
 
     def __init__(self, d: int, m: int, nbits: int = 8, beam: int = 1):
@@ -30,9 +37,33 @@ class ResidualQuantizer(Encoding):
         self.beam = beam
         self.codebooks: np.ndarray | None = None  # (m, ksub, d)
 
+    @classmethod
+    def parse(cls, match, spec: str) -> dict:
+        nbits = int(match.group(2)) if match.group(2) else 8
+        if not 1 <= nbits <= 8:
+            raise VtoolError(f"index spec {spec!r}: RQ nbits must be between 1 and 8, got {nbits}")
+        return {"m": bounded(match.group(1), spec), "nbits": nbits}
+
+    @classmethod
+    def token(cls, m: int, nbits: int = 8) -> str:
+        return f"RQ{m}x{nbits}"
+
+    @classmethod
+    def build(cls, d: int, params: dict, options: dict) -> ResidualQuantizer:
+        return cls(d, **params, beam=int(options.get("rq_beam", 1)))
+
+    def header_fields(self) -> dict:
+        return {"rq_beam": self.beam}
+
     @property
     def code_size(self) -> int:
         return self.m + 4
+
+    def default_max_train(self) -> int:
+        return POINTS_PER_CENTROID * self.ksub
+
+    def expected_shapes(self) -> dict[str, tuple]:
+        return {"rq_codebooks": (self.m, self.ksub, self.d)}
 
     @property
     def is_trained(self) -> bool:
@@ -153,11 +184,3 @@ class ResidualQuantizer(Encoding):
 
     def scan_params(self) -> np.ndarray:
         return np.ascontiguousarray(self.codebooks, np.float32)
-
-    def precomputed_tables(self, centroids: np.ndarray) -> np.ndarray | None:
-        """2<centroid, codeword> per list (nlist, m, ksub); |r|^2 travels with each code."""
-        nlist = len(centroids)
-        if nlist * self.m * self.ksub * 4 > (1 << 29):
-            return None
-        cross = centroids.astype(np.float64) @ self.codebooks.reshape(-1, self.d).astype(np.float64).T
-        return np.ascontiguousarray(2 * cross, dtype=np.float32).reshape(nlist, self.m, self.ksub)

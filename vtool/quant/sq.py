@@ -5,17 +5,22 @@ from __future__ import annotations
 import numpy as np
 
 from vtool.errors import VtoolError
-from vtool.quant.encoding import KIND_FP16, KIND_SQ8, Encoding
+from vtool.quant.encoding import Encoding
 
 FP16_MAX = float(np.finfo(np.float16).max)
+MINMAX_TRAIN = 65536  # rows for the per-dimension min / max
 
 
 class SQ8(Encoding):
-    """Component i -> floor(255 * clip((x - vmin) / vdiff, 0, 1)); decodes to the bucket middle,
-    vmin + (code + 0.5) * vdiff / 255 (the native scan uses the same formula)."""
+    """Component i -> floor(levels * clip((x - vmin) / vdiff, 0, 1)); decodes to the bucket
+    middle, vmin + (code + 0.5) * vdiff / levels (the native scan uses the same formula).
+    Subclasses with fewer levels (SQ4) change the packing, not the training."""
 
-    kind = KIND_SQ8
+    name = pattern = forms = "SQ8"
+    scan = "SQ8"
+    sections = ("sq_vmin", "sq_vdiff")
     by_residual = True
+    levels = 255
 
     def __init__(self, d: int):
         super().__init__(d)
@@ -30,15 +35,25 @@ class SQ8(Encoding):
     def is_trained(self) -> bool:
         return self.vmin is not None
 
+    def default_max_train(self) -> int:
+        return MINMAX_TRAIN
+
+    def expected_shapes(self) -> dict[str, tuple]:
+        return {"sq_vmin": (self.d,), "sq_vdiff": (self.d,)}
+
     def train(self, x: np.ndarray, seed: int = 0) -> dict:
         self.vmin = x.min(axis=0).astype(np.float32)
         self.vdiff = (x.max(axis=0) - self.vmin).astype(np.float32)
         return {}
 
-    def encode(self, x: np.ndarray) -> np.ndarray:
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        """Component codes (n, d), one per byte."""
         safe = np.where(self.vdiff > 0, self.vdiff, 1.0).astype(np.float32)
         t = np.clip((np.asarray(x, np.float32) - self.vmin) / safe, 0.0, 1.0)
-        return (255.0 * t).astype(np.uint8)
+        return (np.float32(self.levels) * t).astype(np.uint8)
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        return self.quantize(x)
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         return self.vmin + (codes.astype(np.float32) + np.float32(0.5)) * self.step
@@ -52,14 +67,15 @@ class SQ8(Encoding):
 
     @property
     def step(self) -> np.ndarray:
-        return (self.vdiff / np.float32(255.0)).astype(np.float32)
+        return (self.vdiff / np.float32(self.levels)).astype(np.float32)
 
     def scan_params(self) -> np.ndarray:
         return np.concatenate([self.vmin, self.step]).astype(np.float32)
 
 
 class SQfp16(Encoding):
-    kind = KIND_FP16
+    name = pattern = forms = "SQfp16"
+    scan = "FP16"
     by_residual = True
 
     @property

@@ -1,0 +1,447 @@
+"""An index composed of parts, each owning its sections of the .vti file and its own check:
+
+    transform (OPQ) -> structure (Flat | IVF) -> code store (rows | fast-scan | ANS) of an
+    encoding (Flat, PQ, SQ, RQ, ...);  id map (int64 | packed | ef | roc | wt);  refiner (RFlat)
+
+A model is an index with N = 0. The same object serves the Python API (train, add, search,
+range_search, save in memory) and the file drivers of vtool/index/build.py. A search scans
+(list, row) positions and maps only its final results to user ids.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from vtool import __version__, _native
+from vtool.codecs.ids import IdCodec, id_sections, open_codec
+from vtool.errors import VtoolError
+from vtool.index.codestore import PlainRows, store_class
+from vtool.index.container import VtiFile, write_vti
+from vtool.index.refine import DEFAULT_K_FACTOR, RFlat, exact_distances, rerank, vectors_by_id
+from vtool.index.spec import IndexSpec, parse_spec
+
+METRICS = ("l2", "ip")
+QUERY_CHUNK = 256
+
+
+class Index:
+    def __init__(self, spec: IndexSpec, d: int, metric: str, options: dict | None = None):
+        """Untrained parts for vectors of dimension d; options: training options and header fields."""
+        if metric not in METRICS:
+            raise VtoolError(f"unknown metric {metric!r}; choose l2 or ip")
+        spec.check_dimension(d)
+        options = options or {}
+        self.spec, self.d, self.metric = spec, d, metric
+        dv = spec.vector_dim(d)
+        self.transform = spec.transform.cls.build(d, spec.transform.params, options) if spec.transform else None
+        self.structure = spec.structure.cls(dv, **spec.structure.params)
+        self.encoding = spec.coding.cls.build(dv, spec.coding.params, options)
+        self.refiner = RFlat(d) if spec.refine else None
+        self.header: dict = {}
+        self.path: str | None = None
+        self._set_rows(store_class(self.encoding, {}).pack(self.encoding, np.zeros((0, self.encoding.code_size),
+                                                                                   np.uint8), self.list_offsets),
+                       open_codec({"ids": np.zeros(0, np.int64)}, {}, self.list_offsets), {})
+        self._cache: dict = {}
+
+    def _set_rows(self, store_arrays: dict, id_codec: IdCodec, header: dict) -> None:
+        self.store = store_class(self.encoding, header)(self.encoding, self.list_offsets, store_arrays)
+        self.store_arrays = store_arrays
+        self.id_codec = id_codec
+        self._cache = {}
+
+    # -- what the index holds -----------------------------------------------------------
+    @property
+    def list_offsets(self) -> np.ndarray:
+        return self.structure.list_offsets
+
+    @property
+    def ntotal(self) -> int:
+        return self.structure.ntotal
+
+    @property
+    def nlist(self) -> int:
+        return self.structure.nlist
+
+    @property
+    def list_sizes(self) -> np.ndarray:
+        return self.structure.list_sizes
+
+    @property
+    def centroids(self) -> np.ndarray | None:
+        return self.structure.centroids
+
+    @property
+    def codes(self) -> np.ndarray:
+        """The store's code bytes as laid out (rows, or fast-scan blocks; decoded lists for ANS)."""
+        return self.store.codes
+
+    @property
+    def ids(self) -> np.ndarray:
+        """The id of every row (decoded once; a search decodes only what it returns)."""
+        if "ids" not in self._cache:
+            self._cache["ids"] = self.id_codec.decode_all()
+        return self._cache["ids"]
+
+    @property
+    def is_trained(self) -> bool:
+        return self.encoding.is_trained and (not self.structure.has_centroids or self.centroids is not None)
+
+    def trained_arrays(self) -> dict[str, np.ndarray]:
+        """What training learned, in file order (transform, coarse quantizer, encoding)."""
+        out: dict[str, np.ndarray] = {}
+        if self.transform is not None:
+            out.update(self.transform.arrays())
+        out.update(self.structure.arrays())
+        out.update(self.encoding.arrays())
+        return out
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every section, in file order."""
+        out = self.trained_arrays()
+        out["list_offsets"] = self.list_offsets
+        out.update(self.store_arrays)
+        out.update(self.id_codec.sections)
+        if self.refiner is not None:
+            out["refine"] = self.refiner.vectors
+        return out
+
+    def fingerprint(self) -> str:
+        """CRC-32C of what a model learned: codes made with one model are refused by another."""
+        crc = _native.crc32c(f"{self.spec}|{self.d}|{self.metric}".encode())
+        trained = self.trained_arrays()
+        for name in sorted(trained):
+            crc = _native.crc32c(np.ascontiguousarray(trained[name]).view(np.uint8).reshape(-1), crc)
+        return f"{crc:08x}"
+
+    def make_header(self, ntotal: int, provenance: dict, id_fields: dict | None = None) -> dict:
+        header = {"format": "vti", "kind": "index" if ntotal else "model", "spec": str(self.spec), "d": self.d,
+                  "metric": self.metric, "ntotal": ntotal, "id_codec": "int64",
+                  "model_fingerprint": self.header.get("model_fingerprint") or self.fingerprint(),
+                  "vtool_version": __version__, "provenance": provenance}
+        header.update(self.encoding.header_fields())
+        header.update(id_fields or {})
+        return header
+
+    # -- vectors to codes and back -----------------------------------------------------
+    def apply_transform(self, x: np.ndarray) -> np.ndarray:
+        """Vectors as the structure and the encoding see them (rotated when the spec says so)."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        return self.transform.apply(x) if self.transform is not None else x
+
+    @property
+    def by_residual(self) -> bool:
+        return self.encoding.by_residual and self.structure.has_centroids
+
+    def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(list numbers, codes) of vectors under this trained model."""
+        xt = self.apply_transform(x)
+        labels = self.structure.assign(xt, self.metric) if self.structure.has_centroids \
+            else np.zeros(len(x), dtype=np.int64)
+        if self.by_residual:
+            xt = xt - self.centroids[labels]
+        return labels, self.encoding.encode(xt)
+
+    def decode(self, lists: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """Vectors from (list, code) pairs, in the input space: residual added back, transform undone."""
+        x = self.encoding.decode(codes)
+        if self.by_residual:
+            x = x + self.centroids[lists]
+        if self.transform is not None:
+            x = self.transform.reverse(x)
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    def reconstruct(self, rows: np.ndarray) -> np.ndarray:
+        """Decoded vectors of row positions, in the input space."""
+        rows = np.asarray(rows, dtype=np.int64)
+        lists = np.searchsorted(self.list_offsets, rows, side="right") - 1
+        return self.decode(lists, self.store.rows(rows))
+
+    # -- Python API: training and adding in memory ---------------------------------------
+    def train(self, x: np.ndarray, seed: int = 0, niter: int = 25, init: str = "random") -> dict:
+        """Learn the transform, coarse quantizer and encoding from x (all of it: sample first)."""
+        x = check_vectors(x, self.d)
+        report: dict = {}
+        if self.transform is not None:
+            report.update(self.transform.train(x, seed=seed))
+            x = self.transform.apply(x)
+        report.update(self.structure.train(x, self.metric, seed, niter, init))
+        if self.by_residual:
+            x = x - self.centroids[self.structure.assign(x, self.metric)]
+        report.update(self.encoding.train(x, seed=seed))
+        self.header = {}
+        self.header["model_fingerprint"] = self.fingerprint()
+        return report
+
+    def default_max_train(self) -> int:
+        parts = [self.structure, self.encoding] + ([self.transform] if self.transform is not None else [])
+        return max(p.default_max_train() for p in parts)
+
+    def add(self, x: np.ndarray, ids: np.ndarray | None = None) -> None:
+        """Add vectors (ids: int64, unique, >= 0; default: running row numbers after the largest id)."""
+        if not self.is_trained:
+            raise VtoolError("the index is not trained")
+        x = check_vectors(x, self.d)
+        if ids is None:
+            first = int(self.ids.max()) + 1 if self.ntotal else 0
+            ids = np.arange(first, first + len(x), dtype=np.int64)
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.shape != (len(x),):
+            raise VtoolError(f"{len(ids)} ids for {len(x)} vectors")
+        labels, codes = self.encode(x)
+        self.append(labels, codes, ids, x if self.refiner is not None else None)
+
+    def append(self, labels: np.ndarray, codes: np.ndarray, ids: np.ndarray, raw: np.ndarray | None) -> None:
+        """Rows for (list, code, id[, raw vector]) triples, each list keeping its old rows first."""
+        if len(ids) and ids.min() < 0:
+            raise VtoolError(f"negative id {int(ids.min())} (ids must be >= 0; -1 means 'no result')")
+        n_old = self.ntotal
+        old_lists = np.repeat(np.arange(self.nlist), self.list_sizes)
+        lists = np.concatenate([old_lists, labels])
+        order = np.argsort(lists, kind="stable")
+        all_ids = np.concatenate([self.ids, ids])[order]
+        check_unique(all_ids)
+        row_codes = np.concatenate([self.store.rows(np.arange(n_old)), codes])[order]
+        offsets = np.zeros(self.nlist + 1, dtype=np.int64)
+        np.cumsum(np.bincount(lists, minlength=self.nlist), out=offsets[1:])
+        if self.refiner is not None:
+            self.refiner.vectors = np.concatenate([self.refiner.vectors, np.asarray(raw, np.float32)])[order]
+        self.structure.list_offsets = offsets
+        layout = store_class(self.encoding, {})
+        self.header = {k: v for k, v in self.header.items() if not k.startswith("id_") and k != "code_codec"}
+        self._set_rows(layout.pack(self.encoding, row_codes, offsets), open_codec({"ids": all_ids}, {}, offsets), {})
+
+    def save(self, path: str) -> None:
+        """Write the index (or model) to a .vti file, atomically."""
+        id_fields = {k: v for k, v in self.header.items() if k.startswith("id_")}
+        header = self.make_header(self.ntotal, self.header.get("provenance", {}), id_fields)
+        if self.header.get("code_codec"):
+            header["code_codec"] = self.header["code_codec"]
+        write_vti(path, header, self.arrays())
+
+    # -- search ----------------------------------------------------------------------------
+    def search(self, queries: np.ndarray, k: int = 10, nprobe: int | None = None, threads: int = 1,
+               k_factor: int = DEFAULT_K_FACTOR, refine_vectors=None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (distances, ids) of each query; -1 / inf (-inf for ip) where fewer than k rows
+        were scanned. With RFlat (or refine_vectors, rows indexed by id) a shortlist of
+        k * k_factor is re-ranked with exact distances."""
+        queries = self._check_queries(queries)
+        if k < 1:
+            raise VtoolError("k must be at least 1")
+        if k > self.ntotal:
+            raise VtoolError(f"k={k} is larger than the number of indexed vectors ({self.ntotal})")
+        if k_factor < 1:
+            raise VtoolError("--k-factor must be at least 1")
+        vectors_of = self._refine_source(refine_vectors)
+        short_k = min(k * k_factor, self.ntotal) if vectors_of else k
+        xq = self.apply_transform(queries)
+        params = self.structure.search_params(nprobe)
+
+        def run(a: int, b: int):
+            dist, pos = self._scan(xq[a:b], params, k=short_k)
+            if vectors_of:
+                dist, pos = rerank(queries[a:b], dist, pos, k, self.metric, vectors_of)
+            return dist, pos
+
+        dist, pos = _parallel(len(xq), threads, run)
+        ids = np.full(pos.shape, -1, dtype=np.int64)
+        ids[pos >= 0] = self.id_codec.ids_of(pos[pos >= 0])
+        if self.metric == "ip":
+            dist = np.where(pos >= 0, -dist, -np.inf).astype(np.float32)
+        return dist, ids
+
+    def range_search(self, queries: np.ndarray, radius: float, nprobe: int | None = None, threads: int = 1,
+                     refine_vectors=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every result within radius (squared L2 <= radius; inner product >= radius for ip):
+        (lims, distances, ids), query q's results at lims[q]:lims[q+1], nearest first. With
+        RFlat the candidates' exact distances decide."""
+        queries = self._check_queries(queries)
+        radius = float(radius)
+        if not np.isfinite(radius) or (self.metric == "l2" and radius < 0):
+            raise VtoolError(f"radius must be a finite number{' >= 0' if self.metric == 'l2' else ''}, got {radius}")
+        internal = radius if self.metric == "l2" else -radius
+        vectors_of = self._refine_source(refine_vectors)
+        xq = self.apply_transform(queries)
+        params = self.structure.search_params(nprobe)
+
+        def run(a: int, b: int):
+            lims, dist, pos = self._scan(xq[a:b], params, radius=internal)
+            if vectors_of and len(pos):
+                q_of = np.repeat(np.arange(b - a), np.diff(lims))
+                exact = np.empty(len(pos), np.float32)
+                for q in range(b - a):  # one query's candidates at a time bounds the memory
+                    sel = slice(lims[q], lims[q + 1])
+                    exact[sel] = exact_distances(queries[a + q:a + q + 1], vectors_of(pos[sel])[None], self.metric)[0]
+                keep = exact <= internal
+                q_of, dist, pos = q_of[keep], exact[keep], pos[keep]
+                order = np.lexsort((pos, dist, q_of))
+                q_of, dist, pos = q_of[order], dist[order], pos[order]
+                lims = np.zeros(b - a + 1, np.int64)
+                np.cumsum(np.bincount(q_of, minlength=b - a), out=lims[1:])
+            return lims, dist, pos
+
+        chunks = [(i, min(i + QUERY_CHUNK, len(xq))) for i in range(0, len(xq), QUERY_CHUNK)]
+        parts = _map(threads, run, chunks)
+        lims = np.zeros(len(xq) + 1, np.int64)
+        at = 0
+        for (a, b), part in zip(chunks, parts):
+            lims[a + 1:b + 1] = part[0][1:] + at
+            at += int(part[0][-1])
+        dist = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.float32)
+        pos = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.int64)
+        ids = self.id_codec.ids_of(pos) if len(pos) else np.zeros(0, np.int64)
+        return lims, (-dist if self.metric == "ip" else dist).astype(np.float32), ids
+
+    def _check_queries(self, queries) -> np.ndarray:
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if queries.ndim != 2 or queries.shape[1] != self.d:
+            raise VtoolError(f"queries have dimension {queries.shape[-1] if queries.ndim else 0}, the index has {self.d}")
+        return queries
+
+    def _refine_source(self, refine_vectors):
+        """How a search gets raw vectors for re-ranking: by row (RFlat) or by id (--refine)."""
+        if refine_vectors is not None:
+            return vectors_by_id(refine_vectors, self.id_codec.ids_of, None)
+        if self.refiner is not None:
+            vectors = self.refiner.vectors
+            return lambda rows: vectors[rows]
+        return None
+
+    def _scan(self, xq: np.ndarray, params: dict, **collector):
+        probes, coarse = self.structure.probe(xq, params.get("nprobe"), self.metric)
+        return self.store.scan(self.encoding, xq, probes, coarse, self.metric, self.centroids, self.by_residual,
+                               self._precomputed(), **collector)
+
+    def _precomputed(self) -> np.ndarray | None:
+        if not (self.by_residual and self.metric == "l2"):
+            return None
+        if "precomputed" not in self._cache:
+            self._cache["precomputed"] = self.encoding.precomputed_tables(self.centroids)
+        return self._cache["precomputed"]
+
+
+def _map(threads: int, run, chunks: list) -> list:
+    if threads > 1 and len(chunks) > 1:
+        with ThreadPoolExecutor(threads) as pool:  # cffi releases the GIL in C calls
+            return list(pool.map(lambda c: run(*c), chunks))
+    return [run(*c) for c in chunks]
+
+
+def _parallel(nq: int, threads: int, run):
+    """Top-k results of query chunks, run in threads, concatenated in query order."""
+    parts = _map(threads, run, [(i, min(i + QUERY_CHUNK, nq)) for i in range(0, nq, QUERY_CHUNK)])
+    if not parts:
+        return np.empty((0, 1), np.float32), np.empty((0, 1), np.int64)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def check_vectors(x, d: int) -> np.ndarray:
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] != d:
+        raise VtoolError(f"vectors of shape {x.shape} do not have dimension {d}")
+    if not np.isfinite(x).all():
+        row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
+        raise VtoolError(f"row {row} holds NaN or Inf")
+    return x
+
+
+def check_unique(ids: np.ndarray) -> None:
+    """Duplicate ids are refused (a search could not tell the vectors apart).
+
+    This holds one sorted copy of the ids in memory (8 bytes per vector)."""
+    s = np.sort(ids)
+    dup = np.flatnonzero(s[1:] == s[:-1])
+    if len(dup):
+        raise VtoolError(f"duplicate id {int(s[dup[0]])} ({len(dup)} duplicates in all); ids must be unique")
+
+
+def load_index(path: str, verify: bool = True) -> Index:
+    """Open a .vti model or index by memory map; verify checksums unless told not to. Every
+    part checks its sections against the header before any of them reaches C."""
+    f = VtiFile(path)
+    h = f.header
+    try:
+        spec = parse_spec(h["spec"])
+        d, metric = int(h["d"]), h["metric"]
+    except (KeyError, TypeError, ValueError):
+        raise VtoolError(f"{path}: corrupt index: header lacks spec, d or metric") from None
+    if h.get("kind") not in ("model", "index"):
+        raise VtoolError(f"{path}: not a vtool model or index")
+    if verify:
+        f.verify()
+    index = Index(spec, d, metric, options=h)
+    index.path, index.header = path, h
+
+    def load(names) -> dict[str, np.ndarray]:
+        return {name: f.array(name) for name in names if name in f.sections}
+
+    problem = None
+    if index.transform is not None:
+        arrays = load(index.transform.sections)
+        problem = index.transform.check_arrays(arrays)
+        if not problem:
+            index.transform.load(arrays)
+    arrays = load(index.structure.sections + ("list_offsets",))
+    problem = problem or index.structure.check(arrays)
+    if not problem:
+        index.structure.load(arrays)
+        index.structure.list_offsets = arrays["list_offsets"]
+    if not problem and h.get("code_codec") not in (None, "ans"):
+        raise VtoolError(f"{path}: unknown code codec {h['code_codec']!r}")
+    if not problem and h.get("code_codec") == "ans" and index.encoding.name != "PQ":
+        problem = "ANS-coded codes are for PQ encodings"
+    arrays = load(index.encoding.sections)
+    problem = problem or index.encoding.check_arrays(arrays)
+    if problem:
+        raise VtoolError(f"{path}: corrupt index: {problem}")
+    index.encoding.load(arrays)
+    store_cls = store_class(index.encoding, h)
+    store_arrays = load(store_cls.sections)
+    if set(store_arrays) != set(store_cls.sections):
+        raise VtoolError(f"{path}: corrupt index: missing section of the code store "
+                         f"({', '.join(sorted(set(store_cls.sections) - set(store_arrays)))})")
+    id_codec = open_codec(load(id_sections(h)), h, index.list_offsets)
+    index._set_rows(store_arrays, id_codec, h)
+    if index.refiner is not None:
+        index.refiner.vectors = f.array("refine")
+    problem = index.store.check() or (index.refiner.check(index.ntotal) if index.refiner is not None else None)
+    if not problem and id_codec.name == "int64" and len(id_codec.sections.get("ids", ())) != index.ntotal:
+        problem = "ids do not match the list sizes"
+    if not problem and "refine" in f.sections and index.refiner is None:
+        problem = "refine vectors in an index without RFlat"
+    if problem:
+        raise VtoolError(f"{path}: corrupt index: sections do not agree with each other ({problem})")
+    return index
+
+
+def train(x: np.ndarray, spec: str, metric: str = "l2", seed: int = 0, max_train: int | None = None,
+          niter: int = 25, init: str = "random", beam: int = 1) -> Index:
+    """Python API: a trained, empty index for vectors like x (float32 (n, d)), as `vtool train`
+    builds it: at most max_train rows (default: what the parts want), sampled with seed."""
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise VtoolError(f"vectors of shape {x.shape}: expected (n, d)")
+    if beam < 1:
+        raise VtoolError("--beam must be at least 1")
+    index = Index(parse_spec(spec), x.shape[1], metric, options={"rq_beam": beam})
+    cap = max_train if max_train is not None else index.default_max_train()
+    rows = sample_rows(len(x), cap, seed)
+    index.train(x[rows], seed=seed, niter=niter, init=init)
+    return index
+
+
+def sample_rows(n: int, cap: int, seed: int) -> np.ndarray:
+    """The rows training reads: all of them, or cap sorted at random (the same for a seed)."""
+    if n > cap:
+        return np.sort(np.random.default_rng(seed).choice(n, cap, replace=False))
+    return np.arange(n)
+
+
+def load(path: str, verify: bool = True) -> Index:
+    """Python API: open a .vti index (memory-mapped)."""
+    return load_index(path, verify)
+
+
+__all__ = ["Index", "PlainRows", "load", "load_index", "train"]

@@ -1,0 +1,30 @@
+"""Every part an index spec can name, in one place: a new part is a new file plus one line
+here. Order matters only where two patterns could match the same token (none today)."""
+
+from __future__ import annotations
+
+from vtool.index.refine import RFlat
+from vtool.index.structure import IVF, Structure
+from vtool.quant.encoding import FlatEncoding
+from vtool.quant.fastscan import FastScanPQ
+from vtool.quant.opq import OPQ
+from vtool.quant.pq import ProductQuantizer
+from vtool.quant.rq import ResidualQuantizer
+from vtool.quant.sq import SQ8, SQfp16
+
+TRANSFORMS = (OPQ,)
+STRUCTURES = (IVF,)
+FLAT_STRUCTURE = Structure  # a spec without a structure token: one list
+ENCODINGS = (
+    FlatEncoding,
+    ProductQuantizer,
+    FastScanPQ,
+    SQ8,
+    SQfp16,
+    ResidualQuantizer,
+)
+REFINERS = (RFlat,)
+
+
+def encoding_forms() -> list[str]:
+    return [cls.forms for cls in ENCODINGS]

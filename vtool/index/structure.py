@@ -1,0 +1,171 @@
+"""The structure part: how the vectors of an index are grouped into lists and which lists
+a query visits. `Flat` is one list and no coarse quantizer; `IVF<n>` is an inverted file
+whose lists are the cells of a k-means coarse quantizer.
+
+Sections: `list_offsets` int64 (nlist + 1) for every structure (list l holds rows
+list_offsets[l] .. list_offsets[l+1]-1); `centroids` float32 (nlist, dv) for IVF.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vtool import _native, log
+from vtool.errors import VtoolError
+from vtool.quant.encoding import POINTS_PER_CENTROID, check_section
+from vtool.quant.kmeans import assign, kmeans
+
+MAX_NLIST = 1 << 24
+DEFAULT_NPROBE = 16
+
+
+class Structure:
+    """One list, no coarse quantizer (the `Flat` of a spec without a structure token)."""
+
+    pattern = ""
+    sections: tuple[str, ...] = ()  # trained state (the lists' offsets are apart)
+    has_centroids = False
+
+    def __init__(self, d: int):
+        self.d = d
+        self.list_offsets = np.zeros(self.nlist + 1, dtype=np.int64)
+
+    @classmethod
+    def token(cls, **params) -> str:
+        return ""
+
+    @property
+    def nlist(self) -> int:
+        return 1
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.list_offsets[-1])
+
+    @property
+    def list_sizes(self) -> np.ndarray:
+        return np.diff(self.list_offsets)
+
+    def default_max_train(self) -> int:
+        return 0
+
+    def train(self, x: np.ndarray, metric: str, seed: int, niter: int, init: str) -> dict:
+        return {}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def load(self, arrays: dict[str, np.ndarray]) -> None:
+        pass
+
+    def check(self, arrays: dict[str, np.ndarray]) -> str | None:
+        """What is wrong with loaded sections, or None (list offsets included)."""
+        problem = check_section(arrays, "list_offsets", np.int64, (self.nlist + 1,))
+        if problem:
+            return problem
+        lo = arrays["list_offsets"]
+        if lo[0] != 0 or np.any(np.diff(lo) < 0):
+            return "list offsets are not increasing from 0"
+        return None
+
+    def assign(self, x: np.ndarray, metric: str = "l2") -> np.ndarray:
+        """The list of each (transformed) vector."""
+        return np.zeros(len(x), dtype=np.int64)
+
+    def centroid_of(self, lists: np.ndarray) -> np.ndarray | None:
+        return None
+
+    @property
+    def centroids(self) -> np.ndarray | None:
+        return None
+
+    def probe(self, xq: np.ndarray, nprobe: int | None, metric: str = "l2"):
+        """(lists to visit per query, their coarse distances or None)."""
+        return np.zeros((len(xq), 1), dtype=np.int64), None
+
+    def search_params(self, nprobe: int | None) -> dict:
+        return {}
+
+
+class IVF(Structure):
+    pattern = r"IVF(\d+)"
+    sections = ("centroids",)
+    has_centroids = True
+
+    def __init__(self, d: int, nlist: int):
+        self._nlist = nlist
+        super().__init__(d)
+        self._centroids: np.ndarray | None = None
+
+    @classmethod
+    def parse(cls, match, spec: str) -> dict:
+        value = int(match.group(1))
+        if not 1 <= value <= MAX_NLIST:
+            raise VtoolError(f"index spec {spec!r}: the number of lists must be between 1 and {MAX_NLIST}")
+        return {"nlist": value}
+
+    @classmethod
+    def token(cls, nlist: int) -> str:
+        return f"IVF{nlist}"
+
+    @property
+    def nlist(self) -> int:
+        return self._nlist
+
+    @property
+    def centroids(self) -> np.ndarray | None:
+        return self._centroids
+
+    def default_max_train(self) -> int:
+        return POINTS_PER_CENTROID * self.nlist
+
+    def train(self, x: np.ndarray, metric: str, seed: int, niter: int, init: str) -> dict:
+        if len(x) < self.nlist:
+            raise VtoolError(f"{len(x)} training vectors cannot train {self.nlist} lists")
+        result = kmeans(x, self.nlist, niter=niter, seed=seed, init=init, metric=metric)
+        self._centroids = result.centroids
+        self.metric = metric
+        return {"kmeans_objective": result.objective[-1], "empty_splits": result.splits}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"centroids": self._centroids}
+
+    def load(self, arrays: dict[str, np.ndarray]) -> None:
+        self._centroids = arrays["centroids"]
+
+    def check(self, arrays: dict[str, np.ndarray]) -> str | None:
+        return check_section(arrays, "centroids", np.float32, (self.nlist, self.d)) or super().check(arrays)
+
+    def assign(self, x: np.ndarray, metric: str = "l2") -> np.ndarray:
+        return assign(x, self._centroids, metric)[0]
+
+    def centroid_of(self, lists: np.ndarray) -> np.ndarray:
+        return self._centroids[lists]
+
+    def clamp_nprobe(self, nprobe: int | None) -> int:
+        """nprobe above nlist is clamped (with a warning): probing every list is the most it
+        can mean. None means the default, min(16, nlist), without a warning."""
+        if nprobe is None:
+            return min(DEFAULT_NPROBE, self.nlist)
+        if nprobe < 1:
+            raise VtoolError("--nprobe must be at least 1")
+        if nprobe > self.nlist:
+            log.warning(f"nprobe {nprobe} is larger than the number of lists ({self.nlist}); using {self.nlist}")
+            return self.nlist
+        return nprobe
+
+    def search_params(self, nprobe: int | None) -> dict:
+        return {"nprobe": self.clamp_nprobe(nprobe)}
+
+    def probe(self, xq: np.ndarray, nprobe: int, metric: str = "l2"):
+        """nprobe is already clamped. Coarse distances are squared L2 (None for ip)."""
+        if nprobe == 1:
+            labels, dist = _native.assign_nearest(xq, self._centroids, metric, threads=1)
+            return labels[:, None], dist[:, None] if metric == "l2" else None
+        # direct SIMD distances, not BLAS: this runs in every search thread at once, and
+        # concurrent BLAS calls oversubscribe the cores (OpenBLAS even serialises them)
+        dist = _native.pairwise(xq, self._centroids, metric)
+        top = _native.TopK(len(xq), nprobe)
+        top.add_distances(dist if metric == "l2" else -dist, 0)
+        dist, probes = top.result()
+        return probes, dist if metric == "l2" else None
