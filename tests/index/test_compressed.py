@@ -11,7 +11,8 @@ from vtool.index.index import load_index
 from vtool.encode import encode
 
 SPECS = ["IVF16,PQ4", "IVF16,PQ4x6", "IVF16,PQ4np", "IVF16,PQ4x4fs", "IVF16,PQ4x4fs,RFlat", "IVF16,SQ8",
-         "IVF16,SQfp16", "IVF16,RQ3x6", "PQ4", "PQ4x4fs", "SQ8", "RQ2x5", "OPQ4,IVF16,PQ4", "OPQ4_8,PQ4"]
+         "IVF16,SQfp16", "IVF16,RQ3x6", "PQ4", "PQ4x4fs", "SQ8", "RQ2x5", "OPQ4,IVF16,PQ4", "OPQ4_8,PQ4",
+         "IVF16,SQ4", "SQ4", "IVF16,SQbf16", "SQbf16"]
 
 
 def build(tmp_path, spec, base, metric="l2", **kw):
@@ -109,6 +110,33 @@ def test_glove_recall_within_002_of_faiss(tmp_path, spec):
     ours = load_index(str(tmp_path / "i.vti"))
     theirs = faiss.index_factory(50, spec)
     theirs.train(base[np.random.default_rng(0).choice(len(base), 65536, replace=False)])
+    theirs.add(base)
+
+    def recall(ids):
+        return np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, gt)])
+
+    for nprobe in (1, 4, 16):
+        faiss.extract_index_ivf(theirs).nprobe = nprobe
+        a, b = recall(ours.search(queries, 10, nprobe)[1]), recall(theirs.search(queries, 10)[1])
+        assert a >= b - 0.02, (spec, nprobe, a, b)
+
+
+@pytest.mark.parametrize("name", ["glove-50-l2", "minilm-wordnet-384", "spacy-fr-300-l2"])
+@pytest.mark.parametrize("encoding", ["SQ4", "SQbf16"])
+def test_sq4_and_bf16_recall_within_002_of_faiss(tmp_path, name, encoding):
+    """IVF256 over the new scalar quantizers: recall@10 at nprobe 1/4/16 against faiss-cpu's
+    own IVF256,SQ4 / SQbf16 (same training sample size)."""
+    faiss = pytest.importorskip("faiss", reason="faiss-cpu is the recall oracle")
+    data = shared_dataset(name)
+    base = np.load(data / "base.npy")
+    queries = np.load(data / "queries.npy")[:1000]
+    gt = np.load(data / "gt.npy")[:1000, :10]
+    spec = f"IVF256,{encoding}"
+    train(str(data / "base.npy"), str(tmp_path / "m.vti"), spec, seed=0)
+    add(str(tmp_path / "m.vti"), [str(data / "base.npy")], str(tmp_path / "i.vti"))
+    ours = load_index(str(tmp_path / "i.vti"))
+    theirs = faiss.index_factory(base.shape[1], spec)
+    theirs.train(base[np.random.default_rng(0).choice(len(base), min(len(base), 65536), replace=False)])
     theirs.add(base)
 
     def recall(ids):

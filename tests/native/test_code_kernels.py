@@ -10,7 +10,8 @@ from tests.native.test_kernels import LEVELS
 from vtool import _native
 from vtool.quant.fastscan import FastScanPQ, pack_nibbles, unpack_nibbles
 
-KIND_FLAT, KIND_SQ8, KIND_FP16, KIND_PQ, KIND_RQ = (_native.scan_kind(n) for n in ("FLAT", "SQ8", "FP16", "PQ", "RQ"))
+KIND_FLAT, KIND_SQ8, KIND_FP16, KIND_PQ, KIND_RQ, KIND_SQ4, KIND_BF16 = (
+    _native.scan_kind(n) for n in ("FLAT", "SQ8", "FP16", "PQ", "RQ", "SQ4", "BF16"))
 
 DIMS = [1, 7, 8, 15, 16, 17, 33, 50, 64, 100]
 
@@ -40,6 +41,48 @@ def test_sq8_distances_match_scalar_and_numpy_decode(level, metric):
             want = ((dec - x) ** 2).sum(1) if metric == "l2" else dec @ x
             np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_sq4_distances_match_scalar_and_numpy_decode(level, metric):
+    rng = np.random.default_rng(11)
+    for d in DIMS + [31, 47, 63, 65, 129]:
+        for n in (0, 1, 5, 33):
+            x = rng.normal(size=d).astype(np.float32)
+            comps = rng.integers(0, 16, size=(n, d)).astype(np.uint8)
+            codes = pack_nibbles(comps)
+            if n and d % 2:  # the padding nibble of an odd dimension is ignored whatever it holds
+                codes[:, -1] |= 0xF0
+            vmin = rng.normal(size=d).astype(np.float32)
+            step = (rng.random(d) / 5).astype(np.float32)
+            _native.set_simd_level("scalar")
+            ref = _native.sq4_distances(x, codes, vmin, step, metric)
+            _native.set_simd_level(level)
+            got = _native.sq4_distances(x, codes, vmin, step, metric)
+            dec = vmin + (comps.astype(np.float32) + np.float32(0.5)) * step
+            want = ((dec - x) ** 2).sum(1) if metric == "l2" else dec @ x
+            np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_bf16_distances_match_scalar_and_numpy(level, metric):
+    rng = np.random.default_rng(12)
+    for d in DIMS + [31, 47, 129]:
+        for n in (0, 1, 4, 17):
+            x = rng.normal(size=d).astype(np.float32)
+            vals = np.concatenate([rng.normal(size=(n, d)) * 1e3, np.full((1, d), 1e-38), np.full((1, d), -3e38)])[:n]
+            codes = (vals.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+            _native.set_simd_level("scalar")
+            ref = _native.bf16_distances(x, codes, metric)
+            _native.set_simd_level(level)
+            got = _native.bf16_distances(x, codes, metric)
+            dec = (codes.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+            want = ((dec - x) ** 2).sum(1) if metric == "l2" else dec @ x
+            np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-3)
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize("level", LEVELS)
@@ -113,7 +156,7 @@ def brute(queries, decoded, lists_of_rows, probes, metric, k):
 
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("metric", ["l2", "ip"])
-@pytest.mark.parametrize("kind", ["sq8", "fp16", "pq", "rq"])
+@pytest.mark.parametrize("kind", ["sq8", "fp16", "pq", "rq", "sq4", "bf16"])
 @pytest.mark.parametrize("residual", [False, True])
 def test_ivf_scan_of_every_encoding_matches_brute_force_on_decoded_vectors(level, metric, kind, residual):
     rng = np.random.default_rng(5)
@@ -129,6 +172,16 @@ def test_ivf_scan_of_every_encoding_matches_brute_force_on_decoded_vectors(level
         vmin, step = rng.normal(size=d).astype(np.float32), (rng.random(d) / 100).astype(np.float32)
         params, kcode = np.concatenate([vmin, step]), KIND_SQ8
         decoded = vmin + (codes + np.float32(0.5)) * step
+    elif kind == "sq4":
+        comps = rng.integers(0, 16, size=(n, d)).astype(np.uint8)
+        codes = pack_nibbles(comps)
+        vmin, step = rng.normal(size=d).astype(np.float32), (rng.random(d) / 10).astype(np.float32)
+        params, kcode = np.concatenate([vmin, step]), KIND_SQ4
+        decoded = vmin + (comps + np.float32(0.5)) * step
+    elif kind == "bf16":
+        halves = (rng.normal(size=(n, d)).astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+        codes, params, kcode = halves.view(np.uint8).reshape(n, 2 * d), None, KIND_BF16
+        decoded = (halves.astype(np.uint32) << 16).view(np.float32)
     elif kind == "fp16":
         halves = rng.normal(size=(n, d)).astype(np.float16)
         codes, params, kcode = halves.view(np.uint8).reshape(n, 2 * d), None, KIND_FP16

@@ -147,3 +147,34 @@ def test_sq8_error_is_at_most_one_step_and_fp16_is_exact_on_halves():
     halves = x.astype(np.float16).astype(np.float32)
     fp = SQfp16(20)
     np.testing.assert_array_equal(fp.decode(fp.encode(halves)), halves)
+
+
+@pytest.mark.parametrize("name", ["glove-50-l2", "minilm-wordnet-384"])
+def test_sq4_and_bf16_codes_are_faiss_codes(name):
+    """The same training data gives byte-identical codes to faiss's QT_4bit and QT_bf16."""
+    from vtool.quant.bf16 import SQbf16
+    from vtool.quant.sq4 import SQ4
+
+    x = np.ascontiguousarray(np.load(shared_dataset(name) / "base.npy", mmap_mode="r")[:20000])
+    d = x.shape[1]
+    ours = SQ4(d)
+    ours.train(x)
+    theirs = faiss.ScalarQuantizer(d, faiss.ScalarQuantizer.QT_4bit)
+    theirs.train(x)
+    np.testing.assert_array_equal(ours.encode(x), theirs.compute_codes(x))
+    np.testing.assert_allclose(ours.decode(ours.encode(x)), theirs.decode(theirs.compute_codes(x)), rtol=1e-5,
+                               atol=1e-5)
+    bf = faiss.ScalarQuantizer(d, faiss.ScalarQuantizer.QT_bf16)
+    bf.train(x)
+    np.testing.assert_array_equal(SQbf16(d).encode(x), bf.compute_codes(x))
+
+
+def test_bf16_rounds_to_nearest_even_and_refuses_overflow():
+    from vtool.errors import VtoolError
+    from vtool.quant.bf16 import SQbf16
+
+    enc = SQbf16(3)
+    x = np.array([[1.0 + 2 ** -8, 1.0 + 3 * 2 ** -8, -2.5]], np.float32)  # ties: down to even, up to even
+    np.testing.assert_array_equal(enc.decode(enc.encode(x)), [[1.0, 1.0 + 2 ** -6, -2.5]])
+    with pytest.raises(VtoolError, match="bfloat16"):
+        enc.encode(np.array([[3.4e38, 0, 0]], np.float32))

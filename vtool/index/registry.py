@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from vtool.index.refine import RFlat
 from vtool.index.structure import IVF, Structure
+from vtool.quant.bf16 import SQbf16
 from vtool.quant.encoding import FlatEncoding
 from vtool.quant.fastscan import FastScanPQ
 from vtool.quant.opq import OPQ
 from vtool.quant.pq import ProductQuantizer
 from vtool.quant.rq import ResidualQuantizer
 from vtool.quant.sq import SQ8, SQfp16
+from vtool.quant.sq4 import SQ4
 
 TRANSFORMS = (OPQ,)
 STRUCTURES = (IVF,)
@@ -21,6 +23,8 @@ ENCODINGS = (
     FastScanPQ,
     SQ8,
     SQfp16,
+    SQ4,
+    SQbf16,
     ResidualQuantizer,
 )
 REFINERS = (RFlat,)
