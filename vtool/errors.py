@@ -1,6 +1,5 @@
 """The one exception type for errors a user can cause, and the exit codes."""
 
-EXIT_OK = 0
 EXIT_RUNTIME = 1  # the run failed for a reason outside the user's inputs (I/O, disk full, ...)
 EXIT_USAGE = 2  # bad command line or bad input: nothing was written
 EXIT_GATE = 3  # eval --fail-below: the recall gate was not met

@@ -11,6 +11,7 @@ j-th neighbour count as correct). Without distances there is no extension.
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -110,3 +111,82 @@ def reconstruction_mse(base_path: str, index_path: str | None = None, codes_path
         total += float(np.sum(diff * diff))
         count += len(ids)
     return {"mse": total / count if count else None, "mse_vectors": count}
+
+
+def evaluate(results: str | None = None, gt: str | None = None, gt_distances: str | None = None,
+             base: str | None = None, queries: str | None = None, metric: str = "l2", k: int | None = None,
+             timing: str | None = None, index: str | None = None, mse: bool = False, codes: str | None = None,
+             model: str | None = None, fail_below: float | None = None, gate: str = "k-recall@k") -> dict:
+    """The report of `vtool eval`: recalls of results against ground truth (given, or computed
+    from base and queries), QPS from a timing record, index size, reconstruction error, and
+    the recall gate (report["gate"]["passed"])."""
+    from vtool import groundtruth
+    from vtool.io.results import read_results
+
+    if gate not in RECALL_NAMES:
+        raise VtoolError(f"unknown --gate {gate!r}; choose {', '.join(RECALL_NAMES)}")
+    if mse and base is None:
+        raise VtoolError("--mse compares reconstructions with the original vectors: give --base")
+    if results is None:
+        if not mse:
+            raise VtoolError("give search results to evaluate, or --mse with --base and --index "
+                             "(or --codes and --model)")
+        report = reconstruction_mse(base, index, codes, model)
+        if index:
+            report.update(index_size(index))
+        return report
+    ids, _ = read_results(results)
+    if gt is not None:
+        gt_ids, gt_dist = read_results(gt, gt_distances)
+    elif base is not None and queries is not None:
+        gt_dist, gt_ids, _ = groundtruth.ground_truth(base, queries, k=ids.shape[1], metric=metric)
+        if metric == "ip":
+            gt_dist = -gt_dist
+    else:
+        raise VtoolError("give the ground truth with --gt, or --base and --queries to compute it")
+    report = recalls(ids, gt_ids, gt_dist, k)
+    if timing:
+        report.update(read_timing(timing))
+    if index:
+        report.update(index_size(index))
+    if mse:
+        report.update(reconstruction_mse(base, index, codes, model))
+    if fail_below is not None:
+        report["gate"] = {"recall": gate, "threshold": fail_below, "passed": report[gate] >= fail_below}
+    return report
+
+
+def read_timing(path: str) -> dict:
+    """QPS and seconds from the timing record of `vtool search --timing`."""
+    try:
+        with open(path) as f:
+            t = json.load(f)
+        return {"qps": t["qps"], "search_seconds": t["seconds"], "threads": t.get("threads")}
+    except (OSError, ValueError, KeyError) as e:
+        raise VtoolError(f"{path}: not a timing record from vtool search ({e})") from None
+
+
+def report_table(report: dict):
+    """The report as a rich table (what `vtool eval` prints without --json)."""
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    if "k" in report:
+        k = report["k"]
+        table.add_row("queries", str(report["queries"]))
+        table.add_row(f"{k}-recall@{k}", f"{report['k-recall@k']:.4f}")
+        table.add_row(f"1-recall@{k}", f"{report['1-recall@k']:.4f}")
+        table.add_row("recall@1", f"{report['recall@1']:.4f}")
+    if report.get("mse") is not None:
+        table.add_row(f"reconstruction MSE ({report['mse_vectors']} vectors)", f"{report['mse']:.6g}")
+    if "qps" in report:
+        table.add_row("QPS", f"{report['qps']:.0f}")
+    if report.get("bytes_per_vector"):
+        table.add_row("index bytes/vector", f"{report['bytes_per_vector']:.1f}")
+        table.add_row("id bits/vector", f"{report['id_bits_per_vector']:.1f}")
+    if "gate" in report:
+        g = report["gate"]
+        table.add_row(f"gate {g['recall']} >= {g['threshold']}", "pass" if g["passed"] else "FAIL")
+    return table

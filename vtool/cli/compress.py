@@ -15,7 +15,7 @@ from vtool.index.compress import compress_ids
 def compress(
     index: Annotated[str, typer.Argument(help="Index file (.vti).")],
     output: Annotated[str, typer.Option("-o", "--output", help="Index to write with compressed ids.")],
-    method: Annotated[str, typer.Option(help="packed, ef, roc, int64 or auto (the smallest random-access "
+    method: Annotated[str, typer.Option(help="packed, ef, roc, wt, int64 or auto (the smallest random-access "
                                              "codec; roc too with --allow-full-decode).")] = "auto",
     verify: Annotated[bool, typer.Option("--verify", help="Decode every id and compare with the input.")] = False,
     allow_full_decode: Annotated[bool, typer.Option("--allow-full-decode",

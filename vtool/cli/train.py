@@ -1,4 +1,4 @@
-"""vtool train: learn the coarse quantizer from a sample of the input."""
+"""vtool train: learn a model (rotation, coarse quantizer, codebooks) from a sample of the input."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ def train(
     vectors: Annotated[str, typer.Argument(help="Training vectors (any supported format).")],
     output: Annotated[str, typer.Option("-o", "--output", help="Model file to write (.vti).")],
     index: Annotated[str, typer.Option("--index", help="Index spec, Faiss factory syntax: "
-                                       "[OPQ<m>[_<d>],][IVF<n>,](Flat|PQ<m>[x<b>][np]|PQ<m>x4fs|SQ8|SQfp16|RQ<m>[x<b>])[,RFlat].")],
+                                       "[OPQ<m>[_<d>],][IVF<n>,](Flat|PQ<m>[x<b>][np]|PQ<m>x4fs|SQ8|SQ4|SQfp16|SQbf16|RQ<m>[x<b>])[,RFlat].")],
     metric: Annotated[str, typer.Option(help="Distance: l2 (squared L2) or ip (inner product).")] = "l2",
     seed: common.Seed = 0,
     max_train: Annotated[Optional[int], typer.Option(help="Train on at most this many rows, sampled at random "
-                                                     "(default 256 x nlist).")] = None,
+                                                     "(default: what the parts need, e.g. 256 x nlist).")] = None,
     niter: Annotated[int, typer.Option(help="k-means iterations.")] = 25,
     init: Annotated[str, typer.Option(help="k-means initialisation: random or kmeans++.")] = "random",
     beam: Annotated[int, typer.Option(help="RQ: beam width of the encoder (1 = greedy).")] = 1,
@@ -27,7 +27,7 @@ def train(
     quiet: common.Quiet = False,
     as_json: common.Json = False,
 ):
-    """Learn the coarse quantizer (k-means) from a random sample; write a model."""
+    """Learn what the spec names (OPQ rotation, IVF centroids, PQ/RQ codebooks, SQ ranges) from a random sample; write a model."""
     common.setup(quiet)
     report = build.train(vectors, output, index, metric=metric, seed=seed, max_train=max_train, niter=niter,
                          init=init, beam=beam, fmt=fmt, column=column)

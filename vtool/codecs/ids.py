@@ -1,5 +1,8 @@
 """Id codecs: how an index stores the user id of each row.
 
+A codec codes groups of integer sets given by their offsets: the lists of an inverted file
+today (list_offsets), a graph node's neighbours tomorrow; within a group the order carries
+no information, so the set codecs sort it (and the caller reorders its rows to match).
 Every codec answers ids_of(rows) (the final top-k of a search) and decode_all(). Ids are
 arbitrary int64; when they are not exactly 0..N-1, a global sorted id table (Elias-Fano)
 maps ranks to ids and the codecs code ranks, so dense-id codecs work for any ids.
@@ -40,7 +43,6 @@ class IdCodec(ABC):
     """Decoder side: built from an index's sections and header."""
 
     name = "int64"
-    reorders = False  # sorts each list's ids (the caller reorders the rows to match)
 
     def __init__(self, sections: dict[str, np.ndarray], header: dict, list_offsets: np.ndarray):
         self.sections, self.header = sections, header
@@ -107,7 +109,6 @@ class PackedIds(IdCodec):
 
 
 class _PerList(IdCodec):
-    reorders = True
     data_name = offsets_name = ""
 
     def __init__(self, sections, header, list_offsets):
@@ -155,7 +156,6 @@ class RocIds(_PerList):
 
 class WaveletIds(IdCodec):
     name = "wt"
-    reorders = True
 
     def _values_of(self, rows):
         try:

@@ -1,7 +1,8 @@
 """k-means (Lloyd) for coarse quantizers, following Faiss's choices.
 
-Assignment is an exact 1-NN search (BLAS + C heaps); centroid sums are accumulated
-in C in double precision. Empty clusters are repaired as Faiss does: split a
+Assignment is the fused nearest-centroid kernel (native/assign.c: inner products and the
+minimum kept in registers, no n x k matrix); centroid sums are accumulated in C in double
+precision. Empty clusters are repaired as Faiss does: split a
 cluster picked with probability proportional to its size, the two halves nudged
 symmetrically apart.
 """
