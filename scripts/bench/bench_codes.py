@@ -30,11 +30,13 @@ from vtool.index.index import load_index  # noqa: E402
 faiss = common.import_faiss()
 NPROBES = (1, 2, 4, 8, 16, 32, 64)
 SPECS = {
-    "glove-50-l2": ["IVF256,PQ10", "OPQ10,IVF256,PQ10", "IVF256,PQ10x4fs", "IVF256,PQ10x4fs,RFlat", "IVF256,SQ8"],
+    "glove-50-l2": ["IVF256,PQ10", "OPQ10,IVF256,PQ10", "IVF256,PQ10x4fs", "IVF256,PQ10x4fs,RFlat", "IVF256,SQ8",
+                    "IVF256,SQ4", "IVF256,SQbf16"],
     "minilm-wordnet-384": ["IVF128,PQ32", "OPQ32,IVF128,PQ32", "IVF128,PQ64x4fs", "IVF128,PQ64x4fs,RFlat",
-                           "IVF128,SQ8"],
+                           "IVF128,SQ8", "IVF256,SQ4", "IVF256,SQbf16"],
+    "spacy-fr-300-l2": ["IVF256,SQ4", "IVF256,SQbf16"],
     "synthetic-1M-128": ["IVF1024,PQ16", "OPQ16,IVF1024,PQ16", "IVF1024,PQ32x4fs", "IVF1024,PQ32x4fs,RFlat",
-                         "IVF1024,SQ8"],
+                         "IVF1024,SQ8", "IVF1024,SQ4", "IVF1024,SQbf16"],
 }
 
 
@@ -119,8 +121,8 @@ def bench_spec(spec, path, base, queries, gt, tmp, repeats, nlist):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--datasets", default=",".join(SPECS))
-    ap.add_argument("--specs", default=None, help="comma-separated subset of each dataset's specs (by index: 0,2)")
+    ap.add_argument("--datasets", default="glove-50-l2,minilm-wordnet-384,synthetic-1M-128")
+    ap.add_argument("--specs", default=None, help="comma-separated subset of each dataset's specs (by index: 0,2, or encoding: SQ4,SQbf16)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--queries", type=int, default=2000)
     ap.add_argument("--name", default="bench_codes", help="JSON file name under scripts/bench/results/")
@@ -131,8 +133,9 @@ def main() -> None:
             path, base, queries, gt = load(name, tmp, args.queries)
             print(f"\n=== {name}: {base.shape[0]} x {base.shape[1]}, {len(queries)} queries ===")
             specs = SPECS[name]
-            if args.specs:
-                specs = [specs[int(i)] for i in args.specs.split(",")]
+            if args.specs:  # by position, or by encoding name (SQ4 picks every spec ending in ,SQ4)
+                specs = [s for i, s in enumerate(specs) for want in args.specs.split(",")
+                         if want == str(i) or s.endswith("," + want)]
             results["datasets"][name] = []
             for spec in specs:
                 nlist = int(spec.split("IVF")[1].split(",")[0])
