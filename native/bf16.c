@@ -1,5 +1,6 @@
 /* bfloat16 distances: a component is the high 16 bits of a float32, so decoding is a shift
  * (no rounding). The scalar function is the reference. */
+#include <stdlib.h>
 #include <string.h>
 #include "vtool.h"
 #include "internal.h"
@@ -25,75 +26,78 @@ static void bf16_ny_scalar(const float *x, const uint16_t *codes, int64_t n, int
 }
 
 #if VT_X86
-VT_TARGET_AVX512 static void bf16_ny_avx512(const float *x, const uint16_t *codes, int64_t n, int64_t d,
-                                            int metric, float *out) {
-    const int64_t tail = d & 15, body = d - tail;
-    const __mmask16 m = (__mmask16)((1u << tail) - 1u);
+/* A 32-bit lane of codes holds components 2j (low half) and 2j+1 (high half): masking gives
+ * the odd component as a float and a shift the even one, with no widening shuffle. The query
+ * is split once into its even and odd components (xe, xo) to match. */
+VT_TARGET_AVX512 static void bf16_ny_avx512(const float *xe, const float *xo, const float *x, const uint16_t *codes,
+                                            int64_t n, int64_t d, int metric, float *out) {
+    const int64_t pairs = d / 2, body = pairs & ~(int64_t)15;
+    const __mmask16 m = (__mmask16)((1u << (pairs - body)) - 1u);
+    const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
     for (int64_t j = 0; j < n; j++) {
         const uint16_t *c = codes + j * d;
         __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-        int64_t i = 0;
-        for (; i + 32 <= body; i += 32) {
-            __m512 v0 = _mm512_castsi512_ps(_mm512_slli_epi32(
-                _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(c + i))), 16));
-            __m512 v1 = _mm512_castsi512_ps(_mm512_slli_epi32(
-                _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(c + i + 16))), 16));
-            __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
-            if (metric == 1) {
-                a0 = _mm512_fmadd_ps(x0, v0, a0);
-                a1 = _mm512_fmadd_ps(x1, v1, a1);
-            } else {
-                __m512 t0 = _mm512_sub_ps(x0, v0), t1 = _mm512_sub_ps(x1, v1);
-                a0 = _mm512_fmadd_ps(t0, t0, a0);
-                a1 = _mm512_fmadd_ps(t1, t1, a1);
-            }
-        }
-        for (; i < d; i += 16) {
+        for (int64_t i = 0; i <= body; i += 16) {
             __mmask16 mk = i < body ? (__mmask16)0xffff : m;
-            __m512 v = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mk, c + i)), 16));
-            __m512 xv = _mm512_maskz_loadu_ps(mk, x + i);
+            if (!mk) break;
+            __m512i v = _mm512_maskz_loadu_epi32(mk, c + 2 * i);
+            __m512 odd = _mm512_castsi512_ps(_mm512_and_si512(v, high));
+            __m512 even = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+            __m512 ve = _mm512_maskz_loadu_ps(mk, xe + i), vo = _mm512_maskz_loadu_ps(mk, xo + i);
             if (metric == 1) {
-                a0 = _mm512_fmadd_ps(xv, v, a0);
+                a0 = _mm512_fmadd_ps(ve, even, a0);
+                a1 = _mm512_fmadd_ps(vo, odd, a1);
             } else {
-                __m512 t = _mm512_sub_ps(xv, v);
-                a0 = _mm512_fmadd_ps(t, t, a0);
+                __m512 te = _mm512_sub_ps(ve, even), to = _mm512_sub_ps(vo, odd);
+                a0 = _mm512_fmadd_ps(te, te, a0);
+                a1 = _mm512_fmadd_ps(to, to, a1);
             }
         }
-        out[j] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+        out[j] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + bf16_sum(x, c, 2 * pairs, d, metric);
     }
 }
 
-VT_TARGET_AVX2 static void bf16_ny_avx2(const float *x, const uint16_t *codes, int64_t n, int64_t d, int metric,
-                                        float *out) {
-    const int64_t body = d & ~(int64_t)15;
+VT_TARGET_AVX2 static void bf16_ny_avx2(const float *xe, const float *xo, const float *x, const uint16_t *codes,
+                                        int64_t n, int64_t d, int metric, float *out) {
+    const int64_t pairs = d / 2, body = pairs & ~(int64_t)7;
+    const __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
     for (int64_t j = 0; j < n; j++) {
         const uint16_t *c = codes + j * d;
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        for (int64_t i = 0; i < body; i += 16) {
-            __m256 v0 = _mm256_castsi256_ps(_mm256_slli_epi32(
-                _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(c + i))), 16));
-            __m256 v1 = _mm256_castsi256_ps(_mm256_slli_epi32(
-                _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(c + i + 8))), 16));
-            __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+        for (int64_t i = 0; i < body; i += 8) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(c + 2 * i));
+            __m256 odd = _mm256_castsi256_ps(_mm256_and_si256(v, high));
+            __m256 even = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+            __m256 ve = _mm256_loadu_ps(xe + i), vo = _mm256_loadu_ps(xo + i);
             if (metric == 1) {
-                a0 = _mm256_fmadd_ps(x0, v0, a0);
-                a1 = _mm256_fmadd_ps(x1, v1, a1);
+                a0 = _mm256_fmadd_ps(ve, even, a0);
+                a1 = _mm256_fmadd_ps(vo, odd, a1);
             } else {
-                __m256 t0 = _mm256_sub_ps(x0, v0), t1 = _mm256_sub_ps(x1, v1);
-                a0 = _mm256_fmadd_ps(t0, t0, a0);
-                a1 = _mm256_fmadd_ps(t1, t1, a1);
+                __m256 te = _mm256_sub_ps(ve, even), to = _mm256_sub_ps(vo, odd);
+                a0 = _mm256_fmadd_ps(te, te, a0);
+                a1 = _mm256_fmadd_ps(to, to, a1);
             }
         }
-        out[j] = vt_hsum256(_mm256_add_ps(a0, a1)) + bf16_sum(x, c, body, d, metric);
+        out[j] = vt_hsum256(_mm256_add_ps(a0, a1)) + bf16_sum(x, c, 2 * body, d, metric);
     }
 }
 #endif
 
 void vt_bf16_ny(const float *x, const uint16_t *codes, int64_t n, int64_t d, int metric, float *out) {
 #if VT_X86
-    switch (vt_simd_level()) {
-    case VT_AVX512: bf16_ny_avx512(x, codes, n, d, metric, out); return;
-    case VT_AVX2: bf16_ny_avx2(x, codes, n, d, metric, out); return;
+    int level = vt_simd_level();
+    if (level != VT_SCALAR) {
+        float local[2048], *xe = d + 1 <= 2048 ? local : malloc(sizeof(float) * (size_t)(d + 1));
+        if (!xe) return;
+        float *xo = xe + (d + 1) / 2;
+        for (int64_t i = 0; i < d / 2; i++) {
+            xe[i] = x[2 * i];
+            xo[i] = x[2 * i + 1];
+        }
+        if (level == VT_AVX512) bf16_ny_avx512(xe, xo, x, codes, n, d, metric, out);
+        else bf16_ny_avx2(xe, xo, x, codes, n, d, metric, out);
+        if (xe != local) free(xe);
+        return;
     }
 #endif
     bf16_ny_scalar(x, codes, n, d, metric, out);

@@ -103,12 +103,29 @@ static inline int vt_collector_push(vt_collector *c, int64_t q, float d, int64_t
     return 0;
 }
 
-/* Offer a run of n results at positions pos0.. */
+/* Offer a run of n results at positions pos0.. The mode is tested once, and the heap's top
+ * read through a local pointer, so the loop costs what a bare heap scan costs. */
 static inline int vt_collector_run(vt_collector *c, int64_t q, const float *dist, int64_t n, int64_t pos0) {
+    if (!c->radius_mode) {
+        const int64_t k = c->k;
+        float *h = c->hd + q * k;
+        int64_t *hi = c->hi + q * k;
+        for (int64_t j = 0; j < n; j++)
+            if (dist[j] <= h[0]) vt_heap_push(h, hi, k, dist[j], pos0 + j);
+        return 0;
+    }
+    const float radius = c->radius;
     for (int64_t j = 0; j < n; j++)
-        if (dist[j] <= vt_collector_threshold(c, q) && vt_collector_push(c, q, dist[j], pos0 + j)) return -4;
+        if (dist[j] <= radius && vt_collector_push(c, q, dist[j], pos0 + j)) return -4;
     return 0;
 }
+
+/* codes.c: a min/max scalar-quantizer query prepared once per call (SQ8, SQ4), so the inner
+ * loop is one multiply-add per component: L2 uses xs = x - vmin - step/2 and
+ * |xs - c * step|^2; IP uses xs = x * step, bias + <xs, c>. Returns xs (local when d <= cap,
+ * else allocated: free it when it is not local) and the bias; NULL when out of memory. */
+float *vt_sq_prepare(const float *x, const float *vmin, const float *step, int64_t d, int metric, float *local,
+                     int64_t cap, float *bias);
 
 /* lut.c: codebooks transposed once, then tables built from them. */
 void vt_lut_transpose(int kind, const float *codebooks, int64_t d, int64_t m, int64_t ksub, float *out);

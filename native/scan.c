@@ -93,8 +93,10 @@ void vt_scanner_set_query(vt_scanner *s, const float *x) {
        residual (bias per list), and the -2<q, r> term of precomputed L2 tables */
     if (s->has_lut && !(s->residual_l2 && !s->use_pre)) {
         if (s->kind == VT_SCAN_PQ && s->use_pre) { /* -2 <q_j, codeword> */
-            vt_lut_from_transposed(s->kind, x, s->d, s->cbt, s->m, s->ksub, 1, s->qlut);
-            for (int64_t c = 0; c < s->m * s->ksub; c++) s->qlut[c] *= 2.f;
+            float *qlut = s->qlut;
+            const int64_t size = s->m * s->ksub;
+            vt_lut_from_transposed(s->kind, x, s->d, s->cbt, s->m, s->ksub, 1, qlut);
+            for (int64_t c = 0; c < size; c++) qlut[c] *= 2.f;
         } else {
             vt_lut_from_transposed(s->kind, x, s->d, s->cbt, s->m, s->ksub, s->metric, s->qlut);
         }
@@ -103,27 +105,30 @@ void vt_scanner_set_query(vt_scanner *s, const float *x) {
 }
 
 int vt_scanner_set_list(vt_scanner *s, int64_t l, float coarse_dist) {
-    const int64_t d = s->d;
+    /* loops over local pointers: the build has -fno-strict-aliasing, so stores through a
+       field of s would make the compiler reload s's fields at every step (no vectorising) */
+    const int64_t d = s->d, size = s->m * s->ksub;
     if (!s->centroids || !(s->residual_l2 || s->residual_ip)) return 0;
     if (l < 0 || l >= s->nlist) return -2;
-    const float *c = s->centroids + l * d;
+    const float *c = s->centroids + l * d, *x = s->x;
     if (s->residual_ip) {
         float dot = 0.f;
-        for (int64_t i = 0; i < d; i++) dot += s->x[i] * c[i];
+        for (int64_t i = 0; i < d; i++) dot += x[i] * c[i];
         s->bias = -dot;
         return 0;
     }
-    for (int64_t i = 0; i < d; i++) s->qv[i] = s->x[i] - c[i];
-    s->qvec = s->qv;
+    float *qv = s->qv, *lut = s->lut;
+    for (int64_t i = 0; i < d; i++) qv[i] = x[i] - c[i];
+    s->qvec = qv;
     if (s->use_pre) { /* |q - c|^2 + (2<c, r> [+ |r|^2 for PQ]) - 2<q, r> */
-        const float *t2 = s->precomputed + l * s->m * s->ksub;
-        for (int64_t k = 0; k < s->m * s->ksub; k++) s->lut[k] = t2[k] + s->qlut[k];
-        s->tab = s->lut;
-        s->bias = coarse_dist == coarse_dist ? coarse_dist : sqr_norm(s->qv, d); /* NaN: not known */
+        const float *t2 = s->precomputed + l * size, *qlut = s->qlut;
+        for (int64_t k = 0; k < size; k++) lut[k] = t2[k] + qlut[k];
+        s->tab = lut;
+        s->bias = coarse_dist == coarse_dist ? coarse_dist : sqr_norm(qv, d); /* NaN: not known */
     } else if (s->has_lut) {
-        vt_lut_from_transposed(s->kind, s->qv, d, s->cbt, s->m, s->ksub, s->metric, s->lut);
-        s->tab = s->lut;
-        s->bias = s->kind == VT_SCAN_RQ ? sqr_norm(s->qv, d) : 0.f; /* |q - c|^2 + |r|^2 - 2<q - c, r> */
+        vt_lut_from_transposed(s->kind, qv, d, s->cbt, s->m, s->ksub, s->metric, lut);
+        s->tab = lut;
+        s->bias = s->kind == VT_SCAN_RQ ? sqr_norm(qv, d) : 0.f; /* |q - c|^2 + |r|^2 - 2<q - c, r> */
     }
     return 0;
 }
@@ -143,10 +148,11 @@ void vt_scanner_run(const vt_scanner *s, const uint8_t *codes, int64_t n, float 
     case VT_SCAN_PQ: vt_adc_ny(s->tab, s->m, s->ksub, codes, n, s->code_size, 0.f, 0, out); break;
     case VT_SCAN_RQ: vt_adc_ny(s->tab, s->m, s->ksub, codes, n, s->code_size, 0.f, metric != 1, out); break;
     }
+    const float bias = s->bias;
     if (!s->has_lut && metric == 1)
         for (int64_t j = 0; j < n; j++) out[j] = -out[j];
-    if (s->bias != 0.f)
-        for (int64_t j = 0; j < n; j++) out[j] += s->bias;
+    if (bias != 0.f)
+        for (int64_t j = 0; j < n; j++) out[j] += bias;
 }
 
 int vt_scanner_rows(const vt_scanner *s, const uint8_t *codes, int64_t ncodes, const int64_t *rows, int64_t n,

@@ -107,17 +107,9 @@ VT_TARGET_AVX2 static void sq4_ny_avx2(const float *xs, const uint8_t *codes, in
 
 void vt_sq4_ny(const float *x, const uint8_t *codes, int64_t n, int64_t d, const float *vmin, const float *step,
                int metric, float *out) {
-    float local[1024], *xs = d <= 1024 ? local : malloc(sizeof(float) * (size_t)d);
+    float local[1024], bias;
+    float *xs = vt_sq_prepare(x, vmin, step, d, metric, local, 1024, &bias);
     if (!xs) return;
-    float bias = 0.f;
-    for (int64_t i = 0; i < d; i++) {
-        if (metric == 1) {
-            xs[i] = x[i] * step[i];
-            bias += x[i] * (vmin[i] + 0.5f * step[i]);
-        } else {
-            xs[i] = x[i] - vmin[i] - 0.5f * step[i];
-        }
-    }
 #if VT_X86
     switch (vt_simd_level()) {
     case VT_AVX512: sq4_ny_avx512(xs, codes, n, d, step, metric, bias, out); break;

@@ -20,8 +20,9 @@ class SQbf16(Encoding):
         return 2 * self.d
 
     def encode(self, x: np.ndarray) -> np.ndarray:
-        bits = np.ascontiguousarray(x, np.float32).view(np.uint32).astype(np.uint64)
-        half = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+        bits = np.ascontiguousarray(x, np.float32).view(np.uint32)
+        # finite floats stay below 0xFF800000, so the rounding bias cannot wrap 32 bits
+        half = ((bits + (np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1)))) >> np.uint32(16)).astype(np.uint16)
         if np.any((half & 0x7F80) == 0x7F80):
             raise VtoolError("a vector component rounds past the largest bfloat16; use Flat")
         return half.view(np.uint8).reshape(len(x), self.code_size)
