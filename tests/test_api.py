@@ -8,8 +8,8 @@ import pytest
 
 import vtool
 from tests.conftest import clustered
-from vtool.index.build import add as add_files
-from vtool.index.build import train as train_file
+from vtool.commands.build import add as add_files
+from vtool.commands.build import train as train_file
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_range_search_with_rflat_uses_exact_distances_and_compressed_ids_change_
     np.testing.assert_allclose(dist, exact, rtol=1e-4, atol=1e-4)
     assert (dist <= radius).all()
     index.save(str(tmp_path / "i.vti"))
-    from vtool.index.compress import compress_ids
+    from vtool.commands.compress import compress_ids
 
     compress_ids(str(tmp_path / "i.vti"), str(tmp_path / "c.vti"), method="ef")
     small = vtool.load(str(tmp_path / "c.vti"))

@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from vtool.exact import knn  # noqa: E402
-from vtool.index.build import add, train  # noqa: E402
+from vtool.commands.build import add, train  # noqa: E402
 from vtool.index.index import load_index  # noqa: E402
 
 faiss = common.import_faiss()

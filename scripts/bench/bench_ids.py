@@ -19,8 +19,8 @@ import common  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from vtool.index.build import add, train  # noqa: E402
-from vtool.index.compress import compress_ids  # noqa: E402
+from vtool.commands.build import add, train  # noqa: E402
+from vtool.commands.compress import compress_ids  # noqa: E402
 from vtool.index.index import load_index  # noqa: E402
 
 METHODS = ("packed", "ef", "roc", "wt")

@@ -104,7 +104,7 @@ def test_eval_gate_fails_with_exit_3(small_data, cli):
 
 
 def test_eval_counts_distance_ties_as_big_ann_does():
-    from vtool.evaluate import recalls
+    from vtool.commands.evaluate import recalls
 
     gt_ids = np.array([[0, 1, 2, 3, 4]])
     gt_dist = np.array([[0.0, 1.0, 2.0, 2.0, 3.0]], np.float32)

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from tests.conftest import assert_refused, clustered
 from vtool import _native
 from vtool.codecs.ids import encode_ids, information_bounds, open_codec
-from vtool.index.build import add, train
-from vtool.index.compress import compress_ids
+from vtool.commands.build import add, train
+from vtool.commands.compress import compress_ids
 from vtool.index.index import load_index
 
 UNIVERSES = [1, 2, 1000, 200_000, 2**31 - 1, 2**31 + 5, 2**40]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import clustered, shared_dataset
-from vtool.index.build import add, train
+from vtool.commands.build import add, train
 from vtool.index.index import load_index
-from vtool.encode import encode
+from vtool.commands.encode import encode
 
 SPECS = ["IVF16,PQ4", "IVF16,PQ4x6", "IVF16,PQ4np", "IVF16,PQ4x4fs", "IVF16,PQ4x4fs,RFlat", "IVF16,SQ8",
          "IVF16,SQfp16", "IVF16,RQ3x6", "PQ4", "PQ4x4fs", "SQ8", "RQ2x5", "OPQ4,IVF16,PQ4", "OPQ4_8,PQ4",

@@ -9,7 +9,7 @@ import pytest
 
 from vtool import _native
 from vtool.errors import VtoolError
-from vtool.index.build import add, train
+from vtool.commands.build import add, train
 from vtool.index.container import FIXED, VtiFile, write_vti
 from vtool.index.index import load_index
 

@@ -9,7 +9,7 @@ from tests.conftest import clustered, shared_dataset
 from tests.io.writers import write_parquet
 from vtool import _native
 from vtool.errors import VtoolError
-from vtool.index.build import add, train
+from vtool.commands.build import add, train
 from vtool.index.index import load_index
 from vtool.exact import knn
 

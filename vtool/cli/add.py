@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from vtool.cli import common
-from vtool.index import build
+from vtool.commands import build
 
 
 def add(

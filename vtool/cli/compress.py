@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vtool.cli import common
-from vtool.index.compress import compress_ids
+from vtool.commands.compress import compress_ids
 
 
 def compress(

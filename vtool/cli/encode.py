@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vtool import encode as encode_lib
+from vtool.commands import encode as encode_lib
 from vtool.cli import common
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from vtool import evaluate as evaluate_lib
+from vtool.commands import evaluate as evaluate_lib
 from vtool.cli import common
 from vtool.errors import EXIT_GATE
 

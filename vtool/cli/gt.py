@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vtool import groundtruth
+from vtool.commands import groundtruth
 from vtool.cli import common
 from vtool.io.atomic import check_output_path
 from vtool.io.results import result_format, write_results

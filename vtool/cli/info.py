@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from vtool import _native
-from vtool import info as info_lib
+from vtool.commands import info as info_lib
 from vtool.cli import common
 from vtool.errors import VtoolError
 

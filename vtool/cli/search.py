@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vtool import search as search_lib
+from vtool.commands import search as search_lib
 from vtool.cli import common
 from vtool.io.atomic import atomic_path, check_output_path
 from vtool.io.results import result_format, write_results

@@ -1,1 +1,1 @@
-"""Index spec parsing, the .vti container, and the index structures (Flat, IVF)."""
+"""The index and its parts: spec parser, registry, structures, code stores, refiner, .vti container."""

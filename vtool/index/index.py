@@ -4,7 +4,7 @@
     encoding (Flat, PQ, SQ, RQ, ...);  id map (int64 | packed | ef | roc | wt);  refiner (RFlat)
 
 A model is an index with N = 0. The same object serves the Python API (train, add, search,
-range_search, save in memory) and the file drivers of vtool/index/build.py. A search scans
+range_search, save in memory) and the file drivers of vtool/commands/build.py. A search scans
 (list, row) positions and maps only its final results to user ids.
 """
 

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from vtool.errors import VtoolError
-from vtool.index.build import check_codes_match, code_lists
+from vtool.commands.build import check_codes_match, code_lists
 from vtool.index.index import load_index
 from vtool.io.atomic import check_output_path
 from vtool.io.codes import CodesWriter, open_codes

@@ -75,7 +75,7 @@ def reconstruction_mse(base_path: str, index_path: str | None = None, codes_path
 
     The reconstructions come from an index (every stored row) or from a code file and its
     model; each is compared with the base row its id names (ids must be row numbers)."""
-    from vtool.index.build import check_codes_match, code_lists
+    from vtool.commands.build import check_codes_match, code_lists
     from vtool.index.index import load_index
     from vtool.io.codes import open_codes
     from vtool.io.vectors import open_vectors
@@ -120,7 +120,7 @@ def evaluate(results: str | None = None, gt: str | None = None, gt_distances: st
     """The report of `vtool eval`: recalls of results against ground truth (given, or computed
     from base and queries), QPS from a timing record, index size, reconstruction error, and
     the recall gate (report["gate"]["passed"])."""
-    from vtool import groundtruth
+    from vtool.commands import groundtruth
     from vtool.io.results import read_results
 
     if gate not in RECALL_NAMES:
