@@ -205,8 +205,11 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
     vt_lut_transpose(VT_SCAN_PQ, codebooks, d, m, 16, cbt);
     int residual_l2 = by_residual && centroids && metric != 1;
     int residual_ip = by_residual && centroids && metric == 1;
+    const int topk = !out->radius_mode;
     for (int64_t q = 0; q < nq; q++) {
         const float *x = queries + q * d;
+        float *h = topk ? out->hd + q * out->k : NULL; /* the heap read directly in the hot loop */
+        int64_t *hp = topk ? out->hi + q * out->k : NULL;
         float tbias = 0.f, scale = 1.f;
         if (!residual_l2) {
             vt_lut_from_transposed(VT_SCAN_PQ, x, d, cbt, m, 16, metric, lut);
@@ -252,14 +255,17 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
                 int64_t first = begin + bb * 32, count = end - first < nblk * 32 ? end - first : nblk * 32;
                 /* integer pre-filter against the heap's worst (one unit of slack for rounding),
                    then the exact float test */
-                float room = (vt_collector_threshold(out, q) - tbias - lbias) * scale;
+                float room = ((topk ? h[0] : out->radius) - tbias - lbias) * scale;
                 uint32_t thr = room >= 65535.f ? 0xFFFFu : room < 0.f ? 0u : (uint32_t)room + 1u;
                 int64_t nc = candidates(sums, count, thr, cand);
                 for (int64_t c = 0; c < nc; c++) {
                     int64_t t = cand[c];
                     float dist = tbias + lbias + (float)sums[t] * inv;
-                    if (dist <= vt_collector_threshold(out, q) && (rc = vt_collector_push(out, q, dist, first + t)))
+                    if (topk) {
+                        if (dist <= h[0]) vt_heap_push(h, hp, out->k, dist, first + t);
+                    } else if ((rc = vt_collector_push(out, q, dist, first + t))) {
                         goto done;
+                    }
                 }
             }
         }

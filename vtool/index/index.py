@@ -17,7 +17,7 @@ import numpy as np
 from vtool import __version__, _native
 from vtool.codecs.ids import IdCodec, id_sections, open_codec
 from vtool.errors import VtoolError
-from vtool.index.codestore import PlainRows, store_class
+from vtool.index.codestore import store_class
 from vtool.index.container import VtiFile, write_vti
 from vtool.index.refine import DEFAULT_K_FACTOR, RFlat, exact_distances, rerank, vectors_by_id
 from vtool.index.spec import IndexSpec, parse_spec
@@ -444,4 +444,4 @@ def load(path: str, verify: bool = True) -> Index:
     return load_index(path, verify)
 
 
-__all__ = ["Index", "PlainRows", "load", "load_index", "train"]
+__all__ = ["Index", "load", "load_index", "train"]
