@@ -185,6 +185,16 @@ void vt_fs_quantize_lut(const float *lut, int64_t m, uint8_t *qlut, float *bias,
     *scale = a;
 }
 
+/* Candidates of a radius search (kept out of line: the top-k loop stays as small as it was). */
+__attribute__((noinline)) static int radius_push(vt_collector *out, int64_t q, const int32_t *cand, int64_t nc,
+                                                 const uint16_t *sums, float bias, float inv, int64_t first) {
+    for (int64_t c = 0; c < nc; c++) {
+        float dist = bias + (float)sums[cand[c]] * inv;
+        if (vt_collector_push(out, q, dist, first + cand[c])) return -4;
+    }
+    return 0;
+}
+
 int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
                    const uint8_t *blocks, const int64_t *block_offsets, const int64_t *list_offsets, int64_t nlist,
                    const int64_t *probes, int64_t nprobe, const float *codebooks, const float *precomputed, int64_t m,
@@ -206,10 +216,11 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
     int residual_l2 = by_residual && centroids && metric != 1;
     int residual_ip = by_residual && centroids && metric == 1;
     const int topk = !out->radius_mode;
+    const int64_t k = out->k;
     for (int64_t q = 0; q < nq; q++) {
         const float *x = queries + q * d;
-        float *h = topk ? out->hd + q * out->k : NULL; /* the heap read directly in the hot loop */
-        int64_t *hp = topk ? out->hi + q * out->k : NULL;
+        float *h = topk ? out->hd + q * k : NULL; /* the heap read directly in the hot loop */
+        int64_t *hp = topk ? out->hi + q * k : NULL;
         float tbias = 0.f, scale = 1.f;
         if (!residual_l2) {
             vt_lut_from_transposed(VT_SCAN_PQ, x, d, cbt, m, 16, metric, lut);
@@ -258,14 +269,14 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
                 float room = ((topk ? h[0] : out->radius) - tbias - lbias) * scale;
                 uint32_t thr = room >= 65535.f ? 0xFFFFu : room < 0.f ? 0u : (uint32_t)room + 1u;
                 int64_t nc = candidates(sums, count, thr, cand);
+                if (!topk) {
+                    if ((rc = radius_push(out, q, cand, nc, sums, tbias + lbias, inv, first))) goto done;
+                    continue;
+                }
                 for (int64_t c = 0; c < nc; c++) {
                     int64_t t = cand[c];
                     float dist = tbias + lbias + (float)sums[t] * inv;
-                    if (topk) {
-                        if (dist <= h[0]) vt_heap_push(h, hp, out->k, dist, first + t);
-                    } else if ((rc = vt_collector_push(out, q, dist, first + t))) {
-                        goto done;
-                    }
+                    if (dist <= h[0]) vt_heap_push(h, hp, k, dist, first + t);
                 }
             }
         }
