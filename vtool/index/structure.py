@@ -56,7 +56,7 @@ class Structure:
         return {}
 
     def load(self, arrays: dict[str, np.ndarray]) -> None:
-        pass
+        """Restore trained state (a single list has none)."""
 
     def check(self, arrays: dict[str, np.ndarray]) -> str | None:
         """What is wrong with loaded sections, or None (list offsets included)."""
