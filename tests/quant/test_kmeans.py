@@ -35,3 +35,25 @@ def test_duplicate_points_leave_no_empty_cluster_unrepaired():
     labels, _ = assign(x, result.centroids)
     assert len(np.unique(labels)) == 4
     assert result.splits > 0
+
+
+def test_degenerate_training_data_terminates():
+    """Identical rows, and rows so small their distances underflow, once spun for minutes
+    re-splitting the same empty clusters (issue 11, item 4): k-means stops when every point
+    sits on a centroid. Run in a subprocess so a regression fails instead of hanging."""
+    import subprocess
+    import sys
+
+    code = """
+import numpy as np, vtool
+row = np.random.default_rng(0).normal(size=(1, 16)).astype(np.float32)
+for x in (np.tile(row, (3000, 1)), np.random.default_rng(1).normal(size=(3000, 16)).astype(np.float32) * 1e-39):
+    for spec in ("PQ4", "IVF8,PQ4", "IVF8,SQ8"):
+        index = vtool.train(x, spec, seed=0)
+        index.add(x)
+        d, i = index.search(x[:3], 5, nprobe=8)
+        assert (i >= 0).all(), (spec, i)
+print("ok")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]

@@ -33,6 +33,8 @@ def compress(
     if as_json:
         common.emit(report, True, "")
         return
+    if quiet:
+        return
     table = Table(show_header=True, header_style="bold")
     table.add_column("ids")
     table.add_column("bits / id", justify="right")
@@ -46,14 +48,16 @@ def compress(
     table.add_row("zstd-19 of sorted deltas", f"{report['zstd_bits_per_id']:.3f}")
     table.add_row("bound: sum log2 C(N, n_i) / N", f"{report['log2_binomial_bits_per_id']:.3f}")
     table.add_row("bound: H(list sizes)", f"{report['entropy_bits_per_id']:.3f}")
-    Console(highlight=False).print(table)
+    console = Console(highlight=False)
+    console.print(table)
     if "code_bits_per_vector" in report:
-        Console(highlight=False).print(
+        console.print(
             f"codes: {report['code_bits_per_vector']:.2f} bits/vector (raw {report['raw_code_bits_per_vector']}, "
             f"ideal adaptive {report['ideal_adaptive_bits_per_vector']:.2f}, empirical entropy "
             f"{report['empirical_entropy_bits_per_vector']:.2f}; {report['code_ratio_to_ideal']:.4f} x ideal)")
-    Console(highlight=False).print(
-        f"{report['ids']} ids; {report['ratio_to_log2_binomial']:.3f} x the bound; encode "
+    ratio = report["ratio_to_log2_binomial"]  # None when the bound is 0 (a single list)
+    console.print(
+        f"{report['ids']} ids; {f'{ratio:.3f} x the bound' if ratio is not None else 'bound 0 bits (one list)'}; encode "
         f"{report['encode_seconds']:.3f}s, decode {report['decode_seconds']:.3f}s"
         + ("; verified" if report["verified"] else ""))
 

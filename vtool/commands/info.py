@@ -7,10 +7,12 @@ import os
 import numpy as np
 
 from vtool.index.container import MAGIC, VtiFile
+from vtool.io.inputs import check_input_file
 from vtool.io.vectors import open_vectors
 
 
 def describe(path: str, verify: bool = True) -> dict:
+    check_input_file(path)
     with open(path, "rb") as f:
         head = f.read(len(MAGIC))
     if head == MAGIC or path.endswith(".vti"):

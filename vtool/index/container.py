@@ -33,6 +33,7 @@ import numpy as np
 from vtool import _native
 from vtool.errors import VtoolError
 from vtool.io.atomic import atomic_path
+from vtool.io.inputs import check_input_file
 
 MAGIC = b"\x89VTI\r\n\x1a\n"
 FORMAT_VERSION = 1
@@ -128,8 +129,7 @@ class VtiFile:
 
     def __init__(self, path: str | os.PathLike):
         self.path = str(path)
-        if not os.path.isfile(self.path):
-            raise VtoolError(f"{self.path}: no such file")
+        check_input_file(self.path)
         size = os.path.getsize(self.path)
         if size < FIXED.size:
             raise VtoolError(f"{self.path}: not a vtool index (too short, {size} bytes)")

@@ -19,6 +19,7 @@ from typing import Iterator
 import numpy as np
 
 from vtool.errors import VtoolError
+from vtool.io.inputs import check_input_file
 from vtool.io.atomic import atomic_path
 
 CODE_FIELD = "code_"
@@ -31,6 +32,7 @@ def codes_dtype(code_size: int, fingerprint: str) -> np.dtype:
 def is_codes_file(path: str) -> bool:
     """Whether a .npy/.parquet file holds codes (as opposed to vectors)."""
     suffix = Path(path).suffix.lower()
+    check_input_file(path)
     try:
         if suffix == ".npy":
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
@@ -73,8 +75,7 @@ class CodesFile:
 
 
 def open_codes(path: str) -> CodesFile:
-    if not os.path.isfile(path):
-        raise VtoolError(f"{path}: no such file")
+    check_input_file(path)
     suffix = Path(path).suffix.lower()
     if suffix == ".npy":
         try:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vtool.errors import VtoolError
+from vtool.io.inputs import check_input_file
 from vtool.io.atomic import STDOUT, atomic_path
 
 RESULT_FORMATS = ("npz", "parquet", "ibin")
@@ -75,8 +76,7 @@ def write_results(path: str, ids: np.ndarray, dist: np.ndarray, fmt: str | None 
 
 def read_results(path: str, distances_path: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """(ids int64 n x k, distances float32 n x k or None) from any supported layout."""
-    if not os.path.isfile(path):
-        raise VtoolError(f"{path}: no such file")
+    check_input_file(path)
     suffix = Path(path).suffix.lower()
     try:
         if suffix == ".npz":

@@ -14,6 +14,7 @@ from typing import Iterator
 import numpy as np
 
 from vtool.errors import VtoolError
+from vtool.io.inputs import check_input_file
 
 # Element types accepted as vector components; everything is computed in float32.
 ACCEPTED_DTYPES = {np.dtype(t) for t in ("float32", "float64", "float16", "uint8", "int8", "int32")}
@@ -119,10 +120,8 @@ class VectorFile:
 def open_vectors(path: str | os.PathLike, format: str | None = None, column: str | None = None,
                  id_column: str | None = None) -> VectorFile:
     """Open a vector file for streaming; raises VtoolError naming what is wrong."""
-    path = str(path)
+    path = check_input_file(path)
     fmt = detect_format(path, format)
-    if not os.path.isfile(path):
-        raise VtoolError(f"{path}: no such file")
     if id_column and fmt != "parquet":
         raise VtoolError(f"{path}: --id-column needs a parquet input")
     if fmt == "npy":
@@ -191,13 +190,19 @@ class _VecsRows:
     def __init__(self, raw: np.ndarray, d: int, dtype: np.dtype, path: str):
         self.raw, self.d, self.dtype, self.path = raw, d, dtype, path
 
+    def __len__(self) -> int:
+        return len(self.raw)
+
     def __getitem__(self, index) -> np.ndarray:
-        block = np.asarray(self.raw[index])
+        """Rows by a slice or an integer array of any shape (vectors in the last axis)."""
+        shape = None if isinstance(index, slice) else np.shape(index)
+        block = np.asarray(self.raw[index if shape is None else np.ravel(index)]).reshape(-1, self.raw.shape[1])
         dims = block[:, :4].copy().view("<i4").ravel()
         if (dims != self.d).any():
             raise VtoolError(f"{self.path}: corrupt file: a row header says dimension "
                              f"{int(dims[dims != self.d][0])}, expected {self.d}")
-        return block[:, 4:].copy().view(self.dtype.newbyteorder("<"))
+        rows = block[:, 4:].copy().view(self.dtype.newbyteorder("<"))
+        return rows if shape is None else rows.reshape(*shape, self.d)
 
 
 def _open_bin(path: str, fmt: str) -> VectorFile:

@@ -59,6 +59,11 @@ def kmeans(x: np.ndarray, k: int, niter: int = 25, seed: int = 1234, init: str =
         nonempty = counts > 0
         centroids[nonempty] = (sums[nonempty] / counts[nonempty, None]).astype(np.float32)
         splits += _split_empty(centroids, counts, rng)
+        if metric == "l2" and total == 0.0:
+            # every point sits on a centroid (fewer distinct points than clusters, zero
+            # variance, or values so small their distances underflow): nothing left to move,
+            # and splitting the same clusters again each round would only spin
+            break
     return KMeansResult(centroids, objective, splits)
 
 

@@ -1,0 +1,79 @@
+"""Input paths that are not plain files, and the rough edges of issue 11 (items 5, 7, 8, 9):
+each a clear line and exit 2, or the right result — never a hang or a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import assert_refused, clustered
+from tests.io.writers import write_vecs
+
+VTOOL = [sys.executable, "-c", "from vtool.cli.main import main; main()"]
+
+
+@pytest.fixture
+def flat_pq(tmp_path, cli):
+    """A one-list PQ index (no IVF) and its inputs."""
+    base = clustered(1500, 16, seed=5)
+    np.save(tmp_path / "b.npy", base)
+    np.save(tmp_path / "q.npy", base[:7])
+    assert cli("train", tmp_path / "b.npy", "--index", "PQ4", "-o", tmp_path / "m.vti").code == 0
+    assert cli("add", tmp_path / "m.vti", tmp_path / "b.npy", "-o", tmp_path / "i.vti").code == 0
+    return tmp_path, base
+
+
+@pytest.mark.parametrize("method", ["ef", "roc", "packed", "wt"])
+def test_compress_ids_on_a_single_list_index_reports_and_exits_0(flat_pq, cli, method):
+    ws, _ = flat_pq
+    r = cli("compress-ids", ws / "i.vti", "-o", ws / "c.vti", "--method", method)
+    assert r.code == 0, r
+    assert "one list" in r.out
+    assert cli("search", ws / "c.vti", ws / "q.npy", "-o", ws / "r.npz").code == 0
+
+
+def test_compress_ids_quiet_prints_nothing(flat_pq, cli):
+    ws, _ = flat_pq
+    r = cli("compress-ids", ws / "i.vti", "-o", ws / "c.vti", "--method", "ef", "-q")
+    assert r.code == 0 and r.out == "" and r.err == ""
+
+
+@pytest.mark.parametrize("suffix,dtype", [(".fvecs", np.float32), (".bvecs", np.uint8)])
+def test_refine_from_vecs_files_equals_refine_from_npy(flat_pq, cli, suffix, dtype):
+    ws, base = flat_pq
+    raw = np.clip(base * 10 + 128, 0, 255).astype(dtype) if dtype == np.uint8 else base
+    write_vecs(ws / f"b{suffix}", raw)
+    np.save(ws / "raw.npy", raw)
+    assert cli("search", ws / "i.vti", ws / "q.npy", "-o", ws / "a.npz", "--refine", ws / f"b{suffix}").code == 0
+    assert cli("search", ws / "i.vti", ws / "q.npy", "-o", ws / "b.npz", "--refine", ws / "raw.npy").code == 0
+    a, b = np.load(ws / "a.npz"), np.load(ws / "b.npz")
+    np.testing.assert_array_equal(a["ids"], b["ids"])
+    np.testing.assert_array_equal(a["distances"], b["distances"])
+
+
+def test_info_refuses_a_directory_a_dangling_link_and_stdin(tmp_path, cli):
+    assert_refused(cli("info", tmp_path), "is a directory")
+    os.symlink(tmp_path / "nowhere.npy", tmp_path / "dangling.npy")
+    assert_refused(cli("info", tmp_path / "dangling.npy"), "no such file")
+    assert_refused(cli("info", "-"), "not standard input")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+@pytest.mark.parametrize("command", ["info", "add", "search", "train", "eval"])
+def test_a_fifo_input_is_refused_instead_of_blocking(flat_pq, command):
+    ws, _ = flat_pq
+    fifo = ws / "fifo.npy"
+    os.mkfifo(fifo)
+    args = {"info": ["info", fifo], "add": ["add", ws / "m.vti", fifo, "-o", ws / "x.vti"],
+            "search": ["search", ws / "i.vti", fifo, "-o", ws / "x.npz"],
+            "train": ["train", fifo, "--index", "Flat", "-o", ws / "x.vti"],
+            "eval": ["eval", fifo, "--gt", fifo]}[command]
+    r = subprocess.run(VTOOL + [str(a) for a in args], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [f"vtool: error: {fifo}: not a regular file (a FIFO, socket or device); "
+                                             "give a file on disk"]
+    assert not (ws / "x.vti").exists() and not (ws / "x.npz").exists()
