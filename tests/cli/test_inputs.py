@@ -77,3 +77,31 @@ def test_a_fifo_input_is_refused_instead_of_blocking(flat_pq, command):
     assert r.stderr.strip().splitlines() == [f"vtool: error: {fifo}: not a regular file (a FIFO, socket or device); "
                                              "give a file on disk"]
     assert not (ws / "x.vti").exists() and not (ws / "x.npz").exists()
+
+
+@pytest.mark.parametrize("command", ["gt", "train", "search"])
+def test_vectors_whose_distances_would_overflow_are_refused_with_their_row(flat_pq, command):
+    """Finite but huge values (x 1e20) passed the NaN check, then gt returned every id -1 or
+    segfaulted and train raised IndexError (issue 11, item 6). Run as a subprocess: a
+    regression may crash the interpreter."""
+    ws, base = flat_pq
+    huge = base.copy()
+    huge[3] *= np.float32(1e20)
+    np.save(ws / "huge.npy", huge)
+    args = {"gt": ["gt", ws / "huge.npy", ws / "huge.npy", "-k", "1", "-o", ws / "g.ibin"],
+            "train": ["train", ws / "huge.npy", "--index", "IVF8,Flat", "-o", ws / "x.vti"],
+            "search": ["search", ws / "i.vti", ws / "huge.npy", "-o", ws / "x.npz"]}[command]
+    r = subprocess.run(VTOOL + [str(a) for a in args], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "row 3 is too large" in lines[0], lines
+    assert not any((ws / name).exists() for name in ("g.ibin", "x.vti", "x.npz"))
+
+
+def test_the_python_api_refuses_overflowing_vectors_too():
+    import vtool
+
+    x = clustered(500, 8, seed=1)
+    x[9] *= np.float32(1e20)
+    with pytest.raises(vtool.VtoolError, match="row 9 is too large"):
+        vtool.train(x, "IVF4,Flat")

@@ -21,6 +21,7 @@ from vtool.index.codestore import store_class
 from vtool.index.container import VtiFile, write_vti
 from vtool.index.refine import DEFAULT_K_FACTOR, RFlat, exact_distances, rerank, vectors_by_id
 from vtool.index.spec import IndexSpec, parse_spec
+from vtool.io.vectors import check_values
 
 METRICS = ("l2", "ip")
 QUERY_CHUNK = 256  # fewest queries a search thread takes at once
@@ -351,9 +352,7 @@ def check_vectors(x, d: int) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=np.float32)
     if x.ndim != 2 or x.shape[1] != d:
         raise VtoolError(f"vectors of shape {x.shape} do not have dimension {d}")
-    if not np.isfinite(x).all():
-        row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
-        raise VtoolError(f"row {row} holds NaN or Inf")
+    check_values(x, "vectors")
     return x
 
 

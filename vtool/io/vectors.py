@@ -16,6 +16,10 @@ import numpy as np
 from vtool.errors import VtoolError
 from vtool.io.inputs import check_input_file
 
+# A vector's squared norm at most a quarter of the largest float32: then every squared
+# distance (<= (|x| + |y|)^2) and inner product between two vectors stays finite.
+MAX_SQUARED_NORM = float(np.finfo(np.float32).max) / 4
+
 # Element types accepted as vector components; everything is computed in float32.
 ACCEPTED_DTYPES = {np.dtype(t) for t in ("float32", "float64", "float16", "uint8", "int8", "int32")}
 
@@ -98,11 +102,7 @@ class VectorFile:
         with np.errstate(over="ignore"):  # float64 beyond float32 range becomes inf, caught below
             batch = np.ascontiguousarray(raw, dtype=np.float32)
         if raw.dtype.kind == "f":
-            finite = np.isfinite(batch)
-            if not finite.all():
-                bad = int(np.argwhere(~finite.all(axis=1))[0, 0])
-                row = int(rows[bad]) if rows is not None else start + bad
-                raise VtoolError(f"{self.path}: row {row} contains NaN or Inf")
+            check_values(batch, self.path, lambda i: int(rows[i]) if rows is not None else start + i)
         return batch
 
     def _parquet_batches(self, batch_size: int):
@@ -115,6 +115,19 @@ class VectorFile:
                 ids = _id_column_to_array(rb.column(1), self.path, self.id_column)
             yield start, self._checked(batch, start), ids
             start += len(batch)
+
+
+def check_values(batch: np.ndarray, source: str, row_of=lambda i: i) -> None:
+    """Refuse a float32 batch holding NaN or Inf, or a row whose squared norm could make
+    distances overflow; the message names the row (row_of maps batch positions to rows)."""
+    finite = np.isfinite(batch)
+    if not finite.all():
+        raise VtoolError(f"{source}: row {row_of(int(np.argwhere(~finite.all(axis=1))[0, 0]))} contains NaN or Inf")
+    norms = np.einsum("ij,ij->i", batch, batch, dtype=np.float64)
+    if norms.max(initial=0.0) > MAX_SQUARED_NORM:
+        bad = int(np.argmax(norms > MAX_SQUARED_NORM))
+        raise VtoolError(f"{source}: row {row_of(bad)} is too large (squared norm {norms[bad]:.3g}; distances "
+                         f"would overflow float32 above {MAX_SQUARED_NORM:.3g}): scale the vectors down")
 
 
 def open_vectors(path: str | os.PathLike, format: str | None = None, column: str | None = None,
