@@ -180,37 +180,31 @@ VT_TARGET_AVX2 static void sq8_ny_avx2(const float *xs, const uint8_t *codes, in
 }
 #endif
 
-float *vt_sq_prepare(const float *x, const float *vmin, const float *step, int64_t d, int metric, float *local,
-                     int64_t cap, float *bias) {
-    float *xs = d <= cap ? local : malloc(sizeof(float) * (size_t)d);
-    *bias = 0.f;
-    if (!xs) return NULL;
+void vt_sq_run(const float *x, const uint8_t *codes, int64_t n, int64_t d, const float *vmin, const float *step,
+               int metric, float *out, const vt_sq_kernel kernels[3]) {
+    float local[1024], *xs = d <= 1024 ? local : malloc(sizeof(float) * (size_t)d);
+    if (!xs) return;
+    float bias = 0.f;
     for (int64_t i = 0; i < d; i++) {
         if (metric == 1) {
             xs[i] = x[i] * step[i];
-            *bias += x[i] * (vmin[i] + 0.5f * step[i]);
+            bias += x[i] * (vmin[i] + 0.5f * step[i]);
         } else {
             xs[i] = x[i] - vmin[i] - 0.5f * step[i];
         }
     }
-    return xs;
+    kernels[vt_simd_level()](xs, codes, n, d, step, metric, bias, out);
+    if (xs != local) free(xs);
 }
 
 void vt_sq8_ny(const float *x, const uint8_t *codes, int64_t n, int64_t d, const float *vmin, const float *step,
                int metric, float *out) {
-    float local[1024], bias;
-    float *xs = vt_sq_prepare(x, vmin, step, d, metric, local, 1024, &bias);
-    if (!xs) return;
 #if VT_X86
-    switch (vt_simd_level()) {
-    case VT_AVX512: sq8_ny_avx512(xs, codes, n, d, step, metric, bias, out); break;
-    case VT_AVX2: sq8_ny_avx2(xs, codes, n, d, step, metric, bias, out); break;
-    default: sq8_ny_scalar(xs, codes, n, d, step, metric, bias, out);
-    }
+    static const vt_sq_kernel kernels[3] = {sq8_ny_scalar, sq8_ny_avx2, sq8_ny_avx512};
 #else
-    sq8_ny_scalar(xs, codes, n, d, step, metric, bias, out);
+    static const vt_sq_kernel kernels[3] = {sq8_ny_scalar, sq8_ny_scalar, sq8_ny_scalar};
 #endif
-    if (xs != local) free(xs);
+    vt_sq_run(x, codes, n, d, vmin, step, metric, out, kernels);
 }
 
 void vt_fp16_ny(const float *x, const uint16_t *codes, int64_t n, int64_t d, int metric, float *out) {

@@ -120,12 +120,14 @@ static inline int vt_collector_run(vt_collector *c, int64_t q, const float *dist
     return 0;
 }
 
-/* codes.c: a min/max scalar-quantizer query prepared once per call (SQ8, SQ4), so the inner
- * loop is one multiply-add per component: L2 uses xs = x - vmin - step/2 and
- * |xs - c * step|^2; IP uses xs = x * step, bias + <xs, c>. Returns xs (local when d <= cap,
- * else allocated: free it when it is not local) and the bias; NULL when out of memory. */
-float *vt_sq_prepare(const float *x, const float *vmin, const float *step, int64_t d, int metric, float *local,
-                     int64_t cap, float *bias);
+/* codes.c: a min/max scalar quantizer (SQ8, SQ4) scans with the query prepared once per call,
+ * so the inner loop is one multiply-add per component: L2 uses xs = x - vmin - step/2 and
+ * |xs - c * step|^2; IP uses xs = x * step, bias + <xs, c>. vt_sq_run prepares the query and
+ * calls the kernel of the SIMD level in use (kernels indexed by VT_SCALAR, VT_AVX2, VT_AVX512). */
+typedef void (*vt_sq_kernel)(const float *xs, const uint8_t *codes, int64_t n, int64_t d, const float *step,
+                             int metric, float bias, float *out);
+void vt_sq_run(const float *x, const uint8_t *codes, int64_t n, int64_t d, const float *vmin, const float *step,
+               int metric, float *out, const vt_sq_kernel kernels[3]);
 
 /* lut.c: codebooks transposed once, then tables built from them. */
 void vt_lut_transpose(int kind, const float *codebooks, int64_t d, int64_t m, int64_t ksub, float *out);

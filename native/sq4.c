@@ -4,7 +4,6 @@
  * xs = x - vmin - step/2 and |xs - c * step|^2; IP uses a = x * step and bias = <x, vmin +
  * step/2>, bias + <a, c>. The scalar function is the reference.
  */
-#include <stdlib.h>
 #include "vtool.h"
 #include "internal.h"
 
@@ -111,17 +110,10 @@ VT_TARGET_AVX2 static void sq4_ny_avx2(const float *xs, const uint8_t *codes, in
 
 void vt_sq4_ny(const float *x, const uint8_t *codes, int64_t n, int64_t d, const float *vmin, const float *step,
                int metric, float *out) {
-    float local[1024], bias;
-    float *xs = vt_sq_prepare(x, vmin, step, d, metric, local, 1024, &bias);
-    if (!xs) return;
 #if VT_X86
-    switch (vt_simd_level()) {
-    case VT_AVX512: sq4_ny_avx512(xs, codes, n, d, step, metric, bias, out); break;
-    case VT_AVX2: sq4_ny_avx2(xs, codes, n, d, step, metric, bias, out); break;
-    default: sq4_ny_scalar(xs, codes, n, d, step, metric, bias, out);
-    }
+    static const vt_sq_kernel kernels[3] = {sq4_ny_scalar, sq4_ny_avx2, sq4_ny_avx512};
 #else
-    sq4_ny_scalar(xs, codes, n, d, step, metric, bias, out);
+    static const vt_sq_kernel kernels[3] = {sq4_ny_scalar, sq4_ny_scalar, sq4_ny_scalar};
 #endif
-    if (xs != local) free(xs);
+    vt_sq_run(x, codes, n, d, vmin, step, metric, out, kernels);
 }
