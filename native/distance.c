@@ -7,9 +7,13 @@
 #include "vtool.h"
 #include "internal.h"
 
-static void l2sqr_ny_scalar(const float *x, const float *y, int64_t ny, int64_t d, float *out) {
+/* Row j of y: the j-th row, or row rows[j] when a row list is given (a graph search
+ * visits arbitrary rows, and gathering them first would copy every vector once more). */
+#define ROW(j) (y + (rows ? (int64_t)rows[j] : (int64_t)(j)) * d)
+
+static void l2sqr_ny_scalar(const float *x, const float *y, const int32_t *rows, int64_t ny, int64_t d, float *out) {
     for (int64_t j = 0; j < ny; j++) {
-        const float *yj = y + j * d;
+        const float *yj = ROW(j);
         float s = 0.f;
         for (int64_t i = 0; i < d; i++) {
             float t = x[i] - yj[i];
@@ -19,9 +23,9 @@ static void l2sqr_ny_scalar(const float *x, const float *y, int64_t ny, int64_t 
     }
 }
 
-static void ip_ny_scalar(const float *x, const float *y, int64_t ny, int64_t d, float *out) {
+static void ip_ny_scalar(const float *x, const float *y, const int32_t *rows, int64_t ny, int64_t d, float *out) {
     for (int64_t j = 0; j < ny; j++) {
-        const float *yj = y + j * d;
+        const float *yj = ROW(j);
         float s = 0.f;
         for (int64_t i = 0; i < d; i++) s += x[i] * yj[i];
         out[j] = s;
@@ -31,13 +35,13 @@ static void ip_ny_scalar(const float *x, const float *y, int64_t ny, int64_t d, 
 #if VT_X86
 /* ---- AVX-512: 16 lanes, masked tail ---- */
 #define DEF_NY_AVX512(NAME, TERM)                                                        \
-    VT_TARGET_AVX512 static void NAME(const float *x, const float *y, int64_t ny,       \
-                                      int64_t d, float *out) {                          \
+    VT_TARGET_AVX512 static void NAME(const float *x, const float *y, const int32_t *rows, \
+                                      int64_t ny, int64_t d, float *out) {              \
         const int64_t tail = d & 15, body = d - tail;                                   \
         const __mmask16 m = (__mmask16)((1u << tail) - 1u);                             \
         int64_t j = 0;                                                                  \
         for (; j + 4 <= ny; j += 4) {                                                   \
-            const float *y0 = y + j * d, *y1 = y0 + d, *y2 = y1 + d, *y3 = y2 + d;      \
+            const float *y0 = ROW(j), *y1 = ROW(j + 1), *y2 = ROW(j + 2), *y3 = ROW(j + 3); \
             __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                 \
             for (int64_t i = 0; i < body; i += 16) {                                    \
                 __m512 xv = _mm512_loadu_ps(x + i);                                     \
@@ -59,7 +63,7 @@ static void ip_ny_scalar(const float *x, const float *y, int64_t ny, int64_t d, 
             out[j + 3] = _mm512_reduce_add_ps(a3);                                      \
         }                                                                               \
         for (; j < ny; j++) {                                                           \
-            const float *yj = y + j * d;                                                \
+            const float *yj = ROW(j);                                                   \
             __m512 a0 = _mm512_setzero_ps();                                            \
             for (int64_t i = 0; i < body; i += 16)                                      \
                 TERM(a0, _mm512_loadu_ps(x + i), _mm512_loadu_ps(yj + i));              \
@@ -84,13 +88,13 @@ VT_TARGET_AVX2 static inline __m256i tail_mask256(int64_t tail) {
 }
 
 #define DEF_NY_AVX2(NAME, TERM)                                                          \
-    VT_TARGET_AVX2 static void NAME(const float *x, const float *y, int64_t ny,         \
-                                    int64_t d, float *out) {                            \
+    VT_TARGET_AVX2 static void NAME(const float *x, const float *y, const int32_t *rows, \
+                                    int64_t ny, int64_t d, float *out) {                \
         const int64_t tail = d & 7, body = d - tail;                                    \
         const __m256i m = tail_mask256(tail);                                           \
         int64_t j = 0;                                                                  \
         for (; j + 4 <= ny; j += 4) {                                                   \
-            const float *y0 = y + j * d, *y1 = y0 + d, *y2 = y1 + d, *y3 = y2 + d;      \
+            const float *y0 = ROW(j), *y1 = ROW(j + 1), *y2 = ROW(j + 2), *y3 = ROW(j + 3); \
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                 \
             for (int64_t i = 0; i < body; i += 8) {                                     \
                 __m256 xv = _mm256_loadu_ps(x + i);                                     \
@@ -112,7 +116,7 @@ VT_TARGET_AVX2 static inline __m256i tail_mask256(int64_t tail) {
             out[j + 3] = vt_hsum256(a3);                                                   \
         }                                                                               \
         for (; j < ny; j++) {                                                           \
-            const float *yj = y + j * d;                                                \
+            const float *yj = ROW(j);                                                   \
             __m256 a0 = _mm256_setzero_ps();                                            \
             for (int64_t i = 0; i < body; i += 8)                                       \
                 TERM(a0, _mm256_loadu_ps(x + i), _mm256_loadu_ps(yj + i));              \
@@ -128,24 +132,31 @@ DEF_NY_AVX2(l2sqr_ny_avx2, L2_TERM_256)
 DEF_NY_AVX2(ip_ny_avx2, IP_TERM_256)
 #endif
 
-void vt_l2sqr_ny(const float *x, const float *y, int64_t ny, int64_t d, float *out) {
+void vt_dist_rows_raw(const float *x, const float *y, const int32_t *rows, int64_t ny, int64_t d, int metric,
+                      float *out) {
 #if VT_X86
     switch (vt_simd_level()) {
-    case VT_AVX512: l2sqr_ny_avx512(x, y, ny, d, out); return;
-    case VT_AVX2: l2sqr_ny_avx2(x, y, ny, d, out); return;
+    case VT_AVX512: (metric == 1 ? ip_ny_avx512 : l2sqr_ny_avx512)(x, y, rows, ny, d, out); return;
+    case VT_AVX2: (metric == 1 ? ip_ny_avx2 : l2sqr_ny_avx2)(x, y, rows, ny, d, out); return;
     }
 #endif
-    l2sqr_ny_scalar(x, y, ny, d, out);
+    (metric == 1 ? ip_ny_scalar : l2sqr_ny_scalar)(x, y, rows, ny, d, out);
+}
+
+void vt_l2sqr_ny(const float *x, const float *y, int64_t ny, int64_t d, float *out) {
+    vt_dist_rows_raw(x, y, NULL, ny, d, 0, out);
 }
 
 void vt_ip_ny(const float *x, const float *y, int64_t ny, int64_t d, float *out) {
-#if VT_X86
-    switch (vt_simd_level()) {
-    case VT_AVX512: ip_ny_avx512(x, y, ny, d, out); return;
-    case VT_AVX2: ip_ny_avx2(x, y, ny, d, out); return;
-    }
-#endif
-    ip_ny_scalar(x, y, ny, d, out);
+    vt_dist_rows_raw(x, y, NULL, ny, d, 1, out);
+}
+
+int vt_dist_rows(const float *x, const float *y, int64_t nrows, int64_t d, const int32_t *rows, int64_t n,
+                 int metric, float *out) {
+    for (int64_t j = 0; j < n; j++)
+        if (rows[j] < 0 || rows[j] >= nrows) return -2;
+    vt_dist_rows_raw(x, y, rows, n, d, metric, out);
+    return 0;
 }
 
 void vt_pairwise(const float *x, int64_t nx, const float *y, int64_t ny, int64_t d,

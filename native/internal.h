@@ -134,6 +134,15 @@ void vt_lut_transpose(int kind, const float *codebooks, int64_t d, int64_t m, in
 void vt_lut_from_transposed(int kind, const float *qv, int64_t d, const float *cbt, int64_t m, int64_t ksub,
                             int metric, float *lut);
 
+/* distance.c: squared L2 (metric 0) or inner product (1) from x to rows[j] of y (row j when
+ * rows is NULL); rows are not checked (vt_dist_rows checks them). */
+void vt_dist_rows_raw(const float *x, const float *y, const int32_t *rows, int64_t ny, int64_t d, int metric,
+                      float *out);
+
+/* scan.c: minimised distances from the scanner's query to the codes of rows nodes[0..n)
+ * (unchecked: the graph search checks its nodes). */
+void vt_scanner_nodes(const vt_scanner *s, const uint8_t *codes, const int32_t *nodes, int64_t n, float *out);
+
 /* argmin.c: index of the smallest distance in a row of inner products (first one on
  * ties), the distance itself in *best; -1 for an empty row. */
 int64_t vt_argmin_ip_row(const float *ip, int64_t nb, float qnorm, const float *bnorm, int metric,

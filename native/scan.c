@@ -168,3 +168,21 @@ int vt_scanner_rows(const vt_scanner *s, const uint8_t *codes, int64_t ncodes, c
     }
     return 0;
 }
+
+void vt_scanner_nodes(const vt_scanner *s, const uint8_t *codes, const int32_t *nodes, int64_t n, float *out) {
+    if (s->kind == VT_SCAN_FLAT) { /* no copy: distances straight from the rows */
+        vt_dist_rows_raw(s->qvec, (const float *)codes, nodes, n, s->d, s->metric, out);
+        if (s->metric == 1)
+            for (int64_t j = 0; j < n; j++) out[j] = -out[j];
+        const float bias = s->bias;
+        if (bias != 0.f)
+            for (int64_t j = 0; j < n; j++) out[j] += bias;
+        return;
+    }
+    const int64_t cs = s->code_size;
+    for (int64_t a = 0; a < n; a += ROWS_CHUNK) {
+        int64_t len = n - a < ROWS_CHUNK ? n - a : ROWS_CHUNK;
+        for (int64_t j = 0; j < len; j++) memcpy(s->gather + j * cs, codes + (int64_t)nodes[a + j] * cs, (size_t)cs);
+        vt_scanner_run(s, s->gather, len, out + a);
+    }
+}

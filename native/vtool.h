@@ -25,6 +25,9 @@ void vt_ip_ny(const float *x, const float *y, int64_t ny, int64_t d, float *out)
 void vt_pairwise(const float *x, int64_t nx, const float *y, int64_t ny, int64_t d,
                  int metric, float *out);
 void vt_norms_sqr(const float *x, int64_t n, int64_t d, float *out);
+/* Distances from x to rows[0..n) of y (nrows x d); -2 when a row is out of range. */
+int vt_dist_rows(const float *x, const float *y, int64_t nrows, int64_t d, const int32_t *rows, int64_t n,
+                 int metric, float *out);
 
 /* topk.c */
 void vt_heap_init(float *hd, int64_t *hi, int64_t nq, int64_t k);
@@ -113,6 +116,39 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
                    const uint8_t *blocks, const int64_t *block_offsets, const int64_t *list_offsets, int64_t nlist,
                    const int64_t *probes, int64_t nprobe, const float *codebooks, const float *precomputed, int64_t m,
                    int metric, vt_collector *out);
+
+/* hnsw.c: a navigable small-world graph over row numbers. Level 0 holds up to 2m
+ * neighbours a node (level0: n x 2m), levels 1..levels[i] up to m each (upper, from
+ * upper_offsets[i]); a list ends at its first -1. entry is a node of level max_level
+ * (-1: an empty graph). Functions return 0, -1 (bad arguments), -2 (node out of range),
+ * -3 (a list names a node outside the graph or without that level), -4 (no memory). */
+typedef struct {
+    int64_t n, m;
+    const uint8_t *levels;
+    int32_t *level0;
+    int32_t *upper;
+    const int64_t *upper_offsets;
+    int64_t entry, max_level;
+} vt_hnsw;
+typedef struct vt_hnsw_ctx vt_hnsw_ctx;
+/* Per-thread scratch of a build over n nodes (visited marks, heaps). */
+vt_hnsw_ctx *vt_hnsw_ctx_new(int64_t n);
+void vt_hnsw_ctx_free(vt_hnsw_ctx *c);
+/* The ef best rows of each query, into a collector (top-k or radius), distances from the
+ * encoded rows through a scanner (any kind; no coarse quantizer). */
+int vt_hnsw_search(const vt_hnsw *g, int kind, const float *queries, int64_t nq, int64_t d, const uint8_t *codes,
+                   int64_t ncodes, int64_t code_size, const float *params, int64_t m, int64_t ksub, int metric, int64_t ef,
+                   vt_collector *out);
+/* Build, one batch of new nodes at a time: first each new node's own lists, found in the
+ * graph as it is (entry and max_level as before the batch); then, per level, the reverse
+ * links: (target << 32 | source) pairs of the batch, sorted, handed out so that each
+ * target's pairs go to one call. vectors: n x d float32 rows. */
+int vt_hnsw_link_new(vt_hnsw *g, const float *vectors, int64_t d, int metric, const int32_t *nodes, int64_t nb,
+                     int64_t ef_construction, vt_hnsw_ctx *c);
+int64_t vt_hnsw_reverse_pairs(const vt_hnsw *g, const int32_t *nodes, int64_t nb, int64_t level, uint64_t *pairs,
+                              int64_t cap);
+int vt_hnsw_add_reverse(vt_hnsw *g, const float *vectors, int64_t d, int metric, int64_t level,
+                        const uint64_t *pairs, int64_t npairs, vt_hnsw_ctx *c);
 
 /* Id codecs (packed.c, eliasfano.c, roc.c, wavelet.c): lossless codes for list ids.
  * Every decoder takes its buffer's size and returns < 0 on inconsistent input. */

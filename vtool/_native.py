@@ -276,6 +276,113 @@ class Scanner:
         return out
 
 
+class Graph:
+    """The cffi view (vt_hnsw) of an HNSW graph's arrays, which it keeps alive."""
+
+    def __init__(self, m: int, levels: np.ndarray, level0: np.ndarray, upper: np.ndarray):
+        assert levels.dtype == np.uint8 and level0.dtype == np.int32 and upper.dtype == np.int32
+        assert levels.flags.c_contiguous
+        assert level0.shape == (len(levels), 2 * m) and level0.flags.c_contiguous and upper.flags.c_contiguous
+        self.m, self.levels, self.level0, self.upper = m, levels, level0, upper
+        self.upper_offsets = np.zeros(len(levels) + 1, dtype=np.int64)
+        np.cumsum(levels.astype(np.int64) * m, out=self.upper_offsets[1:])
+        assert self.upper_offsets[-1] == len(upper)
+        self.c = ffi.new("vt_hnsw *")
+        self.c.n, self.c.m = len(levels), m
+        self.c.levels = _ptr("uint8_t *", levels)
+        self.c.level0 = _ptr("int32_t *", level0)
+        self.c.upper = _ptr("int32_t *", upper)
+        self.c.upper_offsets = _ptr("int64_t *", self.upper_offsets)
+        self.set_entry(len(levels))
+
+    def set_entry(self, n: int) -> None:
+        """Entry point of the graph made of nodes [0, n): the first node of the highest level."""
+        if n == 0:
+            self.c.entry, self.c.max_level = -1, -1
+        else:
+            self.c.entry = int(np.argmax(self.levels[:n]))
+            self.c.max_level = int(self.levels[self.c.entry])
+
+
+def _check_graph(rc: int, what: str) -> None:
+    if rc == -4:
+        raise MemoryError(f"{what}: out of memory")
+    if rc != 0:
+        raise ValueError(f"{what} failed with code {rc} (inconsistent graph)")
+
+
+def hnsw_search(graph: Graph, kind: int, queries: np.ndarray, codes: np.ndarray, metric: str, ef: int,
+                k: int | None = None, radius: float | None = None, params: np.ndarray | None = None,
+                m: int = 0, ksub: int = 0):
+    """Top-k (distances, rows) n x k, or every result of the ef best within a radius
+    (lims, distances, rows): the graph searched with distances to its encoded rows."""
+    queries = _f32(queries)
+    nq, d = queries.shape
+    assert codes.ndim == 2 and codes.dtype == np.uint8
+    params = _f32(params if params is not None else np.zeros(1, np.float32))
+    out = _Collector(nq, k, radius)
+    rc = lib.vt_hnsw_search(graph.c, kind, _ptr("float *", queries), nq, d, _codes_ptr(codes), len(codes),
+                            codes.shape[1], _ptr("float *", params), m, ksub, METRICS[metric], ef, out.ptr)
+    result = out.result()
+    _check_graph(rc, "vt_hnsw_search")
+    return result
+
+
+class GraphBuilder:
+    """Inserts nodes into a Graph in deterministic batches (see native/hnsw.c), threads
+    sharing each batch; vectors (n, d) float32 are the rows the build measures."""
+
+    def __init__(self, graph: Graph, vectors: np.ndarray, metric: str, ef_construction: int, threads: int):
+        self.g, self.x = graph, _f32(vectors)
+        assert self.x.shape[0] == graph.c.n
+        self.metric, self.efc, self.threads = METRICS[metric], ef_construction, max(1, threads)
+        self.ctx = [lib.vt_hnsw_ctx_new(graph.c.n) for _ in range(self.threads)]
+        if any(c == ffi.NULL for c in self.ctx):
+            self.close()
+            raise MemoryError("could not allocate graph build scratch")
+        self.pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+
+    def close(self) -> None:
+        for c in self.ctx:
+            if c != ffi.NULL:
+                lib.vt_hnsw_ctx_free(c)
+        self.ctx = []
+        if self.pool:
+            self.pool.shutdown()
+
+    def _run(self, fn, parts: list) -> None:
+        jobs = [(i, p) for i, p in enumerate(parts) if len(p)]
+        runner = (lambda ip: fn(self.ctx[ip[0]], ip[1]))
+        for rc in (self.pool.map(runner, jobs) if self.pool and len(jobs) > 1 else map(runner, jobs)):
+            _check_graph(rc, "graph build")
+
+    def insert(self, a: int, b: int) -> None:
+        """Link nodes [a, b) into the graph of nodes [0, a)."""
+        nodes = np.arange(a, b, dtype=np.int32)
+        xp, d = _ptr("float *", self.x), self.x.shape[1]
+        self.g.set_entry(a)
+        self._run(lambda ctx, part: lib.vt_hnsw_link_new(self.g.c, xp, d, self.metric, _ptr("int32_t *", part),
+                                                         len(part), self.efc, ctx),
+                  np.array_split(nodes, self.threads))
+        top = min(int(self.g.levels[a:b].max()), max(self.g.c.max_level, 0))
+        for level in range(top + 1):
+            cap = len(nodes) * (2 * self.g.m if level == 0 else self.g.m)
+            pairs = np.empty(cap, dtype=np.uint64)
+            count = lib.vt_hnsw_reverse_pairs(self.g.c, _ptr("int32_t *", nodes), len(nodes), level,
+                                              _ptr("uint64_t *", pairs), cap)
+            _check_graph(0 if count >= 0 else int(count), "vt_hnsw_reverse_pairs")
+            if count == 0:
+                continue
+            pairs = np.sort(pairs[:count])
+            targets = pairs >> np.uint64(32)
+            cuts = np.searchsorted(targets, targets[np.linspace(0, len(pairs), self.threads + 1,
+                                                                dtype=np.int64)[1:-1]], side="left")
+            self._run(lambda ctx, part: lib.vt_hnsw_add_reverse(self.g.c, xp, d, self.metric, level,
+                                                                _ptr("uint64_t *", part), len(part), ctx),
+                      np.split(pairs, cuts))
+        self.g.set_entry(b)
+
+
 def fs_pack_blocks(codes: np.ndarray) -> np.ndarray:
     """4-bit codes (n, m), one per byte -> fast-scan blocks (ceil(n/32), 16 m)."""
     codes = np.ascontiguousarray(codes, dtype=np.uint8)

@@ -17,6 +17,8 @@ def add(
     id_column: Annotated[Optional[str], typer.Option(help="Parquet int column with the ids "
                                                      "(default: running row number across inputs).")] = None,
     batch_size: common.BatchSize = 65536,
+    threads: Annotated[Optional[int], typer.Option(help="Graph indexes: linking threads (default: all cores; "
+                                                   "the graph is the same for any count).")] = None,
     fmt: common.Format = None,
     column: common.Column = None,
     no_verify: common.NoVerify = False,
@@ -26,7 +28,7 @@ def add(
     """Assign vectors to lists and write the index (streaming, memory bounded by --batch-size)."""
     common.setup(quiet)
     report = build.add(model, vectors, output, id_column=id_column, batch_size=batch_size, fmt=fmt,
-                       column=column, verify=not no_verify)
+                       column=column, verify=not no_verify, threads=threads)
     common.emit(report, as_json, f"added {report['added']} vectors ({report['ntotal']} in all) "
                                  f"in {report['seconds']:.2f}s -> {output}")
 

@@ -20,6 +20,8 @@ def search(
     k: Annotated[int, typer.Option("-k", help="Neighbours per query.")] = 10,
     nprobe: Annotated[Optional[int], typer.Option(help="Lists probed per query (default 16; clamped to nlist "
                                                   "with a warning).")] = None,
+    ef: Annotated[Optional[int], typer.Option(help="Graph indexes (HNSW): candidates kept per query (default 64; "
+                                              "raised to k, or to the re-ranking shortlist, with a warning).")] = None,
     threads: Annotated[int, typer.Option(help="Search threads.")] = 1,
     k_factor: Annotated[int, typer.Option(help="Re-ranking (RFlat or --refine): shortlist k * k-factor.")] = 4,
     refine: Annotated[Optional[str], typer.Option(help="Re-rank with exact distances to these original vectors "
@@ -42,7 +44,7 @@ def search(
         check_output_path(timing)
     dist, ids, report = search_lib.search(index, queries, k=k, nprobe=nprobe, threads=threads,
                                           verify=not no_verify, fmt=fmt, column=column,
-                                          k_factor=k_factor, refine=refine)
+                                          k_factor=k_factor, refine=refine, ef=ef)
     write_results(output, ids, dist, out_format)
     if timing:
         with atomic_path(timing) as tmp:

@@ -14,7 +14,7 @@ def train(
     vectors: Annotated[str, typer.Argument(help="Training vectors (any supported format).")],
     output: Annotated[str, typer.Option("-o", "--output", help="Model file to write (.vti).")],
     index: Annotated[str, typer.Option("--index", help="Index spec, Faiss factory syntax: "
-                                       "[OPQ<m>[_<d>],][IVF<n>,](Flat|PQ<m>[x<b>][np]|PQ<m>x4fs|SQ8|SQ4|SQfp16|SQbf16|RQ<m>[x<b>])[,RFlat].")],
+                                       "[OPQ<m>[_<d>],][IVF<n>,|HNSW<M>,](Flat|PQ<m>[x<b>][np]|PQ<m>x4fs|SQ8|SQ4|SQfp16|SQbf16|RQ<m>[x<b>])[,RFlat].")],
     metric: Annotated[str, typer.Option(help="Distance: l2 (squared L2) or ip (inner product).")] = "l2",
     seed: common.Seed = 0,
     max_train: Annotated[Optional[int], typer.Option(help="Train on at most this many rows, sampled at random "
@@ -22,6 +22,8 @@ def train(
     niter: Annotated[int, typer.Option(help="k-means iterations.")] = 25,
     init: Annotated[str, typer.Option(help="k-means initialisation: random or kmeans++.")] = "random",
     beam: Annotated[int, typer.Option(help="RQ: beam width of the encoder (1 = greedy).")] = 1,
+    ef_construction: Annotated[Optional[int], typer.Option(help="HNSW: candidates kept while linking a node "
+                                                           "(default 40, as Faiss).")] = None,
     fmt: common.Format = None,
     column: common.Column = None,
     quiet: common.Quiet = False,
@@ -30,7 +32,7 @@ def train(
     """Learn what the spec names (OPQ rotation, IVF centroids, PQ/RQ codebooks, SQ ranges) from a random sample; write a model."""
     common.setup(quiet)
     report = build.train(vectors, output, index, metric=metric, seed=seed, max_train=max_train, niter=niter,
-                         init=init, beam=beam, fmt=fmt, column=column)
+                         init=init, beam=beam, fmt=fmt, column=column, ef_construction=ef_construction)
     common.emit(report, as_json, f"trained {report['spec']} (d={report['d']}) in {report['seconds']:.2f}s -> {output}")
 
 

@@ -22,7 +22,7 @@ from vtool import log
 from vtool.errors import VtoolError
 from vtool.index.codestore import store_class
 from vtool.index.container import SectionSpec, VtiWriter
-from vtool.index.index import Index, check_unique, load_index, sample_rows
+from vtool.index.index import Index, check_unique, load_index, model_options, sample_rows
 from vtool.index.spec import parse_spec
 from vtool.io.atomic import atomic_path, check_output_path
 from vtool.io.codes import CodesFile, is_codes_file, open_codes
@@ -46,14 +46,13 @@ def _sha256(path: str) -> str:
 
 def train(input_path: str, output: str, spec_text: str, metric: str = "l2", seed: int = 0,
           max_train: int | None = None, niter: int = 25, init: str = "random", beam: int = 1,
-          fmt: str | None = None, column: str | None = None) -> dict:
+          fmt: str | None = None, column: str | None = None, ef_construction: int | None = None) -> dict:
     """Learn the transform, coarse quantizer and codebooks from a random sample; write a model."""
     spec = parse_spec(spec_text)
-    if beam < 1:
-        raise VtoolError("--beam must be at least 1")
+    options = model_options(spec, seed, beam, ef_construction)
     check_output_path(output)
     vf = open_vectors(input_path, fmt, column)
-    model = Index(spec, vf.d, metric, options={"rq_beam": beam})
+    model = Index(spec, vf.d, metric, options=options)
     report = {"spec": str(spec), "d": vf.d, "metric": metric, "seed": seed, "input_rows": vf.n}
     t0 = time.perf_counter()
     params: dict = {"seed": seed}
@@ -115,14 +114,19 @@ def code_lists(model: Index, lists: np.ndarray, path: str) -> np.ndarray:
 
 def add(model_path: str, inputs: list[str], output: str, id_column: str | None = None,
         batch_size: int = 65536, fmt: str | None = None, column: str | None = None,
-        verify: bool = True) -> dict:
-    """Assign, encode and store every input; the model may already hold vectors."""
+        verify: bool = True, threads: int | None = None) -> dict:
+    """Assign, encode and store every input; the model may already hold vectors. A graph
+    links the new vectors after they are stored (threads: all cores by default; the graph
+    does not depend on it)."""
     if batch_size <= 0:
         raise VtoolError("--batch-size must be positive")
+    if threads is not None and threads < 1:
+        raise VtoolError("--threads must be at least 1")
     check_output_path(output)
     model = load_index(model_path, verify=verify)
     sources = [_Source(p, model, fmt, column, id_column) for p in inputs]
     n_new = sum(s.n for s in sources)
+    graph = _GraphInput(model, n_new, threads) if model.structure.is_graph else None
     t0 = time.perf_counter()
     hasher = ThreadPoolExecutor(1)  # provenance hashes while the passes run (hashlib releases the GIL)
     records = hasher.submit(lambda: [_input_record(s.path, s.n) for s in sources])
@@ -130,9 +134,10 @@ def add(model_path: str, inputs: list[str], output: str, id_column: str | None =
     try:
         with tempfile.TemporaryDirectory(prefix=".vtool-add-", dir=out_dir) as scratch:
             spill = _Spill(scratch, n_new, model.encoding.code_size)
-            counts = _encode_pass(model, sources, spill, batch_size)
+            counts = _encode_pass(model, sources, spill, batch_size, graph)
             with atomic_path(output) as tmp:
-                report = _write_pass(model, sources, spill, counts, tmp, batch_size, id_column, records, scratch)
+                report = _write_pass(model, sources, spill, counts, tmp, batch_size, id_column, records, scratch,
+                                     graph)
     finally:
         hasher.shutdown(wait=False, cancel_futures=True)
     report.update(added=n_new, ntotal=model.ntotal + n_new, seconds=time.perf_counter() - t0)
@@ -154,13 +159,38 @@ class _Spill:
         self.ids = mm("ids.npy", np.int64, (n,))
 
 
-def _encode_pass(model: Index, sources: list[_Source], spill: _Spill, batch_size: int) -> np.ndarray:
+class _GraphInput:
+    """What linking a graph needs: the float32 vectors of every node, old (as decoded) and
+    new, held in RAM (N x d x 4 bytes), and the levels drawn for the new nodes."""
+
+    def __init__(self, model: Index, n_new: int, threads: int | None):
+        from vtool import _native
+
+        n_old = model.ntotal
+        self.threads = threads or _native.default_threads()
+        self.levels = model.structure.draw_levels(n_old, n_new)
+        dv = model.spec.vector_dim(model.d)
+        self.vectors = np.empty((n_old + n_new, dv), dtype=np.float32)
+        for a in range(0, n_old, 65536):
+            b = min(n_old, a + 65536)
+            self.vectors[a:b] = model.encoding.decode(model.store.rows(np.arange(a, b)))
+        self.n_old = n_old
+
+    def put(self, model: Index, row: int, batch: np.ndarray) -> None:
+        at = self.n_old + row
+        self.vectors[at:at + len(batch)] = model.apply_transform(batch)
+
+
+def _encode_pass(model: Index, sources: list[_Source], spill: _Spill, batch_size: int,
+                 graph: _GraphInput | None) -> np.ndarray:
     counts = np.zeros(model.nlist, dtype=np.int64)
     row = 0
     next_id = int(model.ids.max()) + 1 if model.ntotal else 0
     with log.progress("encoding", len(spill.ids)) as advance:
         for src in sources:
-            for lab, codes, ids in _source_batches(model, src, batch_size, next_id + row):
+            for lab, codes, ids, batch in _source_batches(model, src, batch_size, next_id + row):
+                if graph is not None:
+                    graph.put(model, row, batch)
                 if len(ids) and ids.min() < 0:
                     raise VtoolError(f"{src.path}: negative id {int(ids.min())} (ids must be >= 0; "
                                      "-1 means 'no result')")
@@ -176,17 +206,20 @@ def _encode_pass(model: Index, sources: list[_Source], spill: _Spill, batch_size
 def _source_batches(model: Index, src: _Source, batch_size: int, first_id: int):
     if src.codes is not None:
         for ids, lists, codes in src.codes.batches(batch_size):
-            yield code_lists(model, lists, src.path), codes, ids
+            if model.structure.is_graph:
+                raise VtoolError(f"{src.path}: a graph links vectors; add vectors, not codes")
+            yield code_lists(model, lists, src.path), codes, ids, None
         return
     for start, batch, batch_ids in src.vectors.batches(batch_size):
         lab, codes = model.encode(batch)
         if batch_ids is None:
             batch_ids = np.arange(first_id + start, first_id + start + len(batch), dtype=np.int64)
-        yield lab, codes, batch_ids
+        yield lab, codes, batch_ids, batch
 
 
 def _write_pass(model: Index, sources: list[_Source], spill: _Spill, counts: np.ndarray, tmp: Path,
-                batch_size: int, id_column: str | None, records: Future, scratch: str) -> dict:
+                batch_size: int, id_column: str | None, records: Future, scratch: str,
+                graph: _GraphInput | None) -> dict:
     old_sizes = model.list_sizes
     offsets = np.zeros(model.nlist + 1, dtype=np.int64)
     np.cumsum(old_sizes + counts, out=offsets[1:])
@@ -200,6 +233,9 @@ def _write_pass(model: Index, sources: list[_Source], spill: _Spill, counts: np.
     specs = [SectionSpec(name, a.dtype.str, a.shape) for name, a in trained.items()]
     specs.append(SectionSpec("list_offsets", "<i8", (model.nlist + 1,)))
     specs += [SectionSpec(*s) for s in store.section_specs(enc, old_sizes + counts)]
+    if graph is not None:
+        all_levels = np.concatenate([model.structure.levels, graph.levels])
+        specs += [SectionSpec(*s) for s in model.structure.row_section_specs(all_levels)]
     specs.append(SectionSpec("ids", "<i8", (ntotal,)))
     if model.refiner is not None:
         specs.append(SectionSpec("refine", "<f4", (ntotal, model.d)))
@@ -243,6 +279,9 @@ def _write_pass(model: Index, sources: list[_Source], spill: _Spill, counts: np.
                 refine[positions[row:row + len(batch)]] = batch
                 row += len(batch)
     store.finish(enc, sections, row_codes, offsets)
+    if graph is not None:
+        model.structure.grow(graph.levels, out=sections)
+        model.structure.link(graph.vectors, graph.n_old, model.metric, graph.threads)
     if id_column is not None or model.ntotal or any(s.codes is not None for s in sources):
         check_unique(ids)
     provenance["add"][-1]["inputs"] = records.result()

@@ -12,7 +12,7 @@ from vtool.errors import VtoolError
 
 def search(index_path: str, queries_path: str, k: int = 10, nprobe: int | None = None, threads: int = 1,
            verify: bool = True, fmt: str | None = None, column: str | None = None, k_factor: int = 4,
-           refine: str | None = None):
+           refine: str | None = None, ef: int | None = None):
     """Returns (distances, ids, report); the report carries the timing eval uses for QPS."""
     if threads < 1:
         raise VtoolError("--threads must be at least 1")
@@ -24,7 +24,9 @@ def search(index_path: str, queries_path: str, k: int = 10, nprobe: int | None =
         raise VtoolError(f"{queries_path}: queries have dimension {qf.d}, the index has {index.d}")
     if k > index.ntotal:
         raise VtoolError(f"k={k} is larger than the number of indexed vectors ({index.ntotal})")
-    params = index.structure.search_params(nprobe)  # checked and clamped once, before the queries are read
+    shortlist = min(k * k_factor, index.ntotal) if refine is not None or index.refiner is not None else k
+    # checked and clamped once, before the queries are read
+    params = index.structure.search_params(nprobe, ef, shortlist)
     refine_rows = None
     if refine is not None:
         rf = open_vectors(refine)
@@ -37,7 +39,7 @@ def search(index_path: str, queries_path: str, k: int = 10, nprobe: int | None =
                              **params)
     seconds = time.perf_counter() - t0
     report = {"index": index_path, "spec": str(index.spec), "queries": len(queries), "k": k,
-              "nprobe": params.get("nprobe"), "threads": threads,
+              "nprobe": params.get("nprobe"), "ef": params.get("ef"), "threads": threads,
               "simd": _native.simd_level(), "seconds": seconds,
               "qps": len(queries) / seconds if seconds > 0 else None}
     return dist, ids, report

@@ -19,6 +19,7 @@ from vtool.codecs.ids import IdCodec, id_sections, open_codec
 from vtool.errors import VtoolError
 from vtool.index.codestore import store_class
 from vtool.index.container import VtiFile, write_vti
+from vtool.index.graph import DEFAULT_EF_CONSTRUCTION
 from vtool.index.refine import DEFAULT_K_FACTOR, RFlat, exact_distances, rerank, vectors_by_id
 from vtool.index.spec import IndexSpec, parse_spec
 from vtool.io.vectors import check_values
@@ -39,6 +40,7 @@ class Index:
         dv = spec.vector_dim(d)
         self.transform = spec.transform.cls.build(d, spec.transform.params, options) if spec.transform else None
         self.structure = spec.structure.cls(dv, **spec.structure.params)
+        self.structure.configure(options)
         self.encoding = spec.coding.cls.build(dv, spec.coding.params, options)
         self.refiner = RFlat(d) if spec.refine else None
         self.header: dict = {}
@@ -105,6 +107,7 @@ class Index:
         out = self.trained_arrays()
         out["list_offsets"] = self.list_offsets
         out.update(self.store_arrays)
+        out.update(self.structure.row_arrays())
         out.update(self.id_codec.sections)
         if self.refiner is not None:
             out["refine"] = self.refiner.vectors
@@ -123,6 +126,7 @@ class Index:
                   "metric": self.metric, "ntotal": ntotal, "id_codec": "int64",
                   "model_fingerprint": self.header.get("model_fingerprint") or self.fingerprint(),
                   "vtool_version": __version__, "provenance": provenance}
+        header.update(self.structure.header_fields())
         header.update(self.encoding.header_fields())
         header.update(id_fields or {})
         return header
@@ -181,8 +185,9 @@ class Index:
         parts = [self.structure, self.encoding] + ([self.transform] if self.transform is not None else [])
         return max(p.default_max_train() for p in parts)
 
-    def add(self, x: np.ndarray, ids: np.ndarray | None = None) -> None:
-        """Add vectors (ids: int64, unique, >= 0; default: running row numbers after the largest id)."""
+    def add(self, x: np.ndarray, ids: np.ndarray | None = None, threads: int = 1) -> None:
+        """Add vectors (ids: int64, unique, >= 0; default: running row numbers after the largest id).
+        threads: for linking a graph (the result does not depend on it)."""
         if not self.is_trained:
             raise VtoolError("the index is not trained")
         x = check_vectors(x, self.d)
@@ -193,13 +198,20 @@ class Index:
         if ids.shape != (len(x),):
             raise VtoolError(f"{len(ids)} ids for {len(x)} vectors")
         labels, codes = self.encode(x)
-        self.append(labels, codes, ids, x if self.refiner is not None else None)
+        self.append(labels, codes, ids, x if self.refiner is not None else None,
+                    self.apply_transform(x) if self.structure.is_graph else None, threads)
 
-    def append(self, labels: np.ndarray, codes: np.ndarray, ids: np.ndarray, raw: np.ndarray | None) -> None:
-        """Rows for (list, code, id[, raw vector]) triples, each list keeping its old rows first."""
+    def append(self, labels: np.ndarray, codes: np.ndarray, ids: np.ndarray, raw: np.ndarray | None,
+               vectors: np.ndarray | None = None, threads: int = 1) -> None:
+        """Rows for (list, code, id[, raw vector]) triples, each list keeping its old rows first;
+        a graph links the new rows, measured on `vectors` (transformed, float32)."""
         if len(ids) and ids.min() < 0:
             raise VtoolError(f"negative id {int(ids.min())} (ids must be >= 0; -1 means 'no result')")
         n_old = self.ntotal
+        graph_vectors = None
+        if self.structure.is_graph:  # the old rows as the encoding gives them back
+            old = self.encoding.decode(self.store.rows(np.arange(n_old))) if n_old else np.zeros((0, self.d), np.float32)
+            graph_vectors = np.concatenate([np.asarray(old, np.float32), np.asarray(vectors, np.float32)])
         old_lists = np.repeat(np.arange(self.nlist), self.list_sizes)
         lists = np.concatenate([old_lists, labels])
         order = np.argsort(lists, kind="stable")
@@ -214,6 +226,9 @@ class Index:
         layout = store_class(self.encoding, {})
         self.header = {k: v for k, v in self.header.items() if not k.startswith("id_") and k != "code_codec"}
         self._set_rows(layout.pack(self.encoding, row_codes, offsets), open_codec({"ids": all_ids}, {}, offsets), {})
+        if graph_vectors is not None:
+            self.structure.grow(self.structure.draw_levels(n_old, len(ids)))
+            self.structure.link(graph_vectors, n_old, self.metric, threads)
 
     def save(self, path: str) -> None:
         """Write the index (or model) to a .vti file, atomically."""
@@ -225,10 +240,11 @@ class Index:
 
     # -- search ----------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int = 10, nprobe: int | None = None, threads: int = 1,
-               k_factor: int = DEFAULT_K_FACTOR, refine_vectors=None) -> tuple[np.ndarray, np.ndarray]:
+               k_factor: int = DEFAULT_K_FACTOR, refine_vectors=None, ef: int | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (distances, ids) of each query; -1 / inf (-inf for ip) where fewer than k rows
         were scanned. With RFlat (or refine_vectors, rows indexed by id) a shortlist of
-        k * k_factor is re-ranked with exact distances."""
+        k * k_factor is re-ranked with exact distances. nprobe for IVF, ef for graphs."""
         queries = self._check_queries(queries)
         if k < 1:
             raise VtoolError("k must be at least 1")
@@ -239,7 +255,7 @@ class Index:
         vectors_of = self._refine_source(refine_vectors)
         short_k = min(k * k_factor, self.ntotal) if vectors_of else k
         xq = self.apply_transform(queries)
-        params = self.structure.search_params(nprobe)
+        params = self.structure.search_params(nprobe, ef, short_k)
 
         def run(a: int, b: int):
             dist, pos = self._scan(xq[a:b], params, k=short_k)
@@ -256,10 +272,11 @@ class Index:
         return dist, ids
 
     def range_search(self, queries: np.ndarray, radius: float, nprobe: int | None = None, threads: int = 1,
-                     refine_vectors=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     refine_vectors=None, ef: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every result within radius (squared L2 <= radius; inner product >= radius for ip):
         (lims, distances, ids), query q's results at lims[q]:lims[q+1], nearest first. With
-        RFlat the candidates' exact distances decide."""
+        RFlat the candidates' exact distances decide. A graph returns those among the ef
+        nearest it finds."""
         queries = self._check_queries(queries)
         radius = float(radius)
         if not np.isfinite(radius) or (self.metric == "l2" and radius < 0):
@@ -267,7 +284,7 @@ class Index:
         internal = radius if self.metric == "l2" else -radius
         vectors_of = self._refine_source(refine_vectors)
         xq = self.apply_transform(queries)
-        params = self.structure.search_params(nprobe)
+        params = self.structure.search_params(nprobe, ef)
 
         def run(a: int, b: int):
             lims, dist, pos = self._scan(xq[a:b], params, radius=internal)
@@ -321,9 +338,8 @@ class Index:
         return None
 
     def _scan(self, xq: np.ndarray, params: dict, **collector):
-        probes, coarse = self.structure.probe(xq, params.get("nprobe"), self.metric)
-        return self.store.scan(self.encoding, xq, probes, coarse, self.metric, self.centroids, self.by_residual,
-                               self._precomputed(), **collector)
+        return self.structure.scan(xq, params, self.store, self.encoding, self.metric, self.by_residual,
+                                   self._precomputed(), **collector)
 
     def _precomputed(self) -> np.ndarray | None:
         if not (self.by_residual and self.metric == "l2"):
@@ -416,6 +432,8 @@ def load_index(path: str, verify: bool = True) -> Index:
     if index.refiner is not None:
         index.refiner.vectors = f.array("refine")
     problem = index.store.check() or (index.refiner.check(index.ntotal) if index.refiner is not None else None)
+    if not problem and index.structure.row_sections:
+        problem = index.structure.load_rows(load(index.structure.row_sections))
     if not problem and id_codec.name == "int64" and len(id_codec.sections.get("ids", ())) != index.ntotal:
         problem = "ids do not match the list sizes"
     if not problem and "refine" in f.sections and index.refiner is None:
@@ -425,16 +443,28 @@ def load_index(path: str, verify: bool = True) -> Index:
     return index
 
 
+def model_options(spec, seed: int, beam: int, ef_construction: int | None) -> dict:
+    """Build options of a model, checked against its spec (header fields once written)."""
+    if beam < 1:
+        raise VtoolError("--beam must be at least 1")
+    options = {"rq_beam": beam}
+    if ef_construction is not None and not spec.structure.cls.is_graph:
+        raise VtoolError("--ef-construction is for graph indexes (HNSW)")
+    if spec.structure.cls.is_graph:
+        options.update(hnsw_seed=seed, hnsw_ef_construction=DEFAULT_EF_CONSTRUCTION if ef_construction is None
+                       else ef_construction)
+    return options
+
+
 def train(x: np.ndarray, spec: str, metric: str = "l2", seed: int = 0, max_train: int | None = None,
-          niter: int = 25, init: str = "random", beam: int = 1) -> Index:
+          niter: int = 25, init: str = "random", beam: int = 1, ef_construction: int | None = None) -> Index:
     """Python API: a trained, empty index for vectors like x (float32 (n, d)), as `vtool train`
     builds it: at most max_train rows (default: what the parts want), sampled with seed."""
     x = np.asarray(x)
     if x.ndim != 2:
         raise VtoolError(f"vectors of shape {x.shape}: expected (n, d)")
-    if beam < 1:
-        raise VtoolError("--beam must be at least 1")
-    index = Index(parse_spec(spec), x.shape[1], metric, options={"rq_beam": beam})
+    parsed = parse_spec(spec)
+    index = Index(parsed, x.shape[1], metric, options=model_options(parsed, seed, beam, ef_construction))
     cap = max_train if max_train is not None else index.default_max_train()
     rows = sample_rows(len(x), cap, seed)
     index.train(x[rows], seed=seed, niter=niter, init=init)

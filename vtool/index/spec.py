@@ -90,12 +90,15 @@ def parse_spec(text: str) -> IndexSpec:
         raise VtoolError(f"unknown or unsupported index spec {text!r}: malformed {parts[0]!r}")
     if len(parts) != 1:
         raise VtoolError(f"unknown or unsupported index spec {text!r}; expected "
-                         "[OPQ<m>[_<d>],][IVF<n>,]<encoding>[,RFlat]")
+                         "[OPQ<m>[_<d>],][IVF<n>,|HNSW<M>,]<encoding>[,RFlat]")
     coding = _match(registry.ENCODINGS, parts[0], text)
     if coding is None:
         raise VtoolError(f"unknown or unsupported index spec {text!r}: unknown encoding {parts[0]!r} "
                          f"(supported: {', '.join(registry.encoding_forms())})")
     spec = IndexSpec(transform, structure or Part(registry.FLAT_STRUCTURE), coding, refine)
+    if structure and structure.cls.is_graph and coding.cls.layout != "rows":
+        raise VtoolError(f"index spec {text!r}: a graph reads codes by row; {parts[0]} codes are scanned "
+                         "in blocks (use PQ<m> or PQ<m>x4)")
     if refine and not coding.cls.lossy:
         raise VtoolError(f"index spec {text!r}: RFlat re-ranks compressed codes; Flat is already exact")
     return spec

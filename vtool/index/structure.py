@@ -24,7 +24,9 @@ class Structure:
 
     pattern = ""
     sections: tuple[str, ...] = ()  # trained state (the lists' offsets are apart)
+    row_sections: tuple[str, ...] = ()  # state that grows with the rows (a graph's links)
     has_centroids = False
+    is_graph = False
 
     def __init__(self, d: int):
         self.d = d
@@ -45,6 +47,12 @@ class Structure:
     @property
     def list_sizes(self) -> np.ndarray:
         return np.diff(self.list_offsets)
+
+    def configure(self, options: dict) -> None:
+        """Take build options and header fields (see header_fields)."""
+
+    def header_fields(self) -> dict:
+        return {}
 
     def default_max_train(self) -> int:
         return 0
@@ -79,12 +87,28 @@ class Structure:
     def centroids(self) -> np.ndarray | None:
         return None
 
+    def row_arrays(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def load_rows(self, arrays: dict[str, np.ndarray]) -> str | None:
+        """Take the sections that grow with the rows (none here): what is wrong, or None."""
+        return None
+
     def probe(self, xq: np.ndarray, nprobe: int | None, metric: str = "l2"):
         """(lists to visit per query, their coarse distances or None)."""
         return np.zeros((len(xq), 1), dtype=np.int64), None
 
-    def search_params(self, nprobe: int | None) -> dict:
+    def search_params(self, nprobe: int | None = None, ef: int | None = None, k: int = 1) -> dict:
+        """Checked search parameters (k: the results each query keeps)."""
+        if ef is not None:
+            raise VtoolError("--ef is for graph indexes (HNSW); this index is not one")
         return {}
+
+    def scan(self, xq, params, store, encoding, metric, by_residual=False, precomputed=None, **collector):
+        """Search the rows: top-k (k=) or within a radius (radius=), as positions."""
+        probes, coarse = self.probe(xq, params.get("nprobe"), metric)
+        return store.scan(encoding, xq, probes, coarse, metric, self.centroids, by_residual, precomputed,
+                          **collector)
 
 
 class IVF(Structure):
@@ -154,7 +178,8 @@ class IVF(Structure):
             return self.nlist
         return nprobe
 
-    def search_params(self, nprobe: int | None) -> dict:
+    def search_params(self, nprobe: int | None = None, ef: int | None = None, k: int = 1) -> dict:
+        super().search_params(ef=ef)
         return {"nprobe": self.clamp_nprobe(nprobe)}
 
     def probe(self, xq: np.ndarray, nprobe: int, metric: str = "l2"):

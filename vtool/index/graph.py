@@ -1,0 +1,181 @@
+"""The HNSW structure: a navigable small-world graph over the rows of one list (native/hnsw.c).
+
+Sections (per row, like the codes): `hnsw_levels` uint8 (N,), each node's top level;
+`hnsw_level0` int32 (N, 2M), level-0 neighbours; `hnsw_upper` int32 (sum(levels) * M,),
+levels 1.. of each node in node order, M slots a level. A list ends at its first -1. The
+entry point is the first node of the highest level. Header: `hnsw_ef_construction`,
+`hnsw_seed` (levels are drawn from it).
+
+The build holds the float32 vectors of every node (N x d x 4 bytes) and the graph
+(N x 2M x 4 bytes and the upper levels, about N x 4 x M / (M - 1) bytes) in memory. It is
+deterministic: the graph bytes depend on the vectors, M, efConstruction and the seed, not on
+the number of threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vtool import _native, log
+from vtool.errors import VtoolError
+from vtool.index.structure import Structure
+from vtool.quant.encoding import check_section
+
+MAX_M = 256
+DEFAULT_EF_CONSTRUCTION = 40
+DEFAULT_EF_SEARCH = 64
+MAX_LEVEL = 63
+MAX_NODES = (1 << 31) - 1  # nodes are int32
+BATCH_FRACTION = 16  # a batch inserts at most 1/16 of the nodes already linked...
+MAX_BATCH = 4096  # ...and at most this many
+
+
+def batches(n_old: int, n_total: int):
+    """The insertion batches [a, b) after n_old linked nodes: small while the graph is small
+    (a node of a batch does not see the others of its batch), fixed so that the graph does
+    not depend on the thread count."""
+    a = n_old
+    while a < n_total:
+        b = min(n_total, a + max(1, min(a // BATCH_FRACTION, MAX_BATCH)))
+        yield a, b
+        a = b
+
+
+class HNSW(Structure):
+    pattern = r"HNSW(\d+)"
+    row_sections = ("hnsw_levels", "hnsw_level0", "hnsw_upper")
+    is_graph = True
+
+    def __init__(self, d: int, m: int):
+        super().__init__(d)
+        self.m = m
+        self.ef_construction = DEFAULT_EF_CONSTRUCTION
+        self.seed = 0
+        self.levels = np.zeros(0, np.uint8)
+        self.level0 = np.zeros((0, 2 * m), np.int32)
+        self.upper = np.zeros(0, np.int32)
+        self._graph: _native.Graph | None = None
+
+    @classmethod
+    def parse(cls, match, spec: str) -> dict:
+        m = int(match.group(1))
+        if not 2 <= m <= MAX_M:
+            raise VtoolError(f"index spec {spec!r}: HNSW M must be between 2 and {MAX_M}")
+        return {"m": m}
+
+    @classmethod
+    def token(cls, m: int) -> str:
+        return f"HNSW{m}"
+
+    def configure(self, options: dict) -> None:
+        efc = options.get("hnsw_ef_construction", DEFAULT_EF_CONSTRUCTION)
+        seed = options.get("hnsw_seed", 0)
+        if type(efc) is not int or efc < 1 or type(seed) is not int or seed < 0:
+            raise VtoolError("--ef-construction must be an integer >= 1 (and the seed >= 0)")
+        self.ef_construction, self.seed = efc, seed
+
+    def header_fields(self) -> dict:
+        return {"hnsw_ef_construction": self.ef_construction, "hnsw_seed": self.seed}
+
+    # -- search --------------------------------------------------------------------------
+    def search_params(self, nprobe: int | None = None, ef: int | None = None, k: int = 1) -> dict:
+        """ef below k is raised to k (with a warning when ef was given): a search keeps ef results."""
+        if nprobe is not None:
+            raise VtoolError("--nprobe is for IVF indexes; a graph index takes --ef")
+        if ef is None:
+            return {"ef": max(DEFAULT_EF_SEARCH, k)}
+        if ef < 1:
+            raise VtoolError("--ef must be at least 1")
+        if ef < k:
+            log.warning(f"ef {ef} is smaller than the {k} results asked for; using ef = {k}")
+        return {"ef": max(ef, k)}
+
+    def scan(self, xq, params, store, encoding, metric, by_residual=False, precomputed=None, **collector):
+        if store.layout != "rows":
+            raise VtoolError(f"a graph searches codes by row; this index stores them as {store.layout}")
+        return _native.hnsw_search(self.graph, encoding.scan_kind, xq, store.codes, metric, params["ef"],
+                                   params=encoding.scan_params(), m=encoding.m, ksub=encoding.ksub, **collector)
+
+    @property
+    def graph(self) -> _native.Graph:
+        if self._graph is None:
+            self._graph = _native.Graph(self.m, self.levels, self.level0, self.upper)
+        return self._graph
+
+    # -- sections --------------------------------------------------------------------------
+    def row_arrays(self) -> dict[str, np.ndarray]:
+        return {"hnsw_levels": self.levels, "hnsw_level0": self.level0, "hnsw_upper": self.upper}
+
+    def row_section_specs(self, levels: np.ndarray) -> list[tuple[str, str, tuple]]:
+        return [("hnsw_levels", "|u1", (len(levels),)), ("hnsw_level0", "<i4", (len(levels), 2 * self.m)),
+                ("hnsw_upper", "<i4", (int(levels.astype(np.int64).sum()) * self.m,))]
+
+    def load_rows(self, arrays: dict[str, np.ndarray]) -> str | None:
+        """Take the graph sections after checking them against each other: what is wrong, or None."""
+        n = self.ntotal
+        problem = (check_section(arrays, "hnsw_levels", np.uint8, (n,))
+                   or check_section(arrays, "hnsw_level0", np.int32, (n, 2 * self.m)))
+        if problem:
+            return problem
+        levels = arrays["hnsw_levels"]
+        if n and int(levels.max()) > MAX_LEVEL:
+            return f"a node level above {MAX_LEVEL}"
+        problem = check_section(arrays, "hnsw_upper", np.int32, (int(levels.astype(np.int64).sum()) * self.m,))
+        if problem:
+            return problem
+        level0, upper = arrays["hnsw_level0"], arrays["hnsw_upper"]
+        if level0.size and (level0.min() < -1 or level0.max() >= n):
+            return "a level-0 neighbour outside the graph"
+        if upper.size:
+            if upper.min() < -1 or upper.max() >= n:
+                return "an upper-level neighbour outside the graph"
+            slot_level = _slot_levels(levels, self.m)
+            named = upper >= 0
+            if np.any(levels[upper[named]] < slot_level[named]):
+                return "an upper-level neighbour without that level"
+        self.levels, self.level0, self.upper = levels, level0, upper
+        self._graph = None
+        return None
+
+    # -- build -------------------------------------------------------------------------------
+    def draw_levels(self, n_old: int, n_new: int) -> np.ndarray:
+        """Levels of n_new nodes after n_old, from the seed: floor(-ln(u) / ln(M)), as in the paper."""
+        if n_old + n_new > MAX_NODES:
+            raise VtoolError(f"a graph index holds at most {MAX_NODES} vectors")
+        u = np.random.default_rng([self.seed, n_old]).random(n_new)
+        lv = np.floor(-np.log1p(-u) / np.log(self.m))
+        return np.minimum(lv, MAX_LEVEL).astype(np.uint8)
+
+    def grow(self, new_levels: np.ndarray, out: dict[str, np.ndarray] | None = None) -> None:
+        """Room for new nodes (their lists empty), in `out` (sections being written) or in memory."""
+        levels = np.concatenate([self.levels, new_levels])
+        specs = self.row_section_specs(levels)
+        if out is None:
+            out = {name: np.empty(shape, np.dtype(dtype)) for name, dtype, shape in specs}
+        n_old, u_old = len(self.levels), len(self.upper)
+        out["hnsw_levels"][...] = levels
+        out["hnsw_level0"][:n_old] = self.level0
+        out["hnsw_level0"][n_old:] = -1
+        out["hnsw_upper"][:u_old] = self.upper
+        out["hnsw_upper"][u_old:] = -1
+        self.levels, self.level0, self.upper = out["hnsw_levels"], out["hnsw_level0"], out["hnsw_upper"]
+        self._graph = None
+
+    def link(self, vectors: np.ndarray, n_old: int, metric: str, threads: int) -> None:
+        """Insert nodes n_old.. (rows of vectors, which holds every node) into the graph."""
+        builder = _native.GraphBuilder(self.graph, vectors, metric, self.ef_construction, threads)
+        try:
+            with log.progress("linking", len(vectors) - n_old) as advance:
+                for a, b in batches(n_old, len(vectors)):
+                    builder.insert(a, b)
+                    advance(b - a)
+        finally:
+            builder.close()
+
+
+def _slot_levels(levels: np.ndarray, m: int) -> np.ndarray:
+    """The level (1..) each slot of the upper section belongs to."""
+    per_node = levels.astype(np.int64)
+    starts = np.repeat(np.cumsum(per_node) - per_node, per_node)  # first level-slot of the owner
+    rank = np.arange(len(starts)) - starts  # 0.. within the owner's levels
+    return np.repeat(rank + 1, m)
