@@ -45,6 +45,17 @@ def distances_ny(x: np.ndarray, y: np.ndarray, metric: str = "l2") -> np.ndarray
     return out
 
 
+def distances_rows(x: np.ndarray, y: np.ndarray, rows: np.ndarray, metric: str = "l2") -> np.ndarray:
+    """Squared L2 (or inner product) between x (d,) and rows y[rows] (rows int32), read in place."""
+    x, y = _f32(x), _f32(y)
+    rows = np.ascontiguousarray(rows, dtype=np.int32)
+    out = np.empty(len(rows), dtype=np.float32)
+    if len(rows) and lib.vt_dist_rows(_ptr("float *", x), _ptr("float *", y), y.shape[0], y.shape[1],
+                                      _ptr("int32_t *", rows), len(rows), METRICS[metric], _ptr("float *", out)):
+        raise ValueError("row out of range")
+    return out
+
+
 def pairwise(x: np.ndarray, y: np.ndarray, metric: str = "l2") -> np.ndarray:
     """Distance matrix (nx, ny) computed directly (no BLAS decomposition)."""
     x, y = _f32(x), _f32(y)

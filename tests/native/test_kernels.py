@@ -213,3 +213,25 @@ def test_fused_nearest_centroid_breaks_exact_ties_to_the_smaller_index(level):
     labels, dist = _native.assign_nearest(x, c)
     np.testing.assert_array_equal(labels, [60, 0, 40, 20, 60])
     np.testing.assert_array_equal(dist, 0)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_distances_to_listed_rows_match_contiguous_rows(level, metric):
+    """A graph search reads rows in place, in any order and with repeats."""
+    rng = np.random.default_rng(11)
+    for d in DIMS:
+        y = rng.normal(size=(40, d)).astype(np.float32)
+        x = rng.normal(size=d).astype(np.float32)
+        for n in NYS + [40]:
+            rows = rng.integers(0, 40, size=n).astype(np.int32)
+            ref = at_level("scalar", _native.distances_ny, x, y[rows], metric)
+            got = at_level(level, _native.distances_rows, x, y, rows, metric)
+            np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4, err_msg=f"{level} d={d} n={n}")
+
+
+@pytest.mark.parametrize("bad", [-1, 40, 2**31 - 1])
+def test_distances_to_listed_rows_refuse_rows_outside_the_matrix(bad):
+    y = np.zeros((40, 8), np.float32)
+    with pytest.raises(ValueError, match="out of range"):
+        _native.distances_rows(np.zeros(8, np.float32), y, np.array([0, bad]), "l2")

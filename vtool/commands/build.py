@@ -160,8 +160,8 @@ class _Spill:
 
 
 class _GraphInput:
-    """What linking a graph needs: the float32 vectors of every node, old (as decoded) and
-    new, held in RAM (N x d x 4 bytes), and the levels drawn for the new nodes."""
+    """What linking a graph needs: the float32 vectors of every node, old and new (as decoded
+    when they come as codes), held in RAM (N x d x 4 bytes), and the new nodes' levels."""
 
     def __init__(self, model: Index, n_new: int, threads: int | None):
         from vtool import _native
@@ -176,9 +176,11 @@ class _GraphInput:
             self.vectors[a:b] = model.encoding.decode(model.store.rows(np.arange(a, b)))
         self.n_old = n_old
 
-    def put(self, model: Index, row: int, batch: np.ndarray) -> None:
+    def put(self, model: Index, row: int, batch: np.ndarray | None, codes: np.ndarray) -> None:
+        """New vectors from row on: as given, or decoded from codes (an input from `vtool encode`)."""
         at = self.n_old + row
-        self.vectors[at:at + len(batch)] = model.apply_transform(batch)
+        self.vectors[at:at + len(codes)] = (model.apply_transform(batch) if batch is not None
+                                            else model.encoding.decode(codes))
 
 
 def _encode_pass(model: Index, sources: list[_Source], spill: _Spill, batch_size: int,
@@ -190,7 +192,7 @@ def _encode_pass(model: Index, sources: list[_Source], spill: _Spill, batch_size
         for src in sources:
             for lab, codes, ids, batch in _source_batches(model, src, batch_size, next_id + row):
                 if graph is not None:
-                    graph.put(model, row, batch)
+                    graph.put(model, row, batch, codes)
                 if len(ids) and ids.min() < 0:
                     raise VtoolError(f"{src.path}: negative id {int(ids.min())} (ids must be >= 0; "
                                      "-1 means 'no result')")
@@ -206,8 +208,6 @@ def _encode_pass(model: Index, sources: list[_Source], spill: _Spill, batch_size
 def _source_batches(model: Index, src: _Source, batch_size: int, first_id: int):
     if src.codes is not None:
         for ids, lists, codes in src.codes.batches(batch_size):
-            if model.structure.is_graph:
-                raise VtoolError(f"{src.path}: a graph links vectors; add vectors, not codes")
             yield code_lists(model, lists, src.path), codes, ids, None
         return
     for start, batch, batch_ids in src.vectors.batches(batch_size):

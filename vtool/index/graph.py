@@ -6,7 +6,8 @@ levels 1.. of each node in node order, M slots a level. A list ends at its first
 entry point is the first node of the highest level. Header: `hnsw_ef_construction`,
 `hnsw_seed` (levels are drawn from it).
 
-The build holds the float32 vectors of every node (N x d x 4 bytes) and the graph
+The build holds the float32 vectors of every node (N x d x 4 bytes; twice that for inner
+product, which links on vectors of one more component, see mips_to_l2) and the graph
 (N x 2M x 4 bytes and the upper levels, about N x 4 x M / (M - 1) bytes) in memory. It is
 deterministic: the graph bytes depend on the vectors, M, efConstruction and the seed, not on
 the number of threads.
@@ -163,6 +164,8 @@ class HNSW(Structure):
 
     def link(self, vectors: np.ndarray, n_old: int, metric: str, threads: int) -> None:
         """Insert nodes n_old.. (rows of vectors, which holds every node) into the graph."""
+        if metric == "ip":
+            vectors, metric = mips_to_l2(vectors), "l2"
         builder = _native.GraphBuilder(self.graph, vectors, metric, self.ef_construction, threads)
         try:
             with log.progress("linking", len(vectors) - n_old) as advance:
@@ -171,6 +174,16 @@ class HNSW(Structure):
                     advance(b - a)
         finally:
             builder.close()
+
+
+def mips_to_l2(x: np.ndarray) -> np.ndarray:
+    """Vectors with one more component, sqrt(max |x|^2 - |x|^2), so that they all have the same
+    norm: the L2 order from a query (with 0 there) is then its inner-product order. An inner-
+    product graph is linked on these, as a metric graph: linked on inner products directly, the
+    neighbour heuristic leaves vectors of small norm without in-links (unreachable)."""
+    sq = np.einsum("ij,ij->i", x, x, dtype=np.float64)
+    extra = np.sqrt(np.maximum(sq.max(initial=0.0) - sq, 0.0)).astype(np.float32)
+    return np.concatenate([x, extra[:, None]], axis=1)
 
 
 def _slot_levels(levels: np.ndarray, m: int) -> np.ndarray:
