@@ -28,6 +28,7 @@ struct vt_hnsw_ctx {
     cand *res, *cands, *sel; /* result max-heap, candidate min-heap, a sorted copy */
     int64_t res_cap, cands_cap, sel_cap;
     int32_t *ids;            /* a batch of nodes to score */
+    int32_t nbuf[2 * 256];   /* a decoded level-0 list (2M <= 512) */
     float *dist;
     int64_t ids_cap, dist_cap;
 };
@@ -125,9 +126,28 @@ static int cmp_cand(const void *a, const void *b) {
     return better(x, y) ? -1 : better(y, x) ? 1 : 0;
 }
 
-/* The neighbour list of node at level, its capacity in *cap; NULL when the node has no
- * such level (a corrupt graph names it). */
-static int32_t *neighbours(const vt_hnsw *g, int64_t node, int64_t level, int64_t *cap) {
+/* The neighbour list of node at level (*count entries at most, ending at the first -1); a
+ * compressed level 0 is decoded into c->nbuf. NULL when the node has no such level or its
+ * coded list is inconsistent (a corrupt graph). */
+static const int32_t *neighbours(const vt_hnsw *g, vt_hnsw_ctx *c, int64_t node, int64_t level, int64_t *count) {
+    if (level == 0 && g->level0_codec) {
+        int64_t n = g->degree[node];
+        if (n > 2 * g->m || vt_adj_decode(g->level0_codec, g->level0_words, g->level0_nbits, g->level0_pos[node], n,
+                                          g->n, c->nbuf)) return NULL;
+        *count = n;
+        return c->nbuf;
+    }
+    if (level == 0) {
+        *count = 2 * g->m;
+        return g->level0 + node * 2 * g->m;
+    }
+    if (level > g->levels[node]) return NULL;
+    *count = g->m;
+    return g->upper + g->upper_offsets[node] + (level - 1) * g->m;
+}
+
+/* The writable list of a node of an uncompressed graph (the build), its capacity in *cap. */
+static int32_t *list_of(const vt_hnsw *g, int64_t node, int64_t level, int64_t *cap) {
     if (level == 0) {
         *cap = 2 * g->m;
         return g->level0 + node * 2 * g->m;
@@ -141,7 +161,7 @@ static int32_t *neighbours(const vt_hnsw *g, int64_t node, int64_t level, int64_
  * when the list names a node outside the graph or one without that level. */
 static int64_t unvisited(const vt_hnsw *g, vt_hnsw_ctx *c, int64_t node, int64_t level) {
     int64_t cap;
-    const int32_t *nb = neighbours(g, node, level, &cap);
+    const int32_t *nb = neighbours(g, c, node, level, &cap);
     if (!nb) return -3;
     int64_t k = 0;
     for (int64_t j = 0; j < cap; j++) {
@@ -236,7 +256,8 @@ static int search_graph(const vt_hnsw *g, const source *src, vt_hnsw_ctx *c, int
 int vt_hnsw_search(const vt_hnsw *g, int kind, const float *queries, int64_t nq, int64_t d, const uint8_t *codes,
                    int64_t ncodes, int64_t code_size, const float *params, int64_t m, int64_t ksub, int metric, int64_t ef,
                    vt_collector *out) {
-    if (nq < 0 || d <= 0 || ef < 1 || !out || out->nq != nq || g->n < 0 || g->m < 1 || ncodes < g->n) return -1;
+    if (nq < 0 || d <= 0 || ef < 1 || !out || out->nq != nq || g->n < 0 || g->m < 1 || ncodes < g->n ||
+        (g->level0_codec && g->m > 256)) return -1;
     vt_scanner *s = vt_scanner_new(kind, d, NULL, 0, 0, code_size, params, m, ksub, NULL, metric);
     vt_hnsw_ctx *c = vt_hnsw_ctx_new(g->n);
     int rc = s && c ? 0 : -4;
@@ -283,7 +304,7 @@ static int sorted_results(vt_hnsw_ctx *c, int64_t nres) {
 
 int vt_hnsw_link_new(vt_hnsw *g, const float *vectors, int64_t d, int metric, const int32_t *nodes, int64_t nb,
                      int64_t ef_construction, vt_hnsw_ctx *c) {
-    if (d <= 0 || ef_construction < 1 || !c || c->n < g->n) return -1;
+    if (d <= 0 || ef_construction < 1 || !c || c->n < g->n || g->level0_codec) return -1;
     if (g->entry < 0) return 0; /* the first node has nobody to link to */
     if (reserve(c, 2 * g->m + 1)) return -4;
     float *tmp = malloc(sizeof(float) * (size_t)(2 * g->m + 1));
@@ -301,7 +322,7 @@ int vt_hnsw_link_new(vt_hnsw *g, const float *vectors, int64_t d, int metric, co
             int64_t nres, cap;
             if ((rc = search_level(g, &src, c, l, cur, ef_construction, &nres))) break;
             if ((rc = sorted_results(c, nres))) break;
-            int32_t *list = neighbours(g, p, l, &cap);
+            int32_t *list = list_of(g, p, l, &cap);
             /* fewer candidates than slots: keep them all (denser lists, as Faiss does) */
             int64_t k = nres < cap ? nres : select_neighbours(&src, c->sel, nres, cap, list, tmp);
             if (nres < cap)
@@ -317,11 +338,12 @@ int vt_hnsw_link_new(vt_hnsw *g, const float *vectors, int64_t d, int metric, co
 int64_t vt_hnsw_reverse_pairs(const vt_hnsw *g, const int32_t *nodes, int64_t nb, int64_t level, uint64_t *pairs,
                               int64_t cap) {
     int64_t k = 0;
+    if (g->level0_codec) return -1;
     for (int64_t b = 0; b < nb; b++) {
         int64_t p = nodes[b], lcap;
         if (p < 0 || p >= g->n) return -2;
         if (level > g->levels[p]) continue;
-        const int32_t *list = neighbours(g, p, level, &lcap);
+        const int32_t *list = list_of(g, p, level, &lcap);
         for (int64_t j = 0; j < lcap && list[j] >= 0; j++) {
             if (k == cap) return -1;
             pairs[k++] = (uint64_t)(uint32_t)list[j] << 32 | (uint32_t)p;
@@ -333,13 +355,14 @@ int64_t vt_hnsw_reverse_pairs(const vt_hnsw *g, const int32_t *nodes, int64_t nb
 int vt_hnsw_add_reverse(vt_hnsw *g, const float *vectors, int64_t d, int metric, int64_t level,
                         const uint64_t *pairs, int64_t npairs, vt_hnsw_ctx *c) {
     int rc = 0;
+    if (g->level0_codec) return -1;
     float *tmp = NULL;
     int64_t tmp_cap = 0;
     for (int64_t a = 0; a < npairs && !rc;) {
         int64_t t = (int64_t)(pairs[a] >> 32), e = a, cap, cnt = 0;
         while (e < npairs && (int64_t)(pairs[e] >> 32) == t) e++;
         if (t >= g->n) { rc = -2; break; }
-        int32_t *list = neighbours(g, t, level, &cap);
+        int32_t *list = list_of(g, t, level, &cap);
         if (!list) { rc = -3; break; }
         while (cnt < cap && list[cnt] >= 0) cnt++;
         int64_t total = cnt + (e - a);

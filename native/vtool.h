@@ -129,6 +129,13 @@ typedef struct {
     int32_t *upper;
     const int64_t *upper_offsets;
     int64_t entry, max_level;
+    /* level 0 compressed (search only): level0_codec a VT_ADJ_* codec (0: level0 is used),
+     * list i of degree[i] nodes at bit level0_pos[i] of level0_words (level0_nbits bits) */
+    int level0_codec;
+    const uint64_t *level0_words;
+    int64_t level0_nbits;
+    const int64_t *level0_pos;
+    const uint8_t *degree;
 } vt_hnsw;
 typedef struct vt_hnsw_ctx vt_hnsw_ctx;
 /* Per-thread scratch of a build over n nodes (visited marks, heaps). */
@@ -149,6 +156,20 @@ int64_t vt_hnsw_reverse_pairs(const vt_hnsw *g, const int32_t *nodes, int64_t nb
                               int64_t cap);
 int vt_hnsw_add_reverse(vt_hnsw *g, const float *vectors, int64_t d, int metric, int64_t level,
                         const uint64_t *pairs, int64_t npairs, vt_hnsw_ctx *c);
+
+/* adjacency.c: neighbour lists (sorted sets of node ids below universe) coded back to back
+ * in one bit stream; a list's size in bits follows from its length (vt_adj_bits). encode
+ * takes nlists rows of `stride` slots, sizes[i] used; decode returns 0, or -3 on a stream
+ * inconsistent with its size. */
+enum vt_adj_codec { VT_ADJ_PACKED = 1, VT_ADJ_EF = 2 };
+int64_t vt_adj_bits(int codec, int64_t n, int64_t universe);
+int vt_adj_encode(int codec, const int32_t *lists, int64_t nlists, int64_t stride, const uint8_t *sizes,
+                  int64_t universe, uint64_t *words, int64_t nwords);
+int vt_adj_decode(int codec, const uint64_t *words, int64_t nbits, int64_t pos, int64_t n, int64_t universe,
+                  int32_t *out);
+/* Every list into rows of `stride` slots, -1 after the last entry (list i at bit pos[i]). */
+int vt_adj_decode_rows(int codec, const uint64_t *words, int64_t nbits, const int64_t *pos, const uint8_t *sizes,
+                       int64_t nlists, int64_t universe, int32_t *out, int64_t stride);
 
 /* Id codecs (packed.c, eliasfano.c, roc.c, wavelet.c): lossless codes for list ids.
  * Every decoder takes its buffer's size and returns < 0 on inconsistent input. */

@@ -287,13 +287,57 @@ class Scanner:
         return out
 
 
+ADJ_CODECS = {"packed": lib.VT_ADJ_PACKED, "ef": lib.VT_ADJ_EF}
+
+
+class Adjacency:
+    """Neighbour lists (sorted sets below `universe`) coded back to back (native/adjacency.c):
+    words, the list sizes, and the bit position of each list, computed from the sizes."""
+
+    def __init__(self, codec: str, words: np.ndarray, degree: np.ndarray, universe: int, max_degree: int):
+        self.name, self.codec, self.universe = codec, ADJ_CODECS[codec], universe
+        self.words, self.degree = words, degree
+        self.list_bits = np.array([lib.vt_adj_bits(self.codec, n, max(universe, 1)) for n in range(max_degree + 1)],
+                                  dtype=np.int64)
+        self.pos = np.zeros(len(degree), dtype=np.int64)
+        if len(degree):
+            np.cumsum(self.list_bits[degree[:-1]], out=self.pos[1:])
+        self.total_bits = int(self.pos[-1] + self.list_bits[degree[-1]]) if len(degree) else 0
+
+    @classmethod
+    def encode(cls, codec: str, lists: np.ndarray, universe: int) -> Adjacency:
+        """Code (n, stride) int32 lists, each sorted with -1 after its last entry."""
+        lists = np.ascontiguousarray(lists, dtype=np.int32)
+        degree = (lists >= 0).sum(axis=1).astype(np.uint8)
+        probe = cls(codec, np.zeros(0, np.uint64), degree, universe, lists.shape[1])
+        words = np.zeros((probe.total_bits + 63) // 64, dtype=np.uint64)
+        rc = lib.vt_adj_encode(probe.codec, _ptr("int32_t *", lists), len(lists), lists.shape[1],
+                               _ptr("uint8_t *", degree), universe, _opt("uint64_t *", words), len(words))
+        if rc:
+            raise ValueError(f"vt_adj_encode failed with code {rc} (lists must be sorted sets)")
+        return cls(codec, words, degree, universe, lists.shape[1])
+
+    def decode(self, stride: int) -> np.ndarray:
+        out = np.empty((len(self.degree), stride), dtype=np.int32)
+        if len(out) and lib.vt_adj_decode_rows(self.codec, _opt("uint64_t *", self.words), self.words.size * 64,
+                                               _ptr("int64_t *", self.pos), _ptr("uint8_t *", self.degree),
+                                               len(out), self.universe, _ptr("int32_t *", out), stride):
+            raise ValueError("inconsistent adjacency stream")
+        return out
+
+
 class Graph:
     """The cffi view (vt_hnsw) of an HNSW graph's arrays, which it keeps alive."""
 
-    def __init__(self, m: int, levels: np.ndarray, level0: np.ndarray, upper: np.ndarray):
-        assert levels.dtype == np.uint8 and level0.dtype == np.int32 and upper.dtype == np.int32
-        assert levels.flags.c_contiguous
-        assert level0.shape == (len(levels), 2 * m) and level0.flags.c_contiguous and upper.flags.c_contiguous
+    def __init__(self, m: int, levels: np.ndarray, level0: np.ndarray | None, upper: np.ndarray,
+                 adjacency: Adjacency | None = None):
+        """level0: (n, 2m) int32 lists, or None with `adjacency`, the same lists coded."""
+        assert levels.dtype == np.uint8 and upper.dtype == np.int32 and levels.flags.c_contiguous
+        assert (level0 is None) == (adjacency is not None) and upper.flags.c_contiguous
+        if level0 is None:
+            level0 = np.zeros((0, 2 * m), np.int32)
+        else:
+            assert level0.dtype == np.int32 and level0.shape == (len(levels), 2 * m) and level0.flags.c_contiguous
         self.m, self.levels, self.level0, self.upper = m, levels, level0, upper
         self.upper_offsets = np.zeros(len(levels) + 1, dtype=np.int64)
         np.cumsum(levels.astype(np.int64) * m, out=self.upper_offsets[1:])
@@ -304,6 +348,14 @@ class Graph:
         self.c.level0 = _ptr("int32_t *", level0)
         self.c.upper = _ptr("int32_t *", upper)
         self.c.upper_offsets = _ptr("int64_t *", self.upper_offsets)
+        self.adjacency = adjacency
+        if adjacency is not None:
+            assert len(adjacency.degree) == len(levels) and adjacency.universe == len(levels)
+            self.c.level0_codec = adjacency.codec
+            self.c.level0_words = _ptr("uint64_t *", adjacency.words)
+            self.c.level0_nbits = adjacency.words.size * 64
+            self.c.level0_pos = _ptr("int64_t *", adjacency.pos)
+            self.c.degree = _ptr("uint8_t *", adjacency.degree)
         self.set_entry(len(levels))
 
     def set_entry(self, n: int) -> None:

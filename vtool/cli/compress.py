@@ -22,6 +22,8 @@ def compress(
                                                     help="auto may pick roc (whole-list decode).")] = False,
     codes: Annotated[Optional[str], typer.Option("--codes", help="ans: also compress the PQ codes losslessly "
                                                  "(a search decodes the lists it probes).")] = None,
+    adjacency: Annotated[Optional[str], typer.Option("--adjacency", help="Graph indexes: level-0 neighbour lists "
+                                                     "as ef (default), packed or int32.")] = None,
     no_verify: common.NoVerify = False,
     quiet: common.Quiet = False,
     as_json: common.Json = False,
@@ -29,7 +31,7 @@ def compress(
     """Re-encode the ids of an index (bits per id against the information bounds)."""
     common.setup(quiet)
     report = compress_ids(index, output, method=method, verify=verify, allow_full_decode=allow_full_decode,
-                          check=not no_verify, codes=codes)
+                          check=not no_verify, codes=codes, adjacency=adjacency)
     if as_json:
         common.emit(report, True, "")
         return
@@ -55,6 +57,11 @@ def compress(
             f"codes: {report['code_bits_per_vector']:.2f} bits/vector (raw {report['raw_code_bits_per_vector']}, "
             f"ideal adaptive {report['ideal_adaptive_bits_per_vector']:.2f}, empirical entropy "
             f"{report['empirical_entropy_bits_per_vector']:.2f}; {report['code_ratio_to_ideal']:.4f} x ideal)")
+    if "adjacency" in report:
+        console.print(
+            f"graph links: {report['adjacency']} {report['adjacency_bits_per_edge']:.2f} bits/edge "
+            f"({report['adjacency_bits_with_degrees_per_edge']:.2f} with degrees; set bound "
+            f"{report['adjacency_set_bound_bits_per_edge']:.2f}, int32 32) over {report['level0_edges']} level-0 edges")
     ratio = report["ratio_to_log2_binomial"]  # None when the bound is 0 (a single list)
     console.print(
         f"{report['ids']} ids; {f'{ratio:.3f} x the bound' if ratio is not None else 'bound 0 bits (one list)'}; encode "

@@ -47,6 +47,8 @@ def _print_report(report: dict) -> None:
                           f"std {value['std']:.1f}, empty {value['empty']}")
             for b in value["histogram"]:
                 console.print(f"  {b['from']:>9}..{b['to']:<9} {b['lists']:>8} lists")
+        elif key == "graph":
+            console.print("graph: " + ", ".join(f"{k} {v}" for k, v in value.items()))
         elif key == "provenance":
             console.print(f"provenance: {json.dumps(value, sort_keys=True)}")
         else:

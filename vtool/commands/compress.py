@@ -18,9 +18,11 @@ ZSTD_LEVEL = 19
 
 
 def compress_ids(index_path: str, output: str, method: str = "auto", verify: bool = False,
-                 allow_full_decode: bool = False, check: bool = True, codes: str | None = None) -> dict:
-    """Re-encode the ids (rows reordered within lists when the codec sorts them), and with
-    codes="ans" compress the PQ codes too."""
+                 allow_full_decode: bool = False, check: bool = True, codes: str | None = None,
+                 adjacency: str | None = None) -> dict:
+    """Re-encode the ids (rows reordered within lists when the codec sorts them), with
+    codes="ans" compress the PQ codes too, and code a graph's neighbour lists with
+    `adjacency` (default ef)."""
     if method not in METHODS + ("auto",):
         raise VtoolError(f"unknown --method {method!r}; choose {', '.join(METHODS)} or auto")
     if codes not in (None, "ans"):
@@ -33,6 +35,8 @@ def compress_ids(index_path: str, output: str, method: str = "auto", verify: boo
         codes = "ans"
     if codes and index.encoding.name != "PQ":
         raise VtoolError(f"{index_path}: --codes ans compresses PQ<m>[x<nbits>] codes; this index is {index.spec}")
+    if adjacency is not None and not index.structure.is_graph:
+        raise VtoolError(f"{index_path}: --adjacency is for graph indexes; this index is {index.spec}")
     ids = index.ids
     candidates = ([m for m in METHODS if m != "int64" and (allow_full_decode or m in RANDOM_ACCESS)]
                   if method == "auto" else [method])
@@ -41,9 +45,16 @@ def compress_ids(index_path: str, output: str, method: str = "auto", verify: boo
     chosen = min(candidates, key=lambda m: sum(a.nbytes for a in encoded[m][0].values()))
     sections, fields, order = encoded[chosen]
     encode_seconds = time.perf_counter() - t0
+    graph_report = {}
+    if index.structure.is_graph:
+        if not np.array_equal(order, np.arange(len(order))):
+            raise VtoolError(f"{index_path}: the {chosen} id codec would renumber this graph's nodes (its ids "
+                             "are not ascending in row order); use --method int64 with --adjacency")
+        graph_report = index.structure.compress(adjacency or "ef")
     header = {k: v for k, v in index.header.items()
               if k not in ("id_codec", "id_universe", "id_table_universe", "code_codec", "sections")}
     header.update(fields)
+    header.update(index.structure.header_fields())
     plain = index.store.rows(order)  # every row's code, in the codec's row order
     rows = {**index.trained_arrays(), "list_offsets": index.list_offsets}
     id_bits = 8 * sum(a.nbytes for a in sections.values())
@@ -63,6 +74,7 @@ def compress_ids(index_path: str, output: str, method: str = "auto", verify: boo
                        "code_encode_seconds": time.perf_counter() - t1}
     else:
         rows.update(store_class(index.encoding, {}).pack(index.encoding, plain, index.list_offsets))
+    rows.update(index.structure.row_arrays())
     rows.update(sections)
     if index.refiner is not None:
         rows["refine"] = np.asarray(index.refiner.vectors[order])
@@ -89,7 +101,8 @@ def compress_ids(index_path: str, output: str, method: str = "auto", verify: boo
               "verified": verify,
               "encode_seconds": encode_seconds, "decode_seconds": decode_seconds,
               "encode_ids_per_second": n / encode_seconds if encode_seconds else None,
-              "decode_ids_per_second": n / decode_seconds if decode_seconds else None, **code_report}
+              "decode_ids_per_second": n / decode_seconds if decode_seconds else None, **code_report,
+              **graph_report}
     if method == "auto":
         report["candidates_bits_per_id"] = {m: 8 * sum(a.nbytes for a in encoded[m][0].values()) / n
                                             for m in candidates}

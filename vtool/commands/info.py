@@ -38,7 +38,11 @@ def describe_index(path: str, verify: bool = True) -> dict:
            "provenance": index.header.get("provenance", {}), "checksums_verified": verify}
     if index.ntotal:
         out["id_bits_per_vector"] = index.id_codec.bits() / index.ntotal
-        out["list_sizes"] = list_size_summary(sizes)
+        graph = index.structure.describe()
+        if graph:
+            out["graph"] = graph
+        else:
+            out["list_sizes"] = list_size_summary(sizes)
     return out
 
 

@@ -2,9 +2,13 @@
 
 Sections (per row, like the codes): `hnsw_levels` uint8 (N,), each node's top level;
 `hnsw_level0` int32 (N, 2M), level-0 neighbours; `hnsw_upper` int32 (sum(levels) * M,),
-levels 1.. of each node in node order, M slots a level. A list ends at its first -1. The
-entry point is the first node of the highest level. Header: `hnsw_ef_construction`,
-`hnsw_seed` (levels are drawn from it).
+levels 1.. of each node in node order, M slots a level. A list is a set, kept sorted, and
+ends at its first -1. The entry point is the first node of the highest level. Header:
+`hnsw_ef_construction`, `hnsw_seed` (levels are drawn from it), `hnsw_adjacency`.
+
+Compressed adjacency (`vtool compress-ids`, header `hnsw_adjacency` packed or ef): level 0
+becomes `hnsw_degree` uint8 (N,) and `hnsw_level0_<codec>` uint64 words, every list coded
+back to back (native/adjacency.c), decoded node by node as the search visits it.
 
 The build holds the float32 vectors of every node (N x d x 4 bytes; twice that for inner
 product, which links on vectors of one more component, see mips_to_l2) and the graph
@@ -23,6 +27,8 @@ from vtool.index.structure import Structure
 from vtool.quant.encoding import check_section
 
 MAX_M = 256
+MAX_CODED_M = 127  # compressed level-0 lists keep their degree (<= 2M) in a byte
+ADJACENCY = ("int32", "packed", "ef")
 DEFAULT_EF_CONSTRUCTION = 40
 DEFAULT_EF_SEARCH = 64
 MAX_LEVEL = 63
@@ -44,7 +50,6 @@ def batches(n_old: int, n_total: int):
 
 class HNSW(Structure):
     pattern = r"HNSW(\d+)"
-    row_sections = ("hnsw_levels", "hnsw_level0", "hnsw_upper")
     is_graph = True
 
     def __init__(self, d: int, m: int):
@@ -55,6 +60,8 @@ class HNSW(Structure):
         self.levels = np.zeros(0, np.uint8)
         self.level0 = np.zeros((0, 2 * m), np.int32)
         self.upper = np.zeros(0, np.int32)
+        self.adjacency = "int32"
+        self.coded: _native.Adjacency | None = None  # level 0 when compressed
         self._graph: _native.Graph | None = None
 
     @classmethod
@@ -71,12 +78,22 @@ class HNSW(Structure):
     def configure(self, options: dict) -> None:
         efc = options.get("hnsw_ef_construction", DEFAULT_EF_CONSTRUCTION)
         seed = options.get("hnsw_seed", 0)
+        adjacency = options.get("hnsw_adjacency", "int32")
         if type(efc) is not int or efc < 1 or type(seed) is not int or seed < 0:
             raise VtoolError("--ef-construction must be an integer >= 1 (and the seed >= 0)")
-        self.ef_construction, self.seed = efc, seed
+        if adjacency not in ADJACENCY:
+            raise VtoolError(f"unknown graph adjacency codec {adjacency!r}")
+        self.ef_construction, self.seed, self.adjacency = efc, seed, adjacency
 
     def header_fields(self) -> dict:
-        return {"hnsw_ef_construction": self.ef_construction, "hnsw_seed": self.seed}
+        return {"hnsw_ef_construction": self.ef_construction, "hnsw_seed": self.seed,
+                "hnsw_adjacency": self.adjacency}
+
+    @property
+    def row_sections(self) -> tuple[str, ...]:
+        if self.adjacency == "int32":
+            return ("hnsw_levels", "hnsw_level0", "hnsw_upper")
+        return ("hnsw_levels", "hnsw_degree", f"hnsw_level0_{self.adjacency}", "hnsw_upper")
 
     # -- search --------------------------------------------------------------------------
     def search_params(self, nprobe: int | None = None, ef: int | None = None, k: int = 1) -> dict:
@@ -100,12 +117,29 @@ class HNSW(Structure):
     @property
     def graph(self) -> _native.Graph:
         if self._graph is None:
-            self._graph = _native.Graph(self.m, self.levels, self.level0, self.upper)
+            self._graph = _native.Graph(self.m, self.levels, None if self.coded else self.level0, self.upper,
+                                        self.coded)
         return self._graph
 
     # -- sections --------------------------------------------------------------------------
     def row_arrays(self) -> dict[str, np.ndarray]:
+        if self.coded is not None:
+            return {"hnsw_levels": self.levels, "hnsw_degree": self.coded.degree,
+                    f"hnsw_level0_{self.adjacency}": self.coded.words, "hnsw_upper": self.upper}
         return {"hnsw_levels": self.levels, "hnsw_level0": self.level0, "hnsw_upper": self.upper}
+
+    def describe(self) -> dict:
+        degree = self.coded.degree if self.coded is not None else (self.level0 >= 0).sum(axis=1)
+        edges = int(degree.sum() + (self.upper >= 0).sum())
+        level0_bits = self.coded.total_bits if self.coded is not None else 32 * self.level0.size
+        return {"M": self.m, "ef_construction": self.ef_construction, "seed": self.seed,
+                "adjacency": self.adjacency,
+                "level0_bits_per_edge": round(level0_bits / max(int(degree.sum()), 1), 3),
+                "max_level": int(self.levels.max(initial=0)), "entry": self.graph.c.entry,
+                "nodes_per_level": np.bincount(self.levels).tolist(),
+                "level0_degree_mean": round(float(degree.mean()), 2) if len(degree) else 0.0,
+                "level0_degree_max": int(degree.max(initial=0)), "edges": edges,
+                "isolated_nodes": int((degree == 0).sum()) if len(degree) > 1 else 0}
 
     def row_section_specs(self, levels: np.ndarray) -> list[tuple[str, str, tuple]]:
         return [("hnsw_levels", "|u1", (len(levels),)), ("hnsw_level0", "<i4", (len(levels), 2 * self.m)),
@@ -114,8 +148,7 @@ class HNSW(Structure):
     def load_rows(self, arrays: dict[str, np.ndarray]) -> str | None:
         """Take the graph sections after checking them against each other: what is wrong, or None."""
         n = self.ntotal
-        problem = (check_section(arrays, "hnsw_levels", np.uint8, (n,))
-                   or check_section(arrays, "hnsw_level0", np.int32, (n, 2 * self.m)))
+        problem = check_section(arrays, "hnsw_levels", np.uint8, (n,)) or self._load_level0(arrays)
         if problem:
             return problem
         levels = arrays["hnsw_levels"]
@@ -124,8 +157,8 @@ class HNSW(Structure):
         problem = check_section(arrays, "hnsw_upper", np.int32, (int(levels.astype(np.int64).sum()) * self.m,))
         if problem:
             return problem
-        level0, upper = arrays["hnsw_level0"], arrays["hnsw_upper"]
-        if level0.size and (level0.min() < -1 or level0.max() >= n):
+        level0, upper = arrays.get("hnsw_level0"), arrays["hnsw_upper"]
+        if level0 is not None and level0.size and (level0.min() < -1 or level0.max() >= n):
             return "a level-0 neighbour outside the graph"
         if upper.size:
             if upper.min() < -1 or upper.max() >= n:
@@ -134,8 +167,31 @@ class HNSW(Structure):
             named = upper >= 0
             if np.any(levels[upper[named]] < slot_level[named]):
                 return "an upper-level neighbour without that level"
-        self.levels, self.level0, self.upper = levels, level0, upper
+        self.levels, self.upper = levels, upper
+        if level0 is not None:
+            self.level0 = level0
         self._graph = None
+        return None
+
+    def _load_level0(self, arrays: dict[str, np.ndarray]) -> str | None:
+        """Level 0 as int32 lists, or coded: degrees within 2M, a stream as long as they say.
+        (The decoder checks every list it reads against the stream.)"""
+        n = self.ntotal
+        if self.adjacency == "int32":
+            return check_section(arrays, "hnsw_level0", np.int32, (n, 2 * self.m))
+        name = f"hnsw_level0_{self.adjacency}"
+        problem = check_section(arrays, "hnsw_degree", np.uint8, (n,))
+        if problem:
+            return problem
+        degree, words = arrays["hnsw_degree"], arrays.get(name)
+        if n and int(degree.max()) > min(2 * self.m, 255):
+            return "a level-0 degree above 2M"
+        if words is None or words.dtype != np.dtype("<u8") or words.ndim != 1:
+            return f"section {name!r} should be uint64 words"
+        coded = _native.Adjacency(self.adjacency, words, degree, n, 2 * self.m)
+        if (coded.total_bits + 63) // 64 != len(words):
+            return f"section {name!r} does not hold the lists its degrees describe"
+        self.coded = coded
         return None
 
     # -- build -------------------------------------------------------------------------------
@@ -149,6 +205,8 @@ class HNSW(Structure):
 
     def grow(self, new_levels: np.ndarray, out: dict[str, np.ndarray] | None = None) -> None:
         """Room for new nodes (their lists empty), in `out` (sections being written) or in memory."""
+        if self.coded is not None:  # links are added to plain lists (the output is not compressed)
+            self.level0, self.coded, self.adjacency = self.coded.decode(2 * self.m), None, "int32"
         levels = np.concatenate([self.levels, new_levels])
         specs = self.row_section_specs(levels)
         if out is None:
@@ -174,6 +232,41 @@ class HNSW(Structure):
                     advance(b - a)
         finally:
             builder.close()
+        # lists are sets: sorted (-1, as 0xffffffff, last), they code as sets and search alike
+        self.level0.view(np.uint32).sort(axis=1)
+        self.upper.reshape(-1, self.m).view(np.uint32).sort(axis=1)
+
+    def compress(self, codec: str) -> dict:
+        """Code level 0 with an adjacency codec (or back to int32); bits per edge against the
+        set bound sum log2 C(N, deg_i) / sum deg_i and against int32 links."""
+        if codec not in ADJACENCY:
+            raise VtoolError(f"unknown --adjacency {codec!r}; choose {', '.join(ADJACENCY)}")
+        if self.m > MAX_CODED_M and codec != "int32":
+            raise VtoolError(f"compressed adjacency keeps degrees in a byte: M up to {MAX_CODED_M}")
+        lists = self.coded.decode(2 * self.m) if self.coded is not None else np.asarray(self.level0)
+        n = len(lists)
+        self.coded, self.adjacency, self.level0 = None, "int32", lists
+        if codec != "int32":
+            self.coded, self.adjacency = _native.Adjacency.encode(codec, lists, n), codec
+            self.level0 = np.zeros((0, 2 * self.m), np.int32)
+        self._graph = None
+        degree = (lists >= 0).sum(axis=1)
+        edges = max(int(degree.sum()), 1)
+        bits = self.coded.total_bits if self.coded is not None else 32 * lists.size
+        return {"adjacency": codec, "level0_edges": int(degree.sum()),
+                "adjacency_bits_per_edge": bits / edges,
+                "adjacency_bits_with_degrees_per_edge": (bits + (8 * n if self.coded is not None else 0)) / edges,
+                "adjacency_set_bound_bits_per_edge": set_bound_bits(degree, n) / edges,
+                "adjacency_int32_bits_per_edge": 32.0}
+
+
+def set_bound_bits(degree: np.ndarray, n: int) -> float:
+    """sum log2 C(N, deg_i): the bits any code of these neighbour sets needs."""
+    from math import lgamma, log
+
+    counts = np.bincount(degree)
+    return sum(c * (lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1)) / log(2)
+               for k, c in enumerate(counts) if c)
 
 
 def mips_to_l2(x: np.ndarray) -> np.ndarray:

@@ -90,6 +90,10 @@ class Structure:
     def row_arrays(self) -> dict[str, np.ndarray]:
         return {}
 
+    def describe(self) -> dict:
+        """What `vtool info` reports of the rows' organisation beyond list sizes (a graph's links)."""
+        return {}
+
     def load_rows(self, arrays: dict[str, np.ndarray]) -> str | None:
         """Take the sections that grow with the rows (none here): what is wrong, or None."""
         return None
