@@ -41,9 +41,16 @@ typedef struct {
     const float *x;
     int64_t d;
     int metric;
+    int64_t row_bytes;
 } source;
 
+#define PREFETCH_BYTES 128 /* of each row about to be read: a random row the hardware cannot guess */
+
 static void score(const source *src, const int32_t *nodes, int64_t n, float *out) {
+    const uint8_t *rows = src->s ? src->codes : (const uint8_t *)src->vectors;
+    const int64_t span = src->row_bytes < PREFETCH_BYTES ? src->row_bytes : PREFETCH_BYTES;
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t b = 0; b < span; b += 64) __builtin_prefetch(rows + (int64_t)nodes[j] * src->row_bytes + b);
     if (src->s) vt_scanner_nodes(src->s, src->codes, nodes, n, out);
     else {
         vt_dist_rows_raw(src->x, src->vectors, nodes, n, src->d, src->metric, out);
@@ -261,7 +268,7 @@ int vt_hnsw_search(const vt_hnsw *g, int kind, const float *queries, int64_t nq,
     vt_scanner *s = vt_scanner_new(kind, d, NULL, 0, 0, code_size, params, m, ksub, NULL, metric);
     vt_hnsw_ctx *c = vt_hnsw_ctx_new(g->n);
     int rc = s && c ? 0 : -4;
-    source src = {s, codes, NULL, NULL, d, metric};
+    source src = {s, codes, NULL, NULL, d, metric, code_size};
     for (int64_t q = 0; q < nq && !rc; q++) {
         vt_scanner_set_query(s, queries + q * d);
         int64_t nres;
@@ -313,7 +320,7 @@ int vt_hnsw_link_new(vt_hnsw *g, const float *vectors, int64_t d, int metric, co
     for (int64_t b = 0; b < nb && !rc; b++) {
         int64_t p = nodes[b];
         if (p < 0 || p >= g->n) { rc = -2; break; }
-        source src = {NULL, NULL, vectors, vectors + p * d, d, metric};
+        source src = {NULL, NULL, vectors, vectors + p * d, d, metric, d * 4};
         int64_t top = g->levels[p] < g->max_level ? g->levels[p] : g->max_level;
         cand cur = {0.f, (int32_t)g->entry};
         score(&src, &cur.id, 1, &cur.d);
@@ -373,7 +380,7 @@ int vt_hnsw_add_reverse(vt_hnsw *g, const float *vectors, int64_t d, int metric,
                 grow((void **)&tmp, &tmp_cap, total, sizeof(float))) { rc = -4; break; }
             for (int64_t j = 0; j < cnt; j++) c->ids[j] = list[j];
             for (int64_t j = a; j < e; j++) c->ids[cnt + j - a] = (int32_t)(pairs[j] & 0xffffffffu);
-            source src = {NULL, NULL, vectors, vectors + t * d, d, metric};
+            source src = {NULL, NULL, vectors, vectors + t * d, d, metric, d * 4};
             score(&src, c->ids, total, c->dist);
             for (int64_t j = 0; j < total; j++) c->sel[j] = (cand){c->dist[j], c->ids[j]};
             qsort(c->sel, (size_t)total, sizeof(cand), cmp_cand);
