@@ -133,6 +133,18 @@ static int cmp_cand(const void *a, const void *b) {
     return better(x, y) ? -1 : better(y, x) ? 1 : 0;
 }
 
+/* The writable list of a node of an uncompressed graph (the build), its capacity in *cap;
+ * NULL when the node has no such level. */
+static int32_t *list_of(const vt_hnsw *g, int64_t node, int64_t level, int64_t *cap) {
+    if (level == 0) {
+        *cap = 2 * g->m;
+        return g->level0 + node * 2 * g->m;
+    }
+    if (level > g->levels[node]) return NULL;
+    *cap = g->m;
+    return g->upper + g->upper_offsets[node] + (level - 1) * g->m;
+}
+
 /* The neighbour list of node at level (*count entries at most, ending at the first -1); a
  * compressed level 0 is decoded into c->nbuf. NULL when the node has no such level or its
  * coded list is inconsistent (a corrupt graph). */
@@ -144,24 +156,7 @@ static const int32_t *neighbours(const vt_hnsw *g, vt_hnsw_ctx *c, int64_t node,
         *count = n;
         return c->nbuf;
     }
-    if (level == 0) {
-        *count = 2 * g->m;
-        return g->level0 + node * 2 * g->m;
-    }
-    if (level > g->levels[node]) return NULL;
-    *count = g->m;
-    return g->upper + g->upper_offsets[node] + (level - 1) * g->m;
-}
-
-/* The writable list of a node of an uncompressed graph (the build), its capacity in *cap. */
-static int32_t *list_of(const vt_hnsw *g, int64_t node, int64_t level, int64_t *cap) {
-    if (level == 0) {
-        *cap = 2 * g->m;
-        return g->level0 + node * 2 * g->m;
-    }
-    if (level > g->levels[node]) return NULL;
-    *cap = g->m;
-    return g->upper + g->upper_offsets[node] + (level - 1) * g->m;
+    return list_of(g, node, level, count);
 }
 
 /* Unvisited neighbours of node at level into c->ids (marked visited); their count, or -3
