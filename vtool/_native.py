@@ -419,15 +419,17 @@ class GraphBuilder:
         for rc in (self.pool.map(runner, jobs) if self.pool and len(jobs) > 1 else map(runner, jobs)):
             _check_graph(rc, "graph build")
 
-    def insert(self, a: int, b: int) -> None:
-        """Link nodes [a, b) into the graph of nodes [0, a)."""
-        nodes = np.arange(a, b, dtype=np.int32)
+    def insert(self, nodes: np.ndarray) -> None:
+        """Link a batch of nodes into the graph of the nodes linked so far (entry point as
+        set: Graph.set_entry before the first batch); the batch's first node of the highest
+        level becomes the entry point when it tops the graph."""
+        nodes = np.ascontiguousarray(nodes, dtype=np.int32)
         xp, d = _ptr("float *", self.x), self.x.shape[1]
-        self.g.set_entry(a)
         self._run(lambda ctx, part: lib.vt_hnsw_link_new(self.g.c, xp, d, self.metric, _ptr("int32_t *", part),
                                                          len(part), self.efc, ctx),
                   np.array_split(nodes, self.threads))
-        top = min(int(self.g.levels[a:b].max()), max(self.g.c.max_level, 0))
+        levels = self.g.levels[nodes]
+        top = min(int(levels.max()), max(self.g.c.max_level, 0))
         for level in range(top + 1):
             cap = len(nodes) * (2 * self.g.m if level == 0 else self.g.m)
             pairs = np.empty(cap, dtype=np.uint64)
@@ -443,7 +445,9 @@ class GraphBuilder:
             self._run(lambda ctx, part: lib.vt_hnsw_add_reverse(self.g.c, xp, d, self.metric, level,
                                                                 _ptr("uint64_t *", part), len(part), ctx),
                       np.split(pairs, cuts))
-        self.g.set_entry(b)
+        best = int(np.argmax(levels))
+        if levels[best] > self.g.c.max_level:
+            self.g.c.entry, self.g.c.max_level = int(nodes[best]), int(levels[best])
 
 
 def fs_pack_blocks(codes: np.ndarray) -> np.ndarray:

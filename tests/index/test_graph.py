@@ -121,10 +121,13 @@ def test_batches_cover_every_node_once_and_start_one_at_a_time():
     assert list(batches(50, 60))[0][0] == 50
 
 
-def test_recall_matches_faiss_hnsw_at_equal_ef():
+@pytest.mark.parametrize("dataset, n", [("minilm-wordnet-384", 8000), ("glove-50-l2", 30000)])
+def test_recall_matches_faiss_hnsw_at_equal_ef(dataset, n):
+    """GloVe's rows are sorted by word frequency: linked in row order, recall at ef 16 fell
+    0.04 below Faiss's; linked in a seeded random order it matches."""
     faiss = pytest.importorskip("faiss")
-    path = shared_dataset("minilm-wordnet-384")
-    x = np.load(path / "base.npy")[:8000]
+    path = shared_dataset(dataset)
+    x = np.load(path / "base.npy")[:n]
     q = np.load(path / "queries.npy")[:500]
     truth = exact_topk(q, x, 10)
     index = vtool.train(x, "HNSW32,Flat")

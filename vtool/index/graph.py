@@ -48,6 +48,13 @@ def batches(n_old: int, n_total: int):
         a = b
 
 
+def insertion_order(seed: int, n_old: int, n: int) -> np.ndarray:
+    """The order nodes n_old..n-1 are linked in: a permutation drawn from the seed. Inputs are
+    often sorted (GloVe by word frequency), and linking them in that order makes a worse graph
+    (GloVe-50, 100k: recall@10 at ef 16 0.906 in row order, 0.931 shuffled; Faiss 0.932)."""
+    return n_old + np.random.default_rng([seed, n_old, 1]).permutation(n - n_old).astype(np.int32)
+
+
 class HNSW(Structure):
     pattern = r"HNSW(\d+)"
     is_graph = True
@@ -224,14 +231,19 @@ class HNSW(Structure):
         """Insert nodes n_old.. (rows of vectors, which holds every node) into the graph."""
         if metric == "ip":
             vectors, metric = mips_to_l2(vectors), "l2"
-        builder = _native.GraphBuilder(self.graph, vectors, metric, self.ef_construction, threads)
+        n = len(vectors)
+        order = insertion_order(self.seed, n_old, n)
+        graph = self.graph
+        graph.set_entry(n_old)
+        builder = _native.GraphBuilder(graph, vectors, metric, self.ef_construction, threads)
         try:
-            with log.progress("linking", len(vectors) - n_old) as advance:
-                for a, b in batches(n_old, len(vectors)):
-                    builder.insert(a, b)
+            with log.progress("linking", n - n_old) as advance:
+                for a, b in batches(n_old, n):
+                    builder.insert(order[a - n_old:b - n_old])
                     advance(b - a)
         finally:
             builder.close()
+            graph.set_entry(n)  # as a loaded graph has it
         # lists are sets: sorted (-1, as 0xffffffff, last), they code as sets and search alike
         self.level0.view(np.uint32).sort(axis=1)
         self.upper.reshape(-1, self.m).view(np.uint32).sort(axis=1)
