@@ -16,6 +16,8 @@
 #include "vtool.h"
 #include "internal.h"
 
+#define VT_MAX_DEGREE 512 /* level-0 slots: 2M with M <= 256, or NSG's R */
+
 typedef struct {
     float d;
     int32_t id;
@@ -28,7 +30,7 @@ struct vt_hnsw_ctx {
     cand *res, *cands, *sel; /* result max-heap, candidate min-heap, a sorted copy */
     int64_t res_cap, cands_cap, sel_cap;
     int32_t *ids;            /* a batch of nodes to score */
-    int32_t nbuf[2 * 256];   /* a decoded level-0 list (2M <= 512) */
+    int32_t nbuf[VT_MAX_DEGREE]; /* a decoded level-0 list */
     float *dist;
     int64_t ids_cap, dist_cap;
 };
@@ -137,8 +139,8 @@ static int cmp_cand(const void *a, const void *b) {
  * NULL when the node has no such level. */
 static int32_t *list_of(const vt_hnsw *g, int64_t node, int64_t level, int64_t *cap) {
     if (level == 0) {
-        *cap = 2 * g->m;
-        return g->level0 + node * 2 * g->m;
+        *cap = g->r0;
+        return g->level0 + node * g->r0;
     }
     if (level > g->levels[node]) return NULL;
     *cap = g->m;
@@ -151,7 +153,7 @@ static int32_t *list_of(const vt_hnsw *g, int64_t node, int64_t level, int64_t *
 static const int32_t *neighbours(const vt_hnsw *g, vt_hnsw_ctx *c, int64_t node, int64_t level, int64_t *count) {
     if (level == 0 && g->level0_codec) {
         int64_t n = g->degree[node];
-        if (n > 2 * g->m || vt_adj_decode(g->level0_codec, g->level0_words, g->level0_nbits, g->level0_pos[node], n,
+        if (n > g->r0 || vt_adj_decode(g->level0_codec, g->level0_words, g->level0_nbits, g->level0_pos[node], n,
                                           g->n, c->nbuf)) return NULL;
         *count = n;
         return c->nbuf;
@@ -245,7 +247,7 @@ static int search_graph(const vt_hnsw *g, const source *src, vt_hnsw_ctx *c, int
     *nres = 0;
     if (g->entry < 0 || g->n == 0) return 0;
     if (g->entry >= g->n || g->max_level < 0 || g->levels[g->entry] < g->max_level) return -3;
-    if (reserve(c, 2 * g->m)) return -4;
+    if (reserve(c, g->r0 > g->m ? g->r0 : g->m)) return -4;
     cand cur = {0.f, (int32_t)g->entry};
     score(src, &cur.id, 1, &cur.d);
     for (int64_t l = g->max_level; l > 0; l--) {
@@ -258,8 +260,8 @@ static int search_graph(const vt_hnsw *g, const source *src, vt_hnsw_ctx *c, int
 int vt_hnsw_search(const vt_hnsw *g, int kind, const float *queries, int64_t nq, int64_t d, const uint8_t *codes,
                    int64_t ncodes, int64_t code_size, const float *params, int64_t m, int64_t ksub, int metric, int64_t ef,
                    vt_collector *out) {
-    if (nq < 0 || d <= 0 || ef < 1 || !out || out->nq != nq || g->n < 0 || g->m < 1 || ncodes < g->n ||
-        (g->level0_codec && g->m > 256)) return -1;
+    if (nq < 0 || d <= 0 || ef < 1 || !out || out->nq != nq || g->n < 0 || g->m < 1 || g->r0 < 1 || ncodes < g->n ||
+        g->r0 > VT_MAX_DEGREE) return -1;
     vt_scanner *s = vt_scanner_new(kind, d, NULL, 0, 0, code_size, params, m, ksub, NULL, metric);
     vt_hnsw_ctx *c = vt_hnsw_ctx_new(g->n);
     int rc = s && c ? 0 : -4;
@@ -308,8 +310,8 @@ int vt_hnsw_link_new(vt_hnsw *g, const float *vectors, int64_t d, int metric, co
                      int64_t ef_construction, vt_hnsw_ctx *c) {
     if (d <= 0 || ef_construction < 1 || !c || c->n < g->n || g->level0_codec) return -1;
     if (g->entry < 0) return 0; /* the first node has nobody to link to */
-    if (reserve(c, 2 * g->m + 1)) return -4;
-    float *tmp = malloc(sizeof(float) * (size_t)(2 * g->m + 1));
+    if (reserve(c, g->r0 + 1)) return -4;
+    float *tmp = malloc(sizeof(float) * (size_t)(g->r0 + 1));
     if (!tmp) return -4;
     int rc = 0;
     for (int64_t b = 0; b < nb && !rc; b++) {
@@ -367,14 +369,19 @@ int vt_hnsw_add_reverse(vt_hnsw *g, const float *vectors, int64_t d, int metric,
         int32_t *list = list_of(g, t, level, &cap);
         if (!list) { rc = -3; break; }
         while (cnt < cap && list[cnt] >= 0) cnt++;
-        int64_t total = cnt + (e - a);
+        /* candidates: the list, then the sources not already in it (a mutual link) */
+        if (reserve(c, cnt + (e - a)) || grow((void **)&c->sel, &c->sel_cap, cnt + (e - a), sizeof(cand)) ||
+            grow((void **)&tmp, &tmp_cap, cnt + (e - a), sizeof(float))) { rc = -4; break; }
+        for (int64_t j = 0; j < cnt; j++) c->ids[j] = list[j];
+        int64_t total = cnt;
+        for (int64_t j = a; j < e; j++) {
+            int32_t s_id = (int32_t)(pairs[j] & 0xffffffffu), seen = 0;
+            for (int64_t i = 0; i < cnt && !seen; i++) seen = list[i] == s_id;
+            if (!seen) c->ids[total++] = s_id;
+        }
         if (total <= cap) {
-            for (int64_t j = a; j < e; j++) list[cnt++] = (int32_t)(pairs[j] & 0xffffffffu);
+            for (int64_t j = cnt; j < total; j++) list[j] = c->ids[j];
         } else { /* full: keep the heuristic's choice among old and new neighbours */
-            if (reserve(c, total) || grow((void **)&c->sel, &c->sel_cap, total, sizeof(cand)) ||
-                grow((void **)&tmp, &tmp_cap, total, sizeof(float))) { rc = -4; break; }
-            for (int64_t j = 0; j < cnt; j++) c->ids[j] = list[j];
-            for (int64_t j = a; j < e; j++) c->ids[cnt + j - a] = (int32_t)(pairs[j] & 0xffffffffu);
             source src = {NULL, NULL, vectors, vectors + t * d, d, metric, d * 4};
             score(&src, c->ids, total, c->dist);
             for (int64_t j = 0; j < total; j++) c->sel[j] = (cand){c->dist[j], c->ids[j]};
@@ -383,6 +390,44 @@ int vt_hnsw_add_reverse(vt_hnsw *g, const float *vectors, int64_t d, int metric,
             for (int64_t j = k; j < cap; j++) list[j] = -1;
         }
         a = e;
+    }
+    free(tmp);
+    return rc;
+}
+
+/* ---- NSG (Fu et al.): one level, linked from a k-NN graph ---- */
+
+int vt_nsg_link(const vt_hnsw *knn, vt_hnsw *g, const float *vectors, int64_t d, int metric, const int32_t *nodes,
+                int64_t nb, int64_t search_l, int64_t pool_cap, vt_hnsw_ctx *c) {
+    if (d <= 0 || search_l < 1 || pool_cap < 1 || !c || c->n < g->n || knn->n != g->n || knn->entry < 0 ||
+        knn->entry >= knn->n || g->level0_codec || knn->level0_codec)
+        return -1;
+    if (reserve(c, knn->r0 + g->r0 + 1)) return -4;
+    float *tmp = malloc(sizeof(float) * (size_t)(g->r0 + 1));
+    if (!tmp) return -4;
+    int rc = 0;
+    for (int64_t b = 0; b < nb && !rc; b++) {
+        int64_t p = nodes[b], nres, cap;
+        if (p < 0 || p >= g->n) { rc = -2; break; }
+        source src = {NULL, NULL, vectors, vectors + p * d, d, metric, d * 4};
+        cand start = {0.f, (int32_t)knn->entry};
+        score(&src, &start.id, 1, &start.d);
+        /* the pool: what a search of the k-NN graph for p finds, and p's own k-NN */
+        if ((rc = search_level(knn, &src, c, 0, start, search_l, &nres))) break;
+        int64_t k = unvisited(knn, c, p, 0);
+        if (k < 0) { rc = (int)k; break; }
+        score(&src, c->ids, k, c->dist);
+        if (grow((void **)&c->sel, &c->sel_cap, nres + k, sizeof(cand))) { rc = -4; break; }
+        int64_t np_ = 0;
+        for (int64_t j = 0; j < nres; j++)
+            if (c->res[j].id != p) c->sel[np_++] = c->res[j];
+        for (int64_t j = 0; j < k; j++)
+            if (c->ids[j] != p) c->sel[np_++] = (cand){c->dist[j], c->ids[j]};
+        qsort(c->sel, (size_t)np_, sizeof(cand), cmp_cand);
+        if (np_ > pool_cap) np_ = pool_cap;
+        int32_t *list = list_of(g, p, 0, &cap);
+        int64_t kept = select_neighbours(&src, c->sel, np_, cap, list, tmp);
+        for (int64_t j = kept; j < cap; j++) list[j] = -1;
     }
     free(tmp);
     return rc;

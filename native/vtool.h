@@ -117,13 +117,13 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
                    const int64_t *probes, int64_t nprobe, const float *codebooks, const float *precomputed, int64_t m,
                    int metric, vt_collector *out);
 
-/* hnsw.c: a navigable small-world graph over row numbers. Level 0 holds up to 2m
- * neighbours a node (level0: n x 2m), levels 1..levels[i] up to m each (upper, from
+/* hnsw.c: a navigable small-world graph over row numbers. Level 0 holds up to r0 (2m for
+ * HNSW, R for NSG; at most 512) neighbours a node (level0: n x r0), levels 1..levels[i] up to m each (upper, from
  * upper_offsets[i]); a list ends at its first -1. entry is a node of level max_level
  * (-1: an empty graph). Functions return 0, -1 (bad arguments), -2 (node out of range),
  * -3 (a list names a node outside the graph or without that level), -4 (no memory). */
 typedef struct {
-    int64_t n, m;
+    int64_t n, m, r0;
     const uint8_t *levels;
     int32_t *level0;
     int32_t *upper;
@@ -156,6 +156,12 @@ int64_t vt_hnsw_reverse_pairs(const vt_hnsw *g, const int32_t *nodes, int64_t nb
                               int64_t cap);
 int vt_hnsw_add_reverse(vt_hnsw *g, const float *vectors, int64_t d, int metric, int64_t level,
                         const uint64_t *pairs, int64_t npairs, vt_hnsw_ctx *c);
+/* NSG: each node's list (at most g->r0) chosen by the same heuristic among what a search of
+ * the k-NN graph `knn` from its entry finds with search_l candidates, and the node's own
+ * k-NN, at most pool_cap nearest; only the nodes' own lists are written. The reverse links
+ * then go through vt_hnsw_reverse_pairs / vt_hnsw_add_reverse at level 0. */
+int vt_nsg_link(const vt_hnsw *knn, vt_hnsw *g, const float *vectors, int64_t d, int metric, const int32_t *nodes,
+                int64_t nb, int64_t search_l, int64_t pool_cap, vt_hnsw_ctx *c);
 
 /* adjacency.c: neighbour lists (sorted sets of node ids below universe) coded back to back
  * in one bit stream; a list's size in bits follows from its length (vt_adj_bits). encode

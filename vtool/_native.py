@@ -330,20 +330,22 @@ class Graph:
     """The cffi view (vt_hnsw) of an HNSW graph's arrays, which it keeps alive."""
 
     def __init__(self, m: int, levels: np.ndarray, level0: np.ndarray | None, upper: np.ndarray,
-                 adjacency: Adjacency | None = None):
-        """level0: (n, 2m) int32 lists, or None with `adjacency`, the same lists coded."""
+                 adjacency: Adjacency | None = None, r0: int | None = None):
+        """level0: (n, r0) int32 lists (r0 = 2m unless given), or None with `adjacency`, the
+        same lists coded; upper: levels 1.. (m slots each)."""
+        r0 = r0 or 2 * m
         assert levels.dtype == np.uint8 and upper.dtype == np.int32 and levels.flags.c_contiguous
         assert (level0 is None) == (adjacency is not None) and upper.flags.c_contiguous
         if level0 is None:
-            level0 = np.zeros((0, 2 * m), np.int32)
+            level0 = np.zeros((0, r0), np.int32)
         else:
-            assert level0.dtype == np.int32 and level0.shape == (len(levels), 2 * m) and level0.flags.c_contiguous
+            assert level0.dtype == np.int32 and level0.shape == (len(levels), r0) and level0.flags.c_contiguous
         self.m, self.levels, self.level0, self.upper = m, levels, level0, upper
         self.upper_offsets = np.zeros(len(levels) + 1, dtype=np.int64)
         np.cumsum(levels.astype(np.int64) * m, out=self.upper_offsets[1:])
         assert self.upper_offsets[-1] == len(upper)
         self.c = ffi.new("vt_hnsw *")
-        self.c.n, self.c.m = len(levels), m
+        self.c.n, self.c.m, self.c.r0 = len(levels), m, r0
         self.c.levels = _ptr("uint8_t *", levels)
         self.c.level0 = _ptr("int32_t *", level0)
         self.c.upper = _ptr("int32_t *", upper)
@@ -363,8 +365,10 @@ class Graph:
         if n == 0:
             self.c.entry, self.c.max_level = -1, -1
         else:
-            self.c.entry = int(np.argmax(self.levels[:n]))
-            self.c.max_level = int(self.levels[self.c.entry])
+            self.set_entry_node(int(np.argmax(self.levels[:n])))
+
+    def set_entry_node(self, node: int) -> None:
+        self.c.entry, self.c.max_level = node, int(self.levels[node])
 
 
 def _check_graph(rc: int, what: str) -> None:
@@ -392,13 +396,13 @@ def hnsw_search(graph: Graph, kind: int, queries: np.ndarray, codes: np.ndarray,
 
 
 class GraphBuilder:
-    """Inserts nodes into a Graph in deterministic batches (see native/hnsw.c), threads
-    sharing each batch; vectors (n, d) float32 are the rows the build measures."""
+    """Links nodes into a Graph in deterministic steps (see native/hnsw.c), threads sharing
+    each step; vectors (n, d) float32 are the rows the build measures."""
 
-    def __init__(self, graph: Graph, vectors: np.ndarray, metric: str, ef_construction: int, threads: int):
+    def __init__(self, graph: Graph, vectors: np.ndarray, metric: str, threads: int):
         self.g, self.x = graph, _f32(vectors)
         assert self.x.shape[0] == graph.c.n
-        self.metric, self.efc, self.threads = METRICS[metric], ef_construction, max(1, threads)
+        self.metric, self.threads = METRICS[metric], max(1, threads)
         self.ctx = [lib.vt_hnsw_ctx_new(graph.c.n) for _ in range(self.threads)]
         if any(c == ffi.NULL for c in self.ctx):
             self.close()
@@ -419,35 +423,50 @@ class GraphBuilder:
         for rc in (self.pool.map(runner, jobs) if self.pool and len(jobs) > 1 else map(runner, jobs)):
             _check_graph(rc, "graph build")
 
-    def insert(self, nodes: np.ndarray) -> None:
-        """Link a batch of nodes into the graph of the nodes linked so far (entry point as
+    def insert(self, nodes: np.ndarray, ef_construction: int) -> None:
+        """HNSW: link a batch of nodes into the graph of the nodes linked so far (entry point as
         set: Graph.set_entry before the first batch); the batch's first node of the highest
         level becomes the entry point when it tops the graph."""
         nodes = np.ascontiguousarray(nodes, dtype=np.int32)
         xp, d = _ptr("float *", self.x), self.x.shape[1]
         self._run(lambda ctx, part: lib.vt_hnsw_link_new(self.g.c, xp, d, self.metric, _ptr("int32_t *", part),
-                                                         len(part), self.efc, ctx),
+                                                         len(part), ef_construction, ctx),
                   np.array_split(nodes, self.threads))
         levels = self.g.levels[nodes]
-        top = min(int(levels.max()), max(self.g.c.max_level, 0))
-        for level in range(top + 1):
-            cap = len(nodes) * (2 * self.g.m if level == 0 else self.g.m)
-            pairs = np.empty(cap, dtype=np.uint64)
-            count = lib.vt_hnsw_reverse_pairs(self.g.c, _ptr("int32_t *", nodes), len(nodes), level,
-                                              _ptr("uint64_t *", pairs), cap)
-            _check_graph(0 if count >= 0 else int(count), "vt_hnsw_reverse_pairs")
-            if count == 0:
-                continue
-            pairs = np.sort(pairs[:count])
-            targets = pairs >> np.uint64(32)
-            cuts = np.searchsorted(targets, targets[np.linspace(0, len(pairs), self.threads + 1,
-                                                                dtype=np.int64)[1:-1]], side="left")
-            self._run(lambda ctx, part: lib.vt_hnsw_add_reverse(self.g.c, xp, d, self.metric, level,
-                                                                _ptr("uint64_t *", part), len(part), ctx),
-                      np.split(pairs, cuts))
+        for level in range(min(int(levels.max()), max(self.g.c.max_level, 0)) + 1):
+            self.reverse(nodes, level)
         best = int(np.argmax(levels))
         if levels[best] > self.g.c.max_level:
-            self.g.c.entry, self.g.c.max_level = int(nodes[best]), int(levels[best])
+            self.g.set_entry_node(int(nodes[best]))
+
+    def link_nsg(self, knn: Graph, nodes: np.ndarray, search_l: int, pool_cap: int) -> None:
+        """NSG: every node's list from a search of the k-NN graph (read only), then the
+        reverse links of all of them."""
+        nodes = np.ascontiguousarray(nodes, dtype=np.int32)
+        xp, d = _ptr("float *", self.x), self.x.shape[1]
+        self._run(lambda ctx, part: lib.vt_nsg_link(knn.c, self.g.c, xp, d, self.metric, _ptr("int32_t *", part),
+                                                    len(part), search_l, pool_cap, ctx),
+                  np.array_split(nodes, self.threads))
+        self.reverse(nodes, 0)
+
+    def reverse(self, nodes: np.ndarray, level: int) -> None:
+        """Add the links back to `nodes` from everything they list at `level`, target by target
+        (each target's pairs go to one thread)."""
+        xp, d = _ptr("float *", self.x), self.x.shape[1]
+        cap = len(nodes) * (self.g.c.r0 if level == 0 else self.g.m)
+        pairs = np.empty(cap, dtype=np.uint64)
+        count = lib.vt_hnsw_reverse_pairs(self.g.c, _ptr("int32_t *", nodes), len(nodes), level,
+                                          _opt("uint64_t *", pairs), cap)
+        _check_graph(0 if count >= 0 else int(count), "vt_hnsw_reverse_pairs")
+        if count == 0:
+            return
+        pairs = np.sort(pairs[:count])
+        targets = pairs >> np.uint64(32)
+        cuts = np.searchsorted(targets, targets[np.linspace(0, len(pairs), self.threads + 1,
+                                                            dtype=np.int64)[1:-1]], side="left")
+        self._run(lambda ctx, part: lib.vt_hnsw_add_reverse(self.g.c, xp, d, self.metric, level,
+                                                            _ptr("uint64_t *", part), len(part), ctx),
+                  np.split(pairs, cuts))
 
 
 def fs_pack_blocks(codes: np.ndarray) -> np.ndarray:

@@ -171,7 +171,7 @@ def graph_files(tmp_path, cli):
     (["train", "{d}/x.npy", "--index", "HNSW8,Flat", "--ef-construction", "0", "-o", "{d}/o.vti"],
      "ef-construction must be"),
     (["train", "{d}/x.npy", "--index", "IVF4,Flat", "--ef-construction", "40", "-o", "{d}/o.vti"],
-     "for graph indexes"),
+     "for HNSW"),
     (["search", "{d}/g.vti", "{d}/x.npy", "--ef", "0", "-o", "{d}/r.npz"], "--ef must be at least 1"),
     (["search", "{d}/g.vti", "{d}/x.npy", "--nprobe", "4", "-o", "{d}/r.npz"], "nprobe is for IVF"),
     (["search", "{d}/ivf.vti", "{d}/x.npy", "--ef", "16", "-o", "{d}/r.npz"], "ef is for graph indexes"),
@@ -277,7 +277,7 @@ def _flip_stream(a):
 
 
 @pytest.mark.parametrize("corrupt, message", [
-    ({"hnsw_degree": lambda a: np.full_like(a, 200)}, "degree above 2M"),
+    ({"hnsw_degree": lambda a: np.full_like(a, 200)}, "level-0 degree above"),
     ({"hnsw_level0_ef": lambda a: a[:-1]}, "does not hold the lists"),
     ({"hnsw_degree": lambda a: a.astype(np.int16)}, "hnsw_degree"),
 ])

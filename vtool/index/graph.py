@@ -55,52 +55,52 @@ def insertion_order(seed: int, n_old: int, n: int) -> np.ndarray:
     return n_old + np.random.default_rng([seed, n_old, 1]).permutation(n - n_old).astype(np.int32)
 
 
-class HNSW(Structure):
-    pattern = r"HNSW(\d+)"
+class GraphStructure(Structure):
+    """What every graph structure shares: level-0 lists of at most r0 neighbours a node, kept
+    as int32 rows or coded (`compress`), checked on load, searched through the encoding's
+    scanner (native/hnsw.c). Sections and header fields are named `<prefix>_...`."""
+
+    prefix = ""
     is_graph = True
 
-    def __init__(self, d: int, m: int):
+    def __init__(self, d: int, m: int, r0: int):
         super().__init__(d)
-        self.m = m
-        self.ef_construction = DEFAULT_EF_CONSTRUCTION
+        self.m, self.r0 = m, r0  # m: the slots of an upper level (HNSW)
         self.seed = 0
         self.levels = np.zeros(0, np.uint8)
-        self.level0 = np.zeros((0, 2 * m), np.int32)
+        self.level0 = np.zeros((0, r0), np.int32)
         self.upper = np.zeros(0, np.int32)
         self.adjacency = "int32"
         self.coded: _native.Adjacency | None = None  # level 0 when compressed
         self._graph: _native.Graph | None = None
 
     @classmethod
-    def parse(cls, match, spec: str) -> dict:
-        m = int(match.group(1))
-        if not 2 <= m <= MAX_M:
-            raise VtoolError(f"index spec {spec!r}: HNSW M must be between 2 and {MAX_M}")
-        return {"m": m}
-
-    @classmethod
-    def token(cls, m: int) -> str:
-        return f"HNSW{m}"
+    def build_options(cls, seed: int, ef_construction: int | None) -> dict:
+        super().build_options(seed, ef_construction)
+        return {f"{cls.prefix}_seed": seed}
 
     def configure(self, options: dict) -> None:
-        efc = options.get("hnsw_ef_construction", DEFAULT_EF_CONSTRUCTION)
-        seed = options.get("hnsw_seed", 0)
-        adjacency = options.get("hnsw_adjacency", "int32")
-        if type(efc) is not int or efc < 1 or type(seed) is not int or seed < 0:
-            raise VtoolError("--ef-construction must be an integer >= 1 (and the seed >= 0)")
+        seed = options.get(f"{self.prefix}_seed", 0)
+        adjacency = options.get(f"{self.prefix}_adjacency", "int32")
+        if type(seed) is not int or seed < 0:
+            raise VtoolError("the seed must be an integer >= 0")
         if adjacency not in ADJACENCY:
             raise VtoolError(f"unknown graph adjacency codec {adjacency!r}")
-        self.ef_construction, self.seed, self.adjacency = efc, seed, adjacency
+        self.seed, self.adjacency = seed, adjacency
 
     def header_fields(self) -> dict:
-        return {"hnsw_ef_construction": self.ef_construction, "hnsw_seed": self.seed,
-                "hnsw_adjacency": self.adjacency}
+        return {f"{self.prefix}_seed": self.seed, f"{self.prefix}_adjacency": self.adjacency}
 
-    @property
-    def row_sections(self) -> tuple[str, ...]:
+    def level0_sections(self) -> tuple[str, ...]:
         if self.adjacency == "int32":
-            return ("hnsw_levels", "hnsw_level0", "hnsw_upper")
-        return ("hnsw_levels", "hnsw_degree", f"hnsw_level0_{self.adjacency}", "hnsw_upper")
+            return (f"{self.prefix}_level0",)
+        return (f"{self.prefix}_degree", f"{self.prefix}_level0_{self.adjacency}")
+
+    def level0_arrays(self) -> dict[str, np.ndarray]:
+        if self.coded is not None:
+            return {f"{self.prefix}_degree": self.coded.degree,
+                    f"{self.prefix}_level0_{self.adjacency}": self.coded.words}
+        return {f"{self.prefix}_level0": self.level0}
 
     # -- search --------------------------------------------------------------------------
     def search_params(self, nprobe: int | None = None, ef: int | None = None, k: int = 1) -> dict:
@@ -125,37 +125,150 @@ class HNSW(Structure):
     def graph(self) -> _native.Graph:
         if self._graph is None:
             self._graph = _native.Graph(self.m, self.levels, None if self.coded else self.level0, self.upper,
-                                        self.coded)
+                                        self.coded, self.r0)
+            self.set_entry(self._graph)
         return self._graph
 
+    def set_entry(self, graph: _native.Graph) -> None:
+        """Point the graph at its entry node."""
+
     # -- sections --------------------------------------------------------------------------
-    def row_arrays(self) -> dict[str, np.ndarray]:
-        if self.coded is not None:
-            return {"hnsw_levels": self.levels, "hnsw_degree": self.coded.degree,
-                    f"hnsw_level0_{self.adjacency}": self.coded.words, "hnsw_upper": self.upper}
-        return {"hnsw_levels": self.levels, "hnsw_level0": self.level0, "hnsw_upper": self.upper}
+    def degrees(self) -> np.ndarray:
+        return self.coded.degree if self.coded is not None else (self.level0 >= 0).sum(axis=1)
 
     def describe(self) -> dict:
-        degree = self.coded.degree if self.coded is not None else (self.level0 >= 0).sum(axis=1)
-        edges = int(degree.sum() + (self.upper >= 0).sum())
+        degree = self.degrees()
         level0_bits = self.coded.total_bits if self.coded is not None else 32 * self.level0.size
-        return {"M": self.m, "ef_construction": self.ef_construction, "seed": self.seed,
-                "adjacency": self.adjacency,
+        return {"seed": self.seed, "adjacency": self.adjacency,
                 "level0_bits_per_edge": round(level0_bits / max(int(degree.sum()), 1), 3),
-                "max_level": int(self.levels.max(initial=0)), "entry": self.graph.c.entry,
-                "nodes_per_level": np.bincount(self.levels).tolist(),
+                "entry": self.graph.c.entry,
                 "level0_degree_mean": round(float(degree.mean()), 2) if len(degree) else 0.0,
-                "level0_degree_max": int(degree.max(initial=0)), "edges": edges,
+                "level0_degree_max": int(degree.max(initial=0)),
+                "edges": int(degree.sum() + (self.upper >= 0).sum()),
                 "isolated_nodes": int((degree == 0).sum()) if len(degree) > 1 else 0}
 
+    def load_level0(self, arrays: dict[str, np.ndarray]) -> str | None:
+        """Level 0 as int32 lists (every neighbour in the graph), or coded: degrees within
+        r0, a stream as long as they say (the decoder checks every list it reads)."""
+        n = self.ntotal
+        self._graph = None
+        if self.adjacency == "int32":
+            name = f"{self.prefix}_level0"
+            problem = check_section(arrays, name, np.int32, (n, self.r0))
+            level0 = arrays.get(name)
+            if not problem and level0.size and (level0.min() < -1 or level0.max() >= n):
+                problem = "a level-0 neighbour outside the graph"
+            if not problem:
+                self.level0 = level0
+            return problem
+        name = f"{self.prefix}_level0_{self.adjacency}"
+        problem = check_section(arrays, f"{self.prefix}_degree", np.uint8, (n,))
+        if problem:
+            return problem
+        degree, words = arrays[f"{self.prefix}_degree"], arrays.get(name)
+        if n and int(degree.max()) > min(self.r0, 255):
+            return f"a level-0 degree above {min(self.r0, 255)}"
+        if words is None or words.dtype != np.dtype("<u8") or words.ndim != 1:
+            return f"section {name!r} should be uint64 words"
+        coded = _native.Adjacency(self.adjacency, words, degree, n, self.r0)
+        if (coded.total_bits + 63) // 64 != len(words):
+            return f"section {name!r} does not hold the lists its degrees describe"
+        self.coded = coded
+        return None
+
+    def plain_level0(self) -> None:
+        """Links are added to plain lists: a coded level 0 is decoded (and written plain)."""
+        if self.coded is not None:
+            self.level0, self.coded, self.adjacency = self.coded.decode(self.r0), None, "int32"
+            self._graph = None
+
+    def sort_lists(self) -> None:
+        """Lists are sets: sorted (-1, as 0xffffffff, last) they code as sets and search alike."""
+        self.level0.view(np.uint32).sort(axis=1)
+        if self.upper.size:
+            self.upper.reshape(-1, self.m).view(np.uint32).sort(axis=1)
+
+    def compress(self, codec: str) -> dict:
+        """Code level 0 with an adjacency codec (or back to int32); bits per edge against the
+        set bound sum log2 C(N, deg_i) / sum deg_i and against int32 links."""
+        if codec not in ADJACENCY:
+            raise VtoolError(f"unknown --adjacency {codec!r}; choose {', '.join(ADJACENCY)}")
+        if self.r0 > 255 and codec != "int32":
+            raise VtoolError("compressed adjacency keeps degrees in a byte: at most 255 level-0 neighbours "
+                             f"(HNSW M up to {MAX_CODED_M})")
+        self.plain_level0()
+        lists = np.asarray(self.level0)
+        n = len(lists)
+        if codec != "int32":
+            self.coded, self.adjacency = _native.Adjacency.encode(codec, lists, n), codec
+            self.level0 = np.zeros((0, self.r0), np.int32)
+        self._graph = None
+        degree = (lists >= 0).sum(axis=1)
+        edges = max(int(degree.sum()), 1)
+        bits = self.coded.total_bits if self.coded is not None else 32 * lists.size
+        return {"adjacency": codec, "level0_edges": int(degree.sum()),
+                "adjacency_bits_per_edge": bits / edges,
+                "adjacency_bits_with_degrees_per_edge": (bits + (8 * n if self.coded is not None else 0)) / edges,
+                "adjacency_set_bound_bits_per_edge": set_bound_bits(degree, n) / edges,
+                "adjacency_int32_bits_per_edge": 32.0}
+
+
+class HNSW(GraphStructure):
+    pattern = r"HNSW(\d+)"
+    prefix = "hnsw"
+
+    def __init__(self, d: int, m: int):
+        super().__init__(d, m, 2 * m)
+        self.ef_construction = DEFAULT_EF_CONSTRUCTION
+
+    @classmethod
+    def parse(cls, match, spec: str) -> dict:
+        m = int(match.group(1))
+        if not 2 <= m <= MAX_M:
+            raise VtoolError(f"index spec {spec!r}: HNSW M must be between 2 and {MAX_M}")
+        return {"m": m}
+
+    @classmethod
+    def token(cls, m: int) -> str:
+        return f"HNSW{m}"
+
+    @classmethod
+    def build_options(cls, seed: int, ef_construction: int | None) -> dict:
+        efc = DEFAULT_EF_CONSTRUCTION if ef_construction is None else ef_construction
+        return {"hnsw_seed": seed, "hnsw_ef_construction": efc}
+
+    def configure(self, options: dict) -> None:
+        super().configure(options)
+        efc = options.get("hnsw_ef_construction", DEFAULT_EF_CONSTRUCTION)
+        if type(efc) is not int or efc < 1:
+            raise VtoolError("--ef-construction must be an integer >= 1")
+        self.ef_construction = efc
+
+    def header_fields(self) -> dict:
+        return {"hnsw_ef_construction": self.ef_construction, **super().header_fields()}
+
+    @property
+    def row_sections(self) -> tuple[str, ...]:
+        return ("hnsw_levels",) + self.level0_sections() + ("hnsw_upper",)
+
+    def set_entry(self, graph: _native.Graph) -> None:
+        graph.set_entry(len(self.levels))  # the first node of the highest level
+
+    def row_arrays(self) -> dict[str, np.ndarray]:
+        return {"hnsw_levels": self.levels, **self.level0_arrays(), "hnsw_upper": self.upper}
+
+    def describe(self) -> dict:
+        return {"M": self.m, "ef_construction": self.ef_construction, **super().describe(),
+                "max_level": int(self.levels.max(initial=0)), "nodes_per_level": np.bincount(self.levels).tolist()}
+
     def row_section_specs(self, levels: np.ndarray) -> list[tuple[str, str, tuple]]:
-        return [("hnsw_levels", "|u1", (len(levels),)), ("hnsw_level0", "<i4", (len(levels), 2 * self.m)),
+        return [("hnsw_levels", "|u1", (len(levels),)), ("hnsw_level0", "<i4", (len(levels), self.r0)),
                 ("hnsw_upper", "<i4", (int(levels.astype(np.int64).sum()) * self.m,))]
 
     def load_rows(self, arrays: dict[str, np.ndarray]) -> str | None:
         """Take the graph sections after checking them against each other: what is wrong, or None."""
         n = self.ntotal
-        problem = check_section(arrays, "hnsw_levels", np.uint8, (n,)) or self._load_level0(arrays)
+        problem = check_section(arrays, "hnsw_levels", np.uint8, (n,)) or self.load_level0(arrays)
         if problem:
             return problem
         levels = arrays["hnsw_levels"]
@@ -164,9 +277,7 @@ class HNSW(Structure):
         problem = check_section(arrays, "hnsw_upper", np.int32, (int(levels.astype(np.int64).sum()) * self.m,))
         if problem:
             return problem
-        level0, upper = arrays.get("hnsw_level0"), arrays["hnsw_upper"]
-        if level0 is not None and level0.size and (level0.min() < -1 or level0.max() >= n):
-            return "a level-0 neighbour outside the graph"
+        upper = arrays["hnsw_upper"]
         if upper.size:
             if upper.min() < -1 or upper.max() >= n:
                 return "an upper-level neighbour outside the graph"
@@ -175,30 +286,6 @@ class HNSW(Structure):
             if np.any(levels[upper[named]] < slot_level[named]):
                 return "an upper-level neighbour without that level"
         self.levels, self.upper = levels, upper
-        if level0 is not None:
-            self.level0 = level0
-        self._graph = None
-        return None
-
-    def _load_level0(self, arrays: dict[str, np.ndarray]) -> str | None:
-        """Level 0 as int32 lists, or coded: degrees within 2M, a stream as long as they say.
-        (The decoder checks every list it reads against the stream.)"""
-        n = self.ntotal
-        if self.adjacency == "int32":
-            return check_section(arrays, "hnsw_level0", np.int32, (n, 2 * self.m))
-        name = f"hnsw_level0_{self.adjacency}"
-        problem = check_section(arrays, "hnsw_degree", np.uint8, (n,))
-        if problem:
-            return problem
-        degree, words = arrays["hnsw_degree"], arrays.get(name)
-        if n and int(degree.max()) > min(2 * self.m, 255):
-            return "a level-0 degree above 2M"
-        if words is None or words.dtype != np.dtype("<u8") or words.ndim != 1:
-            return f"section {name!r} should be uint64 words"
-        coded = _native.Adjacency(self.adjacency, words, degree, n, 2 * self.m)
-        if (coded.total_bits + 63) // 64 != len(words):
-            return f"section {name!r} does not hold the lists its degrees describe"
-        self.coded = coded
         return None
 
     # -- build -------------------------------------------------------------------------------
@@ -212,8 +299,7 @@ class HNSW(Structure):
 
     def grow(self, new_levels: np.ndarray, out: dict[str, np.ndarray] | None = None) -> None:
         """Room for new nodes (their lists empty), in `out` (sections being written) or in memory."""
-        if self.coded is not None:  # links are added to plain lists (the output is not compressed)
-            self.level0, self.coded, self.adjacency = self.coded.decode(2 * self.m), None, "int32"
+        self.plain_level0()
         levels = np.concatenate([self.levels, new_levels])
         specs = self.row_section_specs(levels)
         if out is None:
@@ -235,41 +321,16 @@ class HNSW(Structure):
         order = insertion_order(self.seed, n_old, n)
         graph = self.graph
         graph.set_entry(n_old)
-        builder = _native.GraphBuilder(graph, vectors, metric, self.ef_construction, threads)
+        builder = _native.GraphBuilder(graph, vectors, metric, threads)
         try:
             with log.progress("linking", n - n_old) as advance:
                 for a, b in batches(n_old, n):
-                    builder.insert(order[a - n_old:b - n_old])
+                    builder.insert(order[a - n_old:b - n_old], self.ef_construction)
                     advance(b - a)
         finally:
             builder.close()
             graph.set_entry(n)  # as a loaded graph has it
-        # lists are sets: sorted (-1, as 0xffffffff, last), they code as sets and search alike
-        self.level0.view(np.uint32).sort(axis=1)
-        self.upper.reshape(-1, self.m).view(np.uint32).sort(axis=1)
-
-    def compress(self, codec: str) -> dict:
-        """Code level 0 with an adjacency codec (or back to int32); bits per edge against the
-        set bound sum log2 C(N, deg_i) / sum deg_i and against int32 links."""
-        if codec not in ADJACENCY:
-            raise VtoolError(f"unknown --adjacency {codec!r}; choose {', '.join(ADJACENCY)}")
-        if self.m > MAX_CODED_M and codec != "int32":
-            raise VtoolError(f"compressed adjacency keeps degrees in a byte: M up to {MAX_CODED_M}")
-        lists = self.coded.decode(2 * self.m) if self.coded is not None else np.asarray(self.level0)
-        n = len(lists)
-        self.coded, self.adjacency, self.level0 = None, "int32", lists
-        if codec != "int32":
-            self.coded, self.adjacency = _native.Adjacency.encode(codec, lists, n), codec
-            self.level0 = np.zeros((0, 2 * self.m), np.int32)
-        self._graph = None
-        degree = (lists >= 0).sum(axis=1)
-        edges = max(int(degree.sum()), 1)
-        bits = self.coded.total_bits if self.coded is not None else 32 * lists.size
-        return {"adjacency": codec, "level0_edges": int(degree.sum()),
-                "adjacency_bits_per_edge": bits / edges,
-                "adjacency_bits_with_degrees_per_edge": (bits + (8 * n if self.coded is not None else 0)) / edges,
-                "adjacency_set_bound_bits_per_edge": set_bound_bits(degree, n) / edges,
-                "adjacency_int32_bits_per_edge": 32.0}
+        self.sort_lists()
 
 
 def set_bound_bits(degree: np.ndarray, n: int) -> float:

@@ -19,7 +19,6 @@ from vtool.codecs.ids import IdCodec, id_sections, open_codec
 from vtool.errors import VtoolError
 from vtool.index.codestore import store_class
 from vtool.index.container import VtiFile, write_vti
-from vtool.index.graph import DEFAULT_EF_CONSTRUCTION
 from vtool.index.refine import DEFAULT_K_FACTOR, RFlat, exact_distances, rerank, vectors_by_id
 from vtool.index.spec import IndexSpec, parse_spec
 from vtool.io.vectors import check_values
@@ -447,13 +446,7 @@ def model_options(spec, seed: int, beam: int, ef_construction: int | None) -> di
     """Build options of a model, checked against its spec (header fields once written)."""
     if beam < 1:
         raise VtoolError("--beam must be at least 1")
-    options = {"rq_beam": beam}
-    if ef_construction is not None and not spec.structure.cls.is_graph:
-        raise VtoolError("--ef-construction is for graph indexes (HNSW)")
-    if spec.structure.cls.is_graph:
-        options.update(hnsw_seed=seed, hnsw_ef_construction=DEFAULT_EF_CONSTRUCTION if ef_construction is None
-                       else ef_construction)
-    return options
+    return {"rq_beam": beam, **spec.structure.cls.build_options(seed, ef_construction)}
 
 
 def train(x: np.ndarray, spec: str, metric: str = "l2", seed: int = 0, max_train: int | None = None,

@@ -48,6 +48,13 @@ class Structure:
     def list_sizes(self) -> np.ndarray:
         return np.diff(self.list_offsets)
 
+    @classmethod
+    def build_options(cls, seed: int, ef_construction: int | None) -> dict:
+        """Header fields of a model from training options this structure takes (none here)."""
+        if ef_construction is not None:
+            raise VtoolError("--ef-construction is for HNSW graph indexes")
+        return {}
+
     def configure(self, options: dict) -> None:
         """Take build options and header fields (see header_fields)."""
 
