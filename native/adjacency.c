@@ -10,8 +10,17 @@
  * Every read is checked against the stream's size: arbitrary bytes make a decoder return -3,
  * never read out of bounds.
  */
+#include <string.h>
 #include "vtool.h"
 #include "bits.h"
+
+/* Up to 56 bits at bit pos, read as one unaligned 64-bit load: the caller has checked that
+ * 64 bits from pos lie inside the stream. */
+static inline uint64_t peek(const uint64_t *w, uint64_t pos, int width) {
+    uint64_t v;
+    memcpy(&v, (const uint8_t *)w + (pos >> 3), 8);
+    return (v >> (pos & 7)) & ((1ull << width) - 1);
+}
 
 static int ef_low(int64_t n, int64_t universe) {
     if (n <= 0 || universe <= n) return 0;
@@ -62,8 +71,10 @@ int vt_adj_decode(int codec, const uint64_t *words, int64_t nbits, int64_t pos, 
     if (bits < 0 || pos < 0 || nbits < 0 || pos > nbits - bits) return -3;
     if (codec == VT_ADJ_PACKED) {
         int w = vt_bit_width((uint64_t)(universe - 1));
+        const int fast = pos + bits + 64 <= nbits && w > 0;
         for (int64_t j = 0; j < n; j++) {
-            uint64_t v = vt_bits_get(words, (uint64_t)nbits, (uint64_t)(pos + j * w), w);
+            uint64_t at = (uint64_t)(pos + j * w);
+            uint64_t v = fast ? peek(words, at, w) : vt_bits_get(words, (uint64_t)nbits, at, w);
             if (v >= (uint64_t)universe) return -3;
             out[j] = (int32_t)v;
         }
@@ -72,6 +83,20 @@ int vt_adj_decode(int codec, const uint64_t *words, int64_t nbits, int64_t pos, 
     int l = ef_low(n, universe);
     const uint64_t high = (uint64_t)(pos + n * l), high_len = (uint64_t)(bits - n * l);
     int64_t j = 0;
+    if (pos + bits + 64 <= nbits) { /* the list and a word past it inside the stream: unchecked loads */
+        for (uint64_t off = 0; off < high_len && j < n; off += 56) {
+            int width = high_len - off < 56 ? (int)(high_len - off) : 56;
+            uint64_t chunk = peek(words, high + off, width);
+            while (chunk && j < n) {
+                uint64_t v = (off + (uint64_t)__builtin_ctzll(chunk) - (uint64_t)j) << l |
+                             (l ? peek(words, (uint64_t)(pos + j * l), l) : 0);
+                if (v >= (uint64_t)universe) return -3;
+                out[j++] = (int32_t)v;
+                chunk &= chunk - 1;
+            }
+        }
+        return j == n ? 0 : -3;
+    }
     for (uint64_t off = 0; off < high_len && j < n; off += 64) {
         int width = high_len - off < 64 ? (int)(high_len - off) : 64;
         uint64_t chunk = vt_bits_get(words, (uint64_t)nbits, high + off, width);
