@@ -4,6 +4,7 @@ here. Order matters only where two patterns could match the same token (none tod
 from __future__ import annotations
 
 from vtool.index.graph import HNSW
+from vtool.index.ivf_hnsw import IVFHNSW
 from vtool.index.nsg import NSG
 from vtool.index.refine import RFlat
 from vtool.index.structure import IVF, Structure
@@ -17,7 +18,7 @@ from vtool.quant.sq import SQ8, SQfp16
 from vtool.quant.sq4 import SQ4
 
 TRANSFORMS = (OPQ,)
-STRUCTURES = (IVF, HNSW, NSG)
+STRUCTURES = (IVF, IVFHNSW, HNSW, NSG)
 FLAT_STRUCTURE = Structure  # a spec without a structure token: one list
 ENCODINGS = (
     FlatEncoding,

@@ -90,7 +90,7 @@ def parse_spec(text: str) -> IndexSpec:
         raise VtoolError(f"unknown or unsupported index spec {text!r}: malformed {parts[0]!r}")
     if len(parts) != 1:
         raise VtoolError(f"unknown or unsupported index spec {text!r}; expected "
-                         "[OPQ<m>[_<d>],][IVF<n>,|HNSW<M>,|NSG<R>,]<encoding>[,RFlat]")
+                         "[OPQ<m>[_<d>],][IVF<n>[_HNSW<M>],|HNSW<M>,|NSG<R>,]<encoding>[,RFlat]")
     coding = _match(registry.ENCODINGS, parts[0], text)
     if coding is None:
         raise VtoolError(f"unknown or unsupported index spec {text!r}: unknown encoding {parts[0]!r} "
