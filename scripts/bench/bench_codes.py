@@ -23,7 +23,6 @@ import common  # noqa: E402  (numpy first, then faiss with OPENBLAS_CORETYPE)
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from vtool.exact import knn  # noqa: E402
 from vtool.commands.build import add, train  # noqa: E402
 from vtool.index.index import load_index  # noqa: E402
 
@@ -41,17 +40,9 @@ SPECS = {
 
 
 def load(name: str, tmp: str, n_queries: int):
-    """(base path, base, queries, ground-truth ids); the synthetic set is made with a fixed seed."""
+    """(base path, base, queries, ground-truth ids)."""
     if name.startswith("synthetic"):
-        rng = np.random.default_rng(2026)
-        centers = rng.normal(size=(4096, 128)).astype(np.float32) * 3
-        base = centers[rng.integers(len(centers), size=1_000_000)] + rng.normal(size=(1_000_000, 128)).astype(np.float32)
-        queries = centers[rng.integers(len(centers), size=n_queries)] + rng.normal(size=(n_queries, 128)).astype(np.float32)
-        base, queries = base.astype(np.float32), queries.astype(np.float32)
-        path = f"{tmp}/{name}.npy"
-        np.save(path, base)
-        gt = knn(queries, base, 10)[1]
-        return path, base, queries, gt
+        return common.synthetic_1m_128(tmp, n_queries)
     data = common.SHARED_DATA / name
     return (str(data / "base.npy"), np.load(data / "base.npy"), np.load(data / "queries.npy")[:n_queries],
             np.load(data / "gt.npy")[:n_queries])

@@ -127,6 +127,42 @@ def bench_dataset(name: str, m: int, efc: int, repeats: int, nq: int) -> dict:
     return out
 
 
+def bench_links(name: str, specs: list[str], nq: int, threads: int) -> dict:
+    """Adjacency only (large sets): per graph spec, build time, bits per edge of ef / packed
+    against the set bound, and the search slowdown of the ef lists at ef 64."""
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        if name.startswith("synthetic"):
+            base_path, _, xq, gt = common.synthetic_1m_128(tmp, nq)
+        else:
+            data = common.SHARED_DATA / name
+            base_path, xq, gt = str(data / "base.npy"), np.load(data / "queries.npy")[:nq], np.load(data / "gt.npy")[:nq]
+        for spec in specs:
+            model, plain = f"{tmp}/m.vti", f"{tmp}/i.vti"
+            train(base_path, model, f"{spec},Flat", seed=0)
+            build_s = timed(lambda: add(model, [base_path], plain, threads=threads))[0]
+            row: dict = {"build_s": build_s, "threads": threads}
+            index = load_index(plain)
+            for codec in ("ef", "packed"):
+                comp = compress_ids(plain, f"{tmp}/{codec}.vti", method="ef", adjacency=codec)
+                row[codec] = {k: v for k, v in comp.items() if k.startswith("adjacency_")}
+            coded = load_index(f"{tmp}/ef.vti")
+            t_plain, t_coded = [], []
+            for _ in range(3):
+                t_plain.append(timed(lambda: index.search(xq, 10, ef=64))[0])
+                t_coded.append(timed(lambda: coded.search(xq, 10, ef=64))[0])
+            row["recall@10_ef64"] = common.recall_at_k(index.search(xq, 10, ef=64)[1], gt, 10)
+            row["ef_adjacency_slowdown_ef64"] = float(np.median(t_coded) / np.median(t_plain))
+            out[spec] = row
+            a = row["ef"]
+            print(f"{name} {spec}: build {build_s:.1f}s ({threads} threads); ef {a['adjacency_bits_per_edge']:.2f} "
+                  f"bits/edge ({a['adjacency_bits_with_degrees_per_edge']:.2f} with degrees), packed "
+                  f"{row['packed']['adjacency_bits_per_edge']:.2f}, set bound {a['adjacency_set_bound_bits_per_edge']:.2f}; "
+                  f"recall@10 at ef 64 {row['recall@10_ef64']:.4f}, ef-adjacency slowdown "
+                  f"{row['ef_adjacency_slowdown_ef64']:.3f}", flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", default="minilm-wordnet-384,glove-50-l2")
@@ -134,7 +170,16 @@ def main() -> None:
     ap.add_argument("--ef-construction", type=int, default=40)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--queries", type=int, default=2000)
+    ap.add_argument("--links-only", default=None, help="graph specs (e.g. HNSW16,HNSW32,NSG32): adjacency "
+                    "bits and build time only, on --datasets (synthetic-1M-128 allowed); writes bench_graph_links.json")
+    ap.add_argument("--threads", type=int, default=2, help="build threads with --links-only")
     args = ap.parse_args()
+    if args.links_only:
+        report = {"machine": common.machine()}
+        for name in args.datasets.split(","):
+            report[name] = bench_links(name, args.links_only.split(","), args.queries, args.threads)
+        print(f"wrote {common.write_json('bench_graph_links', report)}")
+        return
     report: dict = {"machine": common.machine(), "hnswlib": getattr(hnswlib, "__version__", None) if hnswlib else None}
     for name in args.datasets.split(","):
         r = bench_dataset(name, args.m, args.ef_construction, args.repeats, args.queries)

@@ -96,3 +96,18 @@ def qps_at_recall(curve: list[tuple[float, float]], target: float) -> float | No
             t = (target - r0) / (r1 - r0)
             return float(np.exp(np.log(q0) + t * (np.log(q1) - np.log(q0))))
     return None
+
+
+def synthetic_1m_128(tmp: str, n_queries: int):
+    """A 1M x 128 set of 4,096 Gaussian blobs (fixed seed), saved in tmp: (path, base, queries,
+    exact top-10 ids)."""
+    from vtool.exact import knn
+
+    rng = np.random.default_rng(2026)
+    centers = rng.normal(size=(4096, 128)).astype(np.float32) * 3
+    base = centers[rng.integers(len(centers), size=1_000_000)] + rng.normal(size=(1_000_000, 128)).astype(np.float32)
+    queries = centers[rng.integers(len(centers), size=n_queries)] + rng.normal(size=(n_queries, 128)).astype(np.float32)
+    base, queries = base.astype(np.float32), queries.astype(np.float32)
+    path = f"{tmp}/synthetic-1M-128.npy"
+    np.save(path, base)
+    return path, base, queries, knn(queries, base, 10)[1]
