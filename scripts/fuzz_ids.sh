@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzz the id decoders under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Fuzz the id decoders, the graph adjacency decoder and the graph search under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
 # Usage: scripts/fuzz_ids.sh [ITERATIONS=200000] [SEED=1]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -7,5 +8,7 @@ out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 n="$root/native"
 ${CC:-gcc} -std=c11 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
-  -I"$n" "$n/fuzz/fuzz_ids.c" "$n/packed.c" "$n/eliasfano.c" "$n/roc.c" "$n/wavelet.c" "$n/code_ans.c" "$n/dispatch.c" -o "$out/fuzz_ids"
+  -I"$n" "$n/fuzz/fuzz_ids.c" "$n/packed.c" "$n/eliasfano.c" "$n/roc.c" "$n/wavelet.c" "$n/code_ans.c" \
+  "$n/adjacency.c" "$n/hnsw.c" "$n/scan.c" "$n/collect.c" "$n/distance.c" "$n/codes.c" "$n/sq4.c" "$n/bf16.c" \
+  "$n/lut.c" "$n/topk.c" "$n/argmin.c" "$n/dispatch.c" -o "$out/fuzz_ids"
 "$out/fuzz_ids" "${1:-200000}" "${2:-1}"

@@ -1,7 +1,8 @@
-/* Fuzz harness for the id decoders, built with AddressSanitizer and UBSan by
- * scripts/fuzz_ids.sh (and, briefly, by the test suite): valid streams are mutated or
- * replaced by random words and decoded; any out-of-bounds access or undefined behaviour
- * aborts the run. Usage: fuzz_ids ITERATIONS SEED */
+/* Fuzz harness for the id decoders, the graph adjacency decoder and the graph search, built
+ * with AddressSanitizer and UBSan by scripts/fuzz_ids.sh (and, briefly, by the test suite):
+ * valid streams are mutated or replaced by random words and decoded, graphs are filled with
+ * arbitrary neighbours and searched; any out-of-bounds access or undefined behaviour aborts
+ * the run. Usage: fuzz_ids ITERATIONS SEED */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,85 @@ static int64_t random_set(uint64_t *out, int64_t n, uint64_t universe) {
     for (int64_t i = 0; i < n; i++)
         if (!m || out[i] != out[m - 1]) out[m++] = out[i];
     return m;
+}
+
+/* Neighbour lists coded and decoded, then their stream mutated and read at random places. */
+static int fuzz_adjacency(long it) {
+    enum { MAXL = 40, MAXS = 64 };
+    int codec = next() % 2 ? VT_ADJ_EF : VT_ADJ_PACKED;
+    int64_t universe = 1 + (int64_t)(next() % 100000), nl = (int64_t)(next() % MAXL), stride = 1 + (int64_t)(next() % MAXS);
+    int32_t lists[MAXL * MAXS], back[MAXL * MAXS];
+    uint8_t sizes[MAXL];
+    int64_t pos[MAXL + 1];
+    uint64_t vals[MAXS];
+    pos[0] = 0;
+    for (int64_t i = 0; i < nl; i++) {
+        int64_t n = random_set(vals, (int64_t)(next() % (uint64_t)(stride + 1)) % (universe + 1), (uint64_t)universe);
+        sizes[i] = (uint8_t)n;
+        for (int64_t j = 0; j < stride; j++) lists[i * stride + j] = j < n ? (int32_t)vals[j] : -1;
+        pos[i + 1] = pos[i] + vt_adj_bits(codec, n, universe);
+    }
+    int64_t nwords = (pos[nl] + 63) / 64;
+    uint64_t *w = calloc((size_t)(nwords + 1), sizeof(uint64_t));
+    if (vt_adj_encode(codec, lists, nl, stride, sizes, universe, w, nwords) ||
+        vt_adj_decode_rows(codec, w, nwords * 64, pos, sizes, nl, universe, back, stride) ||
+        (nl && memcmp(lists, back, sizeof(int32_t) * (size_t)(nl * stride)))) {
+        fprintf(stderr, "adjacency round trip failed at iteration %ld\n", it);
+        free(w);
+        return 1;
+    }
+    int mode = (int)(next() % 3);
+    int64_t len = mode == 1 ? (int64_t)(next() % (uint64_t)(nwords + 1)) : nwords;
+    for (int k = 0; k < 4 && len > 0; k++) w[next() % (uint64_t)len] ^= 1ull << (next() % 64);
+    if (mode == 2)
+        for (int64_t k = 0; k < len; k++) w[k] = next();
+    for (int k = 0; k < 8; k++) {
+        int64_t at = (int64_t)(next() % (uint64_t)(64 * len + 130)) - 2, n = (int64_t)(next() % 300) - 2;
+        vt_adj_decode(codec, w, 64 * len, at, n, universe, back);
+    }
+    free(w);
+    return 0;
+}
+
+/* A graph of arbitrary neighbours (in and out of range, levels that do not match), plain or
+ * with a coded level 0 read from random words, searched from an arbitrary entry. */
+static void fuzz_graph(void) {
+    enum { MAXN = 120, D = 5 };
+    int64_t n = 1 + (int64_t)(next() % MAXN), m = 1 + (int64_t)(next() % 6), r0 = 1 + (int64_t)(next() % 12);
+    uint8_t levels[MAXN], degree[MAXN];
+    int64_t offsets[MAXN + 1], pos[MAXN];
+    offsets[0] = 0;
+    for (int64_t i = 0; i < n; i++) {
+        levels[i] = (uint8_t)(next() % 4 == 0 ? next() % 3 : 0);
+        offsets[i + 1] = offsets[i] + levels[i] * m;
+        degree[i] = (uint8_t)(next() % (uint64_t)(r0 + 3));
+        pos[i] = (int64_t)(next() % 4000) - 10;
+    }
+    int32_t *level0 = malloc(sizeof(int32_t) * (size_t)(n * r0));
+    int32_t *upper = malloc(sizeof(int32_t) * (size_t)(offsets[n] + 1));
+    for (int64_t i = 0; i < n * r0; i++) level0[i] = (int32_t)(next() % (uint64_t)(n + 6)) - 2;
+    for (int64_t i = 0; i < offsets[n]; i++) upper[i] = (int32_t)(next() % (uint64_t)(n + 6)) - 2;
+    uint64_t words[64];
+    for (int k = 0; k < 64; k++) words[k] = next();
+    float codes[MAXN * D], queries[3 * D], dist[3 * 4];
+    for (int64_t i = 0; i < n * D; i++) codes[i] = (float)(next() % 1000) / 100.f;
+    for (int i = 0; i < 3 * D; i++) queries[i] = (float)(next() % 1000) / 100.f;
+    int64_t ids[3 * 4];
+    vt_hnsw g = {n, m, r0, levels, level0, upper, offsets, (int64_t)(next() % (uint64_t)(n + 3)) - 1,
+                 (int64_t)(next() % 4) - 1, 0, NULL, 0, NULL, NULL};
+    if (next() % 2) {
+        g.level0_codec = next() % 2 ? VT_ADJ_EF : VT_ADJ_PACKED;
+        g.level0_words = words;
+        g.level0_nbits = 64 * 64;
+        g.level0_pos = pos;
+        g.degree = degree;
+    }
+    vt_collector *c = vt_topk_collector(3, 4, dist, ids);
+    vt_hnsw_search(&g, VT_SCAN_FLAT, queries, 3, D, (const uint8_t *)codes, n, D * 4, NULL, 0, 0,
+                   (int)(next() % 2), 1 + (int64_t)(next() % 20), c);
+    vt_collector_free(c);
+    free(level0);
+    free(upper);
 }
 
 int main(int argc, char **argv) {
@@ -103,6 +183,8 @@ int main(int argc, char **argv) {
         if (mode == 3)
             for (int64_t k = 0; k < cl; k++) cs[k] = (uint32_t)next();
         vt_code_ans_decode(cs, cl, mode == 2 ? (int64_t)(next() % 600) : cn, cm, cm, ck, back);
+        if (fuzz_adjacency(it)) return 1;
+        fuzz_graph();
         free(sym);
         free(wm);
         free(codes);
