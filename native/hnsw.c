@@ -24,8 +24,8 @@ typedef struct {
 } cand;
 
 struct vt_hnsw_ctx {
-    uint32_t *visited; /* visited[i] == tag: seen in the current search */
-    uint32_t tag;
+    uint16_t *visited; /* visited[i] == tag: seen in the current search (16 bits: half the cache) */
+    uint16_t tag;
     int64_t n;
     cand *res, *cands, *sel; /* result max-heap, candidate min-heap, a sorted copy */
     int64_t res_cap, cands_cap, sel_cap;
@@ -76,7 +76,7 @@ vt_hnsw_ctx *vt_hnsw_ctx_new(int64_t n) {
     vt_hnsw_ctx *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->n = n;
-    c->visited = calloc((size_t)(n ? n : 1), sizeof(uint32_t));
+    c->visited = calloc((size_t)(n ? n : 1), sizeof(uint16_t));
     if (!c->visited) {
         free(c);
         return NULL;
@@ -97,7 +97,7 @@ void vt_hnsw_ctx_free(vt_hnsw_ctx *c) {
 
 static void new_search(vt_hnsw_ctx *c) {
     if (++c->tag == 0) { /* wrapped: forget every old tag */
-        memset(c->visited, 0, sizeof(uint32_t) * (size_t)c->n);
+        memset(c->visited, 0, sizeof(uint16_t) * (size_t)c->n);
         c->tag = 1;
     }
 }
