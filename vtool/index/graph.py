@@ -1,6 +1,8 @@
-"""The HNSW structure: a navigable small-world graph over the rows of one list (native/hnsw.c).
+"""Graph structures over the rows of one list (native/hnsw.c): what they share
+(GraphStructure: level-0 lists, their compression and checks, the search) and HNSW, a
+hierarchical navigable small-world graph (NSG is in vtool/index/nsg.py).
 
-Sections (per row, like the codes): `hnsw_levels` uint8 (N,), each node's top level;
+HNSW sections (per row, like the codes): `hnsw_levels` uint8 (N,), each node's top level;
 `hnsw_level0` int32 (N, 2M), level-0 neighbours; `hnsw_upper` int32 (sum(levels) * M,),
 levels 1.. of each node in node order, M slots a level. A list is a set, kept sorted, and
 ends at its first -1. The entry point is the first node of the highest level. Header:
@@ -14,7 +16,7 @@ The build holds the float32 vectors of every node (N x d x 4 bytes; twice that f
 product, which links on vectors of one more component, see mips_to_l2) and the graph
 (N x 2M x 4 bytes and the upper levels, about N x 4 x M / (M - 1) bytes) in memory. It is
 deterministic: the graph bytes depend on the vectors, M, efConstruction and the seed, not on
-the number of threads.
+the number of threads (nodes are linked in batches, in an order drawn from the seed).
 """
 
 from __future__ import annotations
