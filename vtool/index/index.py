@@ -25,6 +25,7 @@ from vtool.io.vectors import check_values
 
 METRICS = ("l2", "ip")
 QUERY_CHUNK = 256  # fewest queries a search thread takes at once
+CHUNKS_PER_THREAD = 4
 CHUNK_BUDGET = 1 << 22  # floats of per-query scratch one chunk may hold (16 MB)
 
 
@@ -314,11 +315,13 @@ class Index:
         return lims, (-dist if self.metric == "ip" else dist).astype(np.float32), ids
 
     def _chunks(self, nq: int, threads: int, scratch: int) -> list[tuple[int, int]]:
-        """Query ranges for the search threads: one per thread when memory allows (each chunk
-        pays a fixed set-up, ~0.2 ms at d = 384), never fewer than QUERY_CHUNK queries, and
-        never more than CHUNK_BUDGET / scratch (the floats a query needs while its chunk runs).
-        Results do not depend on the split."""
-        size = max(QUERY_CHUNK, min(-(-nq // max(threads, 1)), CHUNK_BUDGET // max(scratch, 1)))
+        """Query ranges for the search threads: one on a single thread, else CHUNKS_PER_THREAD a
+        thread (queries differ in cost: GloVe's second half takes 1.3x the first, and one range
+        a thread left a thread idle), never fewer than QUERY_CHUNK queries (each chunk pays a
+        fixed set-up, ~0.2 ms at d = 384), never more than CHUNK_BUDGET / scratch (the floats a
+        query needs while its chunk runs). Results do not depend on the split."""
+        parts = 1 if threads <= 1 else CHUNKS_PER_THREAD * threads
+        size = max(QUERY_CHUNK, min(-(-nq // parts), CHUNK_BUDGET // max(scratch, 1)))
         return [(i, min(i + size, nq)) for i in range(0, nq, size)]
 
     def _check_queries(self, queries) -> np.ndarray:
