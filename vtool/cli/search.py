@@ -20,8 +20,9 @@ def search(
     k: Annotated[int, typer.Option("-k", help="Neighbours per query.")] = 10,
     nprobe: Annotated[Optional[int], typer.Option(help="Lists probed per query (default 16; clamped to nlist "
                                                   "with a warning).")] = None,
-    ef: Annotated[Optional[int], typer.Option(help="Graph indexes (HNSW): candidates kept per query (default 64; "
-                                              "raised to k, or to the re-ranking shortlist, with a warning).")] = None,
+    ef: Annotated[Optional[int], typer.Option(help="Graph indexes (HNSW, NSG): candidates kept per query (default 64; "
+                                              "raised to k, or to the re-ranking shortlist, with a warning); "
+                                              "IVF<n>_HNSW<M>: the quantizer's.")] = None,
     threads: Annotated[int, typer.Option(help="Search threads.")] = 1,
     k_factor: Annotated[int, typer.Option(help="Re-ranking (RFlat or --refine): shortlist k * k-factor.")] = 4,
     refine: Annotated[Optional[str], typer.Option(help="Re-rank with exact distances to these original vectors "
