@@ -105,3 +105,17 @@ def test_the_python_api_refuses_overflowing_vectors_too():
     x[9] *= np.float32(1e20)
     with pytest.raises(vtool.VtoolError, match="row 9 is too large"):
         vtool.train(x, "IVF4,Flat")
+
+
+@pytest.mark.parametrize("command", ["add", "train", "info", "search", "encode"])
+def test_an_npz_renamed_npy_is_refused_in_one_line(flat_pq, cli, command):
+    ws, _ = flat_pq
+    np.savez(ws / "archive.npz", x=np.zeros((10, 16), np.float32))
+    os.replace(ws / "archive.npz", ws / "a.npy")
+    args = {"add": ["add", ws / "m.vti", ws / "a.npy", "-o", ws / "x.vti"],
+            "train": ["train", ws / "a.npy", "--index", "Flat", "-o", ws / "x.vti"],
+            "info": ["info", ws / "a.npy"],
+            "search": ["search", ws / "i.vti", ws / "a.npy", "-o", ws / "x.npz"],
+            "encode": ["encode", ws / "m.vti", ws / "a.npy", "-o", ws / "x.npy"]}[command]
+    assert_refused(cli(*args), "expected a single array, found an archive")
+    assert not (ws / "x.vti").exists() and not (ws / "x.npz").exists() and not (ws / "x.npy").exists()

@@ -36,6 +36,9 @@ def is_codes_file(path: str) -> bool:
     try:
         if suffix == ".npy":
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
+            if not isinstance(arr, np.ndarray):  # an .npz renamed .npy: the vector reader says so
+                arr.close()
+                return False
             return arr.dtype.names is not None and any(n.startswith(CODE_FIELD) for n in arr.dtype.names)
         if suffix == ".parquet":
             import pyarrow.parquet as pq
