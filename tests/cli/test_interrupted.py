@@ -52,3 +52,31 @@ def test_killing_add_midway_leaves_the_previous_index_intact(slow_add, sig):
     assert load_index(str(d / "index.vti")).ntotal == 1000
     if sig == signal.SIGTERM:  # a catchable signal: the temp file is removed too
         assert not list(d.glob(".index.vti.*")) and not list(d.glob(".vtool-add-*"))
+
+
+def test_what_a_killed_add_left_is_removed_by_the_next_run(slow_add):
+    """SIGKILL cannot be caught: the temp file and the scratch folder stay until the next run
+    writing to that folder sees that their process is gone."""
+    d = slow_add
+    proc = start_add_and_wait_for_temp_file(d)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert list(d.glob(".index.vti.*.tmp")) and list(d.glob(".vtool-add-*"))
+    subprocess.run(VTOOL + ["add", str(d / "model.vti"), str(d / "small.npy"), "-o", str(d / "other.vti")],
+                   check=True)
+    assert not list(d.glob(".index.vti.*")) and not list(d.glob(".vtool-add-*"))
+    assert load_index(str(d / "index.vti")).ntotal == 1000
+
+
+def test_temp_files_of_live_processes_are_kept(tmp_path):
+    from vtool.io.atomic import owner_tag, remove_stale
+
+    mine = tmp_path / f".out.vti.{owner_tag()}abc123.tmp"  # this (live) process
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    theirs = tmp_path / f".out.vti.{owner_tag().replace(str(__import__('os').getpid()), str(dead.pid))}abc123.tmp"
+    unrelated = tmp_path / ".out.vti.abc123.tmp"
+    for p in (mine, theirs, unrelated):
+        p.write_bytes(b"x")
+    assert remove_stale(tmp_path) == [theirs.name]
+    assert mine.exists() and unrelated.exists() and not theirs.exists()

@@ -24,7 +24,7 @@ from vtool.index.codestore import store_class
 from vtool.index.container import SectionSpec, VtiWriter
 from vtool.index.index import Index, check_unique, load_index, model_options, sample_rows
 from vtool.index.spec import parse_spec
-from vtool.io.atomic import atomic_path, check_output_path
+from vtool.io.atomic import atomic_path, check_output_path, owner_tag, remove_stale
 from vtool.io.codes import CodesFile, is_codes_file, open_codes
 from vtool.io.vectors import VectorFile, open_vectors
 
@@ -132,7 +132,8 @@ def add(model_path: str, inputs: list[str], output: str, id_column: str | None =
     records = hasher.submit(lambda: [_input_record(s.path, s.n) for s in sources])
     out_dir = Path(output).parent if str(Path(output).parent) else Path(".")
     try:
-        with tempfile.TemporaryDirectory(prefix=".vtool-add-", dir=out_dir) as scratch:
+        remove_stale(out_dir)
+        with tempfile.TemporaryDirectory(prefix="." + owner_tag("vtool-add"), dir=out_dir) as scratch:
             spill = _Spill(scratch, n_new, model.encoding.code_size)
             counts = _encode_pass(model, sources, spill, batch_size, graph)
             with atomic_path(output) as tmp:

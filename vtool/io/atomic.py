@@ -1,14 +1,21 @@
 """Atomic outputs: write to a temp file beside the target, fsync, rename.
 
 A failed or killed run therefore never leaves a half-written file under the
-output name, and never damages a file that was already there.
+output name, and never damages a file that was already there. Temp files and scratch
+folders carry the host and process id (`.NAME.vtool-HOST-PID-XXXX.tmp`,
+`.vtool-add-HOST-PID-XXXX/`): what a killed run (SIGKILL, power loss) left behind is removed
+by the next run writing to the same folder once that process is gone; other hosts' files
+(a shared file system) are left alone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import signal
+import socket
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -16,6 +23,41 @@ from typing import Iterator
 from vtool.errors import VtoolError
 
 STDOUT = "-"
+HOST = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "host"
+_OWNED = re.compile(r"^\..*vtool(?:-add)?-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[A-Za-z0-9_]+(?:\.tmp)?$")
+
+
+def owner_tag(kind: str = "vtool") -> str:
+    """The start of a temp name this process owns: `KIND-HOST-PID-`."""
+    return f"{kind}-{HOST}-{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale(directory: str | os.PathLike) -> list[str]:
+    """Remove the temp files and scratch folders that dead vtool processes of this host left
+    in directory; the names removed."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            m = _OWNED.match(entry.name)
+            if not m or m["host"] != HOST or _alive(int(m["pid"])):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+                removed.append(entry.name)
+    return removed
 
 
 def check_output_path(path: str | os.PathLike) -> None:
@@ -45,8 +87,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temp path in the target's directory; on success it replaces the target."""
     check_output_path(path)
     target = Path(path)
+    remove_stale(target.parent if str(target.parent) else ".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{owner_tag()}", suffix=".tmp", dir=target.parent or ".")
     except OSError as e:
         raise VtoolError(f"cannot create {str(target)!r}: {e.strerror}") from None
     os.close(fd)
