@@ -24,7 +24,7 @@ from vtool.index.codestore import store_class
 from vtool.index.container import SectionSpec, VtiWriter
 from vtool.index.index import Index, check_unique, load_index, model_options, sample_rows
 from vtool.index.spec import parse_spec
-from vtool.io.atomic import atomic_path, check_output_path, owner_tag, remove_stale
+from vtool.io.atomic import atomic_path, check_output_path, open_memmap, owner_tag, remove_stale
 from vtool.io.codes import CodesFile, is_codes_file, open_codes
 from vtool.io.vectors import VectorFile, open_vectors
 
@@ -153,7 +153,7 @@ class _Spill:
         def mm(name, dtype, shape):
             if not n:
                 return np.zeros(shape, dtype)
-            return np.lib.format.open_memmap(os.path.join(scratch, name), mode="w+", dtype=dtype, shape=shape)
+            return open_memmap(os.path.join(scratch, name), dtype=dtype, shape=shape)
 
         self.labels = mm("labels.npy", np.int32, (n,))
         self.codes = mm("codes.npy", np.uint8, (n, code_size))
@@ -257,7 +257,7 @@ def _write_pass(model: Index, sources: list[_Source], spill: _Spill, counts: np.
             refine[dst] = model.refiner.vectors[a:b]
     cursor = offsets[:-1] + old_sizes
     n_new = len(spill.ids)
-    positions = (np.lib.format.open_memmap(os.path.join(scratch, "positions.npy"), mode="w+", dtype=np.int64,
+    positions = (open_memmap(os.path.join(scratch, "positions.npy"), dtype=np.int64,
                                            shape=(n_new,)) if refine is not None and n_new else None)
     with log.progress("writing", n_new) as advance:
         for a in range(0, n_new, batch_size):

@@ -18,6 +18,7 @@ import numpy as np
 
 from vtool import _native
 from vtool.codecs.codes import CompressedCodes
+from vtool.io.atomic import open_memmap
 from vtool.quant.encoding import Encoding
 from vtool.quant.fastscan import pack_nibbles, unpack_nibbles
 
@@ -90,7 +91,7 @@ class FastScanBlocks(PlainRows):
     def row_target(cls, sections, scratch, ntotal, encoding):
         if scratch is None or not ntotal:
             return np.zeros((ntotal, encoding.code_size), np.uint8)
-        return np.lib.format.open_memmap(os.path.join(scratch, "rows.npy"), mode="w+", dtype=np.uint8,
+        return open_memmap(os.path.join(scratch, "rows.npy"), dtype=np.uint8,
                                          shape=(ntotal, encoding.code_size))
 
     @classmethod

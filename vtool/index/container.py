@@ -32,7 +32,7 @@ import numpy as np
 
 from vtool import _native
 from vtool.errors import VtoolError
-from vtool.io.atomic import atomic_path
+from vtool.io.atomic import atomic_path, reserve
 from vtool.io.inputs import check_input_file
 
 MAGIC = b"\x89VTI\r\n\x1a\n"
@@ -91,6 +91,7 @@ class VtiWriter:
         _, self.table, size = _layout(self.header, specs)
         with open(tmp_path, "wb") as f:
             f.truncate(size)
+        reserve(tmp_path, size)  # a full disk fails here, not as SIGBUS in a store to the map
         self._map = np.memmap(tmp_path, dtype=np.uint8, mode="r+", shape=(size,)) if size else None
 
     def section(self, name: str) -> np.ndarray:

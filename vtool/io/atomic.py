@@ -11,6 +11,7 @@ by the next run writing to the same folder once that process is gone; other host
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -19,6 +20,8 @@ import socket
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+import numpy as np
 
 from vtool.errors import VtoolError
 
@@ -72,6 +75,31 @@ def check_output_path(path: str | os.PathLike) -> None:
         raise VtoolError(f"output directory {str(parent)!r} is not writable")
     if p.is_dir():
         raise VtoolError(f"output {str(p)!r} is a directory")
+
+
+def reserve(path: str | os.PathLike, size: int) -> None:
+    """Allocate the blocks of a file about to be written through a memory map. Stores into a
+    map of a sparse file that meets a full disk kill the process (SIGBUS); an allocation that
+    cannot be made fails here instead, as an OSError (ENOSPC: one line, exit 1)."""
+    with open(path, "r+b") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, size)
+        except OSError as e:
+            if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise OSError(e.errno, e.strerror, str(Path(path).parent)) from None  # name the folder
+            f.seek(0, os.SEEK_END)  # no fallocate on this file system: write the zeros
+            zeros = bytes(1 << 20)
+            left = size - f.tell()
+            while left > 0:
+                left -= f.write(zeros[:min(left, len(zeros))])
+            f.flush()
+
+
+def open_memmap(path: str | os.PathLike, dtype, shape: tuple) -> np.ndarray:
+    """A new .npy file mapped for writing, its blocks reserved (see reserve)."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    reserve(path, os.path.getsize(path))
+    return out
 
 
 def _fsync_dir(path: Path) -> None:

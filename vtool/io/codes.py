@@ -20,7 +20,7 @@ import numpy as np
 
 from vtool.errors import VtoolError
 from vtool.io.inputs import check_input_file
-from vtool.io.atomic import atomic_path
+from vtool.io.atomic import atomic_path, open_memmap
 
 CODE_FIELD = "code_"
 
@@ -124,7 +124,7 @@ class CodesWriter:
     def open(self):
         with atomic_path(self.path) as tmp:
             if self.suffix == ".npy":
-                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=codes_dtype(self.code_size, self.fingerprint),
+                out = open_memmap(tmp, dtype=codes_dtype(self.code_size, self.fingerprint),
                                                 shape=(self.n,))
                 row = [0]
                 name = CODE_FIELD + self.fingerprint

@@ -14,6 +14,7 @@ from typing import Iterator
 import numpy as np
 
 from vtool.errors import VtoolError
+from vtool.io.atomic import open_memmap
 from vtool.io.inputs import check_input_file
 
 # A vector's squared norm at most a quarter of the largest float32: then every squared
@@ -321,7 +322,7 @@ class VectorWriter:
         self._ctx = atomic_path(self.path)
         tmp = self._ctx.__enter__()
         if self.suffix == ".npy":
-            self._out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(self.n, self.d))
+            self._out = open_memmap(tmp, dtype=np.float32, shape=(self.n, self.d))
         else:
             with open(tmp, "wb") as f:
                 f.write(np.array([self.n, self.d], dtype="<u4").tobytes())
