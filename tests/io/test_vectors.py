@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.conftest import assert_refused
 from tests.io.writers import write_any, write_bin, write_parquet, write_vecs
 from vtool.errors import VtoolError
 from vtool.io.vectors import open_vectors
@@ -159,3 +160,44 @@ def test_unknown_extension_asks_for_format(tmp_path):
 
 def test_missing_file(tmp_path):
     expect_error("no such file", open_vectors, tmp_path / "nope.npy")
+
+
+def test_a_corrupt_parquet_page_is_caught_by_its_checksum(tmp_path, cli):
+    """Pages written with CRCs (as vtool writes them) are verified: a flipped byte inside the
+    values, undetectable otherwise in an uncompressed file, is one line and exit 2."""
+
+    x = np.arange(4000 * 8, dtype=np.float32).reshape(4000, 8)
+    table = pa.table({"v": pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), 8)})
+    pq.write_table(table, tmp_path / "x.parquet", compression="none", write_page_checksum=True)
+    assert cli("train", tmp_path / "x.parquet", "--index", "Flat", "-o", tmp_path / "m.vti").code == 0
+    data = bytearray((tmp_path / "x.parquet").read_bytes())
+    data[len(data) // 2] ^= 0x40  # inside the values of the one data page
+    (tmp_path / "x.parquet").write_bytes(bytes(data))
+    r = cli("add", tmp_path / "m.vti", tmp_path / "x.parquet", "-o", tmp_path / "i.vti")
+    assert_refused(r, r"x\.parquet: corrupt parquet data \(.*[Cc]hecksum")
+    assert not (tmp_path / "i.vti").exists()
+
+
+def test_parquet_results_vtool_writes_carry_page_checksums(tmp_path):
+    """A byte flipped inside a page of a results file: read back without verification the
+    values silently change; with it (vtool's reader) the file is refused."""
+    from vtool.io.results import read_results, write_results
+
+    rng = np.random.default_rng(5)
+    write_results(str(tmp_path / "r.parquet"), rng.integers(0, 10**6, (200, 10)), rng.random((200, 10), np.float32))
+    clean = bytes((tmp_path / "r.parquet").read_bytes())
+    silent = 0
+    for at in range(len(clean) // 4, len(clean) // 2, 7):
+        data = bytearray(clean)
+        data[at] ^= 0x01
+        (tmp_path / "c.parquet").write_bytes(bytes(data))
+        try:
+            unverified = pq.read_table(tmp_path / "c.parquet", page_checksum_verification=False)
+        except (OSError, pa.ArrowException):
+            continue
+        if unverified.equals(pq.read_table(tmp_path / "r.parquet")):
+            continue
+        silent += 1  # a change nothing but the page checksum can see
+        with pytest.raises(VtoolError, match="corrupt parquet data"):
+            read_results(str(tmp_path / "c.parquet"))
+    assert silent > 0

@@ -11,7 +11,6 @@ Each row is one vector: its id (int64), its list (int32; -1 without IVF) and its
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -21,6 +20,7 @@ import numpy as np
 from vtool.errors import VtoolError
 from vtool.io.inputs import check_input_file
 from vtool.io.atomic import atomic_path, open_memmap
+from vtool.io.parquet import WRITE_OPTIONS, open_parquet, read_batches
 
 CODE_FIELD = "code_"
 
@@ -41,9 +41,7 @@ def is_codes_file(path: str) -> bool:
                 return False
             return arr.dtype.names is not None and any(n.startswith(CODE_FIELD) for n in arr.dtype.names)
         if suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            meta = pq.ParquetFile(path).schema_arrow.metadata or {}
+            meta = open_parquet(path).schema_arrow.metadata or {}
             return b"vtool.model_fingerprint" in meta
     except (ValueError, OSError, EOFError):
         return False
@@ -67,7 +65,7 @@ class CodesFile:
                 chunk = np.asarray(self._rows[a:a + batch_size])
                 yield chunk["id"].astype(np.int64), chunk["list"].astype(np.int64), np.ascontiguousarray(chunk[name])
             return
-        for rb in self._parquet.iter_batches(batch_size=batch_size, columns=["id", "list", "code"]):
+        for rb in read_batches(self._parquet, self.path, batch_size=batch_size, columns=["id", "list", "code"]):
             codes = rb.column(2)
             if codes.null_count or rb.column(0).null_count or rb.column(1).null_count:
                 raise VtoolError(f"{self.path}: null values in a code file")
@@ -93,12 +91,8 @@ def open_codes(path: str) -> CodesFile:
         return CodesFile(path, len(arr), int(shape[0]) if shape else 1, fields[0][len(CODE_FIELD):], _rows=arr)
     if suffix == ".parquet":
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        try:
-            pf = pq.ParquetFile(path)
-        except (pa.ArrowInvalid, OSError) as e:
-            raise VtoolError(f"{path}: not a readable parquet file ({str(e).splitlines()[0]})") from None
+        pf = open_parquet(path)
         meta = pf.schema_arrow.metadata or {}
         schema = pf.schema_arrow
         if b"vtool.model_fingerprint" not in meta or "code" not in schema.names:
@@ -145,7 +139,7 @@ class CodesWriter:
 
                 schema = pa.schema([("id", pa.int64()), ("list", pa.int32()), ("code", pa.binary(self.code_size))],
                                    metadata={"vtool.model_fingerprint": self.fingerprint, "vtool.spec": self.spec})
-                with pq.ParquetWriter(tmp, schema) as writer:
+                with pq.ParquetWriter(tmp, schema, **WRITE_OPTIONS) as writer:
                     def write(ids, lists, codes):
                         col = pa.FixedSizeBinaryArray.from_buffers(pa.binary(self.code_size), len(codes),
                                                                    [None, pa.py_buffer(np.ascontiguousarray(codes).tobytes())])

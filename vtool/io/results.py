@@ -20,6 +20,7 @@ import numpy as np
 from vtool.errors import VtoolError
 from vtool.io.inputs import check_input_file
 from vtool.io.atomic import STDOUT, atomic_path
+from vtool.io.parquet import WRITE_OPTIONS, read_table
 
 RESULT_FORMATS = ("npz", "parquet", "ibin")
 
@@ -58,7 +59,7 @@ def _encode(ids: np.ndarray, dist: np.ndarray, fmt: str) -> bytes:
             "id": pa.array(ids.reshape(-1).astype(np.int64)),
             "distance": pa.array(dist.reshape(-1).astype(np.float32)),
         })
-        pq.write_table(table, buf)
+        pq.write_table(table, buf, **WRITE_OPTIONS)
     return buf.getvalue()
 
 
@@ -124,9 +125,7 @@ def _read_ibin_results(path: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _read_parquet_results(path: str) -> tuple[np.ndarray, np.ndarray]:
-    import pyarrow.parquet as pq
-
-    t = pq.read_table(path)
+    t = read_table(path)
     for col in ("query", "rank", "id", "distance"):
         if col not in t.column_names:
             raise VtoolError(f"{path}: results parquet needs columns query, rank, id, distance")

@@ -16,6 +16,7 @@ import numpy as np
 from vtool.errors import VtoolError
 from vtool.io.atomic import open_memmap
 from vtool.io.inputs import check_input_file
+from vtool.io.parquet import open_parquet, read_batches
 
 # A vector's squared norm at most a quarter of the largest float32: then every squared
 # distance (<= (|x| + |y|)^2) and inner product between two vectors stays finite.
@@ -109,7 +110,7 @@ class VectorFile:
     def _parquet_batches(self, batch_size: int):
         cols = [self.column] + ([self.id_column] if self.id_column else [])
         start = 0
-        for rb in self._parquet.iter_batches(batch_size=batch_size, columns=cols):
+        for rb in read_batches(self._parquet, self.path, batch_size=batch_size, columns=cols):
             batch = _list_column_to_array(rb.column(0), self.path, self.column, self.d, start)
             ids = None
             if self.id_column:
@@ -238,12 +239,8 @@ def _open_bin(path: str, fmt: str) -> VectorFile:
 
 def _open_parquet(path: str, column: str | None, id_column: str | None) -> VectorFile:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    try:
-        pf = pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError) as e:
-        raise VtoolError(f"{path}: not a readable parquet file ({str(e).splitlines()[0]})") from None
+    pf = open_parquet(path)
     schema = pf.schema_arrow
     list_cols = [f.name for f in schema if pa.types.is_list(f.type) or pa.types.is_fixed_size_list(f.type)
                  or pa.types.is_large_list(f.type)]
@@ -271,7 +268,7 @@ def _open_parquet(path: str, column: str | None, id_column: str | None) -> Vecto
     if pa.types.is_fixed_size_list(ftype):
         d = ftype.list_size
     elif n:
-        first = next(pf.iter_batches(batch_size=1, columns=[column])).column(0)
+        first = next(read_batches(pf, path, batch_size=1, columns=[column])).column(0)
         if first.null_count:
             raise VtoolError(f"{path}: column {column!r} has a null vector at row 0")
         d = len(first[0])
