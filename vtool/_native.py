@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from vtool._native_lib import ffi, lib
+from vtool.errors import CorruptData
 
 LEVEL_NAMES = ("scalar", "avx2", "avx512")
 METRICS = {"l2": 0, "ip": 1}
@@ -314,7 +315,7 @@ class Adjacency:
         rc = lib.vt_adj_encode(probe.codec, _ptr("int32_t *", lists), len(lists), lists.shape[1],
                                _ptr("uint8_t *", degree), universe, _opt("uint64_t *", words), len(words))
         if rc:
-            raise ValueError(f"vt_adj_encode failed with code {rc} (lists must be sorted sets)")
+            raise CorruptData(f"vt_adj_encode failed with code {rc} (lists must be sorted sets)")
         return cls(codec, words, degree, universe, lists.shape[1])
 
     def decode(self, stride: int) -> np.ndarray:
@@ -322,7 +323,7 @@ class Adjacency:
         if len(out) and lib.vt_adj_decode_rows(self.codec, _opt("uint64_t *", self.words), self.words.size * 64,
                                                _ptr("int64_t *", self.pos), _ptr("uint8_t *", self.degree),
                                                len(out), self.universe, _ptr("int32_t *", out), stride):
-            raise ValueError("inconsistent adjacency stream")
+            raise CorruptData("inconsistent adjacency stream")
         return out
 
 
@@ -375,7 +376,7 @@ def _check_graph(rc: int, what: str) -> None:
     if rc == -4:
         raise MemoryError(f"{what}: out of memory")
     if rc != 0:
-        raise ValueError(f"{what} failed with code {rc} (inconsistent graph)")
+        raise CorruptData(f"{what} failed with code {rc} (inconsistent graph)")
 
 
 def hnsw_search(graph: Graph, kind: int, queries: np.ndarray, codes: np.ndarray, metric: str, ef: int,
@@ -567,7 +568,7 @@ def packed_get(words: np.ndarray, bits: int, n: int, idx: np.ndarray) -> np.ndar
     out = np.empty(len(idx), dtype=np.uint64)
     if len(idx) and lib.vt_packed_get(_ptr("uint64_t *", _u64(words)), len(words), bits, n, _ptr("int64_t *", idx),
                                       len(idx), _ptr("uint64_t *", out)):
-        raise ValueError("corrupt packed ids or index out of range")
+        raise CorruptData("corrupt packed ids or index out of range")
     return out
 
 
@@ -575,7 +576,7 @@ def ef_encode(sorted_values: np.ndarray, universe: int) -> np.ndarray:
     values = _u64(sorted_values)
     words = np.empty(lib.vt_ef_words(len(values), universe), dtype=np.uint64)
     if lib.vt_ef_encode(_ptr("uint64_t *", values), len(values), universe, _ptr("uint64_t *", words), len(words)):
-        raise ValueError("values not sorted or not below the universe")
+        raise CorruptData("values not sorted or not below the universe")
     return words
 
 
@@ -589,7 +590,7 @@ def ef_get(words: np.ndarray, n: int, universe: int, idx: np.ndarray) -> np.ndar
     out = np.empty(len(idx), dtype=np.uint64)
     if len(idx) and lib.vt_ef_get(_words_ptr(words), len(words), n, universe, _ptr("int64_t *", idx), len(idx),
                                   _ptr("uint64_t *", out)):
-        raise ValueError("corrupt Elias-Fano list or index out of range")
+        raise CorruptData("corrupt Elias-Fano list or index out of range")
     return out
 
 
@@ -598,7 +599,7 @@ def ef_decode(words: np.ndarray, n: int, universe: int) -> np.ndarray:
     out = np.empty(max(n, 1), dtype=np.uint64)
     got = lib.vt_ef_decode(_words_ptr(words), len(words), n, universe, _ptr("uint64_t *", out))
     if got != n:
-        raise ValueError("corrupt Elias-Fano list")
+        raise CorruptData("corrupt Elias-Fano list")
     return out[:n]
 
 
@@ -612,7 +613,7 @@ def ef_get_rows(words: np.ndarray, word_offsets: np.ndarray, list_offsets: np.nd
                                         _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)),
                                         len(list_offsets) - 1, universe, _ptr("int64_t *", rows), len(rows),
                                         _ptr("uint64_t *", out)):
-        raise ValueError("corrupt Elias-Fano ids or row out of range")
+        raise CorruptData("corrupt Elias-Fano ids or row out of range")
     return out
 
 
@@ -623,7 +624,7 @@ def roc_encode(sorted_ids: np.ndarray, universe: int) -> np.ndarray:
     got = lib.vt_roc_encode(_ptr("uint64_t *", ids) if len(ids) else ffi.NULL, len(ids), universe,
                             _ptr("uint32_t *", out), cap)
     if got < 0:
-        raise ValueError(f"ROC encoding failed ({got}): ids must be distinct, sorted and below the universe")
+        raise CorruptData(f"ROC encoding failed ({got}): ids must be distinct, sorted and below the universe")
     return out[:got].copy()
 
 
@@ -631,7 +632,7 @@ def roc_decode(stream: np.ndarray, n: int, universe: int) -> np.ndarray:
     stream = np.ascontiguousarray(stream, dtype=np.uint32)
     out = np.empty(max(n, 1), dtype=np.uint64)
     if lib.vt_roc_decode(_ptr("uint32_t *", stream), len(stream), n, universe, _ptr("uint64_t *", out)):
-        raise ValueError("corrupt ROC stream")
+        raise CorruptData("corrupt ROC stream")
     return out[:n]
 
 
@@ -652,7 +653,7 @@ def wm_select(words: np.ndarray, symbol: int, j: np.ndarray) -> np.ndarray:
     out = np.empty(len(j), dtype=np.int64)
     if len(j) and lib.vt_wm_select(_ptr("uint64_t *", words), len(words), symbol, _ptr("int64_t *", j), len(j),
                                    _ptr("int64_t *", out)):
-        raise ValueError("corrupt wavelet matrix or occurrence out of range")
+        raise CorruptData("corrupt wavelet matrix or occurrence out of range")
     return out
 
 
@@ -663,14 +664,14 @@ def wm_select_rows(words: np.ndarray, list_offsets: np.ndarray, rows: np.ndarray
                                            _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)),
                                            len(list_offsets) - 1, _ptr("int64_t *", rows), len(rows),
                                            _ptr("int64_t *", out)):
-        raise ValueError("corrupt wavelet matrix or row out of range")
+        raise CorruptData("corrupt wavelet matrix or row out of range")
     return out
 
 
 def wm_count(words: np.ndarray, symbol: int) -> int:
     got = lib.vt_wm_count(_ptr("uint64_t *", _u64(words)), len(words), symbol)
     if got < 0:
-        raise ValueError("corrupt wavelet matrix")
+        raise CorruptData("corrupt wavelet matrix")
     return int(got)
 
 
@@ -692,7 +693,7 @@ def code_ans_decode(stream: np.ndarray, n: int, m: int, k: int) -> np.ndarray:
     out = np.empty((n, m), dtype=np.uint8)
     if lib.vt_code_ans_decode(_ptr("uint32_t *", stream), len(stream), n, m, m, k,
                               _ptr("uint8_t *", out) if out.size else ffi.NULL):
-        raise ValueError("corrupt compressed codes")
+        raise CorruptData("corrupt compressed codes")
     return out
 
 

@@ -12,3 +12,8 @@ class VtoolError(Exception):
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+
+
+class CorruptData(VtoolError, ValueError):
+    """Bytes that passed their checksums but not a decoder's consistency checks: what a crafted
+    or damaged file gives (a native decoder's failure, reported as one line, exit 2)."""

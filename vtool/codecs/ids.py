@@ -244,6 +244,29 @@ def id_sections(header: dict) -> tuple[str, ...]:
     return base + (("id_table",) if name != "int64" else ())
 
 
+SECTION_DTYPES = {"ids": "<i8", "id_packed": "<u8", "id_ef": "<u8", "id_ef_offsets": "<u8", "id_roc": "<u4",
+                  "id_roc_offsets": "<u8", "id_wt": "<u8", "id_table": "<u8"}
+
+
+def check_id_sections(arrays: dict[str, np.ndarray], header: dict, n: int) -> str | None:
+    """What is wrong with an id codec's sections (present, 1-d, of their dtype), or None; the
+    decoders check the contents as they read them."""
+    name = header.get("id_codec", "int64")
+    if name not in CODECS:
+        return f"unknown id codec {name!r}"
+    for section in id_sections(header):
+        a = arrays.get(section)
+        if a is None:
+            if section == "id_table":
+                continue  # ids that are exactly the row numbers need no table
+            return f"the {name} id codec's section {section!r} is missing"
+        if a.dtype != np.dtype(SECTION_DTYPES[section]) or a.ndim != 1:
+            return f"section {section!r} is {a.dtype.str} {a.shape}, expected 1-d {SECTION_DTYPES[section]}"
+    if name == "int64" and len(arrays["ids"]) != n:
+        return "ids do not match the list sizes"
+    return None
+
+
 def information_bounds(list_sizes: np.ndarray) -> dict:
     """Bits per id of the bounds: sum_i log2 C(N, n_i) / N and H(list sizes)."""
     from math import lgamma, log

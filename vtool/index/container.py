@@ -22,6 +22,7 @@ section's padding. A reader must refuse a version above the one it knows.
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from dataclasses import dataclass
@@ -125,6 +126,17 @@ def write_vti(path: str | os.PathLike, header: dict, sections: dict[str, np.ndar
         w.finish()
 
 
+DTYPES = ("|u1", "|i1", "<u2", "<i2", "<f2", "<u4", "<i4", "<f4", "<u8", "<i8", "<f8")  # what sections hold
+
+
+def _entry_ok(e) -> bool:
+    """A section table entry of the right types (the layout check then checks the values)."""
+    return (isinstance(e, dict) and isinstance(e.get("name"), str) and e.get("dtype") in DTYPES
+            and all(type(e.get(k)) is int and e[k] >= 0 for k in ("offset", "nbytes"))
+            and isinstance(e.get("shape"), list) and all(type(v) is int and v >= 0 for v in e["shape"])
+            and isinstance(e.get("crc32c"), str))
+
+
 class VtiFile:
     """A .vti opened read-only by memory map; header checked, sections verified on demand."""
 
@@ -150,16 +162,19 @@ class VtiFile:
             raise VtoolError(f"{self.path}: corrupt index: reserved header fields are not zero")
         try:
             self.header = json.loads(blob)
-            self.sections = {e["name"]: e for e in self.header["sections"]}
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than a header has
             raise VtoolError(f"{self.path}: corrupt index: unreadable JSON header") from None
+        table = self.header.get("sections") if isinstance(self.header, dict) else None
+        if not isinstance(table, list) or not all(_entry_ok(e) for e in table):
+            raise VtoolError(f"{self.path}: corrupt index: malformed section table in the header")
+        self.sections = {e["name"]: e for e in table}
         self._check_layout(size, FIXED.size + hlen)
         self._verified: set[str] = set()
 
     def _check_layout(self, size: int, header_end: int) -> None:
         pos = header_end
         for e in self.header["sections"]:
-            expected = int(np.prod(e["shape"], dtype=np.int64)) * np.dtype(e["dtype"]).itemsize
+            expected = math.prod(e["shape"]) * np.dtype(e["dtype"]).itemsize  # Python ints: no overflow
             if e["offset"] < pos or e["offset"] % ALIGN or e["nbytes"] != expected:
                 raise VtoolError(f"{self.path}: corrupt index: bad layout of section {e['name']!r}")
             pos = e["offset"] + e["nbytes"]

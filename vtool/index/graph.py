@@ -32,6 +32,7 @@ MAX_M = 256
 MAX_CODED_M = 127  # compressed level-0 lists keep their degree (<= 2M) in a byte
 ADJACENCY = ("int32", "packed", "ef")
 DEFAULT_EF_CONSTRUCTION = 40
+MAX_EF_CONSTRUCTION = 1 << 16
 DEFAULT_EF_SEARCH = 64
 MAX_LEVEL = 63
 MAX_NODES = (1 << 31) - 1  # nodes are int32
@@ -115,7 +116,7 @@ class GraphStructure(Structure):
             raise VtoolError("--ef must be at least 1")
         if ef < k:
             log.warning(f"ef {ef} is smaller than the {k} results asked for; using ef = {k}")
-        return {"ef": max(ef, k)}
+        return {"ef": max(min(ef, self.ntotal), k)}  # more candidates than vectors means all of them
 
     def scan(self, xq, params, store, encoding, metric, by_residual=False, precomputed=None, **collector):
         if store.layout != "rows":
@@ -242,8 +243,8 @@ class HNSW(GraphStructure):
     def configure(self, options: dict) -> None:
         super().configure(options)
         efc = options.get("hnsw_ef_construction", DEFAULT_EF_CONSTRUCTION)
-        if type(efc) is not int or efc < 1:
-            raise VtoolError("--ef-construction must be an integer >= 1")
+        if type(efc) is not int or not 1 <= efc <= MAX_EF_CONSTRUCTION:
+            raise VtoolError(f"--ef-construction must be an integer from 1 to {MAX_EF_CONSTRUCTION}")
         self.ef_construction = efc
 
     def header_fields(self) -> dict:

@@ -10,13 +10,14 @@ range_search, save in memory) and the file drivers of vtool/commands/build.py. A
 
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from vtool import __version__, _native
-from vtool.codecs.ids import IdCodec, id_sections, open_codec
-from vtool.errors import VtoolError
+from vtool.codecs.ids import IdCodec, check_id_sections, id_sections, open_codec
+from vtool.errors import CorruptData, VtoolError
 from vtool.index.codestore import store_class
 from vtool.index.container import VtiFile, write_vti
 from vtool.index.refine import DEFAULT_K_FACTOR, RFlat, exact_distances, rerank, vectors_by_id
@@ -86,8 +87,17 @@ class Index:
     def ids(self) -> np.ndarray:
         """The id of every row (decoded once; a search decodes only what it returns)."""
         if "ids" not in self._cache:
-            self._cache["ids"] = self.id_codec.decode_all()
+            with self.decoding():
+                self._cache["ids"] = self.id_codec.decode_all()
         return self._cache["ids"]
+
+    @contextlib.contextmanager
+    def decoding(self):
+        """Name the file when a native decoder finds its bytes inconsistent."""
+        try:
+            yield
+        except CorruptData as e:
+            raise VtoolError(f"{self.path or 'index'}: corrupt index: {e.message}") from None
 
     @property
     def is_trained(self) -> bool:
@@ -264,9 +274,10 @@ class Index:
             return dist, pos
 
         scratch = self.nlist + (short_k * self.d if vectors_of else 0)  # coarse distances, re-ranked vectors
-        dist, pos = _parallel(self._chunks(len(xq), threads, scratch), threads, run)
-        ids = np.full(pos.shape, -1, dtype=np.int64)
-        ids[pos >= 0] = self.id_codec.ids_of(pos[pos >= 0])
+        with self.decoding():
+            dist, pos = _parallel(self._chunks(len(xq), threads, scratch), threads, run)
+            ids = np.full(pos.shape, -1, dtype=np.int64)
+            ids[pos >= 0] = self.id_codec.ids_of(pos[pos >= 0])
         if self.metric == "ip":
             dist = np.where(pos >= 0, -dist, -np.inf).astype(np.float32)
         return dist, ids
@@ -303,7 +314,8 @@ class Index:
             return lims, dist, pos
 
         chunks = self._chunks(len(xq), threads, self.nlist)
-        parts = _map(threads, run, chunks)
+        with self.decoding():
+            parts = _map(threads, run, chunks)
         lims = np.zeros(len(xq) + 1, np.int64)
         at = 0
         for (a, b), part in zip(chunks, parts):
@@ -311,7 +323,8 @@ class Index:
             at += int(part[0][-1])
         dist = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.float32)
         pos = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.int64)
-        ids = self.id_codec.ids_of(pos) if len(pos) else np.zeros(0, np.int64)
+        with self.decoding():
+            ids = self.id_codec.ids_of(pos) if len(pos) else np.zeros(0, np.int64)
         return lims, (-dist if self.metric == "ip" else dist).astype(np.float32), ids
 
     def _chunks(self, nq: int, threads: int, scratch: int) -> list[tuple[int, int]]:
@@ -389,16 +402,18 @@ def load_index(path: str, verify: bool = True) -> Index:
     part checks its sections against the header before any of them reaches C."""
     f = VtiFile(path)
     h = f.header
-    try:
-        spec = parse_spec(h["spec"])
-        d, metric = int(h["d"]), h["metric"]
-    except (KeyError, TypeError, ValueError):
-        raise VtoolError(f"{path}: corrupt index: header lacks spec, d or metric") from None
     if h.get("kind") not in ("model", "index"):
         raise VtoolError(f"{path}: not a vtool model or index")
+    problem = header_problem(h)
+    if problem:
+        raise VtoolError(f"{path}: corrupt index: {problem}")
+    spec, d, metric = parse_spec(h["spec"]), h["d"], h["metric"]
     if verify:
         f.verify()
-    index = Index(spec, d, metric, options=h)
+    try:  # the parts read their own header fields (RQ's beam, a graph's seed, ...)
+        index = Index(spec, d, metric, options=h)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise VtoolError(f"{path}: corrupt index: a header field of {spec} ({e})") from None
     index.path, index.header = path, h
 
     def load(names) -> dict[str, np.ndarray]:
@@ -415,8 +430,6 @@ def load_index(path: str, verify: bool = True) -> Index:
     if not problem:
         index.structure.load(arrays)
         index.structure.list_offsets = arrays["list_offsets"]
-    if not problem and h.get("code_codec") not in (None, "ans"):
-        raise VtoolError(f"{path}: unknown code codec {h['code_codec']!r}")
     if not problem and h.get("code_codec") == "ans" and index.encoding.name != "PQ":
         problem = "ANS-coded codes are for PQ encodings"
     arrays = load(index.encoding.sections)
@@ -424,25 +437,63 @@ def load_index(path: str, verify: bool = True) -> Index:
     if problem:
         raise VtoolError(f"{path}: corrupt index: {problem}")
     index.encoding.load(arrays)
+    for name, a in index.trained_arrays().items():  # what every search and add computes with
+        if a.dtype.kind == "f":
+            check_values(np.asarray(a, np.float32).reshape(len(a) if a.ndim > 1 else 1, -1),
+                         f"{path}: corrupt index: section {name!r}")
     store_cls = store_class(index.encoding, h)
     store_arrays = load(store_cls.sections)
     if set(store_arrays) != set(store_cls.sections):
         raise VtoolError(f"{path}: corrupt index: missing section of the code store "
                          f"({', '.join(sorted(set(store_cls.sections) - set(store_arrays)))})")
-    id_codec = open_codec(load(id_sections(h)), h, index.list_offsets)
+    id_arrays = load(id_sections(h))
+    problem = check_id_sections(id_arrays, h, index.ntotal)
+    if problem:
+        raise VtoolError(f"{path}: corrupt index: {problem}")
+    id_codec = open_codec(id_arrays, h, index.list_offsets)
     index._set_rows(store_arrays, id_codec, h)
     if index.refiner is not None:
         index.refiner.vectors = f.array("refine")
     problem = index.store.check() or (index.refiner.check(index.ntotal) if index.refiner is not None else None)
     if not problem and index.structure.row_sections:
         problem = index.structure.load_rows(load(index.structure.row_sections))
-    if not problem and id_codec.name == "int64" and len(id_codec.sections.get("ids", ())) != index.ntotal:
-        problem = "ids do not match the list sizes"
     if not problem and "refine" in f.sections and index.refiner is None:
         problem = "refine vectors in an index without RFlat"
+    if not problem and index.ntotal != h["ntotal"]:
+        problem = f"the header says {h['ntotal']} vectors, the lists hold {index.ntotal}"
     if problem:
         raise VtoolError(f"{path}: corrupt index: sections do not agree with each other ({problem})")
     return index
+
+
+MAX_DIM = 1 << 20
+MAX_COUNT = (1 << 63) - 1
+
+
+def header_problem(h: dict) -> str | None:
+    """What is wrong with the fields every index header has (types and ranges), or None. The
+    parts check their own fields and sections after this."""
+    if not isinstance(h.get("spec"), str):
+        return "header field 'spec' is not a string"
+    d, ntotal = h.get("d"), h.get("ntotal")
+    if type(d) is not int or not 1 <= d <= MAX_DIM:
+        return f"header field 'd' is not an integer from 1 to {MAX_DIM}"
+    if h.get("metric") not in METRICS:
+        return f"header field 'metric' is {h.get('metric')!r}, not one of {', '.join(METRICS)}"
+    if type(ntotal) is not int or not 0 <= ntotal <= MAX_COUNT:
+        return "header field 'ntotal' is not a count"
+    if not isinstance(h.get("id_codec", "int64"), str):
+        return "header field 'id_codec' is not a string"
+    for key in ("id_universe", "id_table_universe"):
+        if key in h and (type(h[key]) is not int or not 0 <= h[key] <= MAX_COUNT):
+            return f"header field {key!r} is not a count"
+    if h.get("code_codec") not in (None, "ans"):
+        return f"unknown code codec {h['code_codec']!r}"
+    prov = h.get("provenance", {})
+    if not isinstance(prov, dict) or not isinstance(prov.get("add", []), list) \
+            or not isinstance(prov.get("train", {}), dict):
+        return "header field 'provenance' is not a record of train and add"
+    return None
 
 
 def model_options(spec, seed: int, beam: int, ef_construction: int | None) -> dict:

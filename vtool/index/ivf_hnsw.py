@@ -102,7 +102,7 @@ class IVFHNSW(IVF):
         nprobe = self.clamp_nprobe(nprobe)
         if ef is not None and ef < 1:
             raise VtoolError("--ef must be at least 1")
-        return {"nprobe": nprobe, "ef": max(ef or DEFAULT_EF_SEARCH, nprobe)}
+        return {"nprobe": nprobe, "ef": max(min(ef or DEFAULT_EF_SEARCH, self.nlist), nprobe)}
 
     def scan(self, xq, params, store, encoding, metric, by_residual=False, precomputed=None, **collector):
         dist, probes = self._nearest(xq, params["nprobe"], params["ef"], metric)

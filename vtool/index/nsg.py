@@ -21,7 +21,7 @@ import numpy as np
 
 from vtool import _native, log
 from vtool.errors import VtoolError
-from vtool.index.graph import MAX_NODES, GraphStructure, mips_to_l2
+from vtool.index.graph import MAX_EF_CONSTRUCTION, MAX_NODES, GraphStructure, mips_to_l2
 
 MAX_R = 256
 DEFAULT_KNN = 64
@@ -54,8 +54,10 @@ class NSG(GraphStructure):
         knn = options.get("nsg_knn", DEFAULT_KNN)
         search_l = options.get("nsg_search_l", self.r0 + 32)
         entry = options.get("nsg_entry", -1)
-        if any(type(v) is not int for v in (knn, search_l, entry)) or knn < 1 or search_l < 1 or entry < -1:
-            raise VtoolError("NSG options must be integers: k-NN >= 1, search L >= 1, entry >= -1")
+        if any(type(v) is not int for v in (knn, search_l, entry)) or not 1 <= knn <= 1024 \
+                or not 1 <= search_l <= MAX_EF_CONSTRUCTION or entry < -1:
+            raise VtoolError(f"NSG header fields must be integers: k-NN 1..1024, search L 1..{MAX_EF_CONSTRUCTION}, "
+                             "entry >= -1")
         self.knn, self.search_l, self.entry = knn, search_l, entry
 
     def header_fields(self) -> dict:

@@ -79,7 +79,7 @@ class Structure:
         if problem:
             return problem
         lo = arrays["list_offsets"]
-        if lo[0] != 0 or np.any(np.diff(lo) < 0):
+        if lo[0] != 0 or np.any(lo[1:] < lo[:-1]):  # compared, not subtracted: no overflow
             return "list offsets are not increasing from 0"
         return None
 

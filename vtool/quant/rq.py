@@ -20,6 +20,9 @@ REFINE_ROUNDS = 2  # least-squares codebook updates after the stage-wise trainin
 REFINE_MAX_COLUMNS = 4096  # m * 2^nbits above this: the (m K)^2 system is too big; skip
 
 
+MAX_BEAM = 4096
+
+
 class ResidualQuantizer(Encoding):
     """RQ<m>[x<nbits>]: nbits 1..8 (default 8); the beam width is a training option kept in
     the header (rq_beam), as `add` and `encode` use it."""
@@ -50,7 +53,10 @@ class ResidualQuantizer(Encoding):
 
     @classmethod
     def build(cls, d: int, params: dict, options: dict) -> ResidualQuantizer:
-        return cls(d, **params, beam=int(options.get("rq_beam", 1)))
+        beam = options.get("rq_beam", 1)
+        if type(beam) is not int or not 1 <= beam <= MAX_BEAM:
+            raise VtoolError(f"the RQ beam (header field 'rq_beam') must be an integer from 1 to {MAX_BEAM}")
+        return cls(d, **params, beam=beam)
 
     def header_fields(self) -> dict:
         return {"rq_beam": self.beam}

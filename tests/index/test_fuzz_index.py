@@ -1,0 +1,81 @@
+"""Crafted, checksum-valid index files (issue 11, items 2 and 3): a short round of the
+structured fuzzer (scripts/fuzz_index.py runs the long one), and the header cases it cannot
+reach through the writer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import vtool
+from tests.conftest import ROOT, assert_refused
+from vtool import _native
+from vtool.index.container import FIXED, MAGIC
+
+
+def test_a_short_fuzz_round_finds_nothing():
+    r = subprocess.run([sys.executable, "-W", "ignore", str(ROOT / "scripts" / "fuzz_index.py"), "--cases", "600",
+                        "--seed", "7"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "600 crafted files" in r.stdout and ", 0 bad" in r.stdout
+
+
+@pytest.fixture
+def crafted(tmp_path):
+    """Write an index whose JSON header is replaced (checksums recomputed)."""
+    x = np.random.default_rng(0).random((300, 8)).astype(np.float32)
+    index = vtool.train(x, "IVF4,PQ2")
+    index.add(x)
+    index.save(str(tmp_path / "base.vti"))
+    np.save(tmp_path / "q.npy", x[:3])
+    raw = (tmp_path / "base.vti").read_bytes()
+    _, version, _, hlen, _, _ = FIXED.unpack(raw[:FIXED.size])
+    header = json.loads(raw[FIXED.size:FIXED.size + hlen])
+
+    first = min(e["offset"] for e in header["sections"])
+
+    def write(blob: bytes):
+        """The sections stay where they are: a header that outgrows its room shifts into them."""
+        fixed = FIXED.pack(MAGIC, version, 0, len(blob), 0, 0)
+        crc = _native.crc32c(blob, _native.crc32c(fixed[:24]))
+        head = FIXED.pack(MAGIC, version, 0, len(blob), crc, 0) + blob
+        body = raw[first:] if len(head) <= first else raw[FIXED.size + hlen:]
+        (tmp_path / "bad.vti").write_bytes(head + bytes(max(0, first - len(head))) + body)
+        return tmp_path / "bad.vti"
+
+    return tmp_path, header, write
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda h: {"x": json.loads("[" * 50 + "]" * 50), **h}, None),
+    (lambda h: h | {"sections": [dict(h["sections"][0], shape=[2 ** 32, 2 ** 32])] + h["sections"][1:]},
+     "bad layout"),
+    (lambda h: h | {"sections": [dict(h["sections"][0], offset="64")] + h["sections"][1:]}, "malformed section"),
+    (lambda h: h | {"sections": [dict(h["sections"][0], dtype="|O")] + h["sections"][1:]}, "malformed section"),
+    (lambda h: h | {"sections": [dict(h["sections"][0], dtype=">f4")] + h["sections"][1:]}, "malformed section"),
+    (lambda h: h | {"d": 2 ** 64 + 5}, "'d' is not an integer"),
+    (lambda h: h | {"metric": "cosine"}, "'metric' is 'cosine'"),
+    (lambda h: h | {"ntotal": "300"}, "'ntotal' is not a count"),
+    (lambda h: h | {"id_codec": ["x"]}, "'id_codec' is not a string"),
+    (lambda h: h | {"spec": 5}, "'spec' is not a string"),
+])
+def test_crafted_headers_are_refused_in_one_line(crafted, cli, change, message):
+    d, header, write = crafted
+    path = write(json.dumps(change(header), separators=(",", ":")).encode())
+    for args in (["info", path], ["search", path, d / "q.npy", "-o", d / "r.npz", "--no-verify"]):
+        r = cli(*args)
+        if message is None:  # an unknown nested field is harmless
+            assert r.code == 0, r
+        else:
+            assert_refused(r, message)
+
+
+def test_a_header_nested_deeper_than_the_parser_allows_is_refused(crafted, cli):
+    d, header, write = crafted
+    deep = "{\"a\":" * 200000 + "1" + "}" * 200000
+    path = write(("{\"x\":" + deep + "," + json.dumps(header)[1:]).encode())
+    assert_refused(cli("info", path), "unreadable JSON header")
