@@ -85,8 +85,8 @@ class GraphStructure(Structure):
     def configure(self, options: dict) -> None:
         seed = options.get(f"{self.prefix}_seed", 0)
         adjacency = options.get(f"{self.prefix}_adjacency", "int32")
-        if type(seed) is not int or seed < 0:
-            raise VtoolError("the seed must be an integer >= 0")
+        if type(seed) is not int or not 0 <= seed < 1 << 63:
+            raise VtoolError("the seed must be an integer from 0 to 2^63 - 1")
         if adjacency not in ADJACENCY:
             raise VtoolError(f"unknown graph adjacency codec {adjacency!r}")
         self.seed, self.adjacency = seed, adjacency
