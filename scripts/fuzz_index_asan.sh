@@ -9,17 +9,8 @@ tree="$(mktemp -d)"
 trap 'rm -rf "$tree"' EXIT
 cp -r "$root/vtool" "$root/native" "$root/scripts" "$tree/"
 rm -f "$tree"/vtool/_native_lib*.so
-(cd "$tree" && "$py" - <<'PY'
-import sys
-sys.path.insert(0, "native")
-import build_native
-build_native.ffibuilder.set_source(
-    "vtool._native_lib", '#include "vtool.h"', sources=[f"native/{s}" for s in build_native.SOURCES],
-    include_dirs=["native"], extra_link_args=["-fsanitize=address,undefined"],
-    extra_compile_args=["-O1", "-g", "-std=c11", "-fno-strict-aliasing", "-ffp-contract=off",
-                        "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"])
-build_native.ffibuilder.compile(tmpdir=".", verbose=False)
-PY
-) > /dev/null
+sed -i 's/extra_compile_args=\["-O3",/extra_link_args=["-fsanitize=address,undefined"], extra_compile_args=["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",/' "$tree/native/build_native.py"
+grep -q fsanitize "$tree/native/build_native.py" || { echo "fuzz_index_asan.sh: could not add the sanitizer flags" >&2; exit 1; }
+(cd "$tree" && "$py" -c "import sys; sys.path.insert(0, 'native'); import build_native; build_native.ffibuilder.compile(tmpdir='.')") > /dev/null 2>&1
 export ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
 PYTHONPATH="$tree" "$py" -W ignore "$tree/scripts/fuzz_index.py" --cases "${1:-20000}" --seed "${2:-1}"
