@@ -79,3 +79,51 @@ def test_a_header_nested_deeper_than_the_parser_allows_is_refused(crafted, cli):
     deep = "{\"a\":" * 200000 + "1" + "}" * 200000
     path = write(("{\"x\":" + deep + "," + json.dumps(header)[1:]).encode())
     assert_refused(cli("info", path), "unreadable JSON header")
+
+
+def _rewrite(src, dst, header_changes=None, **sections):
+    from vtool.index.container import VtiFile, write_vti
+
+    f = VtiFile(str(src))
+    arrays = {name: np.array(f.array(name)) for name in f.sections}
+    for name, value in sections.items():
+        if value is None:
+            del arrays[name]
+        else:
+            arrays[name] = value(arrays[name]) if callable(value) else value
+    header = {k: v for k, v in f.header.items() if k != "sections"} | (header_changes or {})
+    write_vti(str(dst), header, arrays)
+    return dst
+
+
+@pytest.fixture
+def pq_files(tmp_path, cli):
+    x = np.random.default_rng(3).random((2000, 20)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "q.npy", x[:4])
+    cli("train", tmp_path / "x.npy", "--index", "IVF8,PQ10", "-o", tmp_path / "m.vti")
+    cli("add", tmp_path / "m.vti", tmp_path / "x.npy", "-o", tmp_path / "i.vti")
+    cli("compress-ids", tmp_path / "i.vti", "-o", tmp_path / "ans.vti", "--method", "roc", "--codes", "ans")
+    return tmp_path
+
+
+@pytest.mark.parametrize("name, header, sections, message", [
+    # item 2: d raised and the codebooks replaced by a tiny array (segfaulted the scan)
+    ("i", {"d": 100000}, {"pq_codebooks": np.zeros((1, 1, 1), np.float32)}, r"corrupt index: section '\w+' is"),
+    ("i", {"d": 50}, {"pq_codebooks": np.zeros((1, 1, 1), np.float32)}, r"corrupt index: section '\w+' is"),
+    ("i", {}, {"pq_codebooks": np.zeros((1, 1, 1), np.float32)}, "section 'pq_codebooks' is"),
+    # centroids of another dtype (handed to the scan raw before)
+    ("i", {}, {"centroids": lambda a: a.astype(np.uint8)}, "centroids"),
+    ("i", {}, {"centroids": lambda a: a.astype(np.float16)}, "centroids"),
+    # item 3: an id codec named without its sections, an id universe past 64 bits
+    ("i", {"id_codec": "ef"}, {}, "id codec's section 'id_ef' is missing"),
+    ("ans", {"id_universe": 2 ** 64 + 5}, {}, "'id_universe' is not a count"),
+    # item 3: list_offsets[-1] = 2^40 on an ANS-coded index (tried to allocate 10 TiB)
+    ("ans", {}, {"list_offsets": lambda a: np.concatenate([a[:-1], [2 ** 40]])}, "corrupt index"),
+    ("i", {}, {"list_offsets": lambda a: a[:0]}, "list_offsets"),
+])
+def test_crafted_sections_are_refused_before_any_pointer_reaches_c(pq_files, cli, name, header, sections, message):
+    bad = _rewrite(pq_files / f"{name}.vti", pq_files / "bad.vti", header, **sections)
+    for extra in ([], ["--no-verify"]):
+        assert_refused(cli("search", bad, pq_files / "q.npy", "-o", pq_files / "r.npz", *extra), message)
+    assert_refused(cli("info", bad), message)

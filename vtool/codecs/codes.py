@@ -8,6 +8,7 @@ Sections: `codes_ans` (uint32 words of every list's stream) and `codes_ans_offse
 
 from __future__ import annotations
 
+import os
 import threading
 from math import lgamma, log
 
@@ -44,12 +45,23 @@ def code_bounds(codes: np.ndarray, list_offsets: np.ndarray, m: int, ksub: int) 
     return {"ideal_adaptive_bits": ideal, "empirical_entropy_bits": entropy}
 
 
+def physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return 1 << 40
+
+
 class CompressedCodes:
     """Plain codes (n, code_size) materialised list by list, on demand."""
 
     def __init__(self, sections: dict[str, np.ndarray], list_offsets: np.ndarray, code_size: int, m: int, ksub: int):
         self.sections, self.list_offsets = sections, np.asarray(list_offsets, dtype=np.int64)
         self.m, self.ksub = m, ksub
+        need = int(self.list_offsets[-1]) * code_size
+        if need > physical_memory():  # the lists' sizes are untrusted: no allocation before a check
+            raise VtoolError(f"corrupt index: {self.list_offsets[-1]} ANS-coded vectors would take "
+                             f"{need / 2 ** 30:.3g} GiB decoded, more than this machine's memory")
         self.plain = np.zeros((int(self.list_offsets[-1]), code_size), dtype=np.uint8)
         self.offsets = decode_offsets(sections["codes_ans_offsets"], len(self.list_offsets), len(sections["codes_ans"]))
         self.ready = np.zeros(len(self.list_offsets) - 1, dtype=bool)
