@@ -79,3 +79,20 @@ def small_data(tmp_path):
 
 def bin_dir() -> str:
     return os.path.dirname(sys.executable)
+
+
+def rewrite_index(src, dst, header_changes: dict | None = None, **sections):
+    """A copy of an index file with header fields and sections replaced (a callable maps the old
+    section, None removes it), every checksum recomputed: what a crafted file looks like."""
+    from vtool.index.container import VtiFile, write_vti
+
+    f = VtiFile(str(src))
+    arrays = {name: np.array(f.array(name)) for name in f.sections}
+    for name, value in sections.items():
+        if value is None:
+            del arrays[name]
+        else:
+            arrays[name] = value(arrays[name]) if callable(value) else value
+    header = {k: v for k, v in f.header.items() if k != "sections"} | (header_changes or {})
+    write_vti(str(dst), header, arrays)
+    return dst

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import vtool
-from tests.conftest import ROOT, assert_refused
+from tests.conftest import ROOT, assert_refused, rewrite_index
 from vtool import _native
 from vtool.index.container import FIXED, MAGIC
 
@@ -81,21 +81,6 @@ def test_a_header_nested_deeper_than_the_parser_allows_is_refused(crafted, cli):
     assert_refused(cli("info", path), "unreadable JSON header")
 
 
-def _rewrite(src, dst, header_changes=None, **sections):
-    from vtool.index.container import VtiFile, write_vti
-
-    f = VtiFile(str(src))
-    arrays = {name: np.array(f.array(name)) for name in f.sections}
-    for name, value in sections.items():
-        if value is None:
-            del arrays[name]
-        else:
-            arrays[name] = value(arrays[name]) if callable(value) else value
-    header = {k: v for k, v in f.header.items() if k != "sections"} | (header_changes or {})
-    write_vti(str(dst), header, arrays)
-    return dst
-
-
 @pytest.fixture
 def pq_files(tmp_path, cli):
     x = np.random.default_rng(3).random((2000, 20)).astype(np.float32)
@@ -123,7 +108,7 @@ def pq_files(tmp_path, cli):
     ("i", {}, {"list_offsets": lambda a: a[:0]}, "list_offsets"),
 ])
 def test_crafted_sections_are_refused_before_any_pointer_reaches_c(pq_files, cli, name, header, sections, message):
-    bad = _rewrite(pq_files / f"{name}.vti", pq_files / "bad.vti", header, **sections)
+    bad = rewrite_index(pq_files / f"{name}.vti", pq_files / "bad.vti", header, **sections)
     for extra in ([], ["--no-verify"]):
         assert_refused(cli("search", bad, pq_files / "q.npy", "-o", pq_files / "r.npz", *extra), message)
     assert_refused(cli("info", bad), message)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import vtool
-from tests.conftest import assert_refused, clustered, shared_dataset
+from tests.conftest import assert_refused, clustered, rewrite_index, shared_dataset
 from vtool import _native
-from vtool.index.container import VtiFile, write_vti
+from vtool.index.container import VtiFile
 from vtool.index.graph import batches
 
 SPECS = ["HNSW8,Flat", "HNSW8,SQ8", "HNSW8,SQfp16", "HNSW8,SQ4", "HNSW8,SQbf16", "HNSW8,PQ4", "HNSW8,PQ4,RFlat",
@@ -190,15 +190,6 @@ def test_codes_from_encode_link_like_the_vectors_they_encode(graph_files, cli):
         np.testing.assert_array_equal(got.array(name), want.array(name))
 
 
-def _rewrite(src, dst, **changes):
-    """A copy of an index file with sections replaced, checksums recomputed."""
-    f = VtiFile(str(src))
-    arrays = {name: np.array(f.array(name)) for name in f.sections}
-    for name, fn in changes.items():
-        arrays[name] = fn(arrays[name])
-    write_vti(str(dst), dict(f.header), arrays)
-
-
 def _point_outside(a):
     a[3, 0] = 400
     return a
@@ -221,7 +212,7 @@ def _upper_to_level0_node(levels):
     (lambda d: {"hnsw_level0": lambda a: a.astype(np.int64)}, "hnsw_level0"),
 ])
 def test_crafted_graph_sections_are_refused(graph_files, cli, corrupt, message):
-    _rewrite(graph_files / "g.vti", graph_files / "bad.vti", **corrupt(graph_files))
+    rewrite_index(graph_files / "g.vti", graph_files / "bad.vti", **corrupt(graph_files))
     for extra in ([], ["--no-verify"]):
         r = cli("search", graph_files / "bad.vti", graph_files / "x.npy", "-o", graph_files / "r.npz", *extra)
         assert_refused(r, message)
@@ -283,7 +274,7 @@ def _flip_stream(a):
 ])
 def test_crafted_compressed_adjacency_is_refused(graph_files, cli, corrupt, message):
     cli("compress-ids", graph_files / "g.vti", "-o", graph_files / "c.vti")
-    _rewrite(graph_files / "c.vti", graph_files / "bad.vti", **corrupt)
+    rewrite_index(graph_files / "c.vti", graph_files / "bad.vti", **corrupt)
     r = cli("search", graph_files / "bad.vti", graph_files / "x.npy", "-o", graph_files / "r.npz")
     assert_refused(r, message)
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import vtool
-from tests.conftest import assert_refused, clustered
-from tests.index.test_graph import _rewrite, exact_topk, recall
+from tests.conftest import assert_refused, clustered, rewrite_index
+from tests.index.test_graph import exact_topk, recall
 from vtool.index.container import VtiFile
 
 
@@ -67,6 +67,6 @@ def test_bad_quantizer_specs_and_graphs_are_refused(tmp_path, cli):
         a[0, 0] = 8
         return a
 
-    _rewrite(tmp_path / "i.vti", tmp_path / "bad.vti", quantizer_hnsw_level0=outside)
+    rewrite_index(tmp_path / "i.vti", tmp_path / "bad.vti", quantizer_hnsw_level0=outside)
     r = cli("search", tmp_path / "bad.vti", tmp_path / "x.npy", "-o", tmp_path / "r.npz")
     assert_refused(r, "level-0 neighbour outside the graph")
