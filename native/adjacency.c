@@ -6,6 +6,7 @@
  *   VT_ADJ_PACKED  n fields of w bits, w = bit width of (universe - 1)
  *   VT_ADJ_EF      Elias-Fano: n low fields of l = floor(log2(universe / n)) bits, then
  *                  n + ((universe - 1) >> l) high bits (element i sets bit (v >> l) + i)
+ *   VT_ADJ_ROC     a set code at the bound (adjacency_set.c); its size per length is stored
  *
  * Every read is checked against the stream's size: arbitrary bytes make a decoder return -3,
  * never read out of bounds.
@@ -67,6 +68,8 @@ int vt_adj_encode(int codec, const int32_t *lists, int64_t nlists, int64_t strid
 
 int vt_adj_decode(int codec, const uint64_t *words, int64_t nbits, int64_t pos, int64_t n, int64_t universe,
                   int32_t *out) {
+    if (codec == VT_ADJ_ROC)
+        return nbits < 0 || vt_adj_roc_decode((const uint8_t *)words, nbits / 8, pos, n, universe, out) ? -3 : 0;
     int64_t bits = vt_adj_bits(codec, n, universe);
     if (bits < 0 || pos < 0 || nbits < 0 || pos > nbits - bits) return -3;
     if (codec == VT_ADJ_PACKED) {

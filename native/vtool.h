@@ -167,12 +167,21 @@ int vt_nsg_link(const vt_hnsw *knn, vt_hnsw *g, const float *vectors, int64_t d,
  * in one bit stream; a list's size in bits follows from its length (vt_adj_bits). encode
  * takes nlists rows of `stride` slots, sizes[i] used; decode returns 0, or -3 on a stream
  * inconsistent with its size. */
-enum vt_adj_codec { VT_ADJ_PACKED = 1, VT_ADJ_EF = 2 };
+enum vt_adj_codec { VT_ADJ_PACKED = 1, VT_ADJ_EF = 2, VT_ADJ_ROC = 3 };
 int64_t vt_adj_bits(int codec, int64_t n, int64_t universe);
 int vt_adj_encode(int codec, const int32_t *lists, int64_t nlists, int64_t stride, const uint8_t *sizes,
                   int64_t universe, uint64_t *words, int64_t nwords);
 int vt_adj_decode(int codec, const uint64_t *words, int64_t nbits, int64_t pos, int64_t n, int64_t universe,
                   int32_t *out);
+/* adjacency_set.c, VT_ADJ_ROC: lists coded as sets near log2 C(universe, n) bits; sizes vary
+ * by a bit or two, so the writer measures them (lengths), places list i at pos[i] (bits) and
+ * encodes; a reader takes pos from the stored size per degree. The stream is MSB-first bytes
+ * (vt_adj_decode takes it as words, nbits a multiple of 8). */
+int vt_adj_roc_lengths(const int32_t *lists, int64_t nlists, int64_t stride, const uint8_t *sizes,
+                       int64_t universe, int64_t *bits);
+int vt_adj_roc_encode(const int32_t *lists, int64_t nlists, int64_t stride, const uint8_t *sizes, int64_t universe,
+                      const int64_t *pos, uint8_t *bytes, int64_t nbytes);
+int vt_adj_roc_decode(const uint8_t *bytes, int64_t nbytes, int64_t pos, int64_t n, int64_t universe, int32_t *out);
 /* Every list into rows of `stride` slots, -1 after the last entry (list i at bit pos[i]). */
 int vt_adj_decode_rows(int codec, const uint64_t *words, int64_t nbits, const int64_t *pos, const uint8_t *sizes,
                        int64_t nlists, int64_t universe, int32_t *out, int64_t stride);

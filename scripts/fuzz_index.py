@@ -48,7 +48,9 @@ def build_corpus(folder: str, seed: int) -> list[str]:
         for method, codes in COMPRESS[1:]:
             out = os.path.join(folder, f"base{i}_{method}.vti")
             try:
-                compress_ids(path, out, method=method, codes=codes if "PQ4" in spec and "fs" not in spec else None)
+                graph = spec.startswith(("HNSW", "NSG"))  # level 0 coded alike: packed, ef, roc
+                compress_ids(path, out, method=method, codes=codes if "PQ4" in spec and "fs" not in spec else None,
+                             adjacency=(method if method in ("packed", "roc") else "ef") if graph else None)
                 paths.append(out)
             except VtoolError:
                 pass  # e.g. a sorting id codec on a graph with custom ids

@@ -288,18 +288,35 @@ class Scanner:
         return out
 
 
-ADJ_CODECS = {"packed": lib.VT_ADJ_PACKED, "ef": lib.VT_ADJ_EF}
+ADJ_CODECS = {"packed": lib.VT_ADJ_PACKED, "ef": lib.VT_ADJ_EF, "roc": lib.VT_ADJ_ROC}
+
+
+def roc_list_bits(lists: np.ndarray, universe: int) -> np.ndarray:
+    """The size in bits of each list under the roc adjacency code ((n, stride) int32, sorted,
+    -1 after the last entry)."""
+    lists = np.ascontiguousarray(lists, dtype=np.int32)
+    degree = (lists >= 0).sum(axis=1).astype(np.uint8)
+    bits = np.zeros(len(lists), dtype=np.int64)
+    rc = lib.vt_adj_roc_lengths(_ptr("int32_t *", lists), len(lists), lists.shape[1], _ptr("uint8_t *", degree),
+                                universe, _ptr("int64_t *", bits))
+    if rc:
+        raise CorruptData(f"vt_adj_roc_lengths failed with code {rc} (lists must be sorted sets)")
+    return bits
 
 
 class Adjacency:
-    """Neighbour lists (sorted sets below `universe`) coded back to back (native/adjacency.c):
-    words, the list sizes, and the bit position of each list, computed from the sizes."""
+    """Neighbour lists (sorted sets below `universe`) coded back to back (native/adjacency.c,
+    adjacency_set.c): words, the list sizes, and the bit position of each list, computed from
+    the sizes. packed and ef sizes follow from the length; roc's are stored, one per length
+    (`list_bits`, the table its writer measured)."""
 
-    def __init__(self, codec: str, words: np.ndarray, degree: np.ndarray, universe: int, max_degree: int):
+    def __init__(self, codec: str, words: np.ndarray, degree: np.ndarray, universe: int, max_degree: int,
+                 list_bits: np.ndarray | None = None):
         self.name, self.codec, self.universe = codec, ADJ_CODECS[codec], universe
         self.words, self.degree = words, degree
-        self.list_bits = np.array([lib.vt_adj_bits(self.codec, n, max(universe, 1)) for n in range(max_degree + 1)],
-                                  dtype=np.int64)
+        if list_bits is None:
+            list_bits = [lib.vt_adj_bits(self.codec, n, max(universe, 1)) for n in range(max_degree + 1)]
+        self.list_bits = np.asarray(list_bits, dtype=np.int64)
         self.pos = np.zeros(len(degree), dtype=np.int64)
         if len(degree):
             np.cumsum(self.list_bits[degree[:-1]], out=self.pos[1:])
@@ -310,13 +327,23 @@ class Adjacency:
         """Code (n, stride) int32 lists, each sorted with -1 after its last entry."""
         lists = np.ascontiguousarray(lists, dtype=np.int32)
         degree = (lists >= 0).sum(axis=1).astype(np.uint8)
-        probe = cls(codec, np.zeros(0, np.uint64), degree, universe, lists.shape[1])
+        stride = lists.shape[1]
+        list_bits = None
+        if codec == "roc":
+            list_bits = np.zeros(stride + 1, dtype=np.int64)
+            np.maximum.at(list_bits, degree, roc_list_bits(lists, universe))
+        probe = cls(codec, np.zeros(0, np.uint64), degree, universe, stride, list_bits)
         words = np.zeros((probe.total_bits + 63) // 64, dtype=np.uint64)
-        rc = lib.vt_adj_encode(probe.codec, _ptr("int32_t *", lists), len(lists), lists.shape[1],
-                               _ptr("uint8_t *", degree), universe, _opt("uint64_t *", words), len(words))
+        if codec == "roc":
+            rc = lib.vt_adj_roc_encode(_ptr("int32_t *", lists), len(lists), stride, _ptr("uint8_t *", degree),
+                                       universe, _ptr("int64_t *", probe.pos), _opt("uint8_t *", words),
+                                       words.nbytes)
+        else:
+            rc = lib.vt_adj_encode(probe.codec, _ptr("int32_t *", lists), len(lists), stride,
+                                   _ptr("uint8_t *", degree), universe, _opt("uint64_t *", words), len(words))
         if rc:
-            raise CorruptData(f"vt_adj_encode failed with code {rc} (lists must be sorted sets)")
-        return cls(codec, words, degree, universe, lists.shape[1])
+            raise CorruptData(f"adjacency encoding failed with code {rc} (lists must be sorted sets)")
+        return cls(codec, words, degree, universe, stride, list_bits)
 
     def decode(self, stride: int) -> np.ndarray:
         out = np.empty((len(self.degree), stride), dtype=np.int32)

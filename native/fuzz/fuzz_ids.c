@@ -35,7 +35,7 @@ static int64_t random_set(uint64_t *out, int64_t n, uint64_t universe) {
 /* Neighbour lists coded and decoded, then their stream mutated and read at random places. */
 static int fuzz_adjacency(long it) {
     enum { MAXL = 40, MAXS = 64 };
-    int codec = next() % 2 ? VT_ADJ_EF : VT_ADJ_PACKED;
+    int codec = (int)(next() % 3) + VT_ADJ_PACKED; /* packed, ef, roc */
     int64_t universe = 1 + (int64_t)(next() % 100000), nl = (int64_t)(next() % MAXL), stride = 1 + (int64_t)(next() % MAXS);
     int32_t lists[MAXL * MAXS], back[MAXL * MAXS];
     uint8_t sizes[MAXL];
@@ -48,9 +48,19 @@ static int fuzz_adjacency(long it) {
         for (int64_t j = 0; j < stride; j++) lists[i * stride + j] = j < n ? (int32_t)vals[j] : -1;
         pos[i + 1] = pos[i] + vt_adj_bits(codec, n, universe);
     }
+    if (codec == VT_ADJ_ROC) { /* sizes measured, each list at the sum of those before it */
+        int64_t bits[MAXL];
+        if (vt_adj_roc_lengths(lists, nl, stride, sizes, universe, bits)) {
+            fprintf(stderr, "roc lengths failed at iteration %ld\n", it);
+            return 1;
+        }
+        for (int64_t i = 0; i < nl; i++) pos[i + 1] = pos[i] + bits[i];
+    }
     int64_t nwords = (pos[nl] + 63) / 64;
     uint64_t *w = calloc((size_t)(nwords + 1), sizeof(uint64_t));
-    if (vt_adj_encode(codec, lists, nl, stride, sizes, universe, w, nwords) ||
+    int encoded = codec == VT_ADJ_ROC ? vt_adj_roc_encode(lists, nl, stride, sizes, universe, pos, (uint8_t *)w, nwords * 8)
+                                      : vt_adj_encode(codec, lists, nl, stride, sizes, universe, w, nwords);
+    if (encoded ||
         vt_adj_decode_rows(codec, w, nwords * 64, pos, sizes, nl, universe, back, stride) ||
         (nl && memcmp(lists, back, sizeof(int32_t) * (size_t)(nl * stride)))) {
         fprintf(stderr, "adjacency round trip failed at iteration %ld\n", it);
@@ -97,7 +107,7 @@ static void fuzz_graph(void) {
     vt_hnsw g = {n, m, r0, levels, level0, upper, offsets, (int64_t)(next() % (uint64_t)(n + 3)) - 1,
                  (int64_t)(next() % 4) - 1, 0, NULL, 0, NULL, NULL};
     if (next() % 2) {
-        g.level0_codec = next() % 2 ? VT_ADJ_EF : VT_ADJ_PACKED;
+        g.level0_codec = (int)(next() % 3) + VT_ADJ_PACKED;
         g.level0_words = words;
         g.level0_nbits = 64 * 64;
         g.level0_pos = pos;

@@ -23,7 +23,7 @@ def compress(
     codes: Annotated[Optional[str], typer.Option("--codes", help="ans: also compress the PQ codes losslessly "
                                                  "(a search decodes the lists it probes).")] = None,
     adjacency: Annotated[Optional[str], typer.Option("--adjacency", help="Graph indexes: level-0 neighbour lists "
-                                                     "as ef (default), packed or int32.")] = None,
+                                                     "as ef (default), packed, roc (near the set bound, slower to search) or int32.")] = None,
     no_verify: common.NoVerify = False,
     quiet: common.Quiet = False,
     as_json: common.Json = False,

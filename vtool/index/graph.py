@@ -8,9 +8,11 @@ levels 1.. of each node in node order, M slots a level. A list is a set, kept so
 ends at its first -1. The entry point is the first node of the highest level. Header:
 `hnsw_ef_construction`, `hnsw_seed` (levels are drawn from it), `hnsw_adjacency`.
 
-Compressed adjacency (`vtool compress-ids`, header `hnsw_adjacency` packed or ef): level 0
-becomes `hnsw_degree` uint8 (N,) and `hnsw_level0_<codec>` uint64 words, every list coded
-back to back (native/adjacency.c), decoded node by node as the search visits it.
+Compressed adjacency (`vtool compress-ids`, header `hnsw_adjacency` packed, ef or roc): level
+0 becomes `hnsw_degree` uint8 (N,) and `hnsw_level0_<codec>` uint64 words, every list coded
+back to back (native/adjacency.c, adjacency_set.c), decoded node by node as the search visits
+it; roc adds `hnsw_level0_roc_bits` uint32 (min(2M, 255) + 1,), the size of a list of each
+length.
 
 The build holds the float32 vectors of every node (N x d x 4 bytes; twice that for inner
 product, which links on vectors of one more component, see mips_to_l2) and the graph
@@ -30,7 +32,8 @@ from vtool.quant.encoding import check_section
 
 MAX_M = 256
 MAX_CODED_M = 127  # compressed level-0 lists keep their degree (<= 2M) in a byte
-ADJACENCY = ("int32", "packed", "ef")
+ROC_MAX_BITS_PER_ID = 4 * 48  # adjacency_set.c: an id is up to 4 symbols of at most 48 bits, 2 bits end a list
+ADJACENCY = ("int32", "packed", "ef", "roc")
 DEFAULT_EF_CONSTRUCTION = 40
 MAX_EF_CONSTRUCTION = 1 << 16
 DEFAULT_EF_SEARCH = 64
@@ -97,13 +100,17 @@ class GraphStructure(Structure):
     def level0_sections(self) -> tuple[str, ...]:
         if self.adjacency == "int32":
             return (f"{self.prefix}_level0",)
-        return (f"{self.prefix}_degree", f"{self.prefix}_level0_{self.adjacency}")
+        sizes = (f"{self.prefix}_level0_roc_bits",) if self.adjacency == "roc" else ()
+        return (f"{self.prefix}_degree", f"{self.prefix}_level0_{self.adjacency}") + sizes
 
     def level0_arrays(self) -> dict[str, np.ndarray]:
-        if self.coded is not None:
-            return {f"{self.prefix}_degree": self.coded.degree,
-                    f"{self.prefix}_level0_{self.adjacency}": self.coded.words}
-        return {f"{self.prefix}_level0": self.level0}
+        if self.coded is None:
+            return {f"{self.prefix}_level0": self.level0}
+        arrays = {f"{self.prefix}_degree": self.coded.degree,
+                  f"{self.prefix}_level0_{self.adjacency}": self.coded.words}
+        if self.adjacency == "roc":
+            arrays[f"{self.prefix}_level0_roc_bits"] = self.coded.list_bits.astype(np.uint32)
+        return arrays
 
     # -- search --------------------------------------------------------------------------
     def search_params(self, nprobe: int | None = None, ef: int | None = None, k: int = 1) -> dict:
@@ -173,7 +180,17 @@ class GraphStructure(Structure):
             return f"a level-0 degree above {min(self.r0, 255)}"
         if words is None or words.dtype != np.dtype("<u8") or words.ndim != 1:
             return f"section {name!r} should be uint64 words"
-        coded = _native.Adjacency(self.adjacency, words, degree, n, self.r0)
+        list_bits = None
+        if self.adjacency == "roc":
+            sizes = f"{self.prefix}_level0_roc_bits"
+            slots = min(self.r0, 255)
+            problem = check_section(arrays, sizes, np.uint32, (slots + 1,))
+            if problem:
+                return problem
+            list_bits = arrays[sizes].astype(np.int64)
+            if (list_bits > ROC_MAX_BITS_PER_ID * np.arange(slots + 1) + 2).any():
+                return f"section {sizes!r} gives a list more bits than the coder can write"
+        coded = _native.Adjacency(self.adjacency, words, degree, n, self.r0, list_bits)
         if (coded.total_bits + 63) // 64 != len(words):
             return f"section {name!r} does not hold the lists its degrees describe"
         self.coded = coded
