@@ -14,8 +14,15 @@ from vtool.errors import EXIT_GATE
 
 
 def evaluate(
-    results: Annotated[Optional[str], typer.Argument(help="Search results (.npz, .parquet, .ibin).")] = None,
+    results: Annotated[Optional[str], typer.Argument(help="Search results (.npz, .parquet, .ibin; - reads "
+                                                     "standard input).")] = None,
     gt: Annotated[Optional[str], typer.Option("--gt", help="Ground truth (.ibin, .npz, .parquet, .ivecs, .npy).")] = None,
+    results_format: Annotated[Optional[str], typer.Option("--format", help="Format of the results, overriding "
+                                                          "the extension (npz, parquet, ibin, ivecs, npy).")] = None,
+    gt_format: Annotated[Optional[str], typer.Option("--gt-format", help="Format of --gt, overriding the "
+                                                     "extension.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 2) instead of warning when the results' "
+                                         "ids and the ground truth's cannot be the same ids.")] = False,
     gt_distances: Annotated[Optional[str], typer.Option(help=".npy of ground-truth distances, when --gt is an "
                                                         "ids-only .npy (enables tie handling).")] = None,
     base: Annotated[Optional[str], typer.Option(help="Compute the ground truth from these base vectors...")] = None,
@@ -38,7 +45,8 @@ def evaluate(
     common.setup(quiet)
     report = evaluate_lib.evaluate(results, gt=gt, gt_distances=gt_distances, base=base, queries=queries,
                                    metric=metric, k=k, timing=timing, index=index, mse=mse, codes=codes,
-                                   model=model, fail_below=fail_below, gate=gate)
+                                   model=model, fail_below=fail_below, gate=gate, results_format=results_format,
+                                   gt_format=gt_format, strict=strict)
     if as_json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:

@@ -22,6 +22,8 @@ def gt(
     batch_size: common.BatchSize = 65536,
     fmt: common.Format = None,
     column: common.Column = None,
+    id_column: Annotated[Optional[str], typer.Option(help="Parquet base: ids from this column instead of row "
+                                                     "numbers (as vtool add --id-column gives the index).")] = None,
     quiet: common.Quiet = False,
     as_json: common.Json = False,
 ):
@@ -31,7 +33,7 @@ def gt(
     result_format(output, out_format)
     check_output_path(output)
     dist, ids, report = groundtruth.ground_truth(base, queries, k=k, metric=metric, batch_size=batch_size,
-                                                 fmt=fmt, column=column)
+                                                 fmt=fmt, column=column, id_column=id_column)
     write_results(output, ids, dist, out_format)
     common.emit(report, as_json, f"ground truth for {report['queries']} queries in {report['seconds']:.2f}s")
 

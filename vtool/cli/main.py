@@ -14,6 +14,7 @@ from vtool import __version__
 from vtool.cli import add, compress, encode, evaluate, gt, info, search, train
 from vtool.errors import EXIT_RUNTIME, EXIT_USAGE, VtoolError
 from vtool.io.atomic import terminate_as_exception
+from vtool.io.inputs import release, shown
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Build approximate-nearest-neighbour indexes offline, from plain files.")
@@ -41,10 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = command.main(args=argv, prog_name="vtool", standalone_mode=False)
     except VtoolError as e:
-        print(f"vtool: error: {e.message}", file=sys.stderr)
+        print(f"vtool: error: {shown(e.message)}", file=sys.stderr)
         code = e.exit_code
     except OSError as e:
-        print(f"vtool: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        print(shown(f"vtool: error: {e.strerror or e}: {e.filename or ''}".rstrip(": ")), file=sys.stderr)
         code = EXIT_RUNTIME
     except Exception as e:
         # click's exceptions (typer may vendor click, so matched by shape, not by class)
@@ -56,5 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             code = EXIT_RUNTIME
         else:
             raise
+    finally:
+        release()
     code = code if isinstance(code, int) else 0
     sys.exit(code)

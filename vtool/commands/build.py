@@ -26,12 +26,14 @@ from vtool.index.index import Index, check_unique, load_index, model_options, sa
 from vtool.index.spec import parse_spec
 from vtool.io.atomic import atomic_path, check_output_path, open_memmap, owner_tag, remove_stale
 from vtool.io.codes import CodesFile, is_codes_file, open_codes
+from vtool.io.inputs import check_input_file, source_name
 from vtool.io.vectors import VectorFile, open_vectors
 
 
 def _input_record(path: str, rows: int, hashed: bool = True) -> dict:
     """Provenance of one input. hashed=False gives a same-length placeholder (reserves header room)."""
-    return {"name": os.path.basename(path), "rows": rows, "sha256": _sha256(path) if hashed else "0" * 64}
+    return {"name": os.path.basename(source_name(path)), "rows": rows,
+            "sha256": _sha256(check_input_file(path)) if hashed else "0" * 64}
 
 
 def _sha256(path: str) -> str:

@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+from vtool import log
 from vtool.errors import VtoolError
 
 TIE_EPS = 1e-6
@@ -53,6 +54,23 @@ def recalls(ids: np.ndarray, gt_ids: np.ndarray, gt_dist: np.ndarray | None, k: 
             "k-recall@k": float(np.sum(hits_k) / (k * len(top))) if len(top) else 0.0,
             "1-recall@k": float(np.mean(found_1)) if len(top) else 0.0,
             "recall@1": float(np.mean(first)) if len(top) else 0.0}
+
+
+def ids_disagree(ids: np.ndarray, gt_ids: np.ndarray) -> str | None:
+    """Why results and ground truth cannot be compared, when their ids are from different
+    spaces (an index with custom ids against ground truth in row numbers): no id in common,
+    or id ranges that do not overlap. None when they look comparable."""
+    found, truth = ids[ids >= 0], gt_ids[gt_ids >= 0]
+    if not found.size or not truth.size:
+        return None
+    if found.max() < truth.min() or truth.max() < found.min():
+        return (f"the results' ids ({found.min()}..{found.max()}) and the ground truth's ({truth.min()}..{truth.max()}) "
+                "do not overlap: are they the same ids? (an index with custom ids needs ground truth from "
+                "vtool gt --id-column)")
+    if not np.intersect1d(found, truth).size:
+        return ("the results and the ground truth share no id: are they the same ids? (an index with custom ids "
+                "needs ground truth from vtool gt --id-column)")
+    return None
 
 
 def index_size(index_path: str) -> dict:
@@ -116,7 +134,8 @@ def reconstruction_mse(base_path: str, index_path: str | None = None, codes_path
 def evaluate(results: str | None = None, gt: str | None = None, gt_distances: str | None = None,
              base: str | None = None, queries: str | None = None, metric: str = "l2", k: int | None = None,
              timing: str | None = None, index: str | None = None, mse: bool = False, codes: str | None = None,
-             model: str | None = None, fail_below: float | None = None, gate: str = "k-recall@k") -> dict:
+             model: str | None = None, fail_below: float | None = None, gate: str = "k-recall@k",
+             results_format: str | None = None, gt_format: str | None = None, strict: bool = False) -> dict:
     """The report of `vtool eval`: recalls of results against ground truth (given, or computed
     from base and queries), QPS from a timing record, index size, reconstruction error, and
     the recall gate (report["gate"]["passed"])."""
@@ -135,9 +154,9 @@ def evaluate(results: str | None = None, gt: str | None = None, gt_distances: st
         if index:
             report.update(index_size(index))
         return report
-    ids, _ = read_results(results)
+    ids, _ = read_results(results, fmt=results_format)
     if gt is not None:
-        gt_ids, gt_dist = read_results(gt, gt_distances)
+        gt_ids, gt_dist = read_results(gt, gt_distances, fmt=gt_format)
     elif base is not None and queries is not None:
         gt_dist, gt_ids, _ = groundtruth.ground_truth(base, queries, k=ids.shape[1], metric=metric)
         if metric == "ip":
@@ -145,6 +164,12 @@ def evaluate(results: str | None = None, gt: str | None = None, gt_distances: st
     else:
         raise VtoolError("give the ground truth with --gt, or --base and --queries to compute it")
     report = recalls(ids, gt_ids, gt_dist, k)
+    problem = ids_disagree(ids, gt_ids)
+    if problem:
+        if strict:
+            raise VtoolError(f"{problem} (--strict)")
+        log.warning(problem)
+        report["warnings"] = [problem]
     if timing:
         report.update(read_timing(timing))
     if index:

@@ -3,18 +3,26 @@ the queries and their k-best heaps stay in memory (n_queries x k x 12 bytes)."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 
+import numpy as np
+
 from vtool import log
+from vtool.io.atomic import open_memmap, owner_tag
 from vtool.errors import VtoolError
 from vtool.exact import knn_blocks
 from vtool.io.vectors import open_vectors
 
 
 def ground_truth(base_path: str, queries_path: str, k: int = 100, metric: str = "l2",
-                 batch_size: int = 65536, fmt: str | None = None, column: str | None = None):
-    """Returns (distances, ids, report) of the exact top-k of every query."""
-    base = open_vectors(base_path, fmt, column)
+                 batch_size: int = 65536, fmt: str | None = None, column: str | None = None,
+                 id_column: str | None = None):
+    """Returns (distances, ids, report) of the exact top-k of every query: ids are base row
+    numbers, or the base's `id_column` (Parquet) values, as an index with those ids returns
+    them (kept on disk in $TMPDIR during the pass, 8 bytes a row)."""
+    base = open_vectors(base_path, fmt, column, id_column)
     qf = open_vectors(queries_path, fmt, column)
     if qf.d != base.d:
         raise VtoolError(f"{queries_path}: queries have dimension {qf.d}, the base has {base.d}")
@@ -26,11 +34,18 @@ def ground_truth(base_path: str, queries_path: str, k: int = 100, metric: str = 
         raise VtoolError(f"unknown metric {metric!r}; choose l2 or ip")
     queries = qf.read_all()
     t0 = time.perf_counter()
-    with log.progress("ground truth", base.n) as advance:
-        def blocks():
-            for start, batch, _ in base.batches(batch_size):
-                yield start, batch
-                advance(len(batch))
-        dist, ids = knn_blocks(queries, blocks(), k, metric)
+    with tempfile.TemporaryDirectory(prefix="." + owner_tag("vtool-gt")) as scratch:
+        id_of_row = open_memmap(os.path.join(scratch, "ids.npy"), np.int64, (base.n,)) if id_column else None
+        with log.progress("ground truth", base.n) as advance:
+            def blocks():
+                for start, batch, batch_ids in base.batches(batch_size):
+                    if id_of_row is not None:
+                        id_of_row[start:start + len(batch)] = batch_ids
+                    yield start, batch
+                    advance(len(batch))
+            dist, ids = knn_blocks(queries, blocks(), k, metric)
+        if id_of_row is not None:
+            ids = np.where(ids >= 0, id_of_row[np.maximum(ids, 0)], -1)
+            del id_of_row
     seconds = time.perf_counter() - t0
     return dist, ids, {"queries": len(queries), "base": base.n, "k": k, "metric": metric, "seconds": seconds}

@@ -7,18 +7,18 @@ import os
 import numpy as np
 
 from vtool.index.container import MAGIC, VtiFile
-from vtool.io.inputs import check_input_file
+from vtool.io.inputs import check_input_file, shown
 from vtool.io.vectors import open_vectors
 
 
 def describe(path: str, verify: bool = True) -> dict:
-    check_input_file(path)
+    path = check_input_file(path)
     with open(path, "rb") as f:
         head = f.read(len(MAGIC))
     if head == MAGIC or path.endswith(".vti"):
         return describe_index(path, verify)
     vf = open_vectors(path)
-    return {"file": path, "type": "vectors", "format": vf.format, "rows": vf.n, "dim": vf.d,
+    return {"file": shown(path), "type": "vectors", "format": vf.format, "rows": vf.n, "dim": vf.d,
             "dtype": str(vf.dtype), "bytes": os.path.getsize(path)}
 
 
@@ -30,7 +30,7 @@ def describe_index(path: str, verify: bool = True) -> dict:
         f.verify()
     index = load_index(path, verify=False)
     sizes = index.list_sizes
-    out = {"file": path, "type": index.header["kind"], "spec": str(index.spec), "dim": index.d,
+    out = {"file": shown(path), "type": index.header["kind"], "spec": str(index.spec), "dim": index.d,
            "metric": index.metric, "ntotal": index.ntotal, "nlist": index.nlist,
            "id_codec": index.header.get("id_codec", "int64"),
            "format_version": f.header.get("format_version", 1), "bytes": os.path.getsize(path),

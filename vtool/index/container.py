@@ -141,8 +141,7 @@ class VtiFile:
     """A .vti opened read-only by memory map; header checked, sections verified on demand."""
 
     def __init__(self, path: str | os.PathLike):
-        self.path = str(path)
-        check_input_file(self.path)
+        self.path = check_input_file(str(path))
         size = os.path.getsize(self.path)
         if size < FIXED.size:
             raise VtoolError(f"{self.path}: not a vtool index (too short, {size} bytes)")

@@ -27,7 +27,7 @@ from vtool.errors import VtoolError
 
 STDOUT = "-"
 HOST = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "host"
-_OWNED = re.compile(r"^\..*vtool(?:-add)?-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[A-Za-z0-9_]+(?:\.tmp)?$")
+_OWNED = re.compile(r"^\..*vtool(?:-add)?-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[A-Za-z0-9_]+(?:\.[a-z]+)?$")
 
 
 def owner_tag(kind: str = "vtool") -> str:

@@ -31,8 +31,8 @@ def codes_dtype(code_size: int, fingerprint: str) -> np.dtype:
 
 def is_codes_file(path: str) -> bool:
     """Whether a .npy/.parquet file holds codes (as opposed to vectors)."""
+    path = check_input_file(path)
     suffix = Path(path).suffix.lower()
-    check_input_file(path)
     try:
         if suffix == ".npy":
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
@@ -76,7 +76,7 @@ class CodesFile:
 
 
 def open_codes(path: str) -> CodesFile:
-    check_input_file(path)
+    path = check_input_file(path)
     suffix = Path(path).suffix.lower()
     if suffix == ".npy":
         try:

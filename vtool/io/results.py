@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vtool.errors import VtoolError
-from vtool.io.inputs import check_input_file
+from vtool.io.inputs import check_input_file, is_copy
 from vtool.io.atomic import STDOUT, atomic_path
 from vtool.io.parquet import WRITE_OPTIONS, read_table
 
@@ -75,10 +75,19 @@ def write_results(path: str, ids: np.ndarray, dist: np.ndarray, fmt: str | None 
         tmp.write_bytes(data)
 
 
-def read_results(path: str, distances_path: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """(ids int64 n x k, distances float32 n x k or None) from any supported layout."""
-    check_input_file(path)
-    suffix = Path(path).suffix.lower()
+READ_FORMATS = ("npz", "parquet", "ibin", "ivecs", "npy")
+
+
+def read_results(path: str, distances_path: str | None = None,
+                 fmt: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(ids int64 n x k, distances float32 n x k or None) from any supported layout (fmt, or
+    the extension); `-` reads standard input."""
+    if fmt is not None and fmt not in READ_FORMATS:
+        raise VtoolError(f"unknown results format {fmt!r}; choose {', '.join(READ_FORMATS)}")
+    path = check_input_file(path)
+    suffix = f".{fmt}" if fmt else Path(path).suffix.lower()
+    if not fmt and is_copy(path) and suffix not in (".npz", ".parquet", ".npy"):
+        raise VtoolError(f"{path}: cannot tell the format of a stream; pass --format ({', '.join(READ_FORMATS)})")
     try:
         if suffix == ".npz":
             with np.load(path, allow_pickle=False) as z:
@@ -104,7 +113,7 @@ def read_results(path: str, distances_path: str | None = None) -> tuple[np.ndarr
     except (ValueError, OSError, EOFError) as e:
         raise VtoolError(f"{path}: unreadable or truncated ({str(e).splitlines()[0]})") from None
     if distances_path:
-        dist = np.load(distances_path, allow_pickle=False).astype(np.float32)
+        dist = np.load(check_input_file(distances_path), allow_pickle=False).astype(np.float32)
         if dist.shape != ids.shape:
             raise VtoolError(f"{distances_path}: shape {dist.shape} does not match ids {ids.shape}")
     if dist is not None and dist.shape != ids.shape:

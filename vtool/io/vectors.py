@@ -15,7 +15,7 @@ import numpy as np
 
 from vtool.errors import VtoolError
 from vtool.io.atomic import open_memmap
-from vtool.io.inputs import check_input_file
+from vtool.io.inputs import check_input_file, is_copy
 from vtool.io.parquet import open_parquet, read_batches
 
 # A vector's squared norm at most a quarter of the largest float32: then every squared
@@ -47,6 +47,8 @@ def detect_format(path: str | os.PathLike, override: str | None = None) -> str:
         return override
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS_BY_SUFFIX:
+        if is_copy(str(path)):
+            raise VtoolError(f"{path}: cannot tell the format of a stream; pass --format")
         raise VtoolError(f"{path}: cannot tell the format from the extension {suffix!r}; pass --format")
     return FORMATS_BY_SUFFIX[suffix]
 
