@@ -12,13 +12,19 @@ import pytest
 from tests.conftest import DEMO_DATA, ROOT, bin_dir
 
 
-def run_make(out, **variables):
+def run_make(out, *flags, env=None, **variables):
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    vtool = os.path.join(bin_dir(), "vtool")
-    args = ["make", "--no-print-directory", "-f", str(ROOT / "scripts" / "pipeline.mk"), f"DATA={DEMO_DATA}",
-            f"OUT={out}", f"VTOOL={vtool}"] + [f"{k}={v}" for k, v in variables.items()]
-    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    variables.setdefault("VTOOL", os.path.join(bin_dir(), "vtool"))
+    args = ["make", "--no-print-directory", *flags, "-f", str(ROOT / "scripts" / "pipeline.mk"), f"DATA={DEMO_DATA}",
+            f"OUT={out}"] + [f"{k}={v}" for k, v in variables.items() if v is not None]
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=env)
+
+
+def steps(result) -> list[str]:
+    """The vtool commands a make run ran, in order."""
+    return [line.split()[1] for line in result.stdout.splitlines() if line.split()[:1] and
+            line.split()[0].endswith("vtool")]
 
 
 def test_makefile_pipeline_passes_its_recall_gate(tmp_path):
@@ -35,3 +41,25 @@ def test_makefile_recall_gate_fails_the_build(tmp_path):
     assert result.returncode != 0
     assert not (tmp_path / "run" / "eval.json").exists()
     assert (tmp_path / "run" / "index.vti").exists()
+
+
+def test_makefile_reruns_what_a_changed_parameter_touches(tmp_path):
+    """Stamp files: the gate, the search, the model each re-run when their parameters change,
+    and only they (and what follows them)."""
+    run = tmp_path / "run"
+    base = dict(SPEC="IVF64,Flat", NPROBE=16, MIN_RECALL=0.85)
+    assert sorted(steps(run_make(run, **base))) == ["add", "eval", "gt", "search", "train"]
+    assert steps(run_make(run, **base)) == []
+    stricter = run_make(run, **{**base, "MIN_RECALL": 0.9999})
+    assert stricter.returncode != 0 and steps(stricter) == ["eval"] and not (run / "eval.json").exists()
+    assert steps(run_make(run, **{**base, "NPROBE": 8})) == ["search", "eval"]
+    assert steps(run_make(run, **{**base, "NPROBE": 8, "SPEC": "IVF32,Flat"})) == ["train", "add", "search", "eval"]
+    assert steps(run_make(run, **{**base, "NPROBE": 8, "SPEC": "IVF32,Flat", "K": 5})) == ["search", "eval"]
+    assert (run / "eval.json").exists()
+
+
+def test_makefile_finds_the_project_vtool_without_path(tmp_path):
+    env = dict(os.environ, PATH="/usr/bin:/bin")
+    dry = run_make(tmp_path / "run", "-n", env=env, VTOOL=None)
+    assert dry.returncode == 0, dry.stderr
+    assert ".venv/bin/vtool train" in dry.stdout
