@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import clustered
+from tests.conftest import assert_refused, clustered
 from vtool.exact import knn
 from vtool.io.results import read_results
 
@@ -145,3 +145,38 @@ def test_help_lists_every_command(cli):
     assert r.code == 0
     for command in ("train", "add", "search", "gt", "eval", "info"):
         assert command in r.out
+
+
+def test_info_describes_every_file_vtool_writes(small_data, cli):
+    """Results in each layout, ground truth (.ibin, which used to be refused as "trailing
+    bytes"), code files, an ids .npy, and --format for a file whose extension says nothing."""
+    d, _, _ = small_data
+    for args in (["train", d / "base.npy", "--index", "IVF8,PQ4", "-o", d / "m.vti"],
+                 ["add", d / "m.vti", d / "base.npy", "-o", d / "i.vti"],
+                 ["encode", d / "m.vti", d / "base.npy", "-o", d / "c.npy"],
+                 ["encode", d / "m.vti", d / "base.npy", "-o", d / "c.parquet"],
+                 ["gt", d / "base.npy", d / "queries.npy", "-k", 7, "-o", d / "gt.ibin"]):
+        assert cli(*args).code == 0
+    for fmt in ("npz", "parquet", "ibin"):
+        assert cli("search", d / "i.vti", d / "queries.npy", "-k", 5, "-o", d / f"r.{fmt}").code == 0
+
+    def info(path, *extra):
+        r = cli("info", path, "--json", *extra)
+        assert r.code == 0, r
+        return {k: v for k, v in json.loads(r.out).items() if k not in ("file", "bytes", "distance_range")}
+
+    for fmt in ("npz", "parquet", "ibin"):
+        assert info(d / f"r.{fmt}") | {"ids": None} == {"type": "results", "format": fmt, "queries": 50, "k": 5,
+                                                         "distances": True, "ids": None, "missing": 0}
+    gt = info(d / "gt.ibin")
+    assert gt["type"] == "results" and (gt["queries"], gt["k"]) == (50, 7)
+    for suffix in ("npy", "parquet"):
+        codes = info(d / f"c.{suffix}")
+        assert codes | {"model_fingerprint": None} == {"type": "codes", "format": suffix, "rows": 3000,
+                                                        "code_size": 4, "lists": 8, "model_fingerprint": None}
+    np.save(d / "ids.npy", np.load(d / "r.npz")["ids"])
+    assert info(d / "ids.npy")["type"] == "ids"
+    (d / "gt.bin").write_bytes((d / "gt.ibin").read_bytes())
+    assert_refused(cli("info", d / "gt.bin"), "pass --format")
+    assert info(d / "gt.bin", "--format", "ibin") == gt | {"format": "ibin"}
+    assert_refused(cli("info", d / "gt.bin", "--format", "xyz"), "unknown format 'xyz'")

@@ -15,20 +15,25 @@ from vtool.errors import VtoolError
 
 
 def info(
-    path: Annotated[Optional[str], typer.Argument(help="An index, model or vector file.")] = None,
+    path: Annotated[Optional[str], typer.Argument(help="Any file vtool reads or writes: index, model, vectors, "
+                                                  "codes, results, ground truth, ids (- reads standard input).")] = None,
     cpu: Annotated[bool, typer.Option("--cpu", help="Print the SIMD level in use and the CPU's best.")] = False,
-    no_verify: common.NoVerify = False,
+    fmt: Annotated[Optional[str], typer.Option("--format", help="Read the file as this format, overriding the "
+                                               "extension (vti, npz, parquet, npy, ibin, fvecs, bvecs, ivecs, "
+                                               "fbin, u8bin, i8bin).")] = None,
+    no_verify: Annotated[bool, typer.Option("--no-verify", help="An index: skip checking its checksums.")] = False,
     quiet: common.Quiet = False,
     as_json: common.Json = False,
 ):
-    """Describe a file: an index's spec, counts, bytes per section, list sizes; a vector file's shape."""
+    """Describe a file: an index's spec, counts, bytes per section, list sizes; vectors' shape; codes;
+    results and ground truth (queries, k, id range)."""
     common.setup(quiet)
     if cpu:
         report = {"simd_level": _native.simd_level(), "cpu_max_level": _native.cpu_max_level()}
     elif path is None:
         raise VtoolError("give a file to describe, or --cpu")
     else:
-        report = info_lib.describe(path, verify=not no_verify)
+        report = info_lib.describe(path, verify=not no_verify, fmt=fmt)
     if as_json:
         print(json.dumps(report, indent=2, sort_keys=True))
         return

@@ -4,22 +4,95 @@ from __future__ import annotations
 
 import os
 
+from pathlib import Path
+
 import numpy as np
 
+from vtool.errors import VtoolError
 from vtool.index.container import MAGIC, VtiFile
+from vtool.io.codes import is_codes_file, open_codes
 from vtool.io.inputs import check_input_file, shown
-from vtool.io.vectors import open_vectors
+from vtool.io.parquet import open_parquet
+from vtool.io.results import read_results
+from vtool.io.vectors import FORMATS_BY_SUFFIX, open_vectors
 
 
-def describe(path: str, verify: bool = True) -> dict:
+INFO_FORMATS = ("vti", "npz", "parquet", "npy", "ibin", "fvecs", "bvecs", "ivecs", "fbin", "u8bin", "i8bin")
+
+
+def describe(path: str, verify: bool = True, fmt: str | None = None) -> dict:
+    """What a file holds, for every file vtool reads or writes: an index or model, vectors,
+    a code file, k-NN results or ground truth (.npz, .parquet, the big-ann .ibin layout), ids
+    (.npy integers). fmt overrides the extension."""
+    if fmt is not None and fmt not in INFO_FORMATS:
+        raise VtoolError(f"unknown format {fmt!r}; choose {', '.join(INFO_FORMATS)}")
     path = check_input_file(path)
     with open(path, "rb") as f:
         head = f.read(len(MAGIC))
-    if head == MAGIC or path.endswith(".vti"):
+    kind = fmt or ("vti" if head == MAGIC else Path(path).suffix.lower().lstrip("."))
+    if kind == "vti":
         return describe_index(path, verify)
-    vf = open_vectors(path)
-    return {"file": shown(path), "type": "vectors", "format": vf.format, "rows": vf.n, "dim": vf.d,
-            "dtype": str(vf.dtype), "bytes": os.path.getsize(path)}
+    base = {"file": shown(path), "bytes": os.path.getsize(path)}
+    if kind == "npz" or (kind not in INFO_FORMATS and head.startswith(b"PK")):
+        return {**base, **_results(path, "npz")}
+    if kind == "parquet":
+        if is_codes_file(path):
+            return {**base, **_codes(path)}
+        columns = set(open_parquet(path).schema_arrow.names)
+        if {"query", "rank", "id", "distance"} <= columns:
+            return {**base, **_results(path, "parquet")}
+    if kind == "npy":
+        if is_codes_file(path):
+            return {**base, **_codes(path)}
+        arr = _npy(path)
+        if arr.dtype.kind in "iu" and arr.dtype.itemsize == 8:
+            return {**base, "type": "ids", "format": "npy", "shape": list(arr.shape), "dtype": str(arr.dtype),
+                    **_id_range(np.asarray(arr))}
+    if kind == "ibin" and _is_results_ibin(path):
+        return {**base, **_results(path, "ibin")}
+    vf = open_vectors(path, fmt if fmt in FORMATS_BY_SUFFIX.values() else None)
+    return {**base, "type": "vectors", "format": vf.format, "rows": vf.n, "dim": vf.d, "dtype": str(vf.dtype)}
+
+
+def _npy(path: str) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise VtoolError(f"{path}: not a valid .npy file ({str(e).splitlines()[0] if str(e) else e})") from None
+
+
+def _is_results_ibin(path: str) -> bool:
+    """The big-ann k-NN layout (uint32 n, uint32 k, int32 ids, float32 distances: 8 + 8nk
+    bytes), as opposed to int32 vectors (8 + 4nd bytes)."""
+    size = os.path.getsize(path)
+    if size < 8:
+        return False
+    n, k = (int(v) for v in np.fromfile(path, dtype="<u4", count=2))
+    return size == 8 + 8 * n * k and n * k > 0
+
+
+def _id_range(ids: np.ndarray) -> dict:
+    found = ids[ids >= 0]
+    return {"ids": f"{found.min()}..{found.max()}" if found.size else "none", "missing": int((ids < 0).sum())}
+
+
+def _results(path: str, fmt: str) -> dict:
+    ids, dist = read_results(path, fmt=fmt)
+    out = {"type": "results", "format": fmt, "queries": int(ids.shape[0]), "k": int(ids.shape[1]),
+           "distances": dist is not None, **_id_range(ids)}
+    if dist is not None and np.isfinite(dist).any():
+        finite = dist[np.isfinite(dist)]
+        out["distance_range"] = f"{finite.min():.6g}..{finite.max():.6g}"
+    return out
+
+
+def _codes(path: str) -> dict:
+    codes = open_codes(path)
+    lists = set()
+    for _, list_ids, _ in codes.batches():
+        lists.update(np.unique(list_ids).tolist())
+    return {"type": "codes", "format": Path(path).suffix.lstrip("."), "rows": codes.n, "code_size": codes.code_size,
+            "model_fingerprint": codes.fingerprint, "lists": len(lists - {-1})}
 
 
 def describe_index(path: str, verify: bool = True) -> dict:
