@@ -27,7 +27,7 @@ def evaluate(
                                                         "ids-only .npy (enables tie handling).")] = None,
     base: Annotated[Optional[str], typer.Option(help="Compute the ground truth from these base vectors...")] = None,
     queries: Annotated[Optional[str], typer.Option(help="...and these queries.")] = None,
-    metric: Annotated[str, typer.Option(help="Metric for a computed ground truth: l2 or ip.")] = "l2",
+    metric: Annotated[str, typer.Option(help="Metric for a computed ground truth: l2, ip or cosine.")] = "l2",
     k: Annotated[Optional[int], typer.Option("-k", help="Evaluate at this k (default: the results' k).")] = None,
     timing: Annotated[Optional[str], typer.Option(help="Timing record from vtool search --timing (adds QPS).")] = None,
     index: Annotated[Optional[str], typer.Option(help="Index file (adds its size per vector; with --mse, "

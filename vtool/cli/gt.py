@@ -17,7 +17,7 @@ def gt(
     queries: Annotated[str, typer.Argument(help="Query vectors.")],
     output: Annotated[str, typer.Option("-o", "--output", help="Ground truth: .ibin (big-ann layout), .npz, .parquet, or -.")],
     k: Annotated[int, typer.Option("-k", help="Neighbours per query.")] = 100,
-    metric: Annotated[str, typer.Option(help="l2 or ip.")] = "l2",
+    metric: Annotated[str, typer.Option(help="l2, ip, or cosine (inner product of vectors scaled to unit length).")] = "l2",
     out_format: Annotated[Optional[str], typer.Option("--out-format", help="npz, parquet or ibin.")] = None,
     batch_size: common.BatchSize = 65536,
     fmt: common.Format = None,

@@ -90,7 +90,7 @@ class _Source:
             self.n = self.codes.n
         else:
             self.codes = None
-            self.vectors = open_vectors(path, fmt, column, id_column)
+            self.vectors = open_vectors(path, fmt, column, id_column, normalize=model.cosine)
             if self.vectors.d != model.d:
                 raise VtoolError(f"{path}: vectors have dimension {self.vectors.d}, the model expects {model.d}")
             self.n = self.vectors.n

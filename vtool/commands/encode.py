@@ -23,7 +23,7 @@ def encode(model_path: str, vectors_path: str, output: str, id_column: str | Non
     check_output_path(output)
     model = load_index(model_path, verify=verify)
     _check_trained(model, model_path)
-    vf = open_vectors(vectors_path, fmt, column, id_column)
+    vf = open_vectors(vectors_path, fmt, column, id_column, normalize=model.cosine)
     if vf.d != model.d:
         raise VtoolError(f"{vectors_path}: vectors have dimension {vf.d}, the model expects {model.d}")
     if first_id < 0:

@@ -118,6 +118,7 @@ def reconstruction_mse(base_path: str, index_path: str | None = None, codes_path
         raise VtoolError("reconstruction error needs --index, or --codes with --model")
     if index.d != base.d:
         raise VtoolError(f"{base_path}: vectors have dimension {base.d}, the index has {index.d}")
+    base.normalize = index.cosine  # a cosine index holds (and gives back) unit-length vectors
     total, count = 0.0, 0
     for ids, recon in batches():
         if len(ids) and (ids.min() < 0 or ids.max() >= base.n):
@@ -159,7 +160,7 @@ def evaluate(results: str | None = None, gt: str | None = None, gt_distances: st
         gt_ids, gt_dist = read_results(gt, gt_distances, fmt=gt_format)
     elif base is not None and queries is not None:
         gt_dist, gt_ids, _ = groundtruth.ground_truth(base, queries, k=ids.shape[1], metric=metric)
-        if metric == "ip":
+        if metric in ("ip", "cosine"):
             gt_dist = -gt_dist
     else:
         raise VtoolError("give the ground truth with --gt, or --base and --queries to compute it")

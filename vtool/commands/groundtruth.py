@@ -22,16 +22,17 @@ def ground_truth(base_path: str, queries_path: str, k: int = 100, metric: str = 
     """Returns (distances, ids, report) of the exact top-k of every query: ids are base row
     numbers, or the base's `id_column` (Parquet) values, as an index with those ids returns
     them (kept on disk in $TMPDIR during the pass, 8 bytes a row)."""
-    base = open_vectors(base_path, fmt, column, id_column)
-    qf = open_vectors(queries_path, fmt, column)
+    if metric not in ("l2", "ip", "cosine"):
+        raise VtoolError(f"unknown metric {metric!r}; choose l2, ip or cosine")
+    cosine = metric == "cosine"  # inner products of rows scaled to unit length
+    base = open_vectors(base_path, fmt, column, id_column, normalize=cosine)
+    qf = open_vectors(queries_path, fmt, column, normalize=cosine)
     if qf.d != base.d:
         raise VtoolError(f"{queries_path}: queries have dimension {qf.d}, the base has {base.d}")
     if k < 1:
         raise VtoolError("k must be at least 1")
     if k > base.n:
         raise VtoolError(f"k={k} is larger than the number of base vectors ({base.n})")
-    if metric not in ("l2", "ip"):
-        raise VtoolError(f"unknown metric {metric!r}; choose l2 or ip")
     queries = qf.read_all()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="." + owner_tag("vtool-gt")) as scratch:
@@ -43,7 +44,7 @@ def ground_truth(base_path: str, queries_path: str, k: int = 100, metric: str = 
                         id_of_row[start:start + len(batch)] = batch_ids
                     yield start, batch
                     advance(len(batch))
-            dist, ids = knn_blocks(queries, blocks(), k, metric)
+            dist, ids = knn_blocks(queries, blocks(), k, "ip" if cosine else metric)
         if id_of_row is not None:
             ids = np.where(ids >= 0, id_of_row[np.maximum(ids, 0)], -1)
             del id_of_row

@@ -45,7 +45,7 @@ def describe(path: str, verify: bool = True, fmt: str | None = None) -> dict:
         if is_codes_file(path):
             return {**base, **_codes(path)}
         arr = _npy(path)
-        if arr.dtype.kind in "iu" and arr.dtype.itemsize == 8:
+        if isinstance(arr, np.ndarray) and arr.dtype.kind in "iu" and arr.dtype.itemsize == 8:
             return {**base, "type": "ids", "format": "npy", "shape": list(arr.shape), "dtype": str(arr.dtype),
                     **_id_range(np.asarray(arr))}
     if kind == "ibin" and _is_results_ibin(path):
@@ -104,7 +104,7 @@ def describe_index(path: str, verify: bool = True) -> dict:
     index = load_index(path, verify=False)
     sizes = index.list_sizes
     out = {"file": shown(path), "type": index.header["kind"], "spec": str(index.spec), "dim": index.d,
-           "metric": index.metric, "ntotal": index.ntotal, "nlist": index.nlist,
+           "metric": index.metric_name, "ntotal": index.ntotal, "nlist": index.nlist,
            "id_codec": index.header.get("id_codec", "int64"),
            "format_version": f.header.get("format_version", 1), "bytes": os.path.getsize(path),
            "sections": f.section_sizes(), "vtool_version": index.header.get("vtool_version"),

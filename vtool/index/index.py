@@ -22,9 +22,9 @@ from vtool.index.codestore import store_class
 from vtool.index.container import VtiFile, write_vti
 from vtool.index.refine import DEFAULT_K_FACTOR, RFlat, exact_distances, rerank, vectors_by_id
 from vtool.index.spec import IndexSpec, parse_spec
-from vtool.io.vectors import check_values
+from vtool.io.vectors import check_values, unit_rows
 
-METRICS = ("l2", "ip")
+METRIC_NAMES = ("l2", "ip", "cosine")  # cosine: ip over unit-length vectors
 QUERY_CHUNK = 256  # fewest queries a search thread takes at once
 CHUNKS_PER_THREAD = 4
 CHUNK_BUDGET = 1 << 22  # floats of per-query scratch one chunk may hold (16 MB)
@@ -32,12 +32,16 @@ CHUNK_BUDGET = 1 << 22  # floats of per-query scratch one chunk may hold (16 MB)
 
 class Index:
     def __init__(self, spec: IndexSpec, d: int, metric: str, options: dict | None = None):
-        """Untrained parts for vectors of dimension d; options: training options and header fields."""
-        if metric not in METRICS:
-            raise VtoolError(f"unknown metric {metric!r}; choose l2 or ip")
+        """Untrained parts for vectors of dimension d; options: training options and header fields.
+        metric cosine is inner product over vectors scaled to unit length: the public methods
+        (train, add, search, range_search) scale what they are given (self.prepare); file
+        drivers feeding the inner steps read scaled rows (open_vectors(normalize=...))."""
+        if metric not in METRIC_NAMES:
+            raise VtoolError(f"unknown metric {metric!r}; choose {', '.join(METRIC_NAMES)}")
         spec.check_dimension(d)
         options = options or {}
-        self.spec, self.d, self.metric = spec, d, metric
+        self.spec, self.d, self.metric_name = spec, d, metric
+        self.metric = "ip" if metric == "cosine" else metric  # what the kernels compute
         dv = spec.vector_dim(d)
         self.transform = spec.transform.cls.build(d, spec.transform.params, options) if spec.transform else None
         self.structure = spec.structure.cls(dv, **spec.structure.params)
@@ -125,7 +129,7 @@ class Index:
 
     def fingerprint(self) -> str:
         """CRC-32C of what a model learned: codes made with one model are refused by another."""
-        crc = _native.crc32c(f"{self.spec}|{self.d}|{self.metric}".encode())
+        crc = _native.crc32c(f"{self.spec}|{self.d}|{self.metric_name}".encode())
         trained = self.trained_arrays()
         for name in sorted(trained):
             crc = _native.crc32c(np.ascontiguousarray(trained[name]).view(np.uint8).reshape(-1), crc)
@@ -133,7 +137,7 @@ class Index:
 
     def make_header(self, ntotal: int, provenance: dict, id_fields: dict | None = None) -> dict:
         header = {"format": "vti", "kind": "index" if ntotal else "model", "spec": str(self.spec), "d": self.d,
-                  "metric": self.metric, "ntotal": ntotal, "id_codec": "int64",
+                  "metric": self.metric_name, "ntotal": ntotal, "id_codec": "int64",
                   "model_fingerprint": self.header.get("model_fingerprint") or self.fingerprint(),
                   "vtool_version": __version__, "provenance": provenance}
         header.update(self.structure.header_fields())
@@ -142,6 +146,14 @@ class Index:
         return header
 
     # -- vectors to codes and back -----------------------------------------------------
+    @property
+    def cosine(self) -> bool:
+        return self.metric_name == "cosine"
+
+    def prepare(self, x: np.ndarray, source: str = "vectors") -> np.ndarray:
+        """Vectors as the index measures them: scaled to unit length for metric cosine."""
+        return unit_rows(x, source) if self.cosine else x
+
     def apply_transform(self, x: np.ndarray) -> np.ndarray:
         """Vectors as the structure and the encoding see them (rotated when the spec says so)."""
         x = np.ascontiguousarray(x, dtype=np.float32)
@@ -178,7 +190,7 @@ class Index:
     # -- Python API: training and adding in memory ---------------------------------------
     def train(self, x: np.ndarray, seed: int = 0, niter: int = 25, init: str = "random") -> dict:
         """Learn the transform, coarse quantizer and encoding from x (all of it: sample first)."""
-        x = check_vectors(x, self.d)
+        x = self.prepare(check_vectors(x, self.d))
         report: dict = {}
         if self.transform is not None:
             report.update(self.transform.train(x, seed=seed))
@@ -200,7 +212,7 @@ class Index:
         threads: for linking a graph (the result does not depend on it)."""
         if not self.is_trained:
             raise VtoolError("the index is not trained")
-        x = check_vectors(x, self.d)
+        x = self.prepare(check_vectors(x, self.d))
         if ids is None:
             first = int(self.ids.max()) + 1 if self.ntotal else 0
             ids = np.arange(first, first + len(x), dtype=np.int64)
@@ -341,12 +353,14 @@ class Index:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if queries.ndim != 2 or queries.shape[1] != self.d:
             raise VtoolError(f"queries have dimension {queries.shape[-1] if queries.ndim else 0}, the index has {self.d}")
-        return queries
+        return self.prepare(queries, "queries")
 
     def _refine_source(self, refine_vectors):
         """How a search gets raw vectors for re-ranking: by row (RFlat) or by id (--refine)."""
         if refine_vectors is not None:
-            return vectors_by_id(refine_vectors, self.id_codec.ids_of, None)
+            by_id = vectors_by_id(refine_vectors, self.id_codec.ids_of, None)
+            return (lambda rows: self.prepare(by_id(rows).reshape(-1, self.d)).reshape(*rows.shape, self.d)) \
+                if self.cosine else by_id
         if self.refiner is not None:
             vectors = self.refiner.vectors
             return lambda rows: vectors[rows]
@@ -478,8 +492,8 @@ def header_problem(h: dict) -> str | None:
     d, ntotal = h.get("d"), h.get("ntotal")
     if type(d) is not int or not 1 <= d <= MAX_DIM:
         return f"header field 'd' is not an integer from 1 to {MAX_DIM}"
-    if h.get("metric") not in METRICS:
-        return f"header field 'metric' is {h.get('metric')!r}, not one of {', '.join(METRICS)}"
+    if h.get("metric") not in METRIC_NAMES:
+        return f"header field 'metric' is {h.get('metric')!r}, not one of {', '.join(METRIC_NAMES)}"
     if type(ntotal) is not int or not 0 <= ntotal <= MAX_COUNT:
         return "header field 'ntotal' is not a count"
     if not isinstance(h.get("id_codec", "int64"), str):

@@ -66,6 +66,7 @@ class VectorFile:
     _parquet: object = field(repr=False, default=None)
     column: str | None = None
     id_column: str | None = None
+    normalize: bool = False  # rows scaled to unit length (an index with metric cosine)
 
     def batches(self, batch_size: int = 65536) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
         """Yield (first row number, float32 batch, int64 ids or None), checked."""
@@ -105,9 +106,10 @@ class VectorFile:
     def _checked(self, raw: np.ndarray, start: int, rows: np.ndarray | None = None) -> np.ndarray:
         with np.errstate(over="ignore"):  # float64 beyond float32 range becomes inf, caught below
             batch = np.ascontiguousarray(raw, dtype=np.float32)
+        row_of = (lambda i: int(rows[i])) if rows is not None else (lambda i: start + i)
         if raw.dtype.kind == "f":
-            check_values(batch, self.path, lambda i: int(rows[i]) if rows is not None else start + i)
-        return batch
+            check_values(batch, self.path, row_of)
+        return unit_rows(batch, self.path, row_of) if self.normalize else batch
 
     def _parquet_batches(self, batch_size: int):
         cols = [self.column] + ([self.id_column] if self.id_column else [])
@@ -134,9 +136,20 @@ def check_values(batch: np.ndarray, source: str, row_of=lambda i: i) -> None:
                          f"would overflow float32 above {MAX_SQUARED_NORM:.3g}): scale the vectors down")
 
 
+def unit_rows(x: np.ndarray, source: str = "vectors", row_of=lambda i: i) -> np.ndarray:
+    """Rows scaled to unit length (metric cosine: inner products of unit vectors); a row of
+    norm 0 is refused, named."""
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+    if len(norms) and norms.min() == 0:
+        raise VtoolError(f"{source}: row {row_of(int(np.argmin(norms)))} has norm 0 (metric cosine needs "
+                         "non-zero vectors)")
+    return np.ascontiguousarray(x / norms[:, None], dtype=np.float32)
+
+
 def open_vectors(path: str | os.PathLike, format: str | None = None, column: str | None = None,
-                 id_column: str | None = None) -> VectorFile:
-    """Open a vector file for streaming; raises VtoolError naming what is wrong."""
+                 id_column: str | None = None, normalize: bool = False) -> VectorFile:
+    """Open a vector file for streaming (rows scaled to unit length with normalize); raises
+    VtoolError naming what is wrong."""
     path = check_input_file(path)
     fmt = detect_format(path, format)
     if id_column and fmt != "parquet":
@@ -153,6 +166,7 @@ def open_vectors(path: str | os.PathLike, format: str | None = None, column: str
         raise VtoolError(f"{path}: the file holds no vectors")
     if vf.d == 0:
         raise VtoolError(f"{path}: the vectors have dimension 0")
+    vf.normalize = normalize
     return vf
 
 
