@@ -60,7 +60,7 @@ def build_corpus(folder: str, seed: int) -> list[str]:
 
 # -- mutations --------------------------------------------------------------------------------
 def odd_value(rng):
-    choices = [2 ** 64 + 5, -1, -(2 ** 63), 2 ** 40, 0, 1, 3.5, float("nan"), "cosine", "", None, True, [1, 2],
+    choices = [2 ** 64 + 5, -1, -(2 ** 63), 2 ** 40, 0, 1, 3.5, float("nan"), "hamming", "", None, True, [1, 2],
                {"a": 1}, "x" * 300, 2 ** 31, 255, 65536]
     return choices[rng.integers(len(choices))]
 

@@ -111,11 +111,20 @@ class TopK:
 
 
 def default_threads() -> int:
-    """Threads for data-parallel kernels: the cores this process may run on."""
+    """Threads for data-parallel kernels: the cores this process may run on (its CPU affinity,
+    and a cgroup v2 CPU quota, as a container sets it)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
 
 
 def assign_nearest(x: np.ndarray, centroids: np.ndarray, metric: str = "l2",

@@ -58,7 +58,7 @@ def crafted(tmp_path):
     (lambda h: h | {"sections": [dict(h["sections"][0], dtype="|O")] + h["sections"][1:]}, "malformed section"),
     (lambda h: h | {"sections": [dict(h["sections"][0], dtype=">f4")] + h["sections"][1:]}, "malformed section"),
     (lambda h: h | {"d": 2 ** 64 + 5}, "'d' is not an integer"),
-    (lambda h: h | {"metric": "cosine"}, "'metric' is 'cosine'"),
+    (lambda h: h | {"metric": "hamming"}, "'metric' is 'hamming'"),  # cosine is a metric now
     (lambda h: h | {"ntotal": "300"}, "'ntotal' is not a count"),
     (lambda h: h | {"id_codec": ["x"]}, "'id_codec' is not a string"),
     (lambda h: h | {"spec": 5}, "'spec' is not a string"),

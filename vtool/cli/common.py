@@ -18,8 +18,8 @@ Format = Annotated[Optional[str], typer.Option("--format", help="Input format, o
                                                 "(npy, parquet, fvecs, bvecs, ivecs, fbin, u8bin, i8bin, ibin).")]
 Column = Annotated[Optional[str], typer.Option(help="Parquet: the list column holding the vectors "
                                                 "(default: the only list column).")]
-NoVerify = Annotated[bool, typer.Option("--no-verify", help="Skip checksum verification of the index "
-                                        "(a search then touches only the lists it probes).")]
+NoVerify = Annotated[bool, typer.Option("--no-verify", help="Skip checksum verification of the index or "
+                                        "model read (faster on large files; corruption then goes unnoticed).")]
 
 
 def setup(quiet: bool) -> None:

@@ -16,7 +16,7 @@ from vtool.errors import EXIT_RUNTIME, EXIT_USAGE, VtoolError
 from vtool.io.atomic import terminate_as_exception
 from vtool.io.inputs import release, shown
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Build approximate-nearest-neighbour indexes offline, from plain files.")
 
 

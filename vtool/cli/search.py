@@ -23,7 +23,8 @@ def search(
     ef: Annotated[Optional[int], typer.Option(help="Graph indexes (HNSW, NSG): candidates kept per query (default 64; "
                                               "raised to k, or to the re-ranking shortlist, with a warning); "
                                               "IVF<n>_HNSW<M>: the quantizer's.")] = None,
-    threads: Annotated[int, typer.Option(help="Search threads.")] = 1,
+    threads: Annotated[Optional[int], typer.Option(help="Search threads (default: the cores this process may "
+                                                   "use; results do not depend on it).")] = None,
     k_factor: Annotated[int, typer.Option(help="Re-ranking (RFlat or --refine): shortlist k * k-factor.")] = 4,
     refine: Annotated[Optional[str], typer.Option(help="Re-rank with exact distances to these original vectors "
                                                   "(row number = id).")] = None,
@@ -32,7 +33,8 @@ def search(
     timing: Annotated[Optional[str], typer.Option(help="Write the timing record (JSON) here, for vtool eval --timing.")] = None,
     fmt: common.Format = None,
     column: common.Column = None,
-    no_verify: common.NoVerify = False,
+    no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip checksum verification of the index (a "
+                                            "search then touches only the lists it probes).")] = False,
     quiet: common.Quiet = False,
     as_json: common.Json = False,
 ):

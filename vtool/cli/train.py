@@ -29,7 +29,10 @@ def train(
     quiet: common.Quiet = False,
     as_json: common.Json = False,
 ):
-    """Learn what the spec names (OPQ rotation, IVF centroids, PQ/RQ codebooks, SQ ranges) from a random sample; write a model."""
+    """Learn what the spec names from a random sample of the input and write a model: the OPQ
+    rotation, the IVF centroids (for IVF<n>_HNSW<M>, also the graph over them), the PQ / RQ
+    codebooks, the SQ ranges. Flat, RFlat and the HNSW / NSG graphs learn nothing here: add
+    stores the vectors and builds the graph."""
     common.setup(quiet)
     report = build.train(vectors, output, index, metric=metric, seed=seed, max_train=max_train, niter=niter,
                          init=init, beam=beam, fmt=fmt, column=column, ef_construction=ef_construction)

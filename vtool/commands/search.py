@@ -10,10 +10,11 @@ from vtool.io.vectors import open_vectors
 from vtool.errors import VtoolError
 
 
-def search(index_path: str, queries_path: str, k: int = 10, nprobe: int | None = None, threads: int = 1,
+def search(index_path: str, queries_path: str, k: int = 10, nprobe: int | None = None, threads: int | None = None,
            verify: bool = True, fmt: str | None = None, column: str | None = None, k_factor: int = 4,
            refine: str | None = None, ef: int | None = None):
     """Returns (distances, ids, report); the report carries the timing eval uses for QPS."""
+    threads = _native.default_threads() if threads is None else threads
     if threads < 1:
         raise VtoolError("--threads must be at least 1")
     index = load_index(index_path, verify=verify)

@@ -34,7 +34,7 @@ def result_format(path: str, override: str | None) -> str:
         return "npz"
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in RESULT_FORMATS:
-        raise VtoolError(f"{path}: results are written as .npz, .parquet or .ibin (or pass --format)")
+        raise VtoolError(f"{path}: results are written as .npz, .parquet or .ibin (or pass --out-format)")
     return suffix
 
 
