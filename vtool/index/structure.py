@@ -13,7 +13,7 @@ import numpy as np
 from vtool import _native, log
 from vtool.errors import VtoolError
 from vtool.quant.encoding import POINTS_PER_CENTROID, check_section
-from vtool.quant.kmeans import assign, kmeans
+from vtool.quant.kmeans import assign, kmeans, warn_if_few_points
 
 MAX_NLIST = 1 << 24
 DEFAULT_NPROBE = 16
@@ -157,7 +157,9 @@ class IVF(Structure):
     def train(self, x: np.ndarray, metric: str, seed: int, niter: int, init: str) -> dict:
         if len(x) < self.nlist:
             raise VtoolError(f"{len(x)} training vectors cannot train {self.nlist} lists")
-        result = kmeans(x, self.nlist, niter=niter, seed=seed, init=init, metric=metric)
+        warn_if_few_points(len(x), self.nlist, f"IVF{self.nlist}")
+        result = kmeans(x, self.nlist, niter=niter, seed=seed, init=init, metric=metric,
+                        label=f"IVF{self.nlist} k-means")
         self._centroids = result.centroids
         self.metric = metric
         return {"kmeans_objective": result.objective[-1], "empty_splits": result.splits}

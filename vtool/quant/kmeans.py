@@ -9,12 +9,15 @@ symmetrically apart.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 
-from vtool import _native
+from vtool import _native, log
 from vtool.errors import VtoolError
+
+MIN_POINTS_PER_CENTROID = 39  # below this, Faiss warns too: the centroids follow the sample's noise
 
 SPLIT_EPS = 1.0 / 1024.0
 INITS = ("random", "kmeans++")
@@ -32,9 +35,18 @@ def assign(x: np.ndarray, centroids: np.ndarray, metric: str = "l2") -> tuple[np
     return _native.assign_nearest(x, centroids, metric)
 
 
+def warn_if_few_points(n: int, k: int, what: str) -> None:
+    """The warning Faiss gives for fewer than 39 training points per centroid, with the counts."""
+    if n < MIN_POINTS_PER_CENTROID * k:
+        log.warning(f"{what}: {n} training points for {k} centroids, {n / k:.1f} per centroid (fewer than "
+                    f"{MIN_POINTS_PER_CENTROID}); give more training data (--max-train, a larger input) or fewer "
+                    "centroids")
+
+
 def kmeans(x: np.ndarray, k: int, niter: int = 25, seed: int = 1234, init: str = "random",
-           metric: str = "l2", start: np.ndarray | None = None) -> KMeansResult:
-    """Lloyd's k-means; `start` continues from given centroids (a hot start, as OPQ uses)."""
+           metric: str = "l2", start: np.ndarray | None = None, label: str | None = None) -> KMeansResult:
+    """Lloyd's k-means; `start` continues from given centroids (a hot start, as OPQ uses).
+    With a label, a progress bar over the iterations (on a terminal)."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     n = x.shape[0]
     if init not in INITS:
@@ -51,20 +63,30 @@ def kmeans(x: np.ndarray, k: int, niter: int = 25, seed: int = 1234, init: str =
     else:
         centroids = x[np.sort(rng.choice(n, k, replace=False))].copy()
     objective, splits = [], 0
-    for _ in range(niter):
-        labels, dist = assign(x, centroids, metric)
-        total = float(dist.astype(np.float64).sum())
-        objective.append(total if metric == "l2" else -total)
-        sums, counts = _native.kmeans_accumulate(x, labels, k)
-        nonempty = counts > 0
-        centroids[nonempty] = (sums[nonempty] / counts[nonempty, None]).astype(np.float32)
-        splits += _split_empty(centroids, counts, rng)
-        if metric == "l2" and total == 0.0:
-            # every point sits on a centroid (fewer distinct points than clusters, zero
-            # variance, or values so small their distances underflow): nothing left to move,
-            # and splitting the same clusters again each round would only spin
-            break
+    bar = log.progress(label, niter) if label else contextlib.nullcontext(lambda n: None)
+    with bar as advance:
+        for _ in range(niter):
+            converged, repaired = _lloyd_step(x, centroids, metric, objective, rng)
+            splits += repaired
+            advance(1)
+            if converged:
+                break
     return KMeansResult(centroids, objective, splits)
+
+
+def _lloyd_step(x, centroids, metric, objective, rng) -> tuple[bool, int]:
+    """One assignment and update, in place: (converged, empty clusters split)."""
+    labels, dist = assign(x, centroids, metric)
+    total = float(dist.astype(np.float64).sum())
+    objective.append(total if metric == "l2" else -total)
+    sums, counts = _native.kmeans_accumulate(x, labels, len(centroids))
+    nonempty = counts > 0
+    centroids[nonempty] = (sums[nonempty] / counts[nonempty, None]).astype(np.float32)
+    repaired = _split_empty(centroids, counts, rng)
+    # every point on a centroid (fewer distinct points than clusters, zero variance, or values
+    # so small their distances underflow): nothing left to move, and splitting the same
+    # clusters again each round would only spin
+    return metric == "l2" and total == 0.0, repaired
 
 
 def _split_empty(centroids: np.ndarray, counts: np.ndarray, rng: np.random.Generator) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vtool import log
 from vtool.errors import VtoolError
 from vtool.quant.encoding import bounded, check_section
 from vtool.quant.pq import ProductQuantizer
@@ -72,13 +73,15 @@ class OPQ:
         q, _ = np.linalg.qr(rng.normal(size=(self.d, self.dout)))  # random start, as Faiss
         rot = q.astype(np.float32)
         pq = ProductQuantizer(self.dout, self.m, 8, by_residual=False)
-        for it in range(self.niter):
-            xr = x @ rot
-            pq.niter = 40 if it == 0 else 4
-            pq.train(xr, seed=seed + it, hot_start=it > 0, points_per_centroid=1000)
-            y = pq.decode(pq.encode(xr)).astype(np.float64)
-            u, _, vt = np.linalg.svd(x64.T @ y, full_matrices=False)
-            rot = (u @ vt).astype(np.float32)
+        with log.progress(f"OPQ{self.m} rounds", self.niter) as done:
+            for it in range(self.niter):
+                xr = x @ rot
+                pq.niter = 40 if it == 0 else 4
+                pq.train(xr, seed=seed + it, hot_start=it > 0, points_per_centroid=1000, show=False)
+                y = pq.decode(pq.encode(xr)).astype(np.float64)
+                u, _, vt = np.linalg.svd(x64.T @ y, full_matrices=False)
+                rot = (u @ vt).astype(np.float32)
+                done(1)
         self.matrix = rot
         return {"opq_train_rows": len(x)}
 

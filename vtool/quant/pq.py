@@ -7,12 +7,14 @@ unless the spec says `np`, as Faiss does.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
-from vtool import _native
+from vtool import _native, log
 from vtool.errors import VtoolError
 from vtool.quant.encoding import POINTS_PER_CENTROID, Encoding, bounded
-from vtool.quant.kmeans import kmeans
+from vtool.quant.kmeans import kmeans, warn_if_few_points
 
 
 class ProductQuantizer(Encoding):
@@ -64,8 +66,9 @@ class ProductQuantizer(Encoding):
         return self.codebooks is not None
 
     def train(self, x: np.ndarray, seed: int = 0, hot_start: bool = False,
-              points_per_centroid: int = POINTS_PER_CENTROID) -> dict:
-        """k-means in every sub-space; hot_start continues from the current codebooks."""
+              points_per_centroid: int = POINTS_PER_CENTROID, show: bool = True) -> dict:
+        """k-means in every sub-space; hot_start continues from the current codebooks. show: warn
+        of a small sample and draw progress (OPQ's inner rounds do neither)."""
         x = np.ascontiguousarray(x, np.float32)
         if len(x) < self.ksub:
             raise VtoolError(f"PQ with {self.ksub} centroids per sub-quantizer needs at least {self.ksub} "
@@ -75,10 +78,14 @@ class ProductQuantizer(Encoding):
         if len(x) > cap:
             x = x[np.sort(rng.choice(len(x), cap, replace=False))]
         books = np.empty((self.m, self.ksub, self.dsub), np.float32)
-        for j in range(self.m):
-            sub = np.ascontiguousarray(x[:, j * self.dsub:(j + 1) * self.dsub])
-            start = self.codebooks[j] if hot_start and self.codebooks is not None else None
-            books[j] = kmeans(sub, self.ksub, niter=self.niter, seed=seed + j, start=start).centroids
+        if show:
+            warn_if_few_points(len(x), self.ksub, f"PQ{self.m}x{self.nbits}")
+        with log.progress(f"PQ{self.m} codebooks", self.m) if show else contextlib.nullcontext(lambda n: None) as done:
+            for j in range(self.m):
+                sub = np.ascontiguousarray(x[:, j * self.dsub:(j + 1) * self.dsub])
+                start = self.codebooks[j] if hot_start and self.codebooks is not None else None
+                books[j] = kmeans(sub, self.ksub, niter=self.niter, seed=seed + j, start=start).centroids
+                done(1)
         self.codebooks = books
         return {"pq_train_rows": len(x)}
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from vtool import _native
+from vtool import _native, log
 from vtool.errors import VtoolError
 from vtool.quant.encoding import POINTS_PER_CENTROID, Encoding, bounded
-from vtool.quant.kmeans import progressive_kmeans
+from vtool.quant.kmeans import progressive_kmeans, warn_if_few_points
 
 ENCODE_BLOCK = 4096
 REFINE_ROUNDS = 2  # least-squares codebook updates after the stage-wise training
@@ -86,12 +86,15 @@ class ResidualQuantizer(Encoding):
         self.codebooks = np.zeros((self.m, self.ksub, self.d), np.float32)
         residuals = x[:, None, :]  # (n, beam entries, d)
         codes = np.zeros((len(x), 1, 0), np.int64)
-        for stage in range(self.m):
-            points = residuals.reshape(-1, self.d)
-            if len(points) > cap:
-                points = points[np.sort(rng.choice(len(points), cap, replace=False))]
-            self.codebooks[stage] = progressive_kmeans(points, self.ksub, seed=seed + stage)
-            residuals, codes, _ = self._beam_step(residuals, codes, stage)
+        warn_if_few_points(len(x), self.ksub, f"RQ{self.m}x{self.nbits}")
+        with log.progress(f"RQ{self.m} stages", self.m) as done:
+            for stage in range(self.m):
+                points = residuals.reshape(-1, self.d)
+                if len(points) > cap:
+                    points = points[np.sort(rng.choice(len(points), cap, replace=False))]
+                self.codebooks[stage] = progressive_kmeans(points, self.ksub, seed=seed + stage)
+                residuals, codes, _ = self._beam_step(residuals, codes, stage)
+                done(1)
         report = {"rq_train_rows": len(x), "rq_stagewise_mse": self._mse(x, codes[:, 0])}
         best_mse, idx = report["rq_stagewise_mse"], codes[:, 0]
         if self.m * self.ksub <= REFINE_MAX_COLUMNS:
