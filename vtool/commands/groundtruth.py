@@ -1,5 +1,12 @@
-"""Exact ground truth: the library behind `vtool gt`. The base streams in batches;
-the queries and their k-best heaps stay in memory (n_queries x k x 12 bytes)."""
+"""Exact ground truth: the library behind `vtool gt`. The base streams in batches; the
+queries and their heaps stay in memory (n_queries x (2k + 16) x 12 bytes).
+
+A BLAS pass keeps 2k + 16 candidates a query (float32 inner products: their rounding depends
+on the block shapes, so on --batch-size, and on the BLAS build); a second pass over the base
+computes the candidates' distances in float64 and keeps the k best (ties to the smaller id).
+A query whose k-th exact distance lies within twice the float32 error bound of its last
+candidate's goes again with four times the candidates. So the result is the same for any
+batch size, thread count or SIMD level (up to float64 rounding)."""
 
 from __future__ import annotations
 
@@ -14,6 +21,9 @@ from vtool.io.atomic import open_memmap, owner_tag
 from vtool.errors import VtoolError
 from vtool.exact import knn_blocks
 from vtool.io.vectors import open_vectors
+
+SHORTLIST_EXTRA = 16  # candidates kept beyond 2k by the BLAS pass, then ranked exactly
+PAIRS_AT_ONCE = 65536
 
 
 def ground_truth(base_path: str, queries_path: str, k: int = 100, metric: str = "l2",
@@ -34,19 +44,68 @@ def ground_truth(base_path: str, queries_path: str, k: int = 100, metric: str = 
     if k > base.n:
         raise VtoolError(f"k={k} is larger than the number of base vectors ({base.n})")
     queries = qf.read_all()
+    inner = "ip" if cosine else metric
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="." + owner_tag("vtool-gt")) as scratch:
         id_of_row = open_memmap(os.path.join(scratch, "ids.npy"), np.int64, (base.n,)) if id_column else None
-        with log.progress("ground truth", base.n) as advance:
-            def blocks():
-                for start, batch, batch_ids in base.batches(batch_size):
-                    if id_of_row is not None:
-                        id_of_row[start:start + len(batch)] = batch_ids
-                    yield start, batch
-                    advance(len(batch))
-            dist, ids = knn_blocks(queries, blocks(), k, "ip" if cosine else metric)
+        shortlist = min(base.n, 2 * k + SHORTLIST_EXTRA)
+        pending = np.arange(len(queries))
+        dist = np.empty((len(queries), k), np.float32)
+        ids = np.empty((len(queries), k), np.int64)
+        while len(pending):  # a query whose shortlist could miss a neighbour goes again, longer
+            q = queries[pending]
+            top_norm = [0.0]
+            with log.progress("ground truth", base.n) as advance:
+                def blocks():
+                    for start, batch, batch_ids in base.batches(batch_size):
+                        if id_of_row is not None:
+                            id_of_row[start:start + len(batch)] = batch_ids
+                        top_norm[0] = max(top_norm[0], float(np.einsum("ij,ij->i", batch, batch).max()))
+                        yield start, batch
+                        advance(len(batch))
+                approx, rows = knn_blocks(q, blocks(), shortlist, inner)
+            exact = exact_distances_by_row(q, rows, base, inner, batch_size)
+            d_k, i_k, safe = _exact_top(exact, rows, approx, k, inner, q, top_norm[0], shortlist == base.n)
+            dist[pending[safe]], ids[pending[safe]] = d_k[safe], i_k[safe]
+            pending, shortlist = pending[~safe], min(base.n, 4 * shortlist)
         if id_of_row is not None:
             ids = np.where(ids >= 0, id_of_row[np.maximum(ids, 0)], -1)
             del id_of_row
     seconds = time.perf_counter() - t0
     return dist, ids, {"queries": len(queries), "base": base.n, "k": k, "metric": metric, "seconds": seconds}
+
+
+def exact_distances_by_row(queries: np.ndarray, rows: np.ndarray, base, metric: str, batch_size: int) -> np.ndarray:
+    """float64 distances (squared L2, or inner products) of each query to its candidate rows,
+    the base streamed once more; float64 sums of float32 products, so the result does not
+    depend on batch sizes, BLAS blocking or the SIMD level."""
+    flat = rows.ravel()
+    order = np.argsort(flat, kind="stable")
+    sorted_rows = flat[order]
+    out = np.empty(flat.size, np.float64)
+    for start, batch, _ in base.batches(batch_size):
+        lo, hi = np.searchsorted(sorted_rows, [start, start + len(batch)])
+        for a in range(lo, hi, PAIRS_AT_ONCE):
+            sel = order[a:min(hi, a + PAIRS_AT_ONCE)]
+            v = batch[flat[sel] - start].astype(np.float64)
+            q = queries[sel // rows.shape[1]].astype(np.float64)
+            out[sel] = np.einsum("ij,ij->i", q - v, q - v) if metric == "l2" else np.einsum("ij,ij->i", q, v)
+    return out.reshape(rows.shape)
+
+
+def _exact_top(exact, rows, approx, k: int, metric: str, queries, top_norm: float, complete: bool):
+    """The k best candidates by exact distance (ties to the smaller row), and whether each
+    query's shortlist was long enough: every row left out had an approximate distance beyond
+    the exact k-th by more than twice the float32 error bound, so it cannot be better."""
+    key = exact if metric == "l2" else -exact
+    best = np.lexsort((rows, key), axis=-1)[:, :k]
+    d_k = np.take_along_axis(exact, best, 1).astype(np.float32)
+    i_k = np.take_along_axis(rows, best, 1)
+    if complete:
+        return d_k, i_k, np.ones(len(rows), bool)
+    d = queries.shape[1]
+    qn = np.einsum("ij,ij->i", queries, queries).astype(np.float64)
+    error = 4 * d * 2.0 ** -24 * (qn + top_norm + 2 * np.sqrt(qn * top_norm))  # |x - y|^2 or x.y in float32
+    cutoff = approx.max(axis=1) if metric == "l2" else -approx.min(axis=1)
+    kth = np.take_along_axis(key, best[:, -1:], 1)[:, 0]
+    return d_k, i_k, kth + 2 * error < cutoff
