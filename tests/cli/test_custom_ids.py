@@ -45,3 +45,33 @@ def test_eval_warns_when_overlapping_id_ranges_share_no_id(tmp_path, cli):
     r = cli("eval", tmp_path / "r.npz", "--gt", tmp_path / "g.npz")
     assert r.code == 0 and "share no id" in r.err
     assert_refused(cli("eval", tmp_path / "r.npz", "--gt", tmp_path / "g.npz", "--strict"), "share no id")
+
+
+def test_refine_from_a_parquet_file_with_an_id_column(tmp_path, cli):
+    """search --refine base.parquet maps the index's ids to the file's rows through its id
+    column; the results equal re-ranking against an .npy in id order."""
+    x, q = clustered(1200, 16, seed=11), clustered(20, 16, seed=12)
+    perm = np.random.default_rng(2).permutation(1200)
+    ids = perm.astype(np.int64) * 3 + 5
+    write_parquet(tmp_path / "b.parquet", x, ids=ids)  # rows in any order, ids in a column
+    for args in (["train", tmp_path / "b.parquet", "--index", "IVF8,PQ4", "-o", tmp_path / "m.vti"],
+                 ["add", tmp_path / "m.vti", tmp_path / "b.parquet", "--id-column", "id", "-o", tmp_path / "i.vti"]):
+        assert cli(*args).code == 0
+    np.save(tmp_path / "q.npy", q)
+    r = cli("search", tmp_path / "i.vti", tmp_path / "q.npy", "-k", 5, "--nprobe", 8, "--refine",
+            tmp_path / "b.parquet", "--refine-id-column", "id", "-o", tmp_path / "r.npz")
+    assert r.code == 0, r
+    got = np.load(tmp_path / "r.npz")
+    unrefined = cli("search", tmp_path / "i.vti", tmp_path / "q.npy", "-k", 20, "--nprobe", 8,
+                    "-o", tmp_path / "s.npz")
+    assert unrefined.code == 0
+    shortlist = np.load(tmp_path / "s.npz")["ids"]
+    by_id = {int(i): x[row] for row, i in enumerate(ids)}
+    for qi in range(len(q)):
+        exact = np.array([((by_id[int(i)] - q[qi]) ** 2).sum() for i in shortlist[qi]])
+        order = np.lexsort((shortlist[qi], exact))[:5]
+        np.testing.assert_array_equal(got["ids"][qi], shortlist[qi][order])
+        np.testing.assert_allclose(got["distances"][qi], exact[order], rtol=1e-5)
+    write_parquet(tmp_path / "part.parquet", x[:600], ids=ids[:600])
+    assert_refused(cli("search", tmp_path / "i.vti", tmp_path / "q.npy", "--refine", tmp_path / "part.parquet",
+                       "--refine-id-column", "id", "-o", tmp_path / "t.npz"), "holds no vector for id")

@@ -27,7 +27,9 @@ def search(
                                                    "use; results do not depend on it).")] = None,
     k_factor: Annotated[int, typer.Option(help="Re-ranking (RFlat or --refine): shortlist k * k-factor.")] = 4,
     refine: Annotated[Optional[str], typer.Option(help="Re-rank with exact distances to these original vectors "
-                                                  "(row number = id).")] = None,
+                                                  "(row number = id, or --refine-id-column).")] = None,
+    refine_id_column: Annotated[Optional[str], typer.Option(help="Parquet --refine: the column holding each "
+                                                            "vector's id (an index with custom ids).")] = None,
     out_format: Annotated[Optional[str], typer.Option("--out-format", help="Result format (npz, parquet, ibin); "
                                                       "default from the extension, npz on stdout.")] = None,
     timing: Annotated[Optional[str], typer.Option(help="Write the timing record (JSON) here, for vtool eval --timing.")] = None,
@@ -47,7 +49,8 @@ def search(
         check_output_path(timing)
     dist, ids, report = search_lib.search(index, queries, k=k, nprobe=nprobe, threads=threads,
                                           verify=not no_verify, fmt=fmt, column=column,
-                                          k_factor=k_factor, refine=refine, ef=ef)
+                                          k_factor=k_factor, refine=refine, ef=ef,
+                                          refine_id_column=refine_id_column)
     write_results(output, ids, dist, out_format)
     if timing:
         with atomic_path(timing) as tmp:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from vtool import _native
+from vtool.index.refine import rerank
 from vtool.index.index import load_index
 from vtool.io.vectors import open_vectors
 from vtool.errors import VtoolError
@@ -12,8 +15,10 @@ from vtool.errors import VtoolError
 
 def search(index_path: str, queries_path: str, k: int = 10, nprobe: int | None = None, threads: int | None = None,
            verify: bool = True, fmt: str | None = None, column: str | None = None, k_factor: int = 4,
-           refine: str | None = None, ef: int | None = None):
-    """Returns (distances, ids, report); the report carries the timing eval uses for QPS."""
+           refine: str | None = None, ef: int | None = None, refine_id_column: str | None = None):
+    """Returns (distances, ids, report); the report carries the timing eval uses for QPS.
+    refine: exact re-ranking against these vectors, row number = id, or ids from
+    refine_id_column (Parquet)."""
     threads = _native.default_threads() if threads is None else threads
     if threads < 1:
         raise VtoolError("--threads must be at least 1")
@@ -28,19 +33,49 @@ def search(index_path: str, queries_path: str, k: int = 10, nprobe: int | None =
     shortlist = min(k * k_factor, index.ntotal) if refine is not None or index.refiner is not None else k
     # checked and clamped once, before the queries are read
     params = index.structure.search_params(nprobe, ef, shortlist)
-    refine_rows = None
+    refine_rows, rf = None, None
     if refine is not None:
-        rf = open_vectors(refine)
+        rf = open_vectors(refine, column=column, id_column=refine_id_column)
         if rf.d != index.d:
             raise VtoolError(f"{refine}: vectors have dimension {rf.d}, the index has {index.d}")
-        refine_rows = rf.random_access()
+        refine_rows = rf.random_access() if rf.has_random_access and not refine_id_column else None
+    elif refine_id_column:
+        raise VtoolError("--refine-id-column names a column of the --refine file: give --refine")
     queries = qf.read_all()
     t0 = time.perf_counter()
-    dist, ids = index.search(queries, k, threads=threads, k_factor=k_factor, refine_vectors=refine_rows,
-                             **params)
+    if rf is not None and refine_rows is None:  # a stream: shortlist first, then its vectors in one pass
+        dist, ids = _refine_from_stream(index, queries, rf, k, shortlist, threads, params)
+    else:
+        dist, ids = index.search(queries, k, threads=threads, k_factor=k_factor, refine_vectors=refine_rows,
+                                 **params)
     seconds = time.perf_counter() - t0
     report = {"index": index_path, "spec": str(index.spec), "queries": len(queries), "k": k,
               "nprobe": params.get("nprobe"), "ef": params.get("ef"), "threads": threads,
               "simd": _native.simd_level(), "seconds": seconds,
               "qps": len(queries) / seconds if seconds > 0 else None}
     return dist, ids, report
+
+
+def _refine_from_stream(index, queries: np.ndarray, rf, k: int, shortlist: int, threads: int, params: dict):
+    """--refine from a file read in order (Parquet; or ids in a column): the shortlist of every
+    query, then one pass over the file gathering the vectors of the ids it names (at most
+    n_queries x shortlist rows in memory), then exact distances, best k (ties to the smaller id)."""
+    _, cand = index.search(queries, shortlist, threads=threads, **params)
+    needed = np.unique(cand[cand >= 0])
+    gathered = np.zeros((len(needed), index.d), np.float32)
+    found = np.zeros(len(needed), bool)
+    for start, batch, batch_ids in rf.batches():
+        ids = batch_ids if batch_ids is not None else np.arange(start, start + len(batch), dtype=np.int64)
+        at = np.searchsorted(needed, ids)
+        hit = (at < len(needed)) & (needed[np.minimum(at, len(needed) - 1)] == ids)
+        gathered[at[hit]], found[at[hit]] = batch[hit], True
+    if not found.all():
+        raise VtoolError(f"{rf.path}: holds no vector for id {int(needed[~found][0])} of the index "
+                         f"({int((~found).sum())} missing); --refine needs every indexed id")
+    pos = np.where(cand >= 0, np.searchsorted(needed, np.maximum(cand, 0)), -1)
+    dist, pos = rerank(index.prepare(queries, "queries"), None, pos, k, index.metric,
+                       lambda p: index.prepare(gathered[p.ravel()]).reshape(*p.shape, index.d))
+    ids = np.where(pos >= 0, needed[np.maximum(pos, 0)], -1)
+    if index.metric == "ip":
+        dist = np.where(pos >= 0, -dist, -np.inf).astype(np.float32)
+    return dist, ids

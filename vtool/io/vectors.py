@@ -84,6 +84,10 @@ class VectorFile:
         parts = [b for _, b, _ in self.batches(max(self.n, 1))]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
+    @property
+    def has_random_access(self) -> bool:
+        return self._rows is not None
+
     def random_access(self):
         """An (n, d) view indexable by row numbers (raw dtype), for re-ranking by id."""
         if self._rows is None:
