@@ -9,7 +9,7 @@ import typer
 from vtool.commands import groundtruth
 from vtool.cli import common
 from vtool.io.atomic import check_output_path
-from vtool.io.results import result_format, write_results
+from vtool.io.results import range_format, result_format, write_range_results, write_results
 
 
 def gt(
@@ -18,7 +18,12 @@ def gt(
     output: Annotated[str, typer.Option("-o", "--output", help="Ground truth: .ibin (big-ann layout), .npz, .parquet, or -.")],
     k: Annotated[int, typer.Option("-k", help="Neighbours per query.")] = 100,
     metric: Annotated[str, typer.Option(help="l2, ip, or cosine (inner product of vectors scaled to unit length).")] = "l2",
-    out_format: Annotated[Optional[str], typer.Option("--out-format", help="npz, parquet or ibin.")] = None,
+    radius: Annotated[Optional[float], typer.Option(help="Range ground truth: every base vector within this "
+                                                    "squared L2 distance (inner product at least this for ip / "
+                                                    "cosine), written .rbin (big-ann range layout), .npz or "
+                                                    ".parquet.")] = None,
+    out_format: Annotated[Optional[str], typer.Option("--out-format", help="npz, parquet or ibin (range: rbin, "
+                                                      "npz or parquet).")] = None,
     batch_size: common.BatchSize = 65536,
     fmt: common.Format = None,
     column: common.Column = None,
@@ -27,14 +32,21 @@ def gt(
     quiet: common.Quiet = False,
     as_json: common.Json = False,
 ):
-    """Exact k nearest neighbours of every query in the base (the reference for eval)."""
+    """Exact k nearest neighbours of every query in the base, or with --radius every base vector
+    within it (the reference for eval)."""
     common.setup(quiet)
     common.check_json_stdout(as_json, output)
-    result_format(output, out_format)
+    (result_format if radius is None else range_format)(output, out_format)
     check_output_path(output)
-    dist, ids, report = groundtruth.ground_truth(base, queries, k=k, metric=metric, batch_size=batch_size,
-                                                 fmt=fmt, column=column, id_column=id_column)
-    write_results(output, ids, dist, out_format)
+    if radius is not None:
+        lims, ids, dist, report = groundtruth.range_ground_truth(base, queries, radius, metric=metric,
+                                                                 batch_size=batch_size, fmt=fmt, column=column,
+                                                                 id_column=id_column)
+        write_range_results(output, lims, ids, dist, out_format)
+    else:
+        dist, ids, report = groundtruth.ground_truth(base, queries, k=k, metric=metric, batch_size=batch_size,
+                                                     fmt=fmt, column=column, id_column=id_column)
+        write_results(output, ids, dist, out_format)
     common.emit(report, as_json, f"ground truth for {report['queries']} queries in {report['seconds']:.2f}s")
 
 

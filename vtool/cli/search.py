@@ -10,7 +10,8 @@ import typer
 from vtool.commands import search as search_lib
 from vtool.cli import common
 from vtool.io.atomic import atomic_path, check_output_path
-from vtool.io.results import result_format, write_results
+from vtool.errors import VtoolError
+from vtool.io.results import range_format, result_format, write_range_results, write_results
 
 
 def search(
@@ -33,6 +34,11 @@ def search(
     out_format: Annotated[Optional[str], typer.Option("--out-format", help="Result format (npz, parquet, ibin); "
                                                       "default from the extension, npz on stdout.")] = None,
     timing: Annotated[Optional[str], typer.Option(help="Write the timing record (JSON) here, for vtool eval --timing.")] = None,
+    radius: Annotated[Optional[float], typer.Option(help="Range search: every result within this squared L2 "
+                                                    "distance (inner product at least this for ip / cosine), "
+                                                    "instead of the k nearest.")] = None,
+    max_results: Annotated[Optional[int], typer.Option(help="Range search: keep at most this many results a "
+                                                       "query, the nearest (a warning counts the queries cut).")] = None,
     fmt: common.Format = None,
     column: common.Column = None,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip checksum verification of the index (a "
@@ -40,18 +46,30 @@ def search(
     quiet: common.Quiet = False,
     as_json: common.Json = False,
 ):
-    """Search an index; write the k nearest ids and distances of every query."""
+    """Search an index; write the k nearest ids and distances of every query (or, with --radius,
+    every result within the radius: .rbin, .npz or .parquet)."""
     common.setup(quiet)
     common.check_json_stdout(as_json, output)
-    result_format(output, out_format)
+    if radius is None and max_results is not None:
+        raise VtoolError("--max-results bounds a range search: give --radius")
+    (result_format if radius is None else range_format)(output, out_format)
     check_output_path(output)
     if timing:
         check_output_path(timing)
-    dist, ids, report = search_lib.search(index, queries, k=k, nprobe=nprobe, threads=threads,
-                                          verify=not no_verify, fmt=fmt, column=column,
-                                          k_factor=k_factor, refine=refine, ef=ef,
-                                          refine_id_column=refine_id_column)
-    write_results(output, ids, dist, out_format)
+    if radius is not None:
+        if refine_id_column:
+            raise VtoolError("--refine-id-column is for k-NN searches; a range search re-ranks from an .npy / .fbin "
+                             "--refine (row number = id)")
+        lims, ids, dist, report = search_lib.range_search(index, queries, radius, nprobe=nprobe, threads=threads,
+                                                          verify=not no_verify, fmt=fmt, column=column,
+                                                          refine=refine, ef=ef, max_results=max_results)
+        write_range_results(output, lims, ids, dist, out_format)
+    else:
+        dist, ids, report = search_lib.search(index, queries, k=k, nprobe=nprobe, threads=threads,
+                                              verify=not no_verify, fmt=fmt, column=column,
+                                              k_factor=k_factor, refine=refine, ef=ef,
+                                              refine_id_column=refine_id_column)
+        write_results(output, ids, dist, out_format)
     if timing:
         with atomic_path(timing) as tmp:
             tmp.write_text(json.dumps(report, indent=2, sort_keys=True))

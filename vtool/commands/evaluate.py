@@ -21,6 +21,7 @@ from vtool.errors import VtoolError
 
 TIE_EPS = 1e-6
 RECALL_NAMES = ("k-recall@k", "1-recall@k", "recall@1")
+RANGE_GATES = ("range_ap", "range_recall", "range_precision", "rsm")
 
 
 def _true_sets(gt_ids: np.ndarray, gt_dist: np.ndarray | None, depth: int) -> list[set]:
@@ -54,6 +55,112 @@ def recalls(ids: np.ndarray, gt_ids: np.ndarray, gt_dist: np.ndarray | None, k: 
             "k-recall@k": float(np.sum(hits_k) / (k * len(top))) if len(top) else 0.0,
             "1-recall@k": float(np.mean(found_1)) if len(top) else 0.0,
             "recall@1": float(np.mean(first)) if len(top) else 0.0}
+
+
+def range_metrics(gt: tuple, res: tuple, metric: str = "l2", rsm_value=None, thresholds: int = 100,
+                  distance_of=None) -> dict:
+    """Range search quality of results res = (lims, ids, distances) against ground truth gt
+    (the same layout), as big-ann-benchmarks computes it:
+      precision, recall   over all queries at once ("overall"): sum |R & G| / sum |R|, / sum |G|
+      range AP            the area under the precision-recall curve traced by keeping only the
+                          results nearer than each of 100 thresholds, from just below 0 to the
+                          largest returned distance (trapezoids; for ip / cosine on minus the
+                          similarity, from just below its smallest value)
+      RSM                 sum of f(distance) over the returned results / the same sum over the
+                          ground truth, f the value of a result at its true distance
+                          (rsm_value): the ground truth's when it holds the id; else
+                          distance_of(query, ids) when given (eval --base --queries measure
+                          it), else the result counts as infinitely far (f beyond the table's
+                          last point; 0 for a step)
+    The curve is in "pr_curve"."""
+    (g_lims, g_ids, g_dist), (r_lims, r_ids, r_dist) = gt, res
+    if len(g_lims) != len(r_lims):
+        raise VtoolError(f"results have {len(r_lims) - 1} queries, the ground truth has {len(g_lims) - 1}")
+    nq = len(g_lims) - 1
+    sign = 1.0 if metric == "l2" else -1.0  # rank keys: smaller is nearer
+    n_gt = np.diff(g_lims)
+    key = sign * r_dist.astype(np.float64)
+    hit = np.zeros(len(r_ids), bool)  # (query, id) found in the ground truth...
+    true_dist = np.full(len(r_ids), np.inf if metric == "l2" else -np.inf)  # ...and its exact distance
+    for q in range(nq):
+        g, r = slice(g_lims[q], g_lims[q + 1]), slice(r_lims[q], r_lims[q + 1])
+        if g.stop > g.start and r.stop > r.start:
+            g_order = np.argsort(g_ids[g], kind="stable")
+            g_sorted = g_ids[g][g_order]
+            at = np.minimum(np.searchsorted(g_sorted, r_ids[r]), len(g_sorted) - 1)
+            found = g_sorted[at] == r_ids[r]
+            hit[r] = found
+            true_dist[r][found] = g_dist[g][g_order][at[found]]
+    top = float(key.max()) if len(key) else 0.0
+    start = -0.001 if metric == "l2" else (float(key.min()) - 0.001 if len(key) else -0.001)
+    levels = np.linspace(start, max(top, start), thresholds)
+    # the results nearer than each level, over all queries: how many, how many correct
+    kept = np.zeros(thresholds)
+    correct = np.zeros(thresholds)
+    for i, t in enumerate(levels):
+        below = key < t
+        kept[i], correct[i] = below.sum(), (below & hit).sum()
+    total_gt = float(n_gt.sum())
+    precision = np.where(kept > 0, correct / np.maximum(kept, 1), 1.0)
+    recall = correct / total_gt if total_gt else np.where(kept > 0, 0.0, 1.0)
+    ap = float(np.sum((recall[1:] - recall[:-1]) * (precision[1:] + precision[:-1]) / 2))
+    n_res, n_hit = len(r_ids), int(hit.sum())
+    out = {"queries": nq, "results": n_res, "ground_truth_results": int(total_gt),
+           "range_precision": n_hit / n_res if n_res else 1.0,
+           "range_recall": n_hit / total_gt if total_gt else (1.0 if n_res == 0 else 0.0),
+           "range_ap": ap,
+           "pr_curve": [{"threshold": float(sign * t), "precision": float(p), "recall": float(r)}
+                        for t, p, r in zip(levels, precision, recall)]}
+    if rsm_value is not None:
+        if distance_of is not None and not hit.all():
+            miss = np.flatnonzero(~hit)
+            true_dist[miss] = distance_of(np.searchsorted(r_lims, miss, side="right") - 1, r_ids[miss])
+        denominator = float(np.sum(rsm_value(g_dist.astype(np.float64))))
+        out["rsm"] = float(np.sum(rsm_value(true_dist))) / denominator if denominator else None
+    return out
+
+
+def _exact_distances_from(base_path: str, queries_path: str, metric: str):
+    """distance_of(query rows, base ids) in float64, the ids being base row numbers."""
+    from vtool.io.vectors import open_vectors
+
+    cosine = metric == "cosine"
+    base = open_vectors(base_path, normalize=cosine)
+    queries = open_vectors(queries_path, normalize=cosine).read_all().astype(np.float64)
+
+    def distance_of(q: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        if len(ids) and (ids.min() < 0 or ids.max() >= base.n):
+            raise VtoolError(f"{base_path}: has {base.n} rows; the results name id {int(ids.max())} (RSM measures "
+                             "results by row number)")
+        rows, at = np.unique(ids, return_inverse=True)
+        v = base.read_rows(rows).astype(np.float64)[at]
+        return np.einsum("ij,ij->i", queries[q] - v, queries[q] - v) if metric == "l2" \
+            else np.einsum("ij,ij->i", queries[q], v)
+    return distance_of
+
+
+def rsm_function(table: str | None, radius: float | None, metric: str):
+    """f, the value of a result at its true distance: a step at radius (1 within it), or the
+    piecewise-linear curve through a table's (distance, value) points, constant beyond its ends."""
+    if (table is None) == (radius is None):
+        raise VtoolError("RSM needs one of --rsm-table FILE or --rsm-radius R")
+    if radius is not None:
+        if not np.isfinite(radius):
+            raise VtoolError(f"--rsm-radius must be a finite number, got {radius}")
+        return (lambda d: (d <= radius).astype(np.float64)) if metric == "l2" \
+            else (lambda d: (d >= radius).astype(np.float64))
+    try:
+        points = np.loadtxt(table, delimiter=None if not str(table).endswith(".csv") else ",", ndmin=2)
+    except (OSError, ValueError) as e:
+        raise VtoolError(f"{table}: not a table of (distance, value) rows ({str(e).splitlines()[0]})") from None
+    if points.shape[1] != 2 or len(points) < 1 or not np.isfinite(points).all():
+        raise VtoolError(f"{table}: expected rows of two numbers, distance and value")
+    if (np.diff(points[:, 0]) <= 0).any():
+        raise VtoolError(f"{table}: distances must increase from row to row")
+    if ((points[:, 1] < 0) | (points[:, 1] > 1)).any():
+        raise VtoolError(f"{table}: values are probabilities, between 0 and 1")
+    xs, ys = points[:, 0], points[:, 1]
+    return lambda d: np.interp(d, xs, ys)
 
 
 def ids_disagree(ids: np.ndarray, gt_ids: np.ndarray) -> str | None:
@@ -136,15 +243,16 @@ def evaluate(results: str | None = None, gt: str | None = None, gt_distances: st
              base: str | None = None, queries: str | None = None, metric: str = "l2", k: int | None = None,
              timing: str | None = None, index: str | None = None, mse: bool = False, codes: str | None = None,
              model: str | None = None, fail_below: float | None = None, gate: str = "k-recall@k",
-             results_format: str | None = None, gt_format: str | None = None, strict: bool = False) -> dict:
+             results_format: str | None = None, gt_format: str | None = None, strict: bool = False,
+             rsm_table: str | None = None, rsm_radius: float | None = None) -> dict:
     """The report of `vtool eval`: recalls of results against ground truth (given, or computed
     from base and queries), QPS from a timing record, index size, reconstruction error, and
     the recall gate (report["gate"]["passed"])."""
     from vtool.commands import groundtruth
     from vtool.io.results import read_results
 
-    if gate not in RECALL_NAMES:
-        raise VtoolError(f"unknown --gate {gate!r}; choose {', '.join(RECALL_NAMES)}")
+    if gate not in RECALL_NAMES + RANGE_GATES:
+        raise VtoolError(f"unknown --gate {gate!r}; choose {', '.join(RECALL_NAMES + RANGE_GATES)}")
     if mse and base is None:
         raise VtoolError("--mse compares reconstructions with the original vectors: give --base")
     if results is None:
@@ -155,6 +263,39 @@ def evaluate(results: str | None = None, gt: str | None = None, gt_distances: st
         if index:
             report.update(index_size(index))
         return report
+    from vtool.io.results import read_range_results, results_kind
+
+    kinds = (results_kind(results, results_format), results_kind(gt, gt_format) if gt is not None else None)
+    if "range" in kinds:
+        if kinds[1] is None:
+            raise VtoolError("range results are evaluated against range ground truth: give --gt (vtool gt --radius)")
+        if kinds == ("range", "knn"):
+            raise VtoolError(f"{gt}: k-NN ground truth, but {results} holds range results: a range evaluation needs "
+                             "range ground truth (vtool gt --radius)")
+        if kinds == ("knn", "range"):
+            raise VtoolError(f"{results}: k-NN results, but {gt} is range ground truth: evaluate the results of "
+                             "vtool search --radius against it")
+        rsm = rsm_function(rsm_table, rsm_radius, metric) if (rsm_table or rsm_radius is not None) else None
+        measure = _exact_distances_from(base, queries, metric) if rsm is not None and base and queries else None
+        report = range_metrics(read_range_results(gt, gt_format), read_range_results(results, results_format),
+                               "l2" if metric == "l2" else "ip", rsm, distance_of=measure)
+        if timing:
+            report.update(read_timing(timing))
+        if index:
+            report.update(index_size(index))
+        if fail_below is not None:
+            measure = "range_ap" if gate == "k-recall@k" else gate
+            if measure == "rsm" and "rsm" not in report:
+                raise VtoolError("--gate rsm needs the value of a result: --rsm-radius or --rsm-table")
+            if measure not in report:
+                raise VtoolError(f"--gate {gate} is a k-NN measure; a range evaluation gates on "
+                                 f"{', '.join(RANGE_GATES)}")
+            report["gate"] = {"recall": measure, "threshold": fail_below, "passed": (report[measure] or 0) >= fail_below}
+        return report
+    if rsm_table or rsm_radius is not None:
+        raise VtoolError("RSM is a range search measure: evaluate results of vtool search --radius")
+    if gate in RANGE_GATES:
+        raise VtoolError(f"--gate {gate} is a range search measure; k-NN results gate on {', '.join(RECALL_NAMES)}")
     ids, _ = read_results(results, fmt=results_format)
     if gt is not None:
         gt_ids, gt_dist = read_results(gt, gt_distances, fmt=gt_format)
@@ -216,3 +357,18 @@ def report_table(report: dict):
         g = report["gate"]
         table.add_row(f"gate {g['recall']} >= {g['threshold']}", "pass" if g["passed"] else "FAIL")
     return table
+
+
+def plot_report(report: dict, path: str) -> None:
+    """eval --plot: the range precision-recall curve, or the k-NN run as one recall / QPS point."""
+    from vtool.commands.plot import plot_curve
+
+    if "pr_curve" in report:
+        curve = report["pr_curve"]
+        plot_curve(path, [p["recall"] for p in curve], [p["precision"] for p in curve], "recall", "precision",
+                   f"range search: AP {report['range_ap']:.3f}")
+    else:
+        if report.get("qps") is None:
+            raise VtoolError("--plot of k-NN results draws recall against QPS: give --timing (vtool search --timing)")
+        plot_curve(path, [report["k-recall@k"]], [report["qps"]], "k-recall@k", "queries per second",
+                   "k-NN search (vtool tune --plot draws the whole curve)")

@@ -24,6 +24,7 @@ from vtool.io.vectors import open_vectors
 
 SHORTLIST_EXTRA = 16  # candidates kept beyond 2k by the BLAS pass, then ranked exactly
 PAIRS_AT_ONCE = 65536
+RANGE_QUERY_BLOCK = 1024  # queries against one base batch at a time (bounds the distance matrix)
 
 
 def ground_truth(base_path: str, queries_path: str, k: int = 100, metric: str = "l2",
@@ -109,3 +110,61 @@ def _exact_top(exact, rows, approx, k: int, metric: str, queries, top_norm: floa
     cutoff = approx.max(axis=1) if metric == "l2" else -approx.min(axis=1)
     kth = np.take_along_axis(key, best[:, -1:], 1)[:, 0]
     return d_k, i_k, kth + 2 * error < cutoff
+
+
+def range_ground_truth(base_path: str, queries_path: str, radius: float, metric: str = "l2",
+                       batch_size: int = 65536, fmt: str | None = None, column: str | None = None,
+                       id_column: str | None = None):
+    """Every base vector within radius of each query (squared L2 <= radius; inner product >=
+    radius for ip / cosine), exactly: BLAS distances pick the candidates within the float32
+    error bound of the radius, float64 distances decide. Returns (lims, ids, distances,
+    report), each query's results nearest first (ties to the smaller id)."""
+    if metric not in ("l2", "ip", "cosine"):
+        raise VtoolError(f"unknown metric {metric!r}; choose l2, ip or cosine")
+    if not np.isfinite(radius) or (metric == "l2" and radius < 0):
+        raise VtoolError(f"--radius must be a finite number{' >= 0 (a squared L2 distance)' if metric == 'l2' else ''}, "
+                         f"got {radius}")
+    cosine = metric == "cosine"
+    inner = "ip" if cosine else metric
+    base = open_vectors(base_path, fmt, column, id_column, normalize=cosine)
+    qf = open_vectors(queries_path, fmt, column, normalize=cosine)
+    if qf.d != base.d:
+        raise VtoolError(f"{queries_path}: queries have dimension {qf.d}, the base has {base.d}")
+    queries = qf.read_all()
+    q64 = queries.astype(np.float64)
+    qn = np.einsum("ij,ij->i", queries, queries)
+    found_q, found_id, found_d = [], [], []
+    t0 = time.perf_counter()
+    with log.progress("range ground truth", base.n) as advance:
+        for start, batch, batch_ids in base.batches(batch_size):
+            bn = np.einsum("ij,ij->i", batch, batch)
+            error = 4 * base.d * 2.0 ** -24 * (qn[:, None] + bn[None, :] + 2 * np.sqrt(qn[:, None] * bn[None, :]))
+            for a in range(0, len(queries), RANGE_QUERY_BLOCK):
+                b = min(len(queries), a + RANGE_QUERY_BLOCK)
+                ip = queries[a:b] @ batch.T
+                if inner == "l2":
+                    near = qn[a:b, None] + bn[None, :] - 2 * ip <= radius + error[a:b]
+                else:
+                    near = ip >= radius - error[a:b]
+                qi, bi = np.nonzero(near)
+                if not len(qi):
+                    continue
+                v = batch[bi].astype(np.float64)
+                exact = np.einsum("ij,ij->i", q64[a + qi] - v, q64[a + qi] - v) if inner == "l2" \
+                    else np.einsum("ij,ij->i", q64[a + qi], v)
+                keep = exact <= radius if inner == "l2" else exact >= radius
+                found_q.append(a + qi[keep])
+                found_id.append(batch_ids[bi[keep]] if batch_ids is not None else start + bi[keep])
+                found_d.append(exact[keep])
+            advance(len(batch))
+    q_of = np.concatenate(found_q) if found_q else np.zeros(0, np.int64)
+    ids = np.concatenate(found_id).astype(np.int64) if found_id else np.zeros(0, np.int64)
+    dist = np.concatenate(found_d) if found_d else np.zeros(0)
+    order = np.lexsort((ids, dist if inner == "l2" else -dist, q_of))
+    lims = np.zeros(len(queries) + 1, np.int64)
+    np.cumsum(np.bincount(q_of, minlength=len(queries)), out=lims[1:])
+    seconds = time.perf_counter() - t0
+    report = {"queries": len(queries), "base": base.n, "radius": radius, "metric": metric, "results": int(lims[-1]),
+              "results_per_query": float(lims[-1] / max(len(queries), 1)),
+              "queries_without_results": int((np.diff(lims) == 0).sum()), "seconds": seconds}
+    return lims, ids[order], dist[order].astype(np.float32), report

@@ -13,11 +13,11 @@ from vtool.index.container import MAGIC, VtiFile
 from vtool.io.codes import is_codes_file, open_codes
 from vtool.io.inputs import check_input_file, shown
 from vtool.io.parquet import open_parquet
-from vtool.io.results import read_results
+from vtool.io.results import RANGE_FORMATS, read_range_results, read_results, results_kind
 from vtool.io.vectors import FORMATS_BY_SUFFIX, open_vectors
 
 
-INFO_FORMATS = ("vti", "npz", "parquet", "npy", "ibin", "fvecs", "bvecs", "ivecs", "fbin", "u8bin", "i8bin")
+INFO_FORMATS = ("vti", "npz", "parquet", "npy", "ibin", "rbin", "fvecs", "bvecs", "ivecs", "fbin", "u8bin", "i8bin")
 
 
 def describe(path: str, verify: bool = True, fmt: str | None = None) -> dict:
@@ -33,6 +33,13 @@ def describe(path: str, verify: bool = True, fmt: str | None = None) -> dict:
     if kind == "vti":
         return describe_index(path, verify)
     base = {"file": shown(path), "bytes": os.path.getsize(path)}
+    if kind in RANGE_FORMATS and results_kind(path, kind) == "range":
+        lims, ids, dist = read_range_results(path, kind)
+        counts = np.diff(lims)
+        return {**base, "type": "range results", "format": kind, "queries": int(len(lims) - 1),
+                "results": int(lims[-1]), "results_per_query": f"{counts.min() if len(counts) else 0}.."
+                f"{counts.max() if len(counts) else 0}, mean {counts.mean() if len(counts) else 0:.2f}",
+                "queries_without_results": int((counts == 0).sum()), **_id_range(ids)}
     if kind == "npz" or (kind not in INFO_FORMATS and head.startswith(b"PK")):
         return {**base, **_results(path, "npz")}
     if kind == "parquet":

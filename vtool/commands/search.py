@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from vtool import _native
+from vtool import _native, log
 from vtool.index.refine import rerank
 from vtool.index.index import load_index
 from vtool.io.vectors import open_vectors
@@ -79,3 +79,51 @@ def _refine_from_stream(index, queries: np.ndarray, rf, k: int, shortlist: int, 
     if index.metric == "ip":
         dist = np.where(pos >= 0, -dist, -np.inf).astype(np.float32)
     return dist, ids
+
+
+def range_search(index_path: str, queries_path: str, radius: float, nprobe: int | None = None,
+                 threads: int | None = None, verify: bool = True, fmt: str | None = None, column: str | None = None,
+                 refine: str | None = None, ef: int | None = None, max_results: int | None = None):
+    """Every result within radius of every query: (lims, ids, distances, report). max_results
+    keeps at most that many per query, the nearest, and the report counts the queries cut."""
+    threads = _native.default_threads() if threads is None else threads
+    if threads < 1:
+        raise VtoolError("--threads must be at least 1")
+    if not np.isfinite(radius):
+        raise VtoolError(f"--radius must be a finite number, got {radius}")
+    if max_results is not None and max_results < 1:
+        raise VtoolError("--max-results must be at least 1")
+    index = load_index(index_path, verify=verify)
+    if index.ntotal == 0:
+        raise VtoolError(f"{index_path}: the index holds no vectors (run vtool add first)")
+    if index.metric == "l2" and radius < 0:
+        raise VtoolError(f"--radius is a squared L2 distance: it cannot be negative ({radius})")
+    qf = open_vectors(queries_path, fmt, column)
+    if qf.d != index.d:
+        raise VtoolError(f"{queries_path}: queries have dimension {qf.d}, the index has {index.d}")
+    params = index.structure.search_params(nprobe, ef)
+    refine_rows = None
+    if refine is not None:
+        rf = open_vectors(refine)
+        if rf.d != index.d:
+            raise VtoolError(f"{refine}: vectors have dimension {rf.d}, the index has {index.d}")
+        refine_rows = rf.random_access()
+    queries = qf.read_all()
+    t0 = time.perf_counter()
+    lims, dist, ids = index.range_search(queries, radius, threads=threads, refine_vectors=refine_rows, **params)
+    seconds = time.perf_counter() - t0
+    counts = np.diff(lims)
+    cut = int((counts > max_results).sum()) if max_results else 0
+    if cut:
+        keep = np.concatenate([np.arange(a, a + min(c, max_results)) for a, c in zip(lims[:-1], counts)])
+        ids, dist = ids[keep], dist[keep]
+        lims = np.zeros_like(lims)
+        np.cumsum(np.minimum(counts, max_results), out=lims[1:])
+        log.warning(f"{cut} of {len(queries)} queries had more than {max_results} results within the radius; "
+                    "kept the nearest (--max-results)")
+    report = {"index": index_path, "spec": str(index.spec), "queries": len(queries), "radius": radius,
+              "results": int(lims[-1]), "results_per_query": float(lims[-1] / max(len(queries), 1)),
+              "queries_cut": cut, "max_results": max_results, "nprobe": params.get("nprobe"), "ef": params.get("ef"),
+              "threads": threads, "simd": _native.simd_level(), "seconds": seconds,
+              "qps": len(queries) / seconds if seconds > 0 else None}
+    return lims, ids, dist, report

@@ -146,3 +146,142 @@ def _read_parquet_results(path: str) -> tuple[np.ndarray, np.ndarray]:
     ids[q, r] = t["id"].to_numpy()
     dist[q, r] = t["distance"].to_numpy()
     return ids, dist
+
+
+# -- range results: every result within a radius, a variable number per query ----------------
+# (lims int64 nq+1, ids int64 total, distances float32 total); query q's results are at
+# lims[q]:lims[q+1], nearest first (largest inner product first for ip / cosine).
+#   .rbin     big-ann-benchmarks range layout: int32 nq, int32 total, int32 counts[nq],
+#             int32 ids[total], float32 distances[total]
+#   .npz      arrays "lims", "ids", "distances"
+#   .parquet  rows (query, rank, id, distance), schema metadata vtool.results = range and
+#             vtool.queries = nq (queries without results have no row)
+RANGE_FORMATS = ("npz", "parquet", "rbin")
+
+
+def range_format(path: str, override: str | None) -> str:
+    if override:
+        if override not in RANGE_FORMATS:
+            raise VtoolError(f"unknown range result format {override!r}; choose {', '.join(RANGE_FORMATS)}")
+        return override
+    if path == STDOUT:
+        return "npz"
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in RANGE_FORMATS:
+        raise VtoolError(f"{path}: range results are written as .rbin, .npz or .parquet (or pass --out-format)")
+    return suffix
+
+
+def write_range_results(path: str, lims: np.ndarray, ids: np.ndarray, dist: np.ndarray,
+                        fmt: str | None = None) -> None:
+    """Write range results atomically (or to stdout for '-')."""
+    fmt = range_format(path, fmt)
+    lims, ids, dist = np.asarray(lims, np.int64), np.asarray(ids, np.int64), np.asarray(dist, np.float32)
+    buf = io.BytesIO()
+    nq = len(lims) - 1
+    if fmt == "npz":
+        np.savez(buf, lims=lims, ids=ids, distances=dist)
+    elif fmt == "rbin":
+        if len(ids) >= 2**31 or ids.max(initial=-1) >= 2**31:
+            raise VtoolError("range results do not fit the .rbin layout (int32 ids and counts); write .npz or .parquet")
+        buf.write(np.array([nq, len(ids)], "<i4").tobytes())
+        buf.write(np.diff(lims).astype("<i4").tobytes())
+        buf.write(ids.astype("<i4").tobytes())
+        buf.write(dist.astype("<f4").tobytes())
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        counts = np.diff(lims)
+        query = np.repeat(np.arange(nq, dtype=np.int64), counts)
+        table = pa.table({"query": pa.array(query),
+                          "rank": pa.array((np.arange(len(ids)) - lims[:-1][query]).astype(np.int32)),
+                          "id": pa.array(ids), "distance": pa.array(dist)})
+        table = table.replace_schema_metadata({"vtool.results": "range", "vtool.queries": str(nq)})
+        pq.write_table(table, buf, **WRITE_OPTIONS)
+    data = buf.getvalue()
+    if path == STDOUT:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def results_kind(path: str, fmt: str | None = None) -> str:
+    """"range" or "knn": what a results (or ground-truth) file holds."""
+    path = check_input_file(path)
+    kind = fmt or Path(path).suffix.lower().lstrip(".")
+    if kind == "rbin":
+        return "range"
+    if kind == "npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return "range" if "lims" in z.files else "knn"
+        except (ValueError, OSError, EOFError):
+            return "knn"  # the reader says what is wrong
+    if kind == "parquet":
+        from vtool.io.parquet import open_parquet
+
+        meta = open_parquet(path).schema_arrow.metadata or {}
+        return "range" if meta.get(b"vtool.results") == b"range" else "knn"
+    return "knn"
+
+
+def read_range_results(path: str, fmt: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lims, ids, distances) from a range results or range ground-truth file, checked."""
+    path = check_input_file(path)
+    kind = fmt or Path(path).suffix.lower().lstrip(".")
+    try:
+        if kind == "rbin":
+            lims, ids, dist = _read_rbin(path)
+        elif kind == "npz":
+            with np.load(path, allow_pickle=False) as z:
+                if "lims" not in z.files:
+                    raise VtoolError(f"{path}: k-NN results, not range results (no 'lims' array)")
+                lims, ids = z["lims"].astype(np.int64), z["ids"].astype(np.int64)
+                dist = z["distances"].astype(np.float32)
+        elif kind == "parquet":
+            lims, ids, dist = _read_parquet_range(path)
+        else:
+            raise VtoolError(f"{path}: range results are read from .rbin, .npz or .parquet (or pass --format)")
+    except (ValueError, OSError, EOFError) as e:
+        raise VtoolError(f"{path}: unreadable or truncated ({str(e).splitlines()[0]})") from None
+    if lims.ndim != 1 or len(lims) < 1 or lims[0] != 0 or (np.diff(lims) < 0).any() or lims[-1] != len(ids) \
+            or ids.shape != dist.shape:
+        raise VtoolError(f"{path}: inconsistent range results (offsets, ids and distances disagree)")
+    return lims, ids, dist
+
+
+def _read_rbin(path: str):
+    size = os.path.getsize(path)
+    if size < 8:
+        raise VtoolError(f"{path}: truncated (smaller than the 8-byte header)")
+    nq, total = (int(v) for v in np.fromfile(path, dtype="<i4", count=2))
+    if nq < 0 or total < 0 or size != 8 + 4 * nq + 8 * total:
+        raise VtoolError(f"{path}: header says {nq} queries and {total} results ({8 + 4 * nq + 8 * total} bytes), "
+                         f"file has {size}: not the big-ann range layout")
+    counts = np.fromfile(path, dtype="<i4", count=nq, offset=8).astype(np.int64)
+    if (counts < 0).any() or counts.sum() != total:
+        raise VtoolError(f"{path}: result counts do not add up to the header's total {total}")
+    lims = np.zeros(nq + 1, np.int64)
+    np.cumsum(counts, out=lims[1:])
+    ids = np.fromfile(path, dtype="<i4", count=total, offset=8 + 4 * nq).astype(np.int64)
+    dist = np.fromfile(path, dtype="<f4", count=total, offset=8 + 4 * nq + 4 * total)
+    return lims, ids, dist
+
+
+def _read_parquet_range(path: str):
+    t = read_table(path)
+    meta = t.schema.metadata or {}
+    if meta.get(b"vtool.results") != b"range":
+        raise VtoolError(f"{path}: k-NN results, not range results (no vtool.results = range metadata)")
+    nq = int(meta.get(b"vtool.queries", b"0"))
+    q = t["query"].to_numpy().astype(np.int64)
+    r = t["rank"].to_numpy().astype(np.int64)
+    if len(q) and (q.min() < 0 or q.max() >= nq):
+        raise VtoolError(f"{path}: a query number outside 0..{nq - 1}")
+    order = np.lexsort((r, q))
+    lims = np.zeros(nq + 1, np.int64)
+    np.cumsum(np.bincount(q, minlength=nq), out=lims[1:])
+    return lims, t["id"].to_numpy().astype(np.int64)[order], t["distance"].to_numpy().astype(np.float32)[order]
