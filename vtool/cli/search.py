@@ -26,7 +26,8 @@ def search(
                                               "IVF<n>_HNSW<M>: the quantizer's.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="Search threads (default: the cores this process may "
                                                    "use; results do not depend on it).")] = None,
-    k_factor: Annotated[int, typer.Option(help="Re-ranking (RFlat or --refine): shortlist k * k-factor.")] = 4,
+    k_factor: Annotated[Optional[int], typer.Option(help="Re-ranking (RFlat or --refine): shortlist k * k-factor "
+                                                    "(default 4, or what vtool tune stored).")] = None,
     refine: Annotated[Optional[str], typer.Option(help="Re-rank with exact distances to these original vectors "
                                                   "(row number = id, or --refine-id-column).")] = None,
     refine_id_column: Annotated[Optional[str], typer.Option(help="Parquet --refine: the column holding each "

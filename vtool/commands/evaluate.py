@@ -346,6 +346,12 @@ def report_table(report: dict):
         table.add_row(f"{k}-recall@{k}", f"{report['k-recall@k']:.4f}")
         table.add_row(f"1-recall@{k}", f"{report['1-recall@k']:.4f}")
         table.add_row("recall@1", f"{report['recall@1']:.4f}")
+    if "range_ap" in report:
+        table.add_row("queries", str(report["queries"]))
+        table.add_row("results / ground truth", f"{report['results']} / {report['ground_truth_results']}")
+        for name in ("range_precision", "range_recall", "range_ap", "rsm"):
+            if report.get(name) is not None:
+                table.add_row(name.replace("_", " "), f"{report[name]:.4f}")
     if report.get("mse") is not None:
         table.add_row(f"reconstruction MSE ({report['mse_vectors']} vectors)", f"{report['mse']:.6g}")
     if "qps" in report:

@@ -7,14 +7,14 @@ import time
 import numpy as np
 
 from vtool import _native, log
-from vtool.index.refine import rerank
+from vtool.index.refine import DEFAULT_K_FACTOR, rerank
 from vtool.index.index import load_index
 from vtool.io.vectors import open_vectors
 from vtool.errors import VtoolError
 
 
 def search(index_path: str, queries_path: str, k: int = 10, nprobe: int | None = None, threads: int | None = None,
-           verify: bool = True, fmt: str | None = None, column: str | None = None, k_factor: int = 4,
+           verify: bool = True, fmt: str | None = None, column: str | None = None, k_factor: int | None = None,
            refine: str | None = None, ef: int | None = None, refine_id_column: str | None = None):
     """Returns (distances, ids, report); the report carries the timing eval uses for QPS.
     refine: exact re-ranking against these vectors, row number = id, or ids from
@@ -25,6 +25,7 @@ def search(index_path: str, queries_path: str, k: int = 10, nprobe: int | None =
     index = load_index(index_path, verify=verify)
     if index.ntotal == 0:
         raise VtoolError(f"{index_path}: the index holds no vectors (run vtool add first)")
+    nprobe, ef, k_factor, tuned = _defaults(index, nprobe, ef, k_factor)
     qf = open_vectors(queries_path, fmt, column)
     if qf.d != index.d:
         raise VtoolError(f"{queries_path}: queries have dimension {qf.d}, the index has {index.d}")
@@ -50,7 +51,8 @@ def search(index_path: str, queries_path: str, k: int = 10, nprobe: int | None =
                                  **params)
     seconds = time.perf_counter() - t0
     report = {"index": index_path, "spec": str(index.spec), "queries": len(queries), "k": k,
-              "nprobe": params.get("nprobe"), "ef": params.get("ef"), "threads": threads,
+              "nprobe": params.get("nprobe"), "ef": params.get("ef"), "k_factor": k_factor, "threads": threads,
+              "parameters": "the index's defaults (vtool tune --write)" if tuned else "given or built-in",
               "simd": _native.simd_level(), "seconds": seconds,
               "qps": len(queries) / seconds if seconds > 0 else None}
     return dist, ids, report
@@ -96,6 +98,7 @@ def range_search(index_path: str, queries_path: str, radius: float, nprobe: int 
     index = load_index(index_path, verify=verify)
     if index.ntotal == 0:
         raise VtoolError(f"{index_path}: the index holds no vectors (run vtool add first)")
+    nprobe, ef, _, tuned = _defaults(index, nprobe, ef, None)
     if index.metric == "l2" and radius < 0:
         raise VtoolError(f"--radius is a squared L2 distance: it cannot be negative ({radius})")
     qf = open_vectors(queries_path, fmt, column)
@@ -124,6 +127,20 @@ def range_search(index_path: str, queries_path: str, radius: float, nprobe: int 
     report = {"index": index_path, "spec": str(index.spec), "queries": len(queries), "radius": radius,
               "results": int(lims[-1]), "results_per_query": float(lims[-1] / max(len(queries), 1)),
               "queries_cut": cut, "max_results": max_results, "nprobe": params.get("nprobe"), "ef": params.get("ef"),
+              "parameters": "the index's defaults (vtool tune --write)" if tuned else "given or built-in",
               "threads": threads, "simd": _native.simd_level(), "seconds": seconds,
               "qps": len(queries) / seconds if seconds > 0 else None}
     return lims, ids, dist, report
+
+
+def _defaults(index, nprobe, ef, k_factor):
+    """The search parameters: as given; when none is given, those `vtool tune --write` stored
+    in the index (logged); else the built-in ones. Returns (nprobe, ef, k_factor, tuned)."""
+    from vtool.commands.tune import search_defaults
+
+    stored = search_defaults(index.header) if nprobe is None and ef is None and k_factor is None else {}
+    if stored:
+        log.info("search parameters from the index (vtool tune): "
+                 + ", ".join(f"{key} {value}" for key, value in stored.items()))
+    return (stored.get("nprobe", nprobe), stored.get("ef", ef), stored.get("k_factor", k_factor or DEFAULT_K_FACTOR),
+            bool(stored))
