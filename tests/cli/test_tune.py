@@ -85,6 +85,8 @@ def test_tune_a_range_search(ws, cli):
     r, report = tune(cli, ws / "ivf.vti", ws / "q.npy", "--gt", ws / "rgt.rbin", "--measure", "range-ap",
                      "--radius", radius, "--target-recall", 0.9)
     assert r.code == 0 and report["chosen"]["quality"] >= 0.9 and report["chosen"]["nprobe"] > 1
+    radii = {p["search_radius"] for p in report["points"]}
+    assert radii == {radius * f for f in (1.0, 1.1, 1.25, 1.5)}
     r, report = tune(cli, ws / "ivf.vti", ws / "q.npy", "--gt", ws / "rgt.rbin", "--measure", "rsm",
                      "--radius", radius, "--target-recall", 0.8)
     assert r.code == 0 and report["met"]

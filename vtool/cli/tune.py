@@ -66,7 +66,7 @@ def tune(
 def _print(report: dict) -> None:
     console = Console(highlight=False)
     table = Table(title=f"Pareto front ({report['measure']}, {report['tune_queries']} tuning queries)")
-    params = [key for key in ("nprobe", "ef", "k_factor") if key in report["chosen"]]
+    params = [key for key in ("nprobe", "ef", "k_factor", "search_radius") if key in report["chosen"]]
     for column in params + [report["measure"], "QPS"]:
         table.add_column(column, justify="right")
     for p in report["front"]:

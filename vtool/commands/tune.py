@@ -1,7 +1,9 @@
 """Finding the operating point a user needs: the library behind `vtool tune`.
 
 The search parameter an index has — nprobe for IVF (also IVF_HNSW), ef for a graph, with
-RFlat also the re-ranking k-factor — is swept on part of the queries, coarse to fine: powers
+RFlat also the re-ranking k-factor, for a range search also the search radius (the
+ground truth's radius times 1, 1.1, 1.25, 1.5: approximate distances miss results near the
+radius) — is swept on part of the queries, coarse to fine: powers
 of two until the target is met, then bisection between the last two powers. Every point is
 measured on this machine (quality against the ground truth, QPS as the faster of two runs).
 The Pareto front (no other point both better and faster) is reported, and the cheapest point
@@ -22,6 +24,7 @@ from vtool import __version__, _native
 from vtool.errors import VtoolError
 
 K_FACTORS = (1, 2, 4, 8)  # RFlat shortlists swept
+RADIUS_FACTORS = (1.0, 1.1, 1.25, 1.5)  # range search: search radii swept, as multiples of --radius
 MEASURES = ("k-recall@k", "1-recall@k", "recall@1", "range-ap", "rsm")
 MAX_EF = 4096
 
@@ -85,14 +88,14 @@ def tune(index_path: str, queries_path: str, gt_path: str, target_recall: float 
 
     t_start = time.perf_counter()
     points = _sweep(index, k, lambda p: run(p, tune_rows), target_recall, target_qps,
-                    deadline=t_start + max_seconds)
+                    deadline=t_start + max_seconds, radius=radius, metric=index.metric)
     front = pareto(points)
     chosen = _choose(points, target_recall, target_qps)
     met = chosen is not None
     if chosen is None:  # the best reached: most accurate, or fastest for a QPS target
         chosen = max(points, key=lambda p: (p["quality"], p["qps"] or 0) if target_recall is not None
                      else (p["qps"] or 0, p["quality"]))
-    params = {key: chosen[key] for key in ("nprobe", "ef", "k_factor") if key in chosen}
+    params = {key: chosen[key] for key in ("nprobe", "ef", "k_factor", "search_radius") if key in chosen}
     report = {"index": index_path, "spec": str(index.spec), "measure": measure, "k": k, "radius": radius,
               "target_recall": target_recall, "target_qps": target_qps, "threads": threads,
               "tune_queries": len(tune_rows), "holdout_queries": len(hold_rows), "points": points, "front": front,
@@ -102,7 +105,8 @@ def tune(index_path: str, queries_path: str, gt_path: str, target_recall: float 
         held = run(params, hold_rows)
         report["holdout"] = {"quality": held["quality"], "qps": held["qps"]}
     if write and met:
-        store_defaults(index_path, {**params, "measure": measure, "k": k, "target_recall": target_recall,
+        stored = {key: value for key, value in params.items() if key != "search_radius"}  # a radius is always given
+        store_defaults(index_path, {**stored, "measure": measure, "k": k, "target_recall": target_recall,
                                     "target_qps": target_qps, "tuned_quality": chosen["quality"],
                                     "holdout_quality": report.get("holdout", {}).get("quality"),
                                     "threads": threads, "simd": _native.simd_level(), "vtool_version": __version__})
@@ -113,7 +117,7 @@ def tune(index_path: str, queries_path: str, gt_path: str, target_recall: float 
 def _search(index, queries, k, radius, threads, params):
     search = {key: params[key] for key in ("nprobe", "ef") if key in params}
     if radius is not None:
-        lims, dist, ids = index.range_search(queries, radius, threads=threads, **search)
+        lims, dist, ids = index.range_search(queries, params.get("search_radius", radius), threads=threads, **search)
         return lims, ids, dist
     return index.search(queries, k, threads=threads, k_factor=params.get("k_factor", 4), **search)
 
@@ -163,18 +167,30 @@ class _Truth:
         return report["range_ap" if self.measure == "range-ap" else "rsm"]
 
 
-def _sweep(index, k, measure, target_recall, target_qps, deadline) -> list[dict]:
-    """Coarse to fine over the index's parameter (and the k-factor with RFlat)."""
+def search_radius(radius: float, factor: float, metric: str) -> float:
+    """A search radius factor times looser than radius: a larger squared distance, or a
+    smaller similarity by the same fraction of its size."""
+    return radius * factor if metric == "l2" else radius - (factor - 1) * abs(radius)
+
+
+def _sweep(index, k, measure, target_recall, target_qps, deadline, radius=None, metric="l2") -> list[dict]:
+    """Coarse to fine over the index's parameter (and the k-factor with RFlat, the search
+    radius with a range measure)."""
     spec = knob(index, k)
-    factors = K_FACTORS if index.refiner is not None else (None,)
+    if radius is not None:
+        variants = [{"search_radius": search_radius(radius, f, metric)} for f in RADIUS_FACTORS]
+    elif index.refiner is not None:
+        variants = [{"k_factor": kf} for kf in K_FACTORS]
+    else:
+        variants = [{}]
     points: list[dict] = []
 
     def at(value):
         out = []
-        for kf in factors:
+        for variant in variants:
             if time.perf_counter() > deadline and points:
                 break
-            params = ({spec[0]: value} if spec else {}) | ({"k_factor": kf} if kf else {})
+            params = ({spec[0]: value} if spec else {}) | variant
             point = measure(params)
             points.append(point)
             out.append(point)
