@@ -96,3 +96,11 @@ def rewrite_index(src, dst, header_changes: dict | None = None, **sections):
     header = {k: v for k, v in f.header.items() if k != "sections"} | (header_changes or {})
     write_vti(str(dst), header, arrays)
     return dst
+
+
+def run_ok(*args) -> None:
+    """Run `vtool ARGS...` in-process where the cli fixture cannot (module-scoped fixtures),
+    and require exit 0."""
+    with pytest.raises(SystemExit) as e:
+        main([str(a) for a in args])
+    assert e.value.code == 0, args

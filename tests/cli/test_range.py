@@ -8,30 +8,23 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import assert_refused, clustered
+from tests.conftest import assert_refused, clustered, run_ok
 from vtool.io.results import read_range_results, write_range_results
 
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
-    from vtool.cli.main import main
-
     ws = tmp_path_factory.mktemp("range")
     np.save(ws / "b.npy", clustered(3000, 12, seed=21))
     np.save(ws / "q.npy", clustered(60, 12, seed=22))
 
-    def run(*args):
-        with pytest.raises(SystemExit) as e:
-            main([str(a) for a in args])
-        assert e.value.code == 0
-
     for spec, name in (("Flat", "flat"), ("IVF8,Flat", "ivf"), ("IVF8,PQ4", "pq")):
-        run("train", ws / "b.npy", "--index", spec, "-o", ws / f"{name}.m.vti", "-q")
-        run("add", ws / f"{name}.m.vti", ws / "b.npy", "-o", ws / f"{name}.vti", "-q")
+        run_ok("train", ws / "b.npy", "--index", spec, "-o", ws / f"{name}.m.vti", "-q")
+        run_ok("add", ws / f"{name}.m.vti", ws / "b.npy", "-o", ws / f"{name}.vti", "-q")
     d = np.sort(((np.load(ws / "q.npy")[:, None] - np.load(ws / "b.npy")[None]) ** 2).sum(-1), axis=1)
     ws_radius = float(np.median(d[:, 10]))  # about 10 results a query
     (ws / "radius").write_text(repr(ws_radius))
-    run("gt", ws / "b.npy", ws / "q.npy", "--radius", ws_radius, "-o", ws / "gt.rbin", "-q")
+    run_ok("gt", ws / "b.npy", ws / "q.npy", "--radius", ws_radius, "-o", ws / "gt.rbin", "-q")
     return ws
 
 

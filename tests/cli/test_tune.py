@@ -9,26 +9,19 @@ import os
 import numpy as np
 import pytest
 
-from tests.conftest import assert_refused, clustered, shared_dataset
+from tests.conftest import assert_refused, clustered, run_ok, shared_dataset
 
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
-    from vtool.cli.main import main
-
     ws = tmp_path_factory.mktemp("tune")
     np.save(ws / "b.npy", clustered(4000, 16, seed=31, centers=40))
     np.save(ws / "q.npy", clustered(200, 16, seed=32, centers=40))
 
-    def run(*args):
-        with pytest.raises(SystemExit) as e:
-            main([str(a) for a in args])
-        assert e.value.code == 0
-
     for spec, name in (("IVF32,Flat", "ivf"), ("HNSW8,Flat", "hnsw"), ("IVF32,PQ4,RFlat", "rflat")):
-        run("train", ws / "b.npy", "--index", spec, "-o", ws / f"{name}.m.vti", "-q")
-        run("add", ws / f"{name}.m.vti", ws / "b.npy", "-o", ws / f"{name}.vti", "-q")
-    run("gt", ws / "b.npy", ws / "q.npy", "-k", 10, "-o", ws / "gt.ibin", "-q")
+        run_ok("train", ws / "b.npy", "--index", spec, "-o", ws / f"{name}.m.vti", "-q")
+        run_ok("add", ws / f"{name}.m.vti", ws / "b.npy", "-o", ws / f"{name}.vti", "-q")
+    run_ok("gt", ws / "b.npy", ws / "q.npy", "-k", 10, "-o", ws / "gt.ibin", "-q")
     return ws
 
 

@@ -25,17 +25,30 @@ from vtool.io.parquet import WRITE_OPTIONS, read_table
 RESULT_FORMATS = ("npz", "parquet", "ibin")
 
 
-def result_format(path: str, override: str | None) -> str:
+def result_format(path: str, override: str | None, formats: tuple[str, ...] = RESULT_FORMATS,
+                  what: str = "results") -> str:
+    """The layout results are written in: --out-format, else the extension (npz on stdout)."""
     if override:
-        if override not in RESULT_FORMATS:
-            raise VtoolError(f"unknown result format {override!r}; choose {', '.join(RESULT_FORMATS)}")
+        if override not in formats:
+            raise VtoolError(f"unknown {what} format {override!r}; choose {', '.join(formats)}")
         return override
     if path == STDOUT:
         return "npz"
     suffix = Path(path).suffix.lower().lstrip(".")
-    if suffix not in RESULT_FORMATS:
-        raise VtoolError(f"{path}: results are written as .npz, .parquet or .ibin (or pass --out-format)")
+    if suffix not in formats:
+        raise VtoolError(f"{path}: {what} are written as {', '.join('.' + f for f in formats)} "
+                         "(or pass --out-format)")
     return suffix
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    """Results to stdout for '-', else atomically to path."""
+    if path == STDOUT:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def _encode(ids: np.ndarray, dist: np.ndarray, fmt: str) -> bytes:
@@ -66,13 +79,7 @@ def _encode(ids: np.ndarray, dist: np.ndarray, fmt: str) -> bytes:
 def write_results(path: str, ids: np.ndarray, dist: np.ndarray, fmt: str | None = None) -> None:
     """Write results atomically (or to stdout for '-')."""
     fmt = result_format(path, fmt)
-    data = _encode(ids, dist, fmt)
-    if path == STDOUT:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+    _write_bytes(path, _encode(ids, dist, fmt))
 
 
 READ_FORMATS = ("npz", "parquet", "ibin", "ivecs", "npy")
@@ -160,16 +167,7 @@ RANGE_FORMATS = ("npz", "parquet", "rbin")
 
 
 def range_format(path: str, override: str | None) -> str:
-    if override:
-        if override not in RANGE_FORMATS:
-            raise VtoolError(f"unknown range result format {override!r}; choose {', '.join(RANGE_FORMATS)}")
-        return override
-    if path == STDOUT:
-        return "npz"
-    suffix = Path(path).suffix.lower().lstrip(".")
-    if suffix not in RANGE_FORMATS:
-        raise VtoolError(f"{path}: range results are written as .rbin, .npz or .parquet (or pass --out-format)")
-    return suffix
+    return result_format(path, override, RANGE_FORMATS, "range results")
 
 
 def write_range_results(path: str, lims: np.ndarray, ids: np.ndarray, dist: np.ndarray,
@@ -199,13 +197,7 @@ def write_range_results(path: str, lims: np.ndarray, ids: np.ndarray, dist: np.n
                           "id": pa.array(ids), "distance": pa.array(dist)})
         table = table.replace_schema_metadata({"vtool.results": "range", "vtool.queries": str(nq)})
         pq.write_table(table, buf, **WRITE_OPTIONS)
-    data = buf.getvalue()
-    if path == STDOUT:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+    _write_bytes(path, buf.getvalue())
 
 
 def results_kind(path: str, fmt: str | None = None) -> str:
