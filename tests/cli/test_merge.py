@@ -1,0 +1,105 @@
+"""vtool merge and merge-results: shards of one model merged equal one build of all inputs,
+per-shard results merged equal searching the merged index, and what is refused."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import assert_refused, clustered
+from tests.io.writers import write_parquet
+from vtool.io.results import read_range_results
+
+
+@pytest.fixture
+def shards(tmp_path, cli):
+    x = clustered(3000, 16, seed=41)
+    q = clustered(40, 16, seed=42)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "a.npy", x[:1800])
+    np.save(tmp_path / "b.npy", x[1800:])
+    np.save(tmp_path / "q.npy", q)
+    return tmp_path, x, q
+
+
+def build(cli, ws, spec, *extra_adds):
+    assert cli("train", ws / "x.npy", "--index", spec, "-o", ws / "m.vti").code == 0
+    for name, args in extra_adds:
+        assert cli("add", ws / "m.vti", *args, "-o", ws / name).code == 0, name
+
+
+def same_search(cli, ws, a, b, *args):
+    cli("search", ws / a, ws / "q.npy", *args, "-o", ws / "ra.npz")
+    cli("search", ws / b, ws / "q.npy", *args, "-o", ws / "rb.npz")
+    ra, rb = np.load(ws / "ra.npz"), np.load(ws / "rb.npz")
+    np.testing.assert_array_equal(ra["ids"], rb["ids"])
+    np.testing.assert_array_equal(ra["distances"], rb["distances"])
+
+
+@pytest.mark.parametrize("spec", ["IVF16,Flat", "IVF16,PQ4x4fs,RFlat", "IVF16,SQ8", "Flat"])
+def test_merged_shards_equal_one_build_of_all_inputs(shards, cli, spec):
+    ws, _, _ = shards
+    build(cli, ws, spec, ("all.vti", [ws / "x.npy"]), ("a.vti", [ws / "a.npy"]), ("b.vti", [ws / "b.npy"]))
+    r = cli("merge", ws / "a.vti", ws / "b.vti", "--id-offset", "auto", "-o", ws / "merged.vti", "--json")
+    assert r.code == 0, r
+    assert json.loads(r.out)["id_offsets"] == [0, 1800]
+    nprobe = [] if spec == "Flat" else ["--nprobe", 4]
+    same_search(cli, ws, "all.vti", "merged.vti", "-k", 10, *nprobe)
+    info = json.loads(cli("info", ws / "merged.vti", "--json").out)
+    assert info["ntotal"] == 3000 and [m["id_offset"] for m in info["provenance"]["merge"]] == [0, 1800]
+
+
+def test_compressed_shards_merge_and_keep_their_codec(shards, cli):
+    ws, _, _ = shards
+    build(cli, ws, "IVF16,PQ4", ("all.vti", [ws / "x.npy"]), ("a.vti", [ws / "a.npy"]), ("b.vti", [ws / "b.npy"]))
+    for name in ("a", "b"):
+        assert cli("compress-ids", ws / f"{name}.vti", "-o", ws / f"{name}.c.vti", "--method", "roc",
+                   "--codes", "ans").code == 0
+    assert cli("merge", ws / "a.c.vti", ws / "b.c.vti", "--id-offset", "auto", "-o", ws / "m.c.vti").code == 0
+    info = json.loads(cli("info", ws / "m.c.vti", "--json").out)
+    assert info["id_codec"] == "roc"
+    assert cli("compress-ids", ws / "all.vti", "-o", ws / "all.c.vti", "--method", "roc", "--codes", "ans").code == 0
+    same_search(cli, ws, "all.c.vti", "m.c.vti", "-k", 10, "--nprobe", 16)
+
+
+def test_merge_refuses_duplicates_other_models_and_graphs(shards, cli):
+    ws, x, _ = shards
+    build(cli, ws, "IVF16,Flat", ("a.vti", [ws / "a.npy"]), ("b.vti", [ws / "b.npy"]))
+    r = cli("merge", ws / "a.vti", ws / "b.vti", "-o", ws / "o.vti")
+    assert_refused(r, f"duplicate id 0 in {ws / 'a.vti'} and {ws / 'b.vti'}")
+    assert "--id-offset auto" in r.err
+    assert cli("train", ws / "x.npy", "--index", "IVF16,Flat", "--seed", 7, "-o", ws / "m7.vti").code == 0
+    assert cli("add", ws / "m7.vti", ws / "b.npy", "-o", ws / "b7.vti").code == 0
+    assert_refused(cli("merge", ws / "a.vti", ws / "b7.vti", "--id-offset", "auto", "-o", ws / "o.vti"),
+                   "made from another model")
+    assert cli("train", ws / "x.npy", "--index", "HNSW8,Flat", "-o", ws / "g.vti").code == 0
+    assert cli("add", ws / "g.vti", ws / "a.npy", "-o", ws / "ga.vti").code == 0
+    assert_refused(cli("merge", ws / "ga.vti", ws / "ga.vti", "-o", ws / "o.vti"), "graph index")
+    assert not (ws / "o.vti").exists()
+
+
+def test_merge_results_equals_searching_the_merged_index(shards, cli):
+    """Shards with their own ids (a column): search each, merge the results."""
+    ws, x, q = shards
+    ids = np.arange(3000) * 5 + 3
+    write_parquet(ws / "pa.parquet", x[:1800], ids=ids[:1800])
+    write_parquet(ws / "pb.parquet", x[1800:], ids=ids[1800:])
+    build(cli, ws, "IVF16,PQ4", ("a.vti", [ws / "pa.parquet", "--id-column", "id"]),
+          ("b.vti", [ws / "pb.parquet", "--id-column", "id"]))
+    assert cli("merge", ws / "a.vti", ws / "b.vti", "-o", ws / "m.vti").code == 0  # ids unique already
+    for name in ("a", "b", "m"):
+        assert cli("search", ws / f"{name}.vti", ws / "q.npy", "-k", 10, "--nprobe", 3, "-o", ws / f"r{name}.npz").code == 0
+    assert cli("merge-results", ws / "ra.npz", ws / "rb.npz", "-o", ws / "rab.npz").code == 0
+    got, want = np.load(ws / "rab.npz"), np.load(ws / "rm.npz")
+    np.testing.assert_array_equal(got["ids"], want["ids"])
+    np.testing.assert_array_equal(got["distances"], want["distances"])
+    radius = float(np.median(want["distances"][:, 5]))
+    for name in ("a", "b", "m"):
+        assert cli("search", ws / f"{name}.vti", ws / "q.npy", "--radius", radius, "--nprobe", 3,
+                   "-o", ws / f"g{name}.rbin").code == 0
+    assert cli("merge-results", ws / "ga.rbin", ws / "gb.rbin", "-o", ws / "gab.rbin").code == 0
+    for a, b in zip(read_range_results(str(ws / "gab.rbin")), read_range_results(str(ws / "gm.rbin"))):
+        np.testing.assert_array_equal(a, b)
+    assert_refused(cli("merge-results", ws / "ra.npz", ws / "ga.rbin", "-o", ws / "x.npz"), "do not merge together")
