@@ -103,3 +103,23 @@ def test_merge_results_equals_searching_the_merged_index(shards, cli):
     for a, b in zip(read_range_results(str(ws / "gab.rbin")), read_range_results(str(ws / "gm.rbin"))):
         np.testing.assert_array_equal(a, b)
     assert_refused(cli("merge-results", ws / "ra.npz", ws / "ga.rbin", "-o", ws / "x.npz"), "do not merge together")
+
+
+@pytest.mark.parametrize("suffix", ["npy", "parquet"])
+def test_add_shard_takes_a_part_of_the_rows_with_their_numbers(shards, cli, suffix):
+    ws, x, _ = shards
+    if suffix == "parquet":
+        write_parquet(ws / "x.parquet", x)
+    build(cli, ws, "IVF16,Flat", ("all.vti", [ws / f"x.{suffix}"]))
+    parts = []
+    for i in range(3):
+        assert cli("add", ws / "m.vti", ws / f"x.{suffix}", "--shard", f"{i}/3", "--batch-size", 700,
+                   "-o", ws / f"s{i}.vti").code == 0
+        parts.append(json.loads(cli("info", ws / f"s{i}.vti", "--json").out)["ntotal"])
+    assert parts == [1000, 1000, 1000]
+    assert cli("merge", *(ws / f"s{i}.vti" for i in range(3)), "-o", ws / "m3.vti").code == 0  # no collision
+    same_search(cli, ws, "all.vti", "m3.vti", "-k", 10, "--nprobe", 16)
+    assert_refused(cli("add", ws / "m.vti", ws / f"x.{suffix}", "--shard", "3/3", "-o", ws / "o.vti"), "I must be")
+    assert_refused(cli("add", ws / "m.vti", ws / f"x.{suffix}", "--shard", "1-3", "-o", ws / "o.vti"), "takes I/N")
+    assert_refused(cli("add", ws / "m.vti", ws / "a.npy", ws / "b.npy", "--shard", "0/2", "-o", ws / "o.vti"),
+                   "one vector file")

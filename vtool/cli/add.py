@@ -16,6 +16,9 @@ def add(
     output: Annotated[str, typer.Option("-o", "--output", help="Index file to write (.vti).")],
     id_column: Annotated[Optional[str], typer.Option(help="Parquet int column with the ids "
                                                      "(default: running row number across inputs).")] = None,
+    shard: Annotated[Optional[str], typer.Option(help="I/N: add only the I-th (from 0) of N equal parts of the "
+                                                 "input's rows, ids their row numbers (build shards in parallel, "
+                                                 "then vtool merge).")] = None,
     batch_size: common.BatchSize = 65536,
     threads: Annotated[Optional[int], typer.Option(help="Graph indexes: linking threads (default: all cores; "
                                                    "the graph is the same for any count).")] = None,
@@ -28,7 +31,7 @@ def add(
     """Assign vectors to lists and write the index (streaming, memory bounded by --batch-size)."""
     common.setup(quiet)
     report = build.add(model, vectors, output, id_column=id_column, batch_size=batch_size, fmt=fmt,
-                       column=column, verify=not no_verify, threads=threads)
+                       column=column, verify=not no_verify, threads=threads, shard=shard)
     common.emit(report, as_json, f"added {report['added']} vectors ({report['ntotal']} in all) "
                                  f"in {report['seconds']:.2f}s -> {output}")
 

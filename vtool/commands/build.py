@@ -116,10 +116,11 @@ def code_lists(model: Index, lists: np.ndarray, path: str) -> np.ndarray:
 
 def add(model_path: str, inputs: list[str], output: str, id_column: str | None = None,
         batch_size: int = 65536, fmt: str | None = None, column: str | None = None,
-        verify: bool = True, threads: int | None = None) -> dict:
+        verify: bool = True, threads: int | None = None, shard: str | None = None) -> dict:
     """Assign, encode and store every input; the model may already hold vectors. A graph
     links the new vectors after they are stored (threads: all cores by default; the graph
-    does not depend on it)."""
+    does not depend on it). shard "I/N": only the I-th of N equal parts of one input's rows,
+    its ids the rows' numbers in the file (shards then merge without collisions)."""
     if batch_size <= 0:
         raise VtoolError("--batch-size must be positive")
     if threads is not None and threads < 1:
@@ -127,6 +128,13 @@ def add(model_path: str, inputs: list[str], output: str, id_column: str | None =
     check_output_path(output)
     model = load_index(model_path, verify=verify)
     sources = [_Source(p, model, fmt, column, id_column) for p in inputs]
+    if shard is not None:
+        if len(sources) != 1 or sources[0].vectors is None:
+            raise VtoolError("--shard takes one vector file (the shards of one input)")
+        if model.ntotal:
+            raise VtoolError("--shard builds a shard from a model; this model already holds vectors")
+        sources[0].vectors = sources[0].vectors.shard(shard)
+        sources[0].n = sources[0].vectors.n
     n_new = sum(s.n for s in sources)
     graph = _GraphInput(model, n_new, threads) if model.structure.is_graph else None
     t0 = time.perf_counter()
@@ -230,7 +238,9 @@ def _write_pass(model: Index, sources: list[_Source], spill: _Spill, counts: np.
     enc = model.encoding
     provenance = dict(model.header.get("provenance", {}))
     provenance["add"] = list(provenance.get("add", [])) + [
-        {"inputs": [_input_record(s.path, s.n, hashed=False) for s in sources], "id_column": id_column}]
+        {"inputs": [_input_record(s.path, s.n, hashed=False) for s in sources], "id_column": id_column}
+        | ({"shard": f"{sources[0].vectors.window[0]}:{sources[0].vectors.window[1]}"}
+           if sources and sources[0].vectors is not None and sources[0].vectors.window else {})]
     store = store_class(enc, {})  # plain layout again: compressed codes are decoded
     trained = model.trained_arrays()
     specs = [SectionSpec(name, a.dtype.str, a.shape) for name, a in trained.items()]

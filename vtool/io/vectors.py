@@ -7,7 +7,7 @@ than RAM pass through. Each batch is checked (dimension, NaN/Inf) before use.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -67,16 +67,34 @@ class VectorFile:
     column: str | None = None
     id_column: str | None = None
     normalize: bool = False  # rows scaled to unit length (an index with metric cosine)
+    window: tuple[int, int] | None = None  # batches() reads only rows [a, b) (a shard of the file)
+
+    def shard(self, spec: str) -> VectorFile:
+        """The I-th of N equal parts of the rows ("I/N", I from 0): batches() then reads rows
+        [n I / N, n (I+1) / N) and numbers them as in the whole file; n is the part's size."""
+        try:
+            i, parts = (int(v) for v in spec.split("/"))
+        except ValueError:
+            raise VtoolError(f"--shard takes I/N (the I-th of N parts, I from 0), got {spec!r}") from None
+        if parts < 1 or not 0 <= i < parts:
+            raise VtoolError(f"--shard {spec}: I must be from 0 to N-1")
+        a, b = self.n * i // parts, self.n * (i + 1) // parts
+        return replace(self, n=b - a, window=(a, b))
 
     def batches(self, batch_size: int = 65536) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
-        """Yield (first row number, float32 batch, int64 ids or None), checked."""
+        """Yield (first row number, float32 batch, int64 ids or None), checked; row numbers are
+        the file's (a shard's first batch does not start at 0)."""
         if batch_size <= 0:
             raise VtoolError("--batch-size must be positive")
+        a, b = self.window or (0, self.n)
         if self._parquet is not None:
-            yield from self._parquet_batches(batch_size)
+            for start, batch, ids in self._parquet_batches(batch_size):
+                lo, hi = max(a, start), min(b, start + len(batch))
+                if lo < hi:
+                    yield lo, batch[lo - start:hi - start], None if ids is None else ids[lo - start:hi - start]
             return
-        for start in range(0, self.n, batch_size):
-            raw = self._rows[start:start + batch_size]
+        for start in range(a, b, batch_size):
+            raw = self._rows[start:min(b, start + batch_size)]
             yield start, self._checked(np.asarray(raw), start), None
 
     def read_all(self) -> np.ndarray:
