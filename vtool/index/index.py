@@ -203,6 +203,19 @@ class Index:
         self.header["model_fingerprint"] = self.fingerprint()
         return report
 
+    def load_trained(self, arrays: dict[str, np.ndarray]) -> None:
+        """Trained state from arrays (a model made elsewhere, e.g. imported from faiss), checked
+        as a file's sections are."""
+        structure = {name: np.asarray(arrays[name]) for name in self.structure.sections if name in arrays}
+        problem = self.structure.check({**structure, "list_offsets": np.asarray(self.list_offsets)})
+        encoding = {name: np.asarray(arrays[name]) for name in self.encoding.sections if name in arrays}
+        problem = problem or self.encoding.check_arrays(encoding)
+        if problem:
+            raise VtoolError(f"trained state does not fit {self.spec}: {problem}")
+        self.structure.load(structure)
+        self.encoding.load(encoding)
+        self.header = {"model_fingerprint": self.fingerprint()}
+
     def default_max_train(self) -> int:
         parts = [self.structure, self.encoding] + ([self.transform] if self.transform is not None else [])
         return max(p.default_max_train() for p in parts)

@@ -1,0 +1,106 @@
+"""faiss index files out and in: vtool -> faiss -> the same results, faiss -> vtool -> the same
+results, ids kept (IndexIDMap for a flat index with custom ids), and what is refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import assert_refused, clustered, shared_dataset
+
+faiss = pytest.importorskip("faiss")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("faiss")
+    path = shared_dataset("glove-50-l2")
+    np.save(ws / "b.npy", np.load(path / "base.npy")[:20000])
+    np.save(ws / "q.npy", np.load(path / "queries.npy")[:200])
+    return ws
+
+
+def faiss_search(path, q, k=10, nprobe=8):
+    ix = faiss.read_index(str(path))
+    if hasattr(faiss.downcast_index(ix), "nprobe"):
+        faiss.downcast_index(ix).nprobe = nprobe
+    return ix.search(q, k)
+
+
+@pytest.mark.parametrize("spec", ["Flat", "IVF64,Flat", "IVF64,PQ10", "IVF64,SQ8", "IVF64,SQfp16"])
+def test_vtool_to_faiss_and_back_gives_the_same_results(data, cli, spec):
+    ws = data
+    for args in (["train", ws / "b.npy", "--index", spec, "-o", ws / "m.vti"],
+                 ["add", ws / "m.vti", ws / "b.npy", "-o", ws / "i.vti"],
+                 ["export", ws / "i.vti", "-o", ws / "i.faiss"],
+                 ["import", ws / "i.faiss", "-o", ws / "j.vti"]):
+        assert cli(*args).code == 0, args
+    q = np.load(ws / "q.npy")
+    nprobe = [] if spec == "Flat" else ["--nprobe", 8]
+    for name in ("i", "j"):
+        assert cli("search", ws / f"{name}.vti", ws / "q.npy", "-k", 10, *nprobe, "-o", ws / f"r{name}.npz").code == 0
+    mine, back = np.load(ws / "ri.npz"), np.load(ws / "rj.npz")
+    np.testing.assert_array_equal(mine["ids"], back["ids"])
+    np.testing.assert_array_equal(mine["distances"], back["distances"])
+    dist, ids = faiss_search(ws / "i.faiss", q)
+    assert (ids == mine["ids"]).mean() >= 0.999  # float rounding may swap a near tie
+    np.testing.assert_allclose(dist, mine["distances"], rtol=1e-5, atol=1e-4)
+
+
+def test_custom_and_compressed_ids_survive_export(data, cli, tmp_path):
+    from tests.io.writers import write_parquet
+
+    x = np.load(data / "b.npy")[:3000]
+    ids = np.arange(3000) * 11 + 7
+    write_parquet(tmp_path / "b.parquet", x, ids=ids)
+    np.save(tmp_path / "q.npy", np.load(data / "q.npy")[:50])
+    for spec, name in (("Flat", "flat"), ("IVF16,Flat", "ivf")):
+        assert cli("train", tmp_path / "b.parquet", "--index", spec, "-o", tmp_path / "m.vti").code == 0
+        assert cli("add", tmp_path / "m.vti", tmp_path / "b.parquet", "--id-column", "id",
+                   "-o", tmp_path / f"{name}.vti").code == 0
+    assert cli("compress-ids", tmp_path / "ivf.vti", "-o", tmp_path / "ivfc.vti", "--method", "roc").code == 0
+    for name, expect in (("flat", "IndexIDMap"), ("ivfc", "IndexIVFFlat")):
+        assert cli("export", tmp_path / f"{name}.vti", "-o", tmp_path / f"{name}.faiss").code == 0
+        assert type(faiss.downcast_index(faiss.read_index(str(tmp_path / f"{name}.faiss")))).__name__ == expect
+        assert cli("search", tmp_path / f"{name}.vti", tmp_path / "q.npy", "-k", 5, "--nprobe" if name != "flat"
+                   else "-k", 16 if name != "flat" else 5, "-o", tmp_path / "r.npz").code == 0
+        dist, got = faiss_search(tmp_path / f"{name}.faiss", np.load(tmp_path / "q.npy"), 5, 16)
+        np.testing.assert_array_equal(got, np.load(tmp_path / "r.npz")["ids"])
+        assert cli("import", tmp_path / f"{name}.faiss", "-o", tmp_path / f"{name}.back.vti").code == 0
+        assert cli("search", tmp_path / f"{name}.back.vti", tmp_path / "q.npy", "-k", 5,
+                   *(["--nprobe", 16] if name != "flat" else []), "-o", tmp_path / "s.npz").code == 0
+        np.testing.assert_array_equal(np.load(tmp_path / "s.npz")["ids"], got)
+
+
+def test_an_index_faiss_built_imports_with_the_same_results(data, cli):
+    ws = data
+    x, q = np.load(ws / "b.npy"), np.load(ws / "q.npy")
+    quantizer = faiss.IndexFlatL2(50)
+    ix = faiss.IndexIVFPQ(quantizer, 50, 64, 10, 8)
+    ix.train(x[:10000])
+    ix.add(x)
+    ix.nprobe = 8
+    faiss.write_index(ix, str(ws / "f.faiss"))
+    dist, ids = ix.search(q, 10)
+    assert cli("import", ws / "f.faiss", "-o", ws / "f.vti").code == 0
+    assert cli("search", ws / "f.vti", ws / "q.npy", "-k", 10, "--nprobe", 8, "-o", ws / "rf.npz").code == 0
+    mine = np.load(ws / "rf.npz")
+    assert (mine["ids"] == ids).mean() >= 0.999
+    np.testing.assert_allclose(mine["distances"], dist, rtol=1e-5, atol=1e-4)
+
+
+def test_unsupported_types_and_missing_faiss_are_one_line(data, cli, tmp_path, monkeypatch):
+    faiss.write_index(faiss.IndexHNSWFlat(8, 16), str(tmp_path / "h.faiss"))
+    assert_refused(cli("import", tmp_path / "h.faiss", "-o", tmp_path / "h.vti"), "faiss IndexHNSWFlat: not imported")
+    (tmp_path / "junk.faiss").write_bytes(b"not a faiss file at all")
+    assert_refused(cli("import", tmp_path / "junk.faiss", "-o", tmp_path / "h.vti"), "not a faiss index file")
+    np.save(tmp_path / "x.npy", clustered(500, 8))
+    assert cli("train", tmp_path / "x.npy", "--index", "HNSW8,Flat", "-o", tmp_path / "g.vti").code == 0
+    assert cli("add", tmp_path / "g.vti", tmp_path / "x.npy", "-o", tmp_path / "gi.vti").code == 0
+    assert_refused(cli("export", tmp_path / "gi.vti", "-o", tmp_path / "g.faiss"), "not exported to faiss yet")
+    import sys
+
+    monkeypatch.setitem(sys.modules, "faiss", None)
+    assert_refused(cli("export", tmp_path / "gi.vti", "-o", tmp_path / "g.faiss"),
+                   r"faiss files need faiss: pip install 'vtool\[faiss\]'")
+    assert not (tmp_path / "g.faiss").exists() and not (tmp_path / "h.vti").exists()

@@ -1,0 +1,1 @@
+"""Other tools' index files: faiss (faiss_index.py)."""
