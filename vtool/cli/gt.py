@@ -17,7 +17,8 @@ def gt(
     queries: Annotated[str, typer.Argument(help="Query vectors.")],
     output: Annotated[str, typer.Option("-o", "--output", help="Ground truth: .ibin (big-ann layout), .npz, .parquet, or -.")],
     k: Annotated[int, typer.Option("-k", help="Neighbours per query.")] = 100,
-    metric: Annotated[str, typer.Option(help="l2, ip, or cosine (inner product of vectors scaled to unit length).")] = "l2",
+    metric: Annotated[Optional[str], typer.Option(help="l2, ip, or cosine (inner product of vectors scaled to unit "
+                                                  "length); default l2, or what an HDF5 base names.")] = None,
     radius: Annotated[Optional[float], typer.Option(help="Range ground truth: every base vector within this "
                                                     "squared L2 distance (inner product at least this for ip / "
                                                     "cosine), written .rbin (big-ann range layout), .npz or "

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from vtool import __version__
-from vtool.cli import add, compress, encode, evaluate, gt, info, interop, merge, search, train, tune
+from vtool.cli import add, compress, convert, encode, evaluate, gt, info, interop, merge, search, train, tune
 from vtool.errors import EXIT_RUNTIME, EXIT_USAGE, VtoolError
 from vtool.io.atomic import terminate_as_exception
 from vtool.io.inputs import release, shown
@@ -32,7 +32,7 @@ def _root(version: bool = typer.Option(False, "--version", help="Print the versi
     """Build approximate-nearest-neighbour indexes offline, from plain files."""
 
 
-for module in (train, add, encode, compress, merge, search, gt, evaluate, tune, interop, info):
+for module in (train, add, encode, compress, merge, search, gt, evaluate, tune, interop, convert, info):
     module.register(app)
 
 

@@ -15,7 +15,9 @@ def train(
     output: Annotated[str, typer.Option("-o", "--output", help="Model file to write (.vti).")],
     index: Annotated[str, typer.Option("--index", help="Index spec, Faiss factory syntax: "
                                        "[OPQ<m>[_<d>],][IVF<n>[_HNSW<M>],|HNSW<M>,|NSG<R>,](Flat|PQ<m>[x<b>][np]|PQ<m>x4fs|SQ8|SQ4|SQfp16|SQbf16|RQ<m>[x<b>])[,RFlat].")],
-    metric: Annotated[str, typer.Option(help="Distance: l2 (squared L2), ip (inner product) or cosine (inner product of vectors scaled to unit length on the way in).")] = "l2",
+    metric: Annotated[Optional[str], typer.Option(help="Distance: l2 (squared L2), ip (inner product) or cosine "
+                                                  "(inner product of vectors scaled to unit length on the way in); "
+                                                  "default l2, or what an ann-benchmarks HDF5 input names.")] = None,
     seed: common.Seed = 0,
     max_train: Annotated[Optional[int], typer.Option(help="Train on at most this many rows, sampled at random "
                                                      "(default: what the parts need, e.g. 256 x nlist).")] = None,

@@ -30,6 +30,24 @@ from vtool.io.inputs import check_input_file, source_name
 from vtool.io.vectors import VectorFile, open_vectors
 
 
+def metric_for(path: str, metric: str | None, fmt: str | None = None) -> tuple[str, str | None]:
+    """(the metric, a note when it came from the file): as given, else what an ann-benchmarks
+    HDF5 file's `distance` attribute names (angular: cosine), else l2."""
+    if metric is not None:
+        return metric, None
+    from vtool.io.vectors import detect_format
+
+    if str(path) != "-" and detect_format(path, fmt) == "hdf5":
+        from vtool.io import hdf5
+
+        found = hdf5.metric_of(check_input_file(path))
+        if found:
+            note = f"metric {found}, from the file's distance attribute"
+            log.info(note)
+            return found, note
+    return "l2", None
+
+
 def _input_record(path: str, rows: int, hashed: bool = True) -> dict:
     """Provenance of one input. hashed=False gives a same-length placeholder (reserves header room)."""
     return {"name": os.path.basename(source_name(path)), "rows": rows,
@@ -46,16 +64,20 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def train(input_path: str, output: str, spec_text: str, metric: str = "l2", seed: int = 0,
+def train(input_path: str, output: str, spec_text: str, metric: str | None = None, seed: int = 0,
           max_train: int | None = None, niter: int = 25, init: str = "random", beam: int = 1,
           fmt: str | None = None, column: str | None = None, ef_construction: int | None = None) -> dict:
-    """Learn the transform, coarse quantizer and codebooks from a random sample; write a model."""
+    """Learn the transform, coarse quantizer and codebooks from a random sample; write a model.
+    metric: as given, else the input's (an ann-benchmarks HDF5 file names it), else l2."""
     spec = parse_spec(spec_text)
+    metric, note = metric_for(input_path, metric, fmt)
     options = model_options(spec, seed, beam, ef_construction)
     check_output_path(output)
     vf = open_vectors(input_path, fmt, column)
     model = Index(spec, vf.d, metric, options=options)
     report = {"spec": str(spec), "d": vf.d, "metric": metric, "seed": seed, "input_rows": vf.n}
+    if note:
+        report["metric_note"] = note
     t0 = time.perf_counter()
     params: dict = {"seed": seed}
     cap = max_train if max_train is not None else model.default_max_train()

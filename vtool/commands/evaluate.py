@@ -126,7 +126,7 @@ def _exact_distances_from(base_path: str, queries_path: str, metric: str):
 
     cosine = metric == "cosine"
     base = open_vectors(base_path, normalize=cosine)
-    queries = open_vectors(queries_path, normalize=cosine).read_all().astype(np.float64)
+    queries = open_vectors(queries_path, normalize=cosine, queries=True).read_all().astype(np.float64)
 
     def distance_of(q: np.ndarray, ids: np.ndarray) -> np.ndarray:
         if len(ids) and (ids.min() < 0 or ids.max() >= base.n):

@@ -27,17 +27,20 @@ PAIRS_AT_ONCE = 65536
 RANGE_QUERY_BLOCK = 1024  # queries against one base batch at a time (bounds the distance matrix)
 
 
-def ground_truth(base_path: str, queries_path: str, k: int = 100, metric: str = "l2",
+def ground_truth(base_path: str, queries_path: str, k: int = 100, metric: str | None = None,
                  batch_size: int = 65536, fmt: str | None = None, column: str | None = None,
                  id_column: str | None = None):
     """Returns (distances, ids, report) of the exact top-k of every query: ids are base row
     numbers, or the base's `id_column` (Parquet) values, as an index with those ids returns
     them (kept on disk in $TMPDIR during the pass, 8 bytes a row)."""
+    from vtool.commands.build import metric_for
+
+    metric, note = metric_for(base_path, metric, fmt)
     if metric not in ("l2", "ip", "cosine"):
         raise VtoolError(f"unknown metric {metric!r}; choose l2, ip or cosine")
     cosine = metric == "cosine"  # inner products of rows scaled to unit length
     base = open_vectors(base_path, fmt, column, id_column, normalize=cosine)
-    qf = open_vectors(queries_path, fmt, column, normalize=cosine)
+    qf = open_vectors(queries_path, fmt, column, normalize=cosine, queries=True)
     if qf.d != base.d:
         raise VtoolError(f"{queries_path}: queries have dimension {qf.d}, the base has {base.d}")
     if k < 1:
@@ -127,7 +130,7 @@ def range_ground_truth(base_path: str, queries_path: str, radius: float, metric:
     cosine = metric == "cosine"
     inner = "ip" if cosine else metric
     base = open_vectors(base_path, fmt, column, id_column, normalize=cosine)
-    qf = open_vectors(queries_path, fmt, column, normalize=cosine)
+    qf = open_vectors(queries_path, fmt, column, normalize=cosine, queries=True)
     if qf.d != base.d:
         raise VtoolError(f"{queries_path}: queries have dimension {qf.d}, the base has {base.d}")
     queries = qf.read_all()

@@ -26,7 +26,7 @@ def search(index_path: str, queries_path: str, k: int = 10, nprobe: int | None =
     if index.ntotal == 0:
         raise VtoolError(f"{index_path}: the index holds no vectors (run vtool add first)")
     nprobe, ef, k_factor, tuned = _defaults(index, nprobe, ef, k_factor)
-    qf = open_vectors(queries_path, fmt, column)
+    qf = open_vectors(queries_path, fmt, column, queries=True)
     if qf.d != index.d:
         raise VtoolError(f"{queries_path}: queries have dimension {qf.d}, the index has {index.d}")
     if k > index.ntotal:
@@ -101,7 +101,7 @@ def range_search(index_path: str, queries_path: str, radius: float, nprobe: int 
     nprobe, ef, _, tuned = _defaults(index, nprobe, ef, None)
     if index.metric == "l2" and radius < 0:
         raise VtoolError(f"--radius is a squared L2 distance: it cannot be negative ({radius})")
-    qf = open_vectors(queries_path, fmt, column)
+    qf = open_vectors(queries_path, fmt, column, queries=True)
     if qf.d != index.d:
         raise VtoolError(f"{queries_path}: queries have dimension {qf.d}, the index has {index.d}")
     params = index.structure.search_params(nprobe, ef)

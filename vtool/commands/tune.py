@@ -69,7 +69,7 @@ def tune(index_path: str, queries_path: str, gt_path: str, target_recall: float 
     index = load_index(index_path)
     if index.ntotal == 0:
         raise VtoolError(f"{index_path}: the index holds no vectors")
-    queries = open_vectors(queries_path, fmt, column).read_all()
+    queries = open_vectors(queries_path, fmt, column, queries=True).read_all()
     truth = _Truth(gt_path, gt_format, ranged, len(queries), k, measure, metric or index.metric_name, rsm_radius)
     order = np.random.default_rng(seed).permutation(len(queries))
     n_hold = int(round(holdout_fraction * len(queries)))

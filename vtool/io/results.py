@@ -109,6 +109,10 @@ def read_results(path: str, distances_path: str | None = None,
         elif suffix == ".ivecs":
             from vtool.io.vectors import open_vectors
             ids, dist = open_vectors(path).read_all().astype(np.int64), None
+        elif suffix in (".hdf5", ".h5"):
+            from vtool.io import hdf5
+
+            ids, dist = hdf5.read_ground_truth(path)
         elif suffix == ".npy":
             ids = np.load(path, allow_pickle=False)
             if ids.ndim != 2 or ids.dtype.kind not in "iu":

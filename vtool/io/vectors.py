@@ -1,4 +1,5 @@
-"""Vector files in: .npy, .parquet, .fvecs/.bvecs/.ivecs, .fbin/.u8bin/.i8bin/.ibin.
+"""Vector files in: .npy, .parquet, .fvecs/.bvecs/.ivecs, .fbin/.u8bin/.i8bin/.ibin, .hdf5/.h5
+(ann-benchmarks; vtool/io/hdf5.py).
 
 Every reader knows its shape up front and streams float32 batches, so inputs larger
 than RAM pass through. Each batch is checked (dimension, NaN/Inf) before use.
@@ -35,6 +36,8 @@ FORMATS_BY_SUFFIX = {
     ".u8bin": "u8bin",
     ".i8bin": "i8bin",
     ".ibin": "ibin",
+    ".hdf5": "hdf5",
+    ".h5": "hdf5",
 }
 VECS_DTYPES = {"fvecs": np.float32, "bvecs": np.uint8, "ivecs": np.int32}
 BIN_DTYPES = {"fbin": np.float32, "u8bin": np.uint8, "i8bin": np.int8, "ibin": np.int32}
@@ -96,6 +99,21 @@ class VectorFile:
         for start in range(a, b, batch_size):
             raw = self._rows[start:min(b, start + batch_size)]
             yield start, self._checked(np.asarray(raw), start), None
+
+    def raw_batches(self, batch_size: int = 65536) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (first row number, batch in the file's own dtype): for conversions that keep
+        the values bit for bit (no float32 copy, no checks beyond the layout's)."""
+        if batch_size <= 0:
+            raise VtoolError("--batch-size must be positive")
+        if self._parquet is not None:
+            start = 0
+            for rb in read_batches(self._parquet, self.path, batch_size=batch_size, columns=[self.column]):
+                batch = _list_column_to_array(rb.column(0), self.path, self.column, self.d, start)
+                yield start, batch
+                start += len(batch)
+            return
+        for start in range(0, self.n, batch_size):
+            yield start, np.asarray(self._rows[start:start + batch_size])
 
     def read_all(self) -> np.ndarray:
         """The whole file as one float32 array (for queries and training samples)."""
@@ -169,9 +187,10 @@ def unit_rows(x: np.ndarray, source: str = "vectors", row_of=lambda i: i) -> np.
 
 
 def open_vectors(path: str | os.PathLike, format: str | None = None, column: str | None = None,
-                 id_column: str | None = None, normalize: bool = False) -> VectorFile:
+                 id_column: str | None = None, normalize: bool = False, queries: bool = False) -> VectorFile:
     """Open a vector file for streaming (rows scaled to unit length with normalize); raises
-    VtoolError naming what is wrong."""
+    VtoolError naming what is wrong. An HDF5 file gives its `train` dataset, or `test` for
+    queries, unless column names another."""
     path = check_input_file(path)
     fmt = detect_format(path, format)
     if id_column and fmt != "parquet":
@@ -182,6 +201,12 @@ def open_vectors(path: str | os.PathLike, format: str | None = None, column: str
         vf = _open_parquet(path, column, id_column)
     elif fmt in VECS_DTYPES:
         vf = _open_vecs(path, fmt)
+    elif fmt == "hdf5":
+        from vtool.io import hdf5
+
+        data = hdf5.dataset(path, column or (hdf5.QUERIES if queries else hdf5.BASE))
+        vf = VectorFile(path, "hdf5", data.shape[0], data.shape[1], _check_dtype(path, data.dtype),
+                        _rows=_Sorted(data), column=data.name.lstrip("/"))
     else:
         vf = _open_bin(path, fmt)
     if vf.n == 0:
@@ -340,6 +365,26 @@ def _id_column_to_array(col, path: str, name: str) -> np.ndarray:
     if col.null_count:
         raise VtoolError(f"{path}: id column {name!r} has null ids")
     return col.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
+
+class _Sorted:
+    """Rows of an h5py dataset by slice or by index array (h5py reads increasing unique indices
+    only: others are read sorted and put back in order)."""
+
+    def __init__(self, data):
+        self.data = data
+        self.shape, self.dtype = data.shape, data.dtype
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return self.data[index]
+        index = np.asarray(index, dtype=np.int64)
+        unique, back = np.unique(index.ravel(), return_inverse=True)
+        rows = self.data[unique] if len(unique) else np.zeros((0, self.shape[1]), self.dtype)
+        return rows[back].reshape(*index.shape, self.shape[1])
 
 
 class VectorWriter:
