@@ -104,3 +104,21 @@ def test_unsupported_types_and_missing_faiss_are_one_line(data, cli, tmp_path, m
     assert_refused(cli("export", tmp_path / "gi.vti", "-o", tmp_path / "g.faiss"),
                    r"faiss files need faiss: pip install 'vtool\[faiss\]'")
     assert not (tmp_path / "g.faiss").exists() and not (tmp_path / "h.vti").exists()
+
+
+def test_info_describes_a_faiss_file_without_converting_it(data, cli):
+    import json
+
+    ws = data
+    quantizer = faiss.IndexFlatL2(50)
+    ix = faiss.IndexIVFFlat(quantizer, 50, 16)
+    x = np.load(ws / "b.npy")[:2000]
+    ix.train(x)
+    ix.add(x)
+    faiss.write_index(ix, str(ws / "info.faiss"))
+    report = json.loads(cli("info", ws / "info.faiss", "--json").out)
+    assert report["faiss_type"] == "IndexIVFFlat" and report["ntotal"] == 2000 and report["nlist"] == 16
+    assert report["code_size"] == 200 and report["vtool_import"] == "supported" and report["dim"] == 50
+    faiss.write_index(faiss.IndexHNSWFlat(8, 16), str(ws / "h.faiss"))
+    report = json.loads(cli("info", ws / "h.faiss", "--json").out)
+    assert report["faiss_type"] == "IndexHNSWFlat" and "not imported yet" in report["vtool_import"]

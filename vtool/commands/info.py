@@ -17,7 +17,8 @@ from vtool.io.results import RANGE_FORMATS, read_range_results, read_results, re
 from vtool.io.vectors import FORMATS_BY_SUFFIX, open_vectors
 
 
-INFO_FORMATS = ("vti", "npz", "parquet", "npy", "ibin", "rbin", "fvecs", "bvecs", "ivecs", "fbin", "u8bin", "i8bin")
+INFO_FORMATS = ("vti", "faiss", "npz", "parquet", "npy", "ibin", "rbin", "fvecs", "bvecs", "ivecs", "fbin", "u8bin",
+                "i8bin", "hdf5")
 
 
 def describe(path: str, verify: bool = True, fmt: str | None = None) -> dict:
@@ -33,6 +34,10 @@ def describe(path: str, verify: bool = True, fmt: str | None = None) -> dict:
     if kind == "vti":
         return describe_index(path, verify)
     base = {"file": shown(path), "bytes": os.path.getsize(path)}
+    if kind == "faiss":
+        from vtool.interop import faiss_index
+
+        return {**base, **faiss_index.describe(path)}
     if kind in RANGE_FORMATS and results_kind(path, kind) == "range":
         lims, ids, dist = read_range_results(path, kind)
         counts = np.diff(lims)

@@ -176,6 +176,36 @@ def from_faiss(ix):
     return spec, metric, trained, codes, all_ids, offsets
 
 
+def describe(path: str) -> dict:
+    """What a faiss index file holds, read without converting it: type, d, metric, ntotal, and
+    for IVF nlist, code size and list sizes."""
+    faiss = _faiss()
+    try:
+        read = faiss.read_index(path)  # owns the index: keep it while the downcast view is used
+    except RuntimeError as e:
+        raise VtoolError(f"{path}: not a faiss index file ({str(e).splitlines()[0][:120]})") from None
+    ix = faiss.downcast_index(read)
+    out = {"type": "faiss index", "faiss_type": type(ix).__name__, "dim": int(ix.d), "ntotal": int(ix.ntotal),
+           "metric": {faiss.METRIC_L2: "l2", faiss.METRIC_INNER_PRODUCT: "ip"}.get(ix.metric_type, str(ix.metric_type)),
+           "is_trained": bool(ix.is_trained)}
+    inner = ix
+    if isinstance(ix, faiss.IndexIDMap):
+        inner = faiss.downcast_index(ix.index)
+        out["inner_type"] = type(inner).__name__
+    if isinstance(inner, faiss.IndexIVF):
+        sizes = np.array([inner.invlists.list_size(i) for i in range(inner.nlist)], np.int64)
+        out.update(nlist=int(inner.nlist), code_size=int(inner.code_size), nprobe=int(inner.nprobe),
+                   inverted_lists=f"sizes {sizes.min()}..{sizes.max()}, mean {sizes.mean():.1f}, empty {int((sizes == 0).sum())}")
+    elif hasattr(inner, "code_size"):
+        out["code_size"] = int(inner.code_size)
+    try:
+        from_faiss(read)
+        out["vtool_import"] = "supported"
+    except VtoolError as e:
+        out["vtool_import"] = str(e.message)
+    return out
+
+
 def import_index(path: str, output: str) -> dict:
     """Write a faiss index file as a vtool index (atomically)."""
     from vtool.index.index import Index
