@@ -115,13 +115,16 @@ def _exact_top(exact, rows, approx, k: int, metric: str, queries, top_norm: floa
     return d_k, i_k, kth + 2 * error < cutoff
 
 
-def range_ground_truth(base_path: str, queries_path: str, radius: float, metric: str = "l2",
+def range_ground_truth(base_path: str, queries_path: str, radius: float, metric: str | None = None,
                        batch_size: int = 65536, fmt: str | None = None, column: str | None = None,
                        id_column: str | None = None):
     """Every base vector within radius of each query (squared L2 <= radius; inner product >=
     radius for ip / cosine), exactly: BLAS distances pick the candidates within the float32
     error bound of the radius, float64 distances decide. Returns (lims, ids, distances,
     report), each query's results nearest first (ties to the smaller id)."""
+    from vtool.commands.build import metric_for
+
+    metric, _ = metric_for(base_path, metric, fmt)
     if metric not in ("l2", "ip", "cosine"):
         raise VtoolError(f"unknown metric {metric!r}; choose l2, ip or cosine")
     if not np.isfinite(radius) or (metric == "l2" and radius < 0):
