@@ -22,12 +22,15 @@ def data(tmp_path_factory):
 
 def faiss_search(path, q, k=10, nprobe=8):
     ix = faiss.read_index(str(path))
-    if hasattr(faiss.downcast_index(ix), "nprobe"):
-        faiss.downcast_index(ix).nprobe = nprobe
+    try:  # through wrappers (OPQ, refine) too
+        faiss.ParameterSpace().set_index_parameter(ix, "nprobe", nprobe)
+    except RuntimeError:  # a flat index has no nprobe
+        pass
     return ix.search(q, k)
 
 
-@pytest.mark.parametrize("spec", ["Flat", "IVF64,Flat", "IVF64,PQ10", "IVF64,SQ8", "IVF64,SQfp16"])
+@pytest.mark.parametrize("spec", ["Flat", "IVF64,Flat", "IVF64,PQ10", "IVF64,SQ8", "IVF64,SQfp16",
+                                  "OPQ10,IVF64,PQ10", "OPQ10_40,IVF64,PQ10,RFlat", "IVF64,SQ8,RFlat"])
 def test_vtool_to_faiss_and_back_gives_the_same_results(data, cli, spec):
     ws = data
     for args in (["train", ws / "b.npy", "--index", spec, "-o", ws / "m.vti"],
@@ -98,6 +101,12 @@ def test_unsupported_types_and_missing_faiss_are_one_line(data, cli, tmp_path, m
     assert cli("train", tmp_path / "x.npy", "--index", "HNSW8,Flat", "-o", tmp_path / "g.vti").code == 0
     assert cli("add", tmp_path / "g.vti", tmp_path / "x.npy", "-o", tmp_path / "gi.vti").code == 0
     assert_refused(cli("export", tmp_path / "gi.vti", "-o", tmp_path / "g.faiss"), "not exported to faiss yet")
+    from tests.io.writers import write_parquet
+
+    write_parquet(tmp_path / "c.parquet", clustered(500, 8), ids=np.arange(500) * 3)
+    assert cli("train", tmp_path / "c.parquet", "--index", "IVF4,SQ8,RFlat", "-o", tmp_path / "cm.vti").code == 0
+    assert cli("add", tmp_path / "cm.vti", tmp_path / "c.parquet", "--id-column", "id", "-o", tmp_path / "ci.vti").code == 0
+    assert_refused(cli("export", tmp_path / "ci.vti", "-o", tmp_path / "g.faiss"), "ids must be 0..n-1")
     import sys
 
     monkeypatch.setitem(sys.modules, "faiss", None)

@@ -206,12 +206,17 @@ class Index:
     def load_trained(self, arrays: dict[str, np.ndarray]) -> None:
         """Trained state from arrays (a model made elsewhere, e.g. imported from faiss), checked
         as a file's sections are."""
+        transform = {name: np.asarray(arrays[name]) for name in (self.transform.sections if self.transform else ())
+                     if name in arrays}
+        problem = self.transform.check_arrays(transform) if self.transform else None
         structure = {name: np.asarray(arrays[name]) for name in self.structure.sections if name in arrays}
-        problem = self.structure.check({**structure, "list_offsets": np.asarray(self.list_offsets)})
+        problem = problem or self.structure.check({**structure, "list_offsets": np.asarray(self.list_offsets)})
         encoding = {name: np.asarray(arrays[name]) for name in self.encoding.sections if name in arrays}
         problem = problem or self.encoding.check_arrays(encoding)
         if problem:
             raise VtoolError(f"trained state does not fit {self.spec}: {problem}")
+        if self.transform:
+            self.transform.load(transform)
         self.structure.load(structure)
         self.encoding.load(encoding)
         self.header = {"model_fingerprint": self.fingerprint()}

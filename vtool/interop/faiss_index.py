@@ -10,6 +10,8 @@ Types, both ways (vtool spec <-> faiss):
   IVF<n>,Flat               IndexIVFFlat
   IVF<n>,PQ<m> (8-bit)      IndexIVFPQ, by residual (faiss's default; vtool's too)
   IVF<n>,SQ8 / ,SQfp16      IndexIVFScalarQuantizer QT_8bit / QT_fp16, by residual
+  OPQ<m>[_<d>], + the above IndexPreTransform(OPQMatrix, ...) (matrix transposed, no bias)
+  ..., RFlat                IndexRefineFlat (the raw vectors by id: ids must be 0..n-1)
 A compressed vtool index is read decoded; anything else is refused in one line naming it.
 """
 
@@ -19,7 +21,8 @@ import numpy as np
 
 from vtool.errors import VtoolError
 
-SUPPORTED = "Flat, IVF<n>,Flat, IVF<n>,PQ<m> (8-bit codes, by residual), IVF<n>,SQ8, IVF<n>,SQfp16"
+SUPPORTED = ("Flat, IVF<n>,Flat, IVF<n>,PQ<m> (8-bit codes, by residual), IVF<n>,SQ8, IVF<n>,SQfp16, "
+             "with OPQ before and RFlat after")
 
 
 def _faiss():
@@ -37,16 +40,48 @@ def _metric(faiss, metric: str) -> int:
 def to_faiss(index):
     """A faiss index holding the same trained state, codes and ids as a vtool Index."""
     faiss = _faiss()
-    spec, enc, structure = index.spec, index.encoding, index.structure
-    if spec.transform is not None or spec.refine or structure.is_graph or index.cosine:
+    spec = index.spec
+    if index.structure.is_graph or index.cosine:
         raise VtoolError(f"{spec}{' (metric cosine)' if index.cosine else ''}: not exported to faiss yet; "
                          f"these are: {SUPPORTED}")
-    d, metric = index.d, _metric(faiss, index.metric)
+    core = _core_to_faiss(faiss, index)
+    if index.transform is not None:  # OPQ: y = x M, faiss's A = M^T
+        matrix = np.ascontiguousarray(index.transform.matrix, np.float32)
+        opq = faiss.OPQMatrix(index.d, spec.transform.params["m"], matrix.shape[1])
+        faiss.copy_array_to_vector(np.ascontiguousarray(matrix.T).ravel(), opq.A)
+        opq.is_trained, opq.have_bias = True, False
+        wrapped = faiss.IndexPreTransform(opq, core)
+        wrapped.own_fields = True
+        opq.this.disown()
+        core.this.disown()
+        core = wrapped
+    if index.refiner is not None:
+        with index.decoding():
+            ids = index.id_codec.ids_of(np.arange(index.ntotal)) if index.ntotal else np.zeros(0, np.int64)
+        if not np.array_equal(np.sort(ids), np.arange(index.ntotal)):
+            raise VtoolError(f"{spec}: faiss's IndexRefineFlat finds raw vectors by id, so the ids must be 0..n-1; "
+                             "this index has other ids")
+        by_id = np.empty((index.ntotal, index.d), np.float32)
+        by_id[ids] = index.refiner.vectors
+        refined = faiss.IndexRefineFlat(core, faiss.swig_ptr(by_id))  # the vectors with the base, as faiss asks
+        refined.k_factor = 4.0  # vtool's default shortlist
+        refined.own_fields = True
+        core.this.disown()
+        core = refined
+    return core
+
+
+def _core_to_faiss(faiss, index):
+    """The structure and encoding part (what sees the vectors after OPQ)."""
+    spec, enc, structure = index.spec, index.encoding, index.structure
+    d, metric = spec.vector_dim(index.d), _metric(faiss, index.metric)
     kind = type(enc).__name__
     rows = np.arange(index.ntotal)
     with index.decoding():
         codes = index.store.rows(rows) if index.ntotal else np.zeros((0, enc.code_size), np.uint8)
         ids = index.id_codec.ids_of(rows) if index.ntotal else np.zeros(0, np.int64)
+    if type(enc).__name__ not in ("FlatEncoding", "ProductQuantizer", "SQ8", "SQfp16"):
+        raise VtoolError(f"{spec}: not exported to faiss yet; these are: {SUPPORTED}")
     if not structure.has_centroids:
         if kind != "FlatEncoding":
             raise VtoolError(f"{spec}: not exported to faiss yet; these are: {SUPPORTED}")
@@ -113,10 +148,47 @@ def _downcast(faiss, ix):
 
 
 def from_faiss(ix):
-    """(spec, metric, arrays: trained sections, codes in list order, ids, list offsets) of a
-    faiss index of a supported type; VtoolError naming any other type."""
+    """(spec, metric, arrays: trained sections, codes in list order, ids, list offsets, raw
+    vectors by row or None) of a faiss index of a supported type; VtoolError naming any other."""
     faiss = _faiss()
     ix = _downcast(faiss, ix)
+    refine = None
+    if isinstance(ix, faiss.IndexRefineFlat):
+        flat = _downcast(faiss, ix.refine_index)
+        refine = faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).copy().reshape(flat.ntotal, flat.d)
+        ix = _downcast(faiss, ix.base_index)
+    opq = None
+    if isinstance(ix, faiss.IndexPreTransform):
+        transform = _downcast_vt(faiss, ix.chain.at(0)) if ix.chain.size() == 1 else None
+        if not isinstance(transform, faiss.LinearTransform) or not transform.is_orthonormal:
+            raise VtoolError("faiss IndexPreTransform: vtool reads one orthonormal linear transform (OPQ) before "
+                             "the index")
+        if transform.have_bias:
+            raise VtoolError("faiss OPQMatrix with a bias: vtool's OPQ has none")
+        opq = (faiss.vector_to_array(transform.A).reshape(transform.d_out, transform.d_in).T.copy(),
+               transform.d_out)
+        ix = _downcast(faiss, ix.index)
+    spec, metric, trained, codes, ids, offsets = _core_from_faiss(faiss, ix)
+    if opq is not None:
+        m = trained["pq_codebooks"].shape[0] if "pq_codebooks" in trained else None
+        if m is None:
+            raise VtoolError("faiss OPQ before a non-PQ index: vtool's OPQ goes with PQ")
+        spec = f"OPQ{m}" + (f"_{opq[1]}" if opq[1] != opq[0].shape[0] else "") + "," + spec
+        trained["opq_matrix"] = opq[0]
+    rows_raw = None
+    if refine is not None:
+        if len(refine) != len(ids) or (len(ids) and (ids.min() < 0 or ids.max() >= len(refine))):
+            raise VtoolError("faiss IndexRefineFlat whose refine vectors do not match the ids")
+        spec += ",RFlat"
+        rows_raw = refine[ids]
+    return spec, metric, trained, codes, ids, offsets, rows_raw
+
+
+def _downcast_vt(faiss, vt):
+    return faiss.downcast_VectorTransform(vt)
+
+
+def _core_from_faiss(faiss, ix):
     name = type(ix).__name__
     ids = None
     if isinstance(ix, faiss.IndexIDMap):
@@ -220,11 +292,11 @@ def import_index(path: str, output: str) -> dict:
         ix = faiss.read_index(source)
     except RuntimeError as e:
         raise VtoolError(f"{path}: not a faiss index file ({str(e).splitlines()[0][:120]})") from None
-    spec_text, metric, trained, codes, ids, offsets = from_faiss(ix)
+    spec_text, metric, trained, codes, ids, offsets, raw = from_faiss(ix)
     index = Index(parse_spec(spec_text), ix.d, metric)
     index.load_trained(trained)
     lists = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    index.append(lists, codes, ids, None)
+    index.append(lists, codes, ids, raw)
     index.header["provenance"] = {"import": {"faiss_file": str(path), "faiss_type": type(_downcast(faiss, ix)).__name__}}
     index.save(output)
     return {"file": path, "spec": spec_text, "metric": metric, "ntotal": int(len(ids)), "output": output}
