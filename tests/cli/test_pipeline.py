@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import assert_refused, clustered
+from tests.conftest import assert_refused
 from vtool.exact import knn
 from vtool.io.results import read_results
 
