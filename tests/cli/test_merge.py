@@ -123,3 +123,27 @@ def test_add_shard_takes_a_part_of_the_rows_with_their_numbers(shards, cli, suff
     assert_refused(cli("add", ws / "m.vti", ws / f"x.{suffix}", "--shard", "1-3", "-o", ws / "o.vti"), "takes I/N")
     assert_refused(cli("add", ws / "m.vti", ws / "a.npy", ws / "b.npy", "--shard", "0/2", "-o", ws / "o.vti"),
                    "one vector file")
+
+
+def test_the_duplicate_check_on_disk_finds_what_the_one_in_memory_finds(shards, cli, monkeypatch, tmp_path):
+    """Above UNIQUE_IN_RAM ids the check splits them on disk by hash; the same smallest
+    duplicate and count come out, for add and for merge."""
+    import vtool.index.index as index_module
+    from vtool.index.index import find_duplicates
+
+    rng = np.random.default_rng(9)
+    ids = rng.permutation(10**6)[:5000].astype(np.int64)
+    ids[[10, 4000, 4500]] = ids[[20, 30, 30]]
+    want = find_duplicates(ids)
+    monkeypatch.setattr(index_module, "UNIQUE_IN_RAM", 700)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    assert find_duplicates(ids, str(scratch)) == want == (int(min(ids[20], ids[30])), 3)
+    assert not list(scratch.iterdir())  # the parts are removed
+    ws, x, _ = shards
+    write_parquet(ws / "dup.parquet", x[:2000], ids=np.r_[np.arange(1999), [5]])
+    build(cli, ws, "IVF16,Flat", ("a.vti", [ws / "a.npy"]), ("b.vti", [ws / "b.npy"]))
+    assert_refused(cli("add", ws / "m.vti", ws / "dup.parquet", "--id-column", "id", "-o", ws / "d.vti"),
+                   "duplicate id 5 \\(1 duplicates in all\\)")
+    assert_refused(cli("merge", ws / "a.vti", ws / "b.vti", "-o", ws / "o.vti"),
+                   f"duplicate id 0 in {ws / 'a.vti'} and {ws / 'b.vti'} \\(1200 duplicates in all\\)")

@@ -318,7 +318,7 @@ def _write_pass(model: Index, sources: list[_Source], spill: _Spill, counts: np.
         model.structure.grow(graph.levels, out=sections)
         model.structure.link(graph.vectors, graph.n_old, model.metric, graph.threads)
     if id_column is not None or model.ntotal or any(s.codes is not None for s in sources):
-        check_unique(ids)
+        check_unique(ids, scratch)
     provenance["add"][-1]["inputs"] = records.result()
     w.header = model.make_header(ntotal, provenance)
     w.finish()

@@ -24,9 +24,9 @@ import numpy as np
 from vtool import log
 from vtool.errors import VtoolError
 from vtool.index.container import SectionSpec, VtiWriter
-from vtool.index.index import load_index
+from vtool.index.index import find_duplicates, load_index
 from vtool.index.codestore import store_class
-from vtool.io.atomic import atomic_path, check_output_path, owner_tag, remove_stale
+from vtool.io.atomic import atomic_path, check_output_path, open_memmap, owner_tag, remove_stale
 
 
 def merge(inputs: list[str], output: str, id_offset: str | None = None, method: str | None = None,
@@ -50,7 +50,8 @@ def merge(inputs: list[str], output: str, id_offset: str | None = None, method: 
     if first.structure.is_graph:
         raise VtoolError(f"{inputs[0]}: a graph index ({first.spec}) does not merge list by list; add every input "
                          "to one graph instead")
-    offsets = _id_offsets(inputs, shards, id_offset)
+    out_dir = Path(output).parent if str(Path(output).parent) else Path(".")
+    offsets = _id_offsets(inputs, shards, id_offset, out_dir)
     sizes = sum(s.list_sizes for s in shards)
     ntotal = int(sizes.sum())
     list_offsets = np.zeros(first.nlist + 1, np.int64)
@@ -59,7 +60,6 @@ def merge(inputs: list[str], output: str, id_offset: str | None = None, method: 
     codes = first.header.get("code_codec")  # ANS-coded codes are coded again too
     if codes and not recode:
         recode = "int64"
-    out_dir = Path(output).parent if str(Path(output).parent) else Path(".")
     remove_stale(out_dir)
     with tempfile.TemporaryDirectory(prefix="." + owner_tag("vtool-add"), dir=out_dir) as scratch:
         plain = os.path.join(scratch, "merged.vti")
@@ -75,7 +75,7 @@ def merge(inputs: list[str], output: str, id_offset: str | None = None, method: 
             "id_codec": recode or "int64", "seconds": time.perf_counter() - t0}
 
 
-def _id_offsets(inputs: list[str], shards, id_offset: str | None) -> list[int]:
+def _id_offsets(inputs: list[str], shards, id_offset: str | None, scratch_dir) -> list[int]:
     """Each shard's id shift: past the previous shard's largest (auto), else none, once the
     ids are known to be unique across shards (the first duplicate named with both files)."""
     if id_offset == "auto":
@@ -89,15 +89,20 @@ def _id_offsets(inputs: list[str], shards, id_offset: str | None) -> list[int]:
         if top >= 2**63 - 1:
             raise VtoolError("shifted ids would pass the largest int64")
         return offsets
-    everything = np.concatenate([s.ids for s in shards]) if shards else np.zeros(0, np.int64)
-    s = np.sort(everything)
-    dup = np.flatnonzero(s[1:] == s[:-1])
-    if len(dup):
-        value = int(s[dup[0]])
-        holders = [p for p, shard in zip(inputs, shards) if np.any(shard.ids == value)]
-        where = f"{holders[0]} and {holders[1]}" if len(holders) > 1 else f"{holders[0]} (twice)"
-        raise VtoolError(f"duplicate id {value} in {where} ({len(dup)} duplicates in all); give --id-offset auto to "
-                         "shift each shard's ids past the previous one's")
+    with tempfile.TemporaryDirectory(prefix="." + owner_tag("vtool-add"), dir=scratch_dir) as scratch:
+        n = sum(s.ntotal for s in shards)
+        everything = open_memmap(os.path.join(scratch, "ids.npy"), np.int64, (n,)) if n else np.zeros(0, np.int64)
+        at = 0
+        for shard in shards:
+            everything[at:at + shard.ntotal] = shard.ids
+            at += shard.ntotal
+        value, count = find_duplicates(everything, scratch)
+        if count:
+            holders = [p for p, shard in zip(inputs, shards) if np.any(shard.ids == value)]
+            where = f"{holders[0]} and {holders[1]}" if len(holders) > 1 else f"{holders[0]} (twice)"
+            raise VtoolError(f"duplicate id {value} in {where} ({count} duplicates in all); give --id-offset auto "
+                             "to shift each shard's ids past the previous one's")
+        del everything
     return [0] * len(shards)
 
 

@@ -419,14 +419,55 @@ def check_vectors(x, d: int) -> np.ndarray:
     return x
 
 
-def check_unique(ids: np.ndarray) -> None:
-    """Duplicate ids are refused (a search could not tell the vectors apart).
+UNIQUE_IN_RAM = 1 << 24  # ids checked with one sorted copy in memory (128 MB); beyond, on disk
 
-    This holds one sorted copy of the ids in memory (8 bytes per vector)."""
-    s = np.sort(ids)
+
+def check_unique(ids: np.ndarray, scratch: str | None = None) -> None:
+    """Duplicate ids are refused (a search could not tell the vectors apart), naming the
+    smallest. Up to UNIQUE_IN_RAM ids, one sorted copy in memory; beyond, with a scratch
+    folder, the ids are split on disk by hash into parts of about UNIQUE_IN_RAM, each sorted
+    and checked alone (memory: one part), so a billion ids need no 8 GB copy."""
+    smallest, count = find_duplicates(ids, scratch)
+    if count:
+        raise VtoolError(f"duplicate id {smallest} ({count} duplicates in all); ids must be unique")
+
+
+def find_duplicates(ids: np.ndarray, scratch: str | None = None) -> tuple[int | None, int]:
+    """(the smallest duplicated id or None, how many duplicates), as check_unique finds them."""
+    return _duplicates(ids) if scratch is None or len(ids) <= UNIQUE_IN_RAM else _duplicates_on_disk(ids, scratch)
+
+
+def _duplicates(ids: np.ndarray) -> tuple[int | None, int]:
+    s = np.sort(np.asarray(ids))
     dup = np.flatnonzero(s[1:] == s[:-1])
-    if len(dup):
-        raise VtoolError(f"duplicate id {int(s[dup[0]])} ({len(dup)} duplicates in all); ids must be unique")
+    return (int(s[dup[0]]) if len(dup) else None), len(dup)
+
+
+def _duplicates_on_disk(ids: np.ndarray, scratch: str) -> tuple[int | None, int]:
+    import os
+
+    parts = -(-len(ids) // UNIQUE_IN_RAM)
+    files = [open(os.path.join(scratch, f"ids-part{p}.bin"), "wb") for p in range(parts)]
+    try:
+        for a in range(0, len(ids), UNIQUE_IN_RAM):
+            chunk = np.asarray(ids[a:a + UNIQUE_IN_RAM], np.int64)
+            part = (chunk.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15) >> np.uint64(32)) % np.uint64(parts)
+            order = np.argsort(part, kind="stable")
+            bounds = np.searchsorted(part[order], np.arange(parts + 1))
+            for p in range(parts):
+                files[p].write(chunk[order[bounds[p]:bounds[p + 1]]].tobytes())
+    finally:
+        for f in files:
+            f.close()
+    smallest, count = None, 0
+    for p in range(parts):
+        path = os.path.join(scratch, f"ids-part{p}.bin")
+        first, n = _duplicates(np.fromfile(path, dtype=np.int64))
+        os.unlink(path)
+        count += n
+        if first is not None and (smallest is None or first < smallest):
+            smallest = first
+    return smallest, count
 
 
 def load_index(path: str, verify: bool = True) -> Index:
