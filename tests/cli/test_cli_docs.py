@@ -20,7 +20,9 @@ def test_the_cli_reference_is_current():
 
 
 def test_completion_and_version():
-    r = subprocess.run(VTOOL + ["--show-completion", "bash"], capture_output=True, text=True, timeout=60)
+    # the shell is found from the parent process: run under bash, whatever runs the tests
+    command = " ".join(f"'{part}'" for part in VTOOL + ["--show-completion"])
+    r = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "_vtool_completion" in r.stdout, r.stderr
     r = subprocess.run(VTOOL + ["--version"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.startswith("vtool ")
