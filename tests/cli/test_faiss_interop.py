@@ -93,12 +93,12 @@ def test_an_index_faiss_built_imports_with_the_same_results(data, cli):
 
 
 def test_unsupported_types_and_missing_faiss_are_one_line(data, cli, tmp_path, monkeypatch):
-    faiss.write_index(faiss.IndexHNSWFlat(8, 16), str(tmp_path / "h.faiss"))
-    assert_refused(cli("import", tmp_path / "h.faiss", "-o", tmp_path / "h.vti"), "faiss IndexHNSWFlat: not imported")
+    faiss.write_index(faiss.IndexLSH(8, 16), str(tmp_path / "h.faiss"))
+    assert_refused(cli("import", tmp_path / "h.faiss", "-o", tmp_path / "h.vti"), "faiss IndexLSH: not imported")
     (tmp_path / "junk.faiss").write_bytes(b"not a faiss file at all")
     assert_refused(cli("import", tmp_path / "junk.faiss", "-o", tmp_path / "h.vti"), "not a faiss index file")
     np.save(tmp_path / "x.npy", clustered(500, 8))
-    assert cli("train", tmp_path / "x.npy", "--index", "HNSW8,Flat", "-o", tmp_path / "g.vti").code == 0
+    assert cli("train", tmp_path / "x.npy", "--index", "HNSW8,SQ8", "-o", tmp_path / "g.vti").code == 0
     assert cli("add", tmp_path / "g.vti", tmp_path / "x.npy", "-o", tmp_path / "gi.vti").code == 0
     assert_refused(cli("export", tmp_path / "gi.vti", "-o", tmp_path / "g.faiss"), "not exported to faiss yet")
     from tests.io.writers import write_parquet
@@ -128,6 +128,41 @@ def test_info_describes_a_faiss_file_without_converting_it(data, cli):
     report = json.loads(cli("info", ws / "info.faiss", "--json").out)
     assert report["faiss_type"] == "IndexIVFFlat" and report["ntotal"] == 2000 and report["nlist"] == 16
     assert report["code_size"] == 200 and report["vtool_import"] == "supported" and report["dim"] == 50
-    faiss.write_index(faiss.IndexHNSWFlat(8, 16), str(ws / "h.faiss"))
+    faiss.write_index(faiss.IndexLSH(8, 16), str(ws / "h.faiss"))
     report = json.loads(cli("info", ws / "h.faiss", "--json").out)
-    assert report["faiss_type"] == "IndexHNSWFlat" and "not imported yet" in report["vtool_import"]
+    assert report["faiss_type"] == "IndexLSH" and "not imported yet" in report["vtool_import"]
+
+
+def test_hnsw_graphs_go_both_ways_with_the_same_results(data, cli, tmp_path):
+    """vtool's HNSW exported as faiss's IndexHNSWFlat (the same graph) and back, a faiss-built
+    graph imported, custom ids in an IndexIDMap: the same ids and distances at ef >= k."""
+    from tests.io.writers import write_parquet
+
+    x, q = np.load(data / "b.npy")[:4000], np.load(data / "q.npy")[:100]
+    np.save(tmp_path / "b.npy", x)
+    np.save(tmp_path / "q.npy", q)
+    write_parquet(tmp_path / "c.parquet", x, ids=np.arange(4000) * 7 + 1)
+    assert cli("train", tmp_path / "b.npy", "--index", "HNSW12,Flat", "-o", tmp_path / "m.vti").code == 0
+    assert cli("add", tmp_path / "m.vti", tmp_path / "b.npy", "-o", tmp_path / "g.vti").code == 0
+    assert cli("add", tmp_path / "m.vti", tmp_path / "c.parquet", "--id-column", "id", "-o", tmp_path / "c.vti").code == 0
+    for name in ("g", "c"):
+        assert cli("export", tmp_path / f"{name}.vti", "-o", tmp_path / f"{name}.faiss").code == 0
+        assert cli("import", tmp_path / f"{name}.faiss", "-o", tmp_path / f"{name}.back.vti").code == 0
+        ix = faiss.read_index(str(tmp_path / f"{name}.faiss"))
+        for ef in (16, 64):
+            faiss.ParameterSpace().set_index_parameter(ix, "efSearch", ef)
+            dist, ids = ix.search(q, 10)
+            for vti in (f"{name}.vti", f"{name}.back.vti"):
+                assert cli("search", tmp_path / vti, tmp_path / "q.npy", "-k", 10, "--ef", ef,
+                           "-o", tmp_path / "r.npz").code == 0
+                mine = np.load(tmp_path / "r.npz")
+                np.testing.assert_array_equal(mine["ids"], ids)
+                np.testing.assert_allclose(mine["distances"], dist, rtol=1e-6)
+    built = faiss.IndexHNSWFlat(50, 12)
+    built.add(x)
+    faiss.write_index(built, str(tmp_path / "f.faiss"))
+    assert cli("import", tmp_path / "f.faiss", "-o", tmp_path / "f.vti").code == 0
+    built.hnsw.efSearch = 32
+    dist, ids = built.search(q, 10)
+    assert cli("search", tmp_path / "f.vti", tmp_path / "q.npy", "-k", 10, "--ef", 32, "-o", tmp_path / "r.npz").code == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "r.npz")["ids"], ids)

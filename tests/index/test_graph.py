@@ -355,3 +355,25 @@ def test_roc_adjacency_is_the_same_bytes_from_lists_in_any_order_of_nodes():
     b = _native.Adjacency.encode("roc", lists[::-1].copy(), 70000)
     np.testing.assert_array_equal(b.decode(32), lists[::-1])
     np.testing.assert_array_equal(a.list_bits, b.list_bits)
+
+
+def test_an_entry_point_kept_from_elsewhere_is_checked_and_used(graph_files, cli):
+    """hnsw_entry (a graph imported from faiss keeps faiss's entry): any node of the top level
+    searches; anything else is refused; adding vectors goes back to vtool's rule."""
+    levels = VtiFile(str(graph_files / "g.vti")).array("hnsw_levels")
+    top = np.flatnonzero(levels == levels.max())
+    low = int(np.flatnonzero(levels < levels.max())[0])
+    rewrite_index(graph_files / "g.vti", graph_files / "bad.vti", {"hnsw_entry": low})
+    assert_refused(cli("search", graph_files / "bad.vti", graph_files / "x.npy", "-o", graph_files / "r.npz"),
+                   f"hnsw_entry {low} is not a node of the top level")
+    rewrite_index(graph_files / "g.vti", graph_files / "odd.vti", {"hnsw_entry": "3"})
+    assert_refused(cli("search", graph_files / "odd.vti", graph_files / "x.npy", "-o", graph_files / "r.npz"),
+                   "hnsw_entry")
+    entry = int(top[-1])
+    rewrite_index(graph_files / "g.vti", graph_files / "e.vti", {"hnsw_entry": entry})
+    for name in ("g", "e"):
+        assert cli("search", graph_files / f"{name}.vti", graph_files / "x.npy", "--ef", 400, "-k", 5,
+                   "-o", graph_files / f"{name}.npz").code == 0
+    np.testing.assert_array_equal(np.load(graph_files / "g.npz")["ids"], np.load(graph_files / "e.npz")["ids"])
+    assert cli("add", graph_files / "e.vti", graph_files / "codes_src.npy", "-o", graph_files / "e2.vti").code == 0
+    assert "hnsw_entry" not in VtiFile(str(graph_files / "e2.vti")).header

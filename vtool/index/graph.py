@@ -240,6 +240,7 @@ class HNSW(GraphStructure):
     def __init__(self, d: int, m: int):
         super().__init__(d, m, 2 * m)
         self.ef_construction = DEFAULT_EF_CONSTRUCTION
+        self.entry = -1  # -1: the first node of the top level; else a node of it (a graph imported from faiss)
 
     @classmethod
     def parse(cls, match, spec: str) -> dict:
@@ -263,16 +264,24 @@ class HNSW(GraphStructure):
         if type(efc) is not int or not 1 <= efc <= MAX_EF_CONSTRUCTION:
             raise VtoolError(f"--ef-construction must be an integer from 1 to {MAX_EF_CONSTRUCTION}")
         self.ef_construction = efc
+        entry = options.get("hnsw_entry", -1)
+        if type(entry) is not int or not -1 <= entry <= MAX_NODES:
+            raise VtoolError("header field 'hnsw_entry' must be a node number (or -1)")
+        self.entry = entry
 
     def header_fields(self) -> dict:
-        return {"hnsw_ef_construction": self.ef_construction, **super().header_fields()}
+        entry = {"hnsw_entry": self.entry} if self.entry >= 0 else {}
+        return {"hnsw_ef_construction": self.ef_construction, **entry, **super().header_fields()}
 
     @property
     def row_sections(self) -> tuple[str, ...]:
         return ("hnsw_levels",) + self.level0_sections() + ("hnsw_upper",)
 
     def set_entry(self, graph: _native.Graph) -> None:
-        graph.set_entry(len(self.levels))  # the first node of the highest level
+        if self.entry >= 0:
+            graph.set_entry_node(self.entry)
+        else:
+            graph.set_entry(len(self.levels))  # the first node of the highest level
 
     def row_arrays(self) -> dict[str, np.ndarray]:
         return {"hnsw_levels": self.levels, **self.level0_arrays(), "hnsw_upper": self.upper}
@@ -305,6 +314,8 @@ class HNSW(GraphStructure):
             named = upper >= 0
             if np.any(levels[upper[named]] < slot_level[named]):
                 return "an upper-level neighbour without that level"
+        if self.entry >= 0 and (self.entry >= n or levels[self.entry] != levels.max()):
+            return f"hnsw_entry {self.entry} is not a node of the top level"
         self.levels, self.upper = levels, upper
         return None
 
@@ -337,6 +348,8 @@ class HNSW(GraphStructure):
         """Insert nodes n_old.. (rows of vectors, which holds every node) into the graph."""
         if metric == "ip":
             vectors, metric = mips_to_l2(vectors), "l2"
+        self.entry = -1  # linking enters at the first node of the top level, and so does the grown graph
+        self._graph = None
         n = len(vectors)
         order = insertion_order(self.seed, n_old, n)
         graph = self.graph

@@ -12,6 +12,9 @@ Types, both ways (vtool spec <-> faiss):
   IVF<n>,SQ8 / ,SQfp16      IndexIVFScalarQuantizer QT_8bit / QT_fp16, by residual
   OPQ<m>[_<d>], + the above IndexPreTransform(OPQMatrix, ...) (matrix transposed, no bias)
   ..., RFlat                IndexRefineFlat (the raw vectors by id: ids must be 0..n-1)
+  HNSW<M>,Flat (l2)         IndexHNSWFlat: the same graph, levels + 1, the same entry point
+                            (header hnsw_entry when not vtool's first node of the top level);
+                            in IndexIDMap when the ids are not 0..n-1
 A compressed vtool index is read decoded; anything else is refused in one line naming it.
 """
 
@@ -22,7 +25,7 @@ import numpy as np
 from vtool.errors import VtoolError
 
 SUPPORTED = ("Flat, IVF<n>,Flat, IVF<n>,PQ<m> (8-bit codes, by residual), IVF<n>,SQ8, IVF<n>,SQfp16, "
-             "with OPQ before and RFlat after")
+             "with OPQ before and RFlat after; HNSW<M>,Flat (l2)")
 
 
 def _faiss():
@@ -41,6 +44,9 @@ def to_faiss(index):
     """A faiss index holding the same trained state, codes and ids as a vtool Index."""
     faiss = _faiss()
     spec = index.spec
+    if type(index.structure).__name__ == "HNSW" and type(index.encoding).__name__ == "FlatEncoding" \
+            and index.transform is None and index.refiner is None and index.metric_name == "l2":
+        return _hnsw_to_faiss(faiss, index)
     if index.structure.is_graph or index.cosine:
         raise VtoolError(f"{spec}{' (metric cosine)' if index.cosine else ''}: not exported to faiss yet; "
                          f"these are: {SUPPORTED}")
@@ -69,6 +75,65 @@ def to_faiss(index):
         core.this.disown()
         core = refined
     return core
+
+
+def _id_map(faiss, empty, ids: np.ndarray):
+    """An IndexIDMap around an index still empty (faiss checks), or None when the ids are the
+    row numbers; ids_filled(mapped) sets its ids once the index is filled."""
+    if np.array_equal(ids, np.arange(len(ids))):
+        return None
+    mapped = faiss.IndexIDMap(empty)
+    mapped.own_fields = True
+    empty.this.disown()
+    return mapped
+
+
+def _ids_filled(faiss, mapped, ids: np.ndarray):
+    faiss.copy_array_to_vector(np.ascontiguousarray(ids, np.int64), mapped.id_map)
+    mapped.ntotal = len(ids)
+    return mapped
+
+
+def _hnsw_to_faiss(faiss, index):
+    """IndexHNSWFlat holding vtool's graph as it is (faiss levels = top level + 1)."""
+    structure, n, d, m = index.structure, index.ntotal, index.d, index.structure.m
+    with index.decoding():
+        rows = np.arange(n)
+        vectors = np.ascontiguousarray(index.store.rows(rows)).view(np.float32).reshape(n, d) if n \
+            else np.zeros((0, d), np.float32)
+        ids = index.id_codec.ids_of(rows) if n else np.zeros(0, np.int64)
+    structure.plain_level0()  # a compressed level 0 is written plain
+    out = faiss.IndexHNSWFlat(d, m, faiss.METRIC_L2)
+    mapped = _id_map(faiss, out, ids)
+    h = out.hnsw
+    cum = faiss.vector_to_array(h.cum_nneighbor_per_level).astype(np.int64)
+    levels = np.asarray(structure.levels, np.int64)
+    if n and int(levels.max()) + 1 >= len(cum):
+        raise VtoolError(f"{index.spec}: a node level above what faiss's HNSW{m} holds")
+    if cum[1] != 2 * m or (len(cum) > 2 and cum[2] - cum[1] != m):
+        raise VtoolError(f"faiss's HNSW{m} lays out {cum[1]} level-0 slots; vtool's has {2 * m}")
+    slots = cum[levels + 1]
+    offsets = np.zeros(n + 1, np.uint64)
+    np.cumsum(slots, out=offsets[1:])
+    neighbors = np.full(int(offsets[-1]), -1, np.int32)
+    level0 = np.asarray(structure.level0)
+    upper, upper_at = np.asarray(structure.upper), structure.graph.upper_offsets
+    for i in range(n):
+        at = int(offsets[i])
+        neighbors[at:at + 2 * m] = level0[i]
+        for lv in range(1, int(levels[i]) + 1):
+            src = int(upper_at[i]) + (lv - 1) * m
+            neighbors[at + cum[lv]:at + cum[lv] + m] = upper[src:src + m]
+    faiss.downcast_index(out.storage).add(vectors)
+    faiss.copy_array_to_vector((levels + 1).astype(np.int32), h.levels)
+    faiss.copy_array_to_vector(offsets, h.offsets)
+    faiss.copy_array_to_vector(neighbors, h.neighbors)
+    if n:
+        h.max_level = int(levels.max())
+        h.entry_point = structure.entry if structure.entry >= 0 else int(np.flatnonzero(levels == levels.max())[0])
+    h.efConstruction = structure.ef_construction
+    out.ntotal = n
+    return _ids_filled(faiss, mapped, ids) if mapped is not None else out
 
 
 def _core_to_faiss(faiss, index):
@@ -278,6 +343,59 @@ def describe(path: str) -> dict:
     return out
 
 
+def _hnsw_graph(faiss, ix):
+    """(M, levels uint8, level0 (n, 2M), upper, vectors) of a faiss IndexHNSWFlat, checked to be
+    laid out as vtool's graphs are (2M level-0 slots, M above, entry the first top node)."""
+    h, n, d = ix.hnsw, ix.ntotal, ix.d
+    cum = faiss.vector_to_array(h.cum_nneighbor_per_level).astype(np.int64)
+    m = int(cum[2] - cum[1]) if len(cum) > 2 else int(cum[1] // 2)
+    if cum[1] != 2 * m:
+        raise VtoolError(f"faiss IndexHNSWFlat with {cum[1]} level-0 slots and {m} above: vtool's graphs have 2M and M")
+    if ix.metric_type != faiss.METRIC_L2:
+        raise VtoolError("faiss IndexHNSWFlat with inner product: vtool imports L2 graphs")
+    levels = faiss.vector_to_array(h.levels).astype(np.int64) - 1
+    if n and (levels.min() < 0 or levels.max() > 63):
+        raise VtoolError("faiss IndexHNSWFlat with node levels vtool does not hold (0 to 63)")
+    if n and (not 0 <= int(h.entry_point) < n or levels[int(h.entry_point)] != levels.max()):
+        raise VtoolError(f"faiss IndexHNSWFlat whose entry point ({h.entry_point}) is not a node of its top level")
+    offsets = faiss.vector_to_array(h.offsets).astype(np.int64)
+    neighbors = faiss.vector_to_array(h.neighbors).astype(np.int32)
+    level0 = np.stack([neighbors[offsets[i]:offsets[i] + 2 * m] for i in range(n)]) if n \
+        else np.zeros((0, 2 * m), np.int32)
+    upper = np.concatenate([neighbors[offsets[i] + cum[lv]:offsets[i] + cum[lv] + m]
+                            for i in range(n) for lv in range(1, int(levels[i]) + 1)] or [np.zeros(0, np.int32)])
+    storage = faiss.downcast_index(ix.storage)
+    vectors = faiss.rev_swig_ptr(storage.get_xb(), n * d).copy().reshape(n, d) if n else np.zeros((0, d), np.float32)
+    return m, levels.astype(np.uint8), level0, upper.astype(np.int32), vectors
+
+
+def _write_hnsw(faiss, ix, ids, path: str, output: str) -> dict:
+    """A vtool HNSW<M>,Flat index file of faiss's graph, vectors and ids."""
+    from vtool.index.container import SectionSpec, VtiWriter
+    from vtool.index.index import Index, load_index
+    from vtool.index.spec import parse_spec
+    from vtool.io.atomic import atomic_path
+
+    m, levels, level0, upper, vectors = _hnsw_graph(faiss, ix)
+    n = len(levels)
+    ids = np.arange(n, dtype=np.int64) if ids is None else ids
+    entry = int(ix.hnsw.entry_point) if n else -1  # faiss's entry, kept (vtool's own rule would take another)
+    model = Index(parse_spec(f"HNSW{m},Flat"), ix.d, "l2",
+                  options={"hnsw_ef_construction": int(ix.hnsw.efConstruction), "hnsw_entry": entry})
+    model.header = {"model_fingerprint": model.fingerprint()}
+    sections = {"list_offsets": np.array([0, n], np.int64), "codes": vectors.view(np.uint8).reshape(n, 4 * ix.d),
+                "ids": ids, "hnsw_levels": levels, "hnsw_level0": level0, "hnsw_upper": upper}
+    provenance = {"import": {"faiss_file": str(path), "faiss_type": "IndexHNSWFlat"}}
+    with atomic_path(output) as tmp:
+        w = VtiWriter(tmp, model.make_header(n, provenance), [SectionSpec(k, a.dtype.str, a.shape)
+                                                             for k, a in sections.items()])
+        for name, a in sections.items():
+            w.section(name)[...] = a
+        w.finish()
+    load_index(output)  # the graph checked as any file's
+    return {"file": path, "spec": f"HNSW{m},Flat", "metric": "l2", "ntotal": n, "output": output}
+
+
 def import_index(path: str, output: str) -> dict:
     """Write a faiss index file as a vtool index (atomically)."""
     from vtool.index.index import Index
@@ -292,6 +410,11 @@ def import_index(path: str, output: str) -> dict:
         ix = faiss.read_index(source)
     except RuntimeError as e:
         raise VtoolError(f"{path}: not a faiss index file ({str(e).splitlines()[0][:120]})") from None
+    top = _downcast(faiss, ix)
+    inner = _downcast(faiss, top.index) if isinstance(top, faiss.IndexIDMap) else top
+    if isinstance(inner, faiss.IndexHNSWFlat):
+        ids = faiss.vector_to_array(top.id_map).astype(np.int64) if inner is not top else None
+        return _write_hnsw(faiss, inner, ids, path, output)
     spec_text, metric, trained, codes, ids, offsets, raw = from_faiss(ix)
     index = Index(parse_spec(spec_text), ix.d, metric)
     index.load_trained(trained)
