@@ -122,7 +122,7 @@ def default_threads() -> int:
             quota, period = f.read().split()[:2]
         if quota != "max":
             cores = min(cores, max(1, -(-int(quota) // int(period))))
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # no cgroup v2 quota file (or an odd one): the affinity holds
         pass
     return cores
 

@@ -19,16 +19,9 @@ def search(index_path: str, queries_path: str, k: int = 10, nprobe: int | None =
     """Returns (distances, ids, report); the report carries the timing eval uses for QPS.
     refine: exact re-ranking against these vectors, row number = id, or ids from
     refine_id_column (Parquet)."""
-    threads = _native.default_threads() if threads is None else threads
-    if threads < 1:
-        raise VtoolError("--threads must be at least 1")
-    index = load_index(index_path, verify=verify)
-    if index.ntotal == 0:
-        raise VtoolError(f"{index_path}: the index holds no vectors (run vtool add first)")
+    threads = _threads(threads)
+    index, qf = _open(index_path, queries_path, verify, fmt, column)
     nprobe, ef, k_factor, tuned = _defaults(index, nprobe, ef, k_factor)
-    qf = open_vectors(queries_path, fmt, column, queries=True)
-    if qf.d != index.d:
-        raise VtoolError(f"{queries_path}: queries have dimension {qf.d}, the index has {index.d}")
     if k > index.ntotal:
         raise VtoolError(f"k={k} is larger than the number of indexed vectors ({index.ntotal})")
     shortlist = min(k * k_factor, index.ntotal) if refine is not None or index.refiner is not None else k
@@ -88,22 +81,15 @@ def range_search(index_path: str, queries_path: str, radius: float, nprobe: int 
                  refine: str | None = None, ef: int | None = None, max_results: int | None = None):
     """Every result within radius of every query: (lims, ids, distances, report). max_results
     keeps at most that many per query, the nearest, and the report counts the queries cut."""
-    threads = _native.default_threads() if threads is None else threads
-    if threads < 1:
-        raise VtoolError("--threads must be at least 1")
+    threads = _threads(threads)
     if not np.isfinite(radius):
         raise VtoolError(f"--radius must be a finite number, got {radius}")
     if max_results is not None and max_results < 1:
         raise VtoolError("--max-results must be at least 1")
-    index = load_index(index_path, verify=verify)
-    if index.ntotal == 0:
-        raise VtoolError(f"{index_path}: the index holds no vectors (run vtool add first)")
+    index, qf = _open(index_path, queries_path, verify, fmt, column)
     nprobe, ef, _, tuned = _defaults(index, nprobe, ef, None)
     if index.metric == "l2" and radius < 0:
         raise VtoolError(f"--radius is a squared L2 distance: it cannot be negative ({radius})")
-    qf = open_vectors(queries_path, fmt, column, queries=True)
-    if qf.d != index.d:
-        raise VtoolError(f"{queries_path}: queries have dimension {qf.d}, the index has {index.d}")
     params = index.structure.search_params(nprobe, ef)
     refine_rows = None
     if refine is not None:
@@ -131,6 +117,24 @@ def range_search(index_path: str, queries_path: str, radius: float, nprobe: int 
               "threads": threads, "simd": _native.simd_level(), "seconds": seconds,
               "qps": len(queries) / seconds if seconds > 0 else None}
     return lims, ids, dist, report
+
+
+def _threads(threads: int | None) -> int:
+    threads = _native.default_threads() if threads is None else threads
+    if threads < 1:
+        raise VtoolError("--threads must be at least 1")
+    return threads
+
+
+def _open(index_path: str, queries_path: str, verify: bool, fmt: str | None, column: str | None):
+    """The index (holding vectors) and the query file (of its dimension), both checked."""
+    index = load_index(index_path, verify=verify)
+    if index.ntotal == 0:
+        raise VtoolError(f"{index_path}: the index holds no vectors (run vtool add first)")
+    qf = open_vectors(queries_path, fmt, column, queries=True)
+    if qf.d != index.d:
+        raise VtoolError(f"{queries_path}: queries have dimension {qf.d}, the index has {index.d}")
+    return index, qf
 
 
 def _defaults(index, nprobe, ef, k_factor):
