@@ -8,7 +8,10 @@ are faiss's codes, its IVF lists faiss's inverted lists.
 Types, both ways (vtool spec <-> faiss):
   Flat                      IndexFlatL2 / IndexFlatIP, in IndexIDMap when the ids are not 0..n-1
   IVF<n>,Flat               IndexIVFFlat
-  IVF<n>,PQ<m> (8-bit)      IndexIVFPQ, by residual (faiss's default; vtool's too)
+  IVF<n>,PQ<m>[np] (8-bit)  IndexIVFPQ, by residual (faiss's default; vtool's too) or not (np)
+  IVF<n>,PQ<m>x4fs[np]      IndexIVFPQFastScan (bbs 32; `np`: not by residual, faiss's factory
+                            default); faiss rounds its tables its own way, so fast-scan
+                            distances agree only to that rounding
   IVF<n>,SQ8 / ,SQfp16      IndexIVFScalarQuantizer QT_8bit / QT_fp16, by residual
   OPQ<m>[_<d>], + the above IndexPreTransform(OPQMatrix, ...) (matrix transposed, no bias)
   ..., RFlat                IndexRefineFlat (the raw vectors by id: ids must be 0..n-1)
@@ -24,7 +27,8 @@ import numpy as np
 
 from vtool.errors import VtoolError
 
-SUPPORTED = ("Flat, IVF<n>,Flat, IVF<n>,PQ<m> (8-bit codes, by residual), IVF<n>,SQ8, IVF<n>,SQfp16, "
+SUPPORTED = ("Flat, IVF<n>,Flat, IVF<n>,PQ<m>[np] (8-bit codes), IVF<n>,PQ<m>x4fs[np], "
+             "IVF<n>,SQ8, IVF<n>,SQfp16, "
              "with OPQ before and RFlat after; HNSW<M>,Flat (l2)")
 
 
@@ -145,7 +149,7 @@ def _core_to_faiss(faiss, index):
     with index.decoding():
         codes = index.store.rows(rows) if index.ntotal else np.zeros((0, enc.code_size), np.uint8)
         ids = index.id_codec.ids_of(rows) if index.ntotal else np.zeros(0, np.int64)
-    if type(enc).__name__ not in ("FlatEncoding", "ProductQuantizer", "SQ8", "SQfp16"):
+    if type(enc).__name__ not in ("FlatEncoding", "ProductQuantizer", "FastScanPQ", "SQ8", "SQfp16"):
         raise VtoolError(f"{spec}: not exported to faiss yet; these are: {SUPPORTED}")
     if not structure.has_centroids:
         if kind != "FlatEncoding":
@@ -167,10 +171,15 @@ def _core_to_faiss(faiss, index):
     nlist = index.nlist
     if kind == "FlatEncoding":
         out = faiss.IndexIVFFlat(quantizer, d, nlist, metric)
-    elif kind == "ProductQuantizer" and enc.nbits == 8 and enc.by_residual:
+    elif kind == "ProductQuantizer" and enc.nbits == 8:
         out = faiss.IndexIVFPQ(quantizer, d, nlist, enc.m, 8, metric)
         faiss.copy_array_to_vector(np.ascontiguousarray(enc.codebooks, np.float32).ravel(), out.pq.centroids)
-        out.by_residual = True
+        out.by_residual = enc.by_residual
+    elif kind == "FastScanPQ":
+        # 4-bit IndexIVFPQ codes are vtool's packed nibbles; faiss re-lays them out in its blocks
+        out = faiss.IndexIVFPQ(quantizer, d, nlist, enc.m, 4, metric)
+        faiss.copy_array_to_vector(np.ascontiguousarray(enc.codebooks, np.float32).ravel(), out.pq.centroids)
+        out.by_residual = enc.by_residual
     elif kind in ("SQ8", "SQfp16"):
         qtype = faiss.ScalarQuantizer.QT_8bit if kind == "SQ8" else faiss.ScalarQuantizer.QT_fp16
         out = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, qtype, metric, True)
@@ -181,7 +190,7 @@ def _core_to_faiss(faiss, index):
     out.own_fields = True
     quantizer.this.disown()
     out.is_trained = True
-    if kind == "ProductQuantizer" and metric == faiss.METRIC_L2:
+    if kind == "ProductQuantizer" and enc.by_residual and metric == faiss.METRIC_L2:
         out.precompute_table()
     offsets = index.list_offsets
     for lst in np.flatnonzero(np.diff(offsets)):
@@ -190,6 +199,10 @@ def _core_to_faiss(faiss, index):
         list_codes = np.ascontiguousarray(codes[a:b], np.uint8)
         out.invlists.add_entries(int(lst), b - a, faiss.swig_ptr(list_ids), faiss.swig_ptr(list_codes))
     out.ntotal = index.ntotal
+    if kind == "FastScanPQ":
+        fast = faiss.IndexIVFPQFastScan(out)  # shares the quantizer: hand its ownership over
+        out.own_fields, fast.own_fields = False, True
+        return fast
     return out
 
 
@@ -280,11 +293,17 @@ def _core_from_faiss(faiss, ix):
     if isinstance(ix, faiss.IndexIVFFlat) and name == "IndexIVFFlat":
         spec = f"IVF{nlist},Flat"
     elif isinstance(ix, faiss.IndexIVFPQ) and name == "IndexIVFPQ":
-        if ix.pq.nbits != 8 or not ix.by_residual:
-            raise VtoolError(f"faiss IndexIVFPQ with {ix.pq.nbits}-bit codes{'' if ix.by_residual else ', not by residual'}"
-                             ": vtool reads 8-bit codes by residual")
-        spec = f"IVF{nlist},PQ{ix.pq.M}"
+        if ix.pq.nbits != 8:
+            raise VtoolError(f"faiss IndexIVFPQ with {ix.pq.nbits}-bit codes: vtool reads 8-bit IVF-PQ codes "
+                             "(and 4-bit ones in IndexIVFPQFastScan)")
+        spec = f"IVF{nlist},PQ{ix.pq.M}" + ("" if ix.by_residual else "np")
         trained["pq_codebooks"] = faiss.vector_to_array(ix.pq.centroids).reshape(ix.pq.M, 256, ix.pq.dsub)
+    elif name == "IndexIVFPQFastScan":
+        if ix.pq.nbits != 4 or ix.bbs != 32:
+            raise VtoolError(f"faiss IndexIVFPQFastScan with {ix.pq.nbits}-bit codes in blocks of {ix.bbs}: "
+                             "vtool reads 4-bit codes in blocks of 32")
+        spec = f"IVF{nlist},PQ{ix.pq.M}x4fs" + ("" if ix.by_residual else "np")
+        trained["pq_codebooks"] = faiss.vector_to_array(ix.pq.centroids).reshape(ix.pq.M, 16, ix.pq.dsub)
     elif name == "IndexIVFScalarQuantizer":
         qtype = ix.sq.qtype
         if not ix.by_residual:
@@ -307,10 +326,22 @@ def _core_from_faiss(faiss, ix):
     all_ids = np.empty(int(offsets[-1]), np.int64)
     for i in np.flatnonzero(sizes):
         n = int(sizes[i])
-        codes[offsets[i]:offsets[i + 1]] = faiss.rev_swig_ptr(invlists.get_codes(int(i)), n * ix.code_size) \
-            .reshape(n, ix.code_size)
+        codes[offsets[i]:offsets[i + 1]] = _list_codes(faiss, ix, int(i), n)
         all_ids[offsets[i]:offsets[i + 1]] = faiss.rev_swig_ptr(invlists.get_ids(int(i)), n)
     return spec, metric, trained, codes, all_ids, offsets
+
+
+def _list_codes(faiss, ix, lst: int, n: int) -> np.ndarray:
+    """One inverted list's codes, a row per vector (a fast-scan list unpacked from faiss's blocks)."""
+    if not isinstance(ix, faiss.IndexIVFFastScan):
+        return faiss.rev_swig_ptr(ix.invlists.get_codes(lst), n * ix.code_size).reshape(n, ix.code_size).copy()
+    packer = ix.get_CodePacker()
+    blocks = (n + packer.nvec - 1) // packer.nvec
+    packed = faiss.rev_swig_ptr(ix.invlists.get_codes(lst), blocks * packer.block_size).copy()
+    rows = np.empty((blocks * packer.nvec, ix.code_size), np.uint8)
+    for b in range(blocks):
+        packer.unpack_all(faiss.swig_ptr(packed[b * packer.block_size:]), faiss.swig_ptr(rows[b * packer.nvec:]))
+    return rows[:n]
 
 
 def describe(path: str) -> dict:

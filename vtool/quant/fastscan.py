@@ -14,11 +14,12 @@ from vtool.quant.pq import ProductQuantizer
 
 
 class FastScanPQ(ProductQuantizer):
-    """PQ<m>x4fs: scanned with 8-bit tables in SIMD registers (native/fastscan.c)."""
+    """PQ<m>x4fs[np]: scanned with 8-bit tables in SIMD registers (native/fastscan.c); `np`
+    encodes the vector, not the residual (faiss's fast-scan default, so its files import)."""
 
     name = "PQfs"
-    forms = "PQ<m>x4fs"
-    pattern = r"PQ(\d+)x4fs"
+    forms = "PQ<m>x4fs[np]"
+    pattern = r"PQ(\d+)x4fs(np)?"
     layout = "fastscan"
 
     def __init__(self, d: int, m: int, by_residual: bool = True, niter: int = 25):
@@ -26,11 +27,11 @@ class FastScanPQ(ProductQuantizer):
 
     @classmethod
     def parse(cls, match, spec: str) -> dict:
-        return {"m": bounded(match.group(1), spec)}
+        return {"m": bounded(match.group(1), spec), "by_residual": not match.group(2)}
 
     @classmethod
-    def token(cls, m: int) -> str:
-        return f"PQ{m}x4fs"
+    def token(cls, m: int, by_residual: bool = True) -> str:
+        return f"PQ{m}x4fs" + ("" if by_residual else "np")
 
     @property
     def code_size(self) -> int:
