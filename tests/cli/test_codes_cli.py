@@ -117,3 +117,25 @@ def test_bad_code_inputs_are_refused_cleanly(ws, cli, case):
     assert_refused(cli(*args), message)
     assert sorted(p.name for p in ws.iterdir()) == before
     assert out.read_bytes() == b"previous"
+
+
+def test_decode_writes_every_vector_format_and_bytes_stay_bytes(ws, cli, tmp_path):
+    from vtool.io.vectors import open_vectors
+
+    assert cli("encode", ws / "pq.vti", ws / "base.npy", "-o", tmp_path / "codes.npy").code == 0
+    assert cli("decode", ws / "pq.vti", tmp_path / "codes.npy", "-o", tmp_path / "r.npy").code == 0
+    want = np.load(tmp_path / "r.npy")
+    for suffix in ("fbin", "fvecs", "parquet", "hdf5"):
+        if suffix == "hdf5":
+            pytest.importorskip("h5py")
+        assert cli("decode", ws / "pq.vti", tmp_path / "codes.npy", "-o", tmp_path / f"r.{suffix}").code == 0
+        np.testing.assert_array_equal(open_vectors(str(tmp_path / f"r.{suffix}")).read_all(), want)
+    r = cli("decode", ws / "pq.vti", tmp_path / "codes.npy", "-o", tmp_path / "r.u8bin")
+    assert r.code == 2 and ".u8bin holds uint8; the input is float32" in r.err
+    x = np.random.default_rng(3).integers(0, 256, size=(300, 16)).astype(np.uint8)
+    (tmp_path / "b.u8bin").write_bytes(np.array([300, 16], "<u4").tobytes() + x.tobytes())
+    for args in (["train", tmp_path / "b.u8bin", "--index", "SQ8_direct", "-o", tmp_path / "d.vti"],
+                 ["encode", tmp_path / "d.vti", tmp_path / "b.u8bin", "-o", tmp_path / "dc.npy"],
+                 ["decode", tmp_path / "d.vti", tmp_path / "dc.npy", "-o", tmp_path / "back.u8bin"]):
+        assert cli(*args).code == 0, args
+    assert (tmp_path / "back.u8bin").read_bytes() == (tmp_path / "b.u8bin").read_bytes()

@@ -240,3 +240,39 @@ def test_a_fast_scan_index_faiss_built_comes_back_the_same(data, cli, tmp_path):
     _, theirs = ix.search(q, 10)
     mine = np.load(tmp_path / "r.npz")["ids"]
     assert np.mean([len(np.intersect1d(a, b)) / 10 for a, b in zip(theirs, mine)]) >= 0.9
+
+
+@pytest.mark.parametrize("spec,dtype", [("SQ8_direct", np.uint8), ("IVF8,SQ8_direct_signed", np.int8),
+                                        ("SQ8", np.uint8)])
+def test_byte_vectors_and_flat_scalar_quantizers_go_both_ways(cli, tmp_path, spec, dtype):
+    """uint8 / int8 bases kept as bytes (faiss QT_8bit_direct[_signed]), and a flat SQ8 with
+    custom ids (IndexIDMap around IndexScalarQuantizer): exact integer distances both ways."""
+    from tests.io.writers import write_parquet
+
+    rng = np.random.default_rng(5)
+    lo = -128 if dtype == np.int8 else 0
+    x = rng.integers(lo, lo + 256, size=(2000, 32)).astype(dtype)
+    q = rng.integers(lo, lo + 256, size=(30, 32)).astype(dtype)
+    np.save(tmp_path / "q.npy", q)
+    write_parquet(tmp_path / "b.parquet", x.astype(np.float32), ids=np.arange(2000) * 5 + 3)
+    for args in (["train", tmp_path / "b.parquet", "--index", spec, "-o", tmp_path / "m.vti"],
+                 ["add", tmp_path / "m.vti", tmp_path / "b.parquet", "--id-column", "id", "-o", tmp_path / "i.vti"],
+                 ["export", tmp_path / "i.vti", "-o", tmp_path / "i.faiss"],
+                 ["import", tmp_path / "i.faiss", "-o", tmp_path / "j.vti"]):
+        assert cli(*args).code == 0, args
+    for name in ("i", "j"):
+        assert cli("search", tmp_path / f"{name}.vti", tmp_path / "q.npy", "-k", 10, "--nprobe" if "IVF" in spec
+                   else "-k", 8 if "IVF" in spec else 10, "-o", tmp_path / f"r{name}.npz").code == 0
+    mine, back = np.load(tmp_path / "ri.npz"), np.load(tmp_path / "rj.npz")
+    np.testing.assert_array_equal(mine["ids"], back["ids"])
+    np.testing.assert_array_equal(mine["distances"], back["distances"])
+    ix = faiss.read_index(str(tmp_path / "i.faiss"))
+    if "IVF" in spec:
+        ix.nprobe = 8
+    dist, ids = ix.search(q.astype(np.float32), 10)
+    np.testing.assert_array_equal(ids, mine["ids"])
+    np.testing.assert_allclose(dist, mine["distances"], rtol=1e-6)
+    if "direct" in spec:  # the bytes themselves: exact integer distances
+        rows = (mine["ids"] - 3) // 5
+        want = ((q[:, None].astype(np.int64) - x[rows].astype(np.int64)) ** 2).sum(-1)
+        np.testing.assert_array_equal(mine["distances"].astype(np.int64), want)

@@ -44,6 +44,30 @@ def test_sq8_distances_match_scalar_and_numpy_decode(level, metric):
 
 
 @pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("signed", [False, True])
+def test_direct_byte_codes_give_exact_integer_distances(level, signed):
+    """SQ8_direct(_signed) runs the SQ8 kernel with vmin -0.5 (-128.5), step 1: for byte
+    queries every distance below 2^24 is the exact integer, at every SIMD level."""
+    from vtool.quant.sq_direct import SQ8Direct, SQ8DirectSigned
+
+    rng = np.random.default_rng(2)
+    _native.set_simd_level(level)
+    for d in DIMS + [128, 255]:
+        enc = (SQ8DirectSigned if signed else SQ8Direct)(d)
+        lo = enc.low
+        x = rng.integers(lo, lo + 256, size=(40, d)).astype(np.float32)
+        x[0], x[1] = lo, lo + 255  # the extremes of the range
+        q = rng.integers(lo, lo + 256, size=d).astype(np.float32)
+        codes = enc.encode(x)
+        np.testing.assert_array_equal(enc.decode(codes), x)
+        vmin, step = np.split(enc.scan_params(), 2)
+        xi, qi = x.astype(np.int64), q.astype(np.int64)
+        for metric, want in (("l2", ((xi - qi) ** 2).sum(1)), ("ip", xi @ qi)):
+            got = _native.sq8_distances(q, codes, vmin, step, metric)
+            np.testing.assert_array_equal(got.astype(np.int64), want)
+
+
+@pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("metric", ["l2", "ip"])
 def test_sq4_distances_match_scalar_and_numpy_decode(level, metric):
     rng = np.random.default_rng(11)

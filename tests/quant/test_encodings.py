@@ -178,3 +178,19 @@ def test_bf16_rounds_to_nearest_even_and_refuses_overflow():
     np.testing.assert_array_equal(enc.decode(enc.encode(x)), [[1.0, 1.0 + 2 ** -6, -2.5]])
     with pytest.raises(VtoolError, match="bfloat16"):
         enc.encode(np.array([[3.4e38, 0, 0]], np.float32))
+
+
+def test_direct_byte_codes_are_faiss_codes_in_range_and_round_and_clip_outside():
+    """Bytes are stored as they are (faiss QT_8bit_direct[_signed] codes); where faiss truncates
+    and wraps a value that is not a byte, vtool rounds to nearest and clips."""
+    from vtool.quant.sq_direct import SQ8Direct, SQ8DirectSigned
+
+    rng = np.random.default_rng(0)
+    for cls, qt, lo in ((SQ8Direct, faiss.ScalarQuantizer.QT_8bit_direct, 0),
+                        (SQ8DirectSigned, faiss.ScalarQuantizer.QT_8bit_direct_signed, -128)):
+        x = rng.integers(lo, lo + 256, size=(100, 12)).astype(np.float32)
+        theirs = faiss.ScalarQuantizer(12, qt)
+        np.testing.assert_array_equal(cls(12).encode(x), theirs.compute_codes(x))
+        odd = np.array([[lo + 3.7, lo + 3.2, lo - 2, lo + 300, lo + 254.6, lo + 0.5, lo + 1.5, lo]], np.float32)
+        want = np.array([lo + 4, lo + 3, lo, lo + 255, lo + 255, lo, lo + 2, lo], np.float32)  # half to even
+        np.testing.assert_array_equal(cls(8).decode(cls(8).encode(odd)), want[None])

@@ -16,6 +16,8 @@ Seed = Annotated[int, typer.Option(help="Random seed: same seed, same inputs -> 
 BatchSize = Annotated[int, typer.Option(help="Rows read per batch: bounds memory for inputs larger than RAM.")]
 Format = Annotated[Optional[str], typer.Option("--format", help="Input format, overriding the extension "
                                                 "(npy, parquet, fvecs, bvecs, ivecs, fbin, u8bin, i8bin, ibin).")]
+OutFormat = Annotated[Optional[str], typer.Option("--out-format", help="Output format, overriding the "
+                                                   "extension.")]
 Column = Annotated[Optional[str], typer.Option(help="Parquet: the list column holding the vectors "
                                                 "(default: the only list column).")]
 NoVerify = Annotated[bool, typer.Option("--no-verify", help="Skip checksum verification of the index or "

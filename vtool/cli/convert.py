@@ -15,8 +15,7 @@ def convert(
     output: Annotated[str, typer.Option("-o", "--output", help="The file to write; its extension names the "
                                         "format (npy, parquet, fvecs, bvecs, ivecs, fbin, u8bin, i8bin, ibin, "
                                         "hdf5).")],
-    out_format: Annotated[Optional[str], typer.Option("--out-format", help="Output format, overriding the "
-                                                      "extension.")] = None,
+    out_format: common.OutFormat = None,
     out_column: Annotated[Optional[str], typer.Option(help="Parquet column / HDF5 dataset to write (default emb "
                                                       "/ train).")] = None,
     batch_size: common.BatchSize = 65536,

@@ -34,7 +34,10 @@ def encode(
 def decode(
     model: Annotated[str, typer.Argument(help="The model that made the codes.")],
     codes: Annotated[str, typer.Argument(help="Code file from vtool encode.")],
-    output: Annotated[str, typer.Option("-o", "--output", help="Reconstructed vectors: .npy or .fbin.")],
+    output: Annotated[str, typer.Option("-o", "--output", help="Reconstructed vectors, in any format vtool "
+                                        "reads (npy, parquet, fvecs, fbin, hdf5, ...; bvecs / u8bin / i8bin "
+                                        "for SQ8_direct[_signed]).")],
+    out_format: common.OutFormat = None,
     batch_size: common.BatchSize = 65536,
     no_verify: common.NoVerify = False,
     quiet: common.Quiet = False,
@@ -42,7 +45,8 @@ def decode(
 ):
     """Reconstruct vectors from codes (residuals added back, OPQ undone)."""
     common.setup(quiet)
-    report = encode_lib.decode(model, codes, output, batch_size=batch_size, verify=not no_verify)
+    report = encode_lib.decode(model, codes, output, batch_size=batch_size, verify=not no_verify,
+                               out_format=out_format)
     common.emit(report, as_json, f"decoded {report['vectors']} vectors in {report['seconds']:.2f}s -> {output}")
 
 

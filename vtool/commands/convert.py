@@ -20,7 +20,6 @@ def convert(input_path: str, output: str, fmt: str | None = None, out_format: st
     out_fmt = detect_format(output, out_format)
     vf = open_vectors(input_path, fmt, column)
     t0 = time.perf_counter()
-    default_column = "train" if out_fmt == "hdf5" else "emb"
-    write_vectors(output, out_fmt, vf.n, vf.d, vf.dtype, vf.raw_batches(batch_size), out_column or default_column)
+    write_vectors(output, out_fmt, vf.n, vf.d, vf.dtype, vf.raw_batches(batch_size), out_column)
     return {"input": input_path, "format": vf.format, "output": output, "out_format": out_fmt, "rows": vf.n,
             "dim": vf.d, "dtype": str(vf.dtype), "seconds": time.perf_counter() - t0}

@@ -13,7 +13,8 @@ from vtool.commands.build import check_codes_match, code_lists
 from vtool.index.index import load_index
 from vtool.io.atomic import check_output_path
 from vtool.io.codes import CodesWriter, open_codes
-from vtool.io.vectors import VectorWriter, open_vectors
+from vtool.io.vectors import detect_format, open_vectors
+from vtool.io.write_vectors import write_vectors
 
 
 def encode(model_path: str, vectors_path: str, output: str, id_column: str | None = None,
@@ -43,18 +44,27 @@ def encode(model_path: str, vectors_path: str, output: str, id_column: str | Non
             "vectors_per_second": vf.n / seconds if seconds > 0 else None}
 
 
-def decode(model_path: str, codes_path: str, output: str, batch_size: int = 65536, verify: bool = True) -> dict:
-    """Write the reconstruction of every code, in file order."""
+def decode(model_path: str, codes_path: str, output: str, batch_size: int = 65536, verify: bool = True,
+           out_format: str | None = None) -> dict:
+    """Write the reconstruction of every code, in file order, in any vector format vtool reads
+    (bytes stay bytes for the direct encodings: a .u8bin decodes to a .u8bin)."""
     check_output_path(output)
+    fmt = detect_format(output, out_format)
     model = load_index(model_path, verify=verify)
     _check_trained(model, model_path)
     cf = open_codes(codes_path)
     check_codes_match(model, cf, codes_path)
+    dtype = model.encoding.decoded_dtype if model.transform is None else np.dtype(np.float32)
     t0 = time.perf_counter()
-    with VectorWriter(output, cf.n, model.d) as out:
+
+    def rows():
+        start = 0
         for _, lists, codes in cf.batches(batch_size):
-            out.write(model.decode(code_lists(model, lists, codes_path), codes))
-    return {"vectors": cf.n, "d": model.d, "seconds": time.perf_counter() - t0}
+            yield start, model.decode(code_lists(model, lists, codes_path), codes).astype(dtype, copy=False)
+            start += len(codes)
+
+    write_vectors(output, fmt, cf.n, model.d, dtype, rows())
+    return {"vectors": cf.n, "d": model.d, "format": fmt, "dtype": dtype.name, "seconds": time.perf_counter() - t0}
 
 
 def _check_trained(model, path: str) -> None:

@@ -16,6 +16,7 @@ from vtool.quant.pq import ProductQuantizer
 from vtool.quant.rq import ResidualQuantizer
 from vtool.quant.sq import SQ8, SQfp16
 from vtool.quant.sq4 import SQ4
+from vtool.quant.sq_direct import SQ8Direct, SQ8DirectSigned
 
 TRANSFORMS = (OPQ,)
 STRUCTURES = (IVF, IVFHNSW, HNSW, NSG)
@@ -25,6 +26,8 @@ ENCODINGS = (
     ProductQuantizer,
     FastScanPQ,
     SQ8,
+    SQ8DirectSigned,
+    SQ8Direct,
     SQfp16,
     SQ4,
     SQbf16,

@@ -4,7 +4,7 @@
 
 Each part class owns its token (`pattern`, `parse`, `token`); the classes are listed in
 vtool/index/registry.py. Today: OPQ<m>[_<dout>]; IVF<n>; Flat, PQ<m>[x<nbits>][np],
-PQ<m>x4fs, SQ8, SQ4, SQfp16, SQbf16, RQ<m>[x<nbits>]; RFlat.
+PQ<m>x4fs[np], SQ8, SQ8_direct[_signed], SQ4, SQfp16, SQbf16, RQ<m>[x<nbits>]; RFlat.
 """
 
 from __future__ import annotations

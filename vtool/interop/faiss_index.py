@@ -13,6 +13,8 @@ Types, both ways (vtool spec <-> faiss):
                             default); faiss rounds its tables its own way, so fast-scan
                             distances agree only to that rounding
   IVF<n>,SQ8 / ,SQfp16      IndexIVFScalarQuantizer QT_8bit / QT_fp16, by residual
+  [IVF<n>,]SQ8_direct[_signed] Index(IVF)ScalarQuantizer QT_8bit_direct[_signed], not by residual
+  SQ8 / SQfp16 (no IVF)     IndexScalarQuantizer; like Flat, in IndexIDMap for custom ids
   OPQ<m>[_<d>], + the above IndexPreTransform(OPQMatrix, ...) (matrix transposed, no bias)
   ..., RFlat                IndexRefineFlat (the raw vectors by id: ids must be 0..n-1)
   HNSW<M>,Flat (l2)         IndexHNSWFlat: the same graph, levels + 1, the same entry point
@@ -28,7 +30,7 @@ import numpy as np
 from vtool.errors import VtoolError
 
 SUPPORTED = ("Flat, IVF<n>,Flat, IVF<n>,PQ<m>[np] (8-bit codes), IVF<n>,PQ<m>x4fs[np], "
-             "IVF<n>,SQ8, IVF<n>,SQfp16, "
+             "[IVF<n>,]SQ8, [IVF<n>,]SQfp16, [IVF<n>,]SQ8_direct[_signed], "
              "with OPQ before and RFlat after; HNSW<M>,Flat (l2)")
 
 
@@ -149,21 +151,24 @@ def _core_to_faiss(faiss, index):
     with index.decoding():
         codes = index.store.rows(rows) if index.ntotal else np.zeros((0, enc.code_size), np.uint8)
         ids = index.id_codec.ids_of(rows) if index.ntotal else np.zeros(0, np.int64)
-    if type(enc).__name__ not in ("FlatEncoding", "ProductQuantizer", "FastScanPQ", "SQ8", "SQfp16"):
+    if kind not in ("FlatEncoding", "ProductQuantizer", "FastScanPQ", *SQ_TYPES):
         raise VtoolError(f"{spec}: not exported to faiss yet; these are: {SUPPORTED}")
     if not structure.has_centroids:
-        if kind != "FlatEncoding":
+        if kind == "FlatEncoding":
+            flat = faiss.IndexFlatL2(d) if metric == faiss.METRIC_L2 else faiss.IndexFlatIP(d)
+        elif kind in SQ_TYPES:
+            flat = faiss.IndexScalarQuantizer(d, _sq_type(faiss, kind), metric)
+            _set_sq(faiss, flat.sq, enc)
+            flat.is_trained = True
+        else:
             raise VtoolError(f"{spec}: not exported to faiss yet; these are: {SUPPORTED}")
-        flat = faiss.IndexFlatL2(d) if metric == faiss.METRIC_L2 else faiss.IndexFlatIP(d)
-        vectors = np.ascontiguousarray(codes).view(np.float32).reshape(-1, d)
-        if np.array_equal(ids, rows):
-            flat.add(vectors)
-            return flat
-        mapped = faiss.IndexIDMap(flat)  # around an empty index, as faiss requires
-        mapped.add_with_ids(vectors, np.ascontiguousarray(ids, np.int64))
-        mapped.own_fields = True
-        flat.this.disown()
-        return mapped
+        target = flat if np.array_equal(ids, rows) else faiss.IndexIDMap(flat)  # around an empty index
+        if len(codes):  # the rows as they are (a Flat row is its float32 bytes)
+            target.add_sa_codes(np.ascontiguousarray(codes, np.uint8), np.ascontiguousarray(ids, np.int64))
+        if target is not flat:
+            target.own_fields = True
+            flat.this.disown()
+        return target
     if type(structure).__name__ != "IVF":
         raise VtoolError(f"{spec}: not exported to faiss yet; these are: {SUPPORTED}")
     quantizer = faiss.IndexFlatL2(d) if metric == faiss.METRIC_L2 else faiss.IndexFlatIP(d)
@@ -180,11 +185,9 @@ def _core_to_faiss(faiss, index):
         out = faiss.IndexIVFPQ(quantizer, d, nlist, enc.m, 4, metric)
         faiss.copy_array_to_vector(np.ascontiguousarray(enc.codebooks, np.float32).ravel(), out.pq.centroids)
         out.by_residual = enc.by_residual
-    elif kind in ("SQ8", "SQfp16"):
-        qtype = faiss.ScalarQuantizer.QT_8bit if kind == "SQ8" else faiss.ScalarQuantizer.QT_fp16
-        out = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, qtype, metric, True)
-        if kind == "SQ8":
-            faiss.copy_array_to_vector(np.concatenate([enc.vmin, enc.vdiff]).astype(np.float32), out.sq.trained)
+    elif kind in SQ_TYPES:
+        out = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, _sq_type(faiss, kind), metric, enc.by_residual)
+        _set_sq(faiss, out.sq, enc)
     else:
         raise VtoolError(f"{spec}: not exported to faiss yet; these are: {SUPPORTED}")
     out.own_fields = True
@@ -204,6 +207,20 @@ def _core_to_faiss(faiss, index):
         out.own_fields, fast.own_fields = False, True
         return fast
     return out
+
+
+SQ_TYPES = {"SQ8": "QT_8bit", "SQfp16": "QT_fp16", "SQ8Direct": "QT_8bit_direct",
+            "SQ8DirectSigned": "QT_8bit_direct_signed"}  # vtool encoding class -> faiss qtype
+
+
+def _sq_type(faiss, kind: str) -> int:
+    return getattr(faiss.ScalarQuantizer, SQ_TYPES[kind])
+
+
+def _set_sq(faiss, sq, enc) -> None:
+    """The trained state faiss's scalar quantizer needs: SQ8's per-dimension min and range."""
+    if type(enc).__name__ == "SQ8":
+        faiss.copy_array_to_vector(np.concatenate([enc.vmin, enc.vdiff]).astype(np.float32), sq.trained)
 
 
 def export(index_path: str, output: str, verify: bool = True) -> dict:
@@ -277,10 +294,12 @@ def _core_from_faiss(faiss, ix):
         raise VtoolError(f"faiss metric {ix.metric_type}: vtool reads L2 and inner product indexes")
     metric = "l2" if ix.metric_type == faiss.METRIC_L2 else "ip"
     d = ix.d
-    if isinstance(ix, faiss.IndexFlat):
-        xb = faiss.rev_swig_ptr(ix.get_xb(), ix.ntotal * d).copy().reshape(ix.ntotal, d) if ix.ntotal \
-            else np.zeros((0, d), np.float32)
-        return "Flat", metric, {}, xb.view(np.uint8).reshape(ix.ntotal, 4 * d), \
+    if isinstance(ix, (faiss.IndexFlat, faiss.IndexScalarQuantizer)):
+        trained = {}
+        token = "Flat" if isinstance(ix, faiss.IndexFlat) else _sq_token(faiss, ix.sq, d, trained, "IndexScalarQuantizer")
+        codes = faiss.rev_swig_ptr(ix.codes.data(), ix.ntotal * ix.code_size).copy() if ix.ntotal \
+            else np.zeros(0, np.uint8)
+        return token, metric, trained, codes.reshape(ix.ntotal, ix.code_size), \
             ids if ids is not None else np.arange(ix.ntotal, dtype=np.int64), np.array([0, ix.ntotal], np.int64)
     if not isinstance(ix, faiss.IndexIVF) or ids is not None:
         raise VtoolError(f"faiss {name}: not imported yet; vtool reads {SUPPORTED}")
@@ -305,17 +324,12 @@ def _core_from_faiss(faiss, ix):
         spec = f"IVF{nlist},PQ{ix.pq.M}x4fs" + ("" if ix.by_residual else "np")
         trained["pq_codebooks"] = faiss.vector_to_array(ix.pq.centroids).reshape(ix.pq.M, 16, ix.pq.dsub)
     elif name == "IndexIVFScalarQuantizer":
-        qtype = ix.sq.qtype
-        if not ix.by_residual:
-            raise VtoolError("faiss IndexIVFScalarQuantizer not by residual: vtool reads residual scalar quantizers")
-        if qtype == faiss.ScalarQuantizer.QT_8bit:
-            spec = f"IVF{nlist},SQ8"
-            sq = faiss.vector_to_array(ix.sq.trained)
-            trained["sq_vmin"], trained["sq_vdiff"] = sq[:d].copy(), sq[d:].copy()
-        elif qtype == faiss.ScalarQuantizer.QT_fp16:
-            spec = f"IVF{nlist},SQfp16"
-        else:
-            raise VtoolError(f"faiss IndexIVFScalarQuantizer of type {qtype}: vtool reads QT_8bit and QT_fp16")
+        token = _sq_token(faiss, ix.sq, d, trained, name)
+        residual = token in ("SQ8", "SQfp16")  # vtool's min/max and fp16 SQ encode residuals, the direct ones bytes
+        if ix.by_residual != residual:
+            raise VtoolError(f"faiss {name} {token}{'' if ix.by_residual else ' not'} by residual: vtool's {token} "
+                             f"is{'' if residual else ' not'}")
+        spec = f"IVF{nlist},{token}"
     else:
         raise VtoolError(f"faiss {name}: not imported yet; vtool reads {SUPPORTED}")
     invlists = ix.invlists
@@ -329,6 +343,20 @@ def _core_from_faiss(faiss, ix):
         codes[offsets[i]:offsets[i + 1]] = _list_codes(faiss, ix, int(i), n)
         all_ids[offsets[i]:offsets[i + 1]] = faiss.rev_swig_ptr(invlists.get_ids(int(i)), n)
     return spec, metric, trained, codes, all_ids, offsets
+
+
+def _sq_token(faiss, sq, d: int, trained: dict, name: str) -> str:
+    """The vtool encoding token of a faiss scalar quantizer (its trained state into `trained`)."""
+    token = {getattr(faiss.ScalarQuantizer, qt): t for t, qt in
+             (("SQ8", "QT_8bit"), ("SQfp16", "QT_fp16"), ("SQ8_direct", "QT_8bit_direct"),
+              ("SQ8_direct_signed", "QT_8bit_direct_signed"))}.get(sq.qtype)
+    if token is None:
+        raise VtoolError(f"faiss {name} of type {sq.qtype}: vtool reads QT_8bit, QT_fp16, QT_8bit_direct "
+                         "and QT_8bit_direct_signed")
+    if token == "SQ8":
+        values = faiss.vector_to_array(sq.trained)
+        trained["sq_vmin"], trained["sq_vdiff"] = values[:d].copy(), values[d:].copy()
+    return token
 
 
 def _list_codes(faiss, ix, lst: int, n: int) -> np.ndarray:

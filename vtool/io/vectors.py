@@ -15,7 +15,6 @@ from typing import Iterator
 import numpy as np
 
 from vtool.errors import VtoolError
-from vtool.io.atomic import open_memmap
 from vtool.io.inputs import check_input_file, is_copy
 from vtool.io.parquet import open_parquet, read_batches
 
@@ -385,38 +384,3 @@ class _Sorted:
         unique, back = np.unique(index.ravel(), return_inverse=True)
         rows = self.data[unique] if len(unique) else np.zeros((0, self.shape[1]), self.dtype)
         return rows[back].reshape(*index.shape, self.shape[1])
-
-
-class VectorWriter:
-    """Streams float32 rows into a .npy or .fbin of known shape, atomically."""
-
-    def __init__(self, path: str, n: int, d: int):
-        self.path, self.n, self.d = path, n, d
-        self.suffix = Path(path).suffix.lower()
-        if self.suffix not in (".npy", ".fbin"):
-            raise VtoolError(f"{path}: vectors are written as .npy or .fbin")
-
-    def __enter__(self):
-        from vtool.io.atomic import atomic_path
-
-        self._ctx = atomic_path(self.path)
-        tmp = self._ctx.__enter__()
-        if self.suffix == ".npy":
-            self._out = open_memmap(tmp, dtype=np.float32, shape=(self.n, self.d))
-        else:
-            with open(tmp, "wb") as f:
-                f.write(np.array([self.n, self.d], dtype="<u4").tobytes())
-                f.truncate(8 + 4 * self.n * self.d)
-            self._out = np.memmap(tmp, dtype="<f4", mode="r+", offset=8, shape=(self.n, self.d)) if self.n else None
-        self._row = 0
-        return self
-
-    def write(self, batch: np.ndarray) -> None:
-        self._out[self._row:self._row + len(batch)] = batch
-        self._row += len(batch)
-
-    def __exit__(self, *exc):
-        if self._out is not None:
-            self._out.flush()
-        self._out = None
-        return self._ctx.__exit__(*exc)

@@ -22,16 +22,18 @@ def output_dtype(fmt: str, dtype: np.dtype, path: str) -> np.dtype:
     if fmt not in FIXED_DTYPES:
         return dtype
     want = FIXED_DTYPES[fmt]
-    if dtype == want or (want == np.float32 and dtype in (np.float16,)) \
+    if dtype == want or (want == np.float32 and (dtype == np.float16 or (dtype.kind in "iu" and dtype.itemsize <= 2))) \
             or (want == np.int32 and dtype.kind in "iu" and dtype.itemsize < 4):
         return want  # exact widening
     raise VtoolError(f"{path}: .{fmt} holds {want.name}; the input is {dtype.name} (convert to .npy, .parquet or "
                      f".hdf5 to keep it, or to a {dtype.name} format)")
 
 
-def write_vectors(path: str, fmt: str, n: int, d: int, dtype: np.dtype, batches, column: str = "emb") -> None:
-    """Write n x d rows given as (start, batch) pairs into path in format fmt, atomically."""
+def write_vectors(path: str, fmt: str, n: int, d: int, dtype: np.dtype, batches, column: str | None = None) -> None:
+    """Write n x d rows given as (start, batch) pairs into path in format fmt, atomically;
+    column names the parquet column (default emb) or HDF5 dataset (default train)."""
     dtype = output_dtype(fmt, dtype, path)
+    column = column or ("train" if fmt == "hdf5" else "emb")
     with atomic_path(path) as tmp:
         if fmt == "npy":
             out = open_memmap(tmp, dtype=dtype, shape=(n, d))

@@ -34,6 +34,7 @@ class Encoding(ABC):
     m: int = 0  # sub-codes per vector (PQ, RQ)
     ksub: int = 0  # centroids per sub-codebook (PQ, RQ)
     nbits: int = 0
+    decoded_dtype = np.dtype(np.float32)  # what decode's values are, exactly (bytes for the direct SQ)
 
     def __init__(self, d: int):
         self.d = d
