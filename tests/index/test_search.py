@@ -173,3 +173,21 @@ def test_glove_ivf256_recall_is_not_below_faiss(tmp_path):
         ours = recall(index.search(queries, 10, nprobe)[1])
         theirs = recall(fi.search(queries, 10)[1])
         assert ours >= theirs - 0.02, (nprobe, ours, theirs)
+
+
+def test_mnist_bytes_in_sq8_direct_search_exactly(cli, tmp_path):
+    """MNIST's uint8 pixels kept as bytes (d bytes a vector, not 4·d): the ground truth's ids
+    and its exact integer distances come back, from a .u8bin read batch by batch."""
+    path = shared_dataset("mnist-test-784-u8")
+    base, q = np.load(path / "base.npy"), np.load(path / "queries.npy")[:100]
+    (tmp_path / "b.u8bin").write_bytes(np.array(base.shape, "<u4").tobytes() + base.tobytes())
+    np.save(tmp_path / "q.npy", q)
+    for args in (["train", tmp_path / "b.u8bin", "--index", "SQ8_direct", "-o", tmp_path / "m.vti"],
+                 ["add", tmp_path / "m.vti", tmp_path / "b.u8bin", "-o", tmp_path / "i.vti"],
+                 ["search", tmp_path / "i.vti", tmp_path / "q.npy", "-k", 10, "-o", tmp_path / "r.npz"]):
+        assert cli(*args).code == 0, args
+    r = np.load(tmp_path / "r.npz")
+    want = ((q[:, None].astype(np.int64) - base[r["ids"]].astype(np.int64)) ** 2).sum(-1)
+    np.testing.assert_array_equal(r["distances"].astype(np.int64), want)
+    np.testing.assert_array_equal(r["distances"], np.load(path / "gt_dist.npy")[:100, :10])
+    assert load_index(str(tmp_path / "i.vti")).store.codes.nbytes == base.nbytes
