@@ -20,6 +20,10 @@ def configure(quiet: bool = False) -> None:
     _state["quiet"] = quiet
 
 
+def is_quiet() -> bool:
+    return _state["quiet"]
+
+
 def info(message: str) -> None:
     if not _state["quiet"] and sys.stderr.isatty():
         _console.print(message)

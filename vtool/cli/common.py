@@ -22,6 +22,27 @@ Column = Annotated[Optional[str], typer.Option(help="Parquet: the list column ho
                                                 "(default: the only list column).")]
 NoVerify = Annotated[bool, typer.Option("--no-verify", help="Skip checksum verification of the index or "
                                         "model read (faster on large files; corruption then goes unnoticed).")]
+Dask = Annotated[bool, typer.Option("--dask", help="Run on a Dask cluster: a LocalCluster of --workers "
+                                    "processes, or the one at --scheduler (needs vtool[dask]).")]
+Scheduler = Annotated[Optional[str], typer.Option(help="Dask scheduler address (tcp://host:8786); implies "
+                                                  "--dask. Workers must see the input paths.")]
+Workers = Annotated[Optional[int], typer.Option(help="--dask without --scheduler: worker processes of the "
+                                                "LocalCluster (default: the cores this process may use).")]
+Scratch = Annotated[Optional[str], typer.Option(help="--dask: a directory client and workers share, for task "
+                                                "results (default: sent back through Dask).")]
+
+
+def dask_options(dask: bool, scheduler: str | None, workers: int | None, scratch: str | None = None):
+    """The --dask options as DaskOptions, or None for a local run (refusing Dask-only options)."""
+    from vtool.distributed import DaskOptions
+    from vtool.errors import VtoolError
+
+    if not dask and scheduler is None:
+        for name, value in (("--workers", workers), ("--scratch", scratch)):
+            if value is not None:
+                raise VtoolError(f"{name} is for --dask runs")
+        return None
+    return DaskOptions(scheduler=scheduler, workers=workers, scratch=scratch)
 
 
 def setup(quiet: bool) -> None:

@@ -30,23 +30,27 @@ def gt(
     column: common.Column = None,
     id_column: Annotated[Optional[str], typer.Option(help="Parquet base: ids from this column instead of row "
                                                      "numbers (as vtool add --id-column gives the index).")] = None,
+    dask: common.Dask = False,
+    scheduler: common.Scheduler = None,
+    workers: common.Workers = None,
     quiet: common.Quiet = False,
     as_json: common.Json = False,
 ):
     """Exact k nearest neighbours of every query in the base, or with --radius every base vector
-    within it (the reference for eval)."""
+    within it (the reference for eval); with --dask, the base in ranges on a cluster, the same result."""
     common.setup(quiet)
     common.check_json_stdout(as_json, output)
     (result_format if radius is None else range_format)(output, out_format)
     check_output_path(output)
+    cluster = common.dask_options(dask, scheduler, workers)
     if radius is not None:
         lims, ids, dist, report = groundtruth.range_ground_truth(base, queries, radius, metric=metric,
                                                                  batch_size=batch_size, fmt=fmt, column=column,
-                                                                 id_column=id_column)
+                                                                 id_column=id_column, dask=cluster)
         write_range_results(output, lims, ids, dist, out_format)
     else:
         dist, ids, report = groundtruth.ground_truth(base, queries, k=k, metric=metric, batch_size=batch_size,
-                                                     fmt=fmt, column=column, id_column=id_column)
+                                                     fmt=fmt, column=column, id_column=id_column, dask=cluster)
         write_results(output, ids, dist, out_format)
     common.emit(report, as_json, f"ground truth for {report['queries']} queries in {report['seconds']:.2f}s")
 

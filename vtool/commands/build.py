@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from vtool import log
+from vtool.distributed import DaskOptions
 from vtool.errors import VtoolError
 from vtool.index.codestore import store_class
 from vtool.index.container import SectionSpec, VtiWriter
@@ -138,11 +139,14 @@ def code_lists(model: Index, lists: np.ndarray, path: str) -> np.ndarray:
 
 def add(model_path: str, inputs: list[str], output: str, id_column: str | None = None,
         batch_size: int = 65536, fmt: str | None = None, column: str | None = None,
-        verify: bool = True, threads: int | None = None, shard: str | None = None) -> dict:
+        verify: bool = True, threads: int | None = None, shard: str | None = None,
+        dask: DaskOptions | None = None) -> dict:
     """Assign, encode and store every input; the model may already hold vectors. A graph
     links the new vectors after they are stored (threads: all cores by default; the graph
     does not depend on it). shard "I/N": only the I-th of N equal parts of one input's rows,
-    its ids the rows' numbers in the file (shards then merge without collisions)."""
+    its ids the rows' numbers in the file (shards then merge without collisions). dask: the
+    vector inputs are encoded on a Dask cluster in row ranges, the index written here; the
+    bytes are those of a local add."""
     if batch_size <= 0:
         raise VtoolError("--batch-size must be positive")
     if threads is not None and threads < 1:
@@ -158,6 +162,9 @@ def add(model_path: str, inputs: list[str], output: str, id_column: str | None =
         sources[0].vectors = sources[0].vectors.shard(shard)
         sources[0].n = sources[0].vectors.n
     n_new = sum(s.n for s in sources)
+    if dask is not None and model.structure.is_graph:
+        raise VtoolError("--dask encodes on workers, but a graph links its nodes on one machine: add to "
+                         f"{model.spec} without --dask")
     graph = _GraphInput(model, n_new, threads) if model.structure.is_graph else None
     t0 = time.perf_counter()
     hasher = ThreadPoolExecutor(1)  # provenance hashes while the passes run (hashlib releases the GIL)
@@ -167,7 +174,10 @@ def add(model_path: str, inputs: list[str], output: str, id_column: str | None =
         remove_stale(out_dir)
         with tempfile.TemporaryDirectory(prefix="." + owner_tag("vtool-add"), dir=out_dir) as scratch:
             spill = _Spill(scratch, n_new, model.encoding.code_size)
-            counts = _encode_pass(model, sources, spill, batch_size, graph)
+            if dask is None:
+                counts = _encode_pass(model, sources, spill, batch_size, graph)
+            else:
+                counts = _encode_pass_dask(model_path, verify, model, sources, spill, batch_size, dask)
             with atomic_path(output) as tmp:
                 report = _write_pass(model, sources, spill, counts, tmp, batch_size, id_column, records, scratch,
                                      graph)
@@ -190,6 +200,15 @@ class _Spill:
         self.labels = mm("labels.npy", np.int32, (n,))
         self.codes = mm("codes.npy", np.uint8, (n, code_size))
         self.ids = mm("ids.npy", np.int64, (n,))
+
+    def put(self, row: int, lab, codes, ids, counts: np.ndarray, path: str) -> None:
+        """Vectors from row on (ids checked), counted into their lists."""
+        if len(ids) and ids.min() < 0:
+            raise VtoolError(f"{path}: negative id {int(ids.min())} (ids must be >= 0; -1 means 'no result')")
+        self.labels[row:row + len(lab)] = lab
+        self.codes[row:row + len(lab)] = codes
+        self.ids[row:row + len(lab)] = ids
+        counts += np.bincount(lab, minlength=len(counts))
 
 
 class _GraphInput:
@@ -220,22 +239,83 @@ def _encode_pass(model: Index, sources: list[_Source], spill: _Spill, batch_size
                  graph: _GraphInput | None) -> np.ndarray:
     counts = np.zeros(model.nlist, dtype=np.int64)
     row = 0
-    next_id = int(model.ids.max()) + 1 if model.ntotal else 0
+    next_id = _next_id(model)
     with log.progress("encoding", len(spill.ids)) as advance:
         for src in sources:
             for lab, codes, ids, batch in _source_batches(model, src, batch_size, next_id + row):
                 if graph is not None:
                     graph.put(model, row, batch, codes)
-                if len(ids) and ids.min() < 0:
-                    raise VtoolError(f"{src.path}: negative id {int(ids.min())} (ids must be >= 0; "
-                                     "-1 means 'no result')")
-                spill.labels[row:row + len(lab)] = lab
-                spill.codes[row:row + len(lab)] = codes
-                spill.ids[row:row + len(lab)] = ids
-                counts += np.bincount(lab, minlength=model.nlist)
+                spill.put(row, lab, codes, ids, counts, src.path)
                 row += len(lab)
                 advance(len(lab))
     return counts
+
+
+def _next_id(model: Index) -> int:
+    """The first id of vectors added without ids: past the largest the model holds."""
+    return int(model.ids.max()) + 1 if model.ntotal else 0
+
+
+def _encode_pass_dask(model_path: str, verify: bool, model: Index, sources: list[_Source], spill: _Spill,
+                      batch_size: int, options: DaskOptions) -> np.ndarray:
+    """Pass 1 on a Dask cluster: each vector input in row ranges of whole batches (so every
+    batch is the one a local pass reads), encoded on workers; code-file inputs are read here."""
+    from vtool import distributed
+
+    counts = np.zeros(model.nlist, dtype=np.int64)
+    next_id, row, tasks, places = _next_id(model), 0, [], []
+    with distributed.cluster(options) as cluster:
+        for src in sources:
+            if src.vectors is None:
+                for lab, codes, ids, _ in _source_batches(model, src, batch_size, 0):
+                    spill.put(row, lab, codes, ids, counts, src.path)
+                    row += len(lab)
+                continue
+            vf = src.vectors
+            for a, b in distributed.row_ranges(vf.n, cluster.workers * options.tasks_per_worker, batch_size):
+                tasks.append((_worker_path(model_path), verify, _worker_path(vf.path), vf.format, vf.column,
+                              vf.id_column, vf.window, a, b, batch_size, next_id + row, options.scratch))
+                places.append((row + a, src.path))
+            row += src.n
+        for i, run in cluster.map(encode_rows, tasks, "encoding", sizes=[t[8] - t[7] for t in tasks]):
+            lab, codes, ids = _read_run(run)
+            spill.put(places[i][0], lab, codes, ids, counts, places[i][1])
+    return counts
+
+
+def _worker_path(path: str) -> str:
+    """A path a worker resolves as the client does (workers may start elsewhere)."""
+    return path if "://" in path else os.path.abspath(path)
+
+
+def encode_rows(model_path: str, verify: bool, path: str, fmt, column, id_column, window, a: int, b: int,
+                batch_size: int, first_id: int, scratch: str | None):
+    """A Dask task: (lists int32, codes, ids) of rows [a, b) of a vector input (of its window),
+    or the path of an .npz holding them in the shared scratch directory."""
+    from vtool.distributed import worker_index
+
+    model = worker_index(model_path, verify)
+    vf = open_vectors(path, fmt, column, id_column, normalize=model.cosine)
+    if window is not None:
+        vf = vf.rows_between(window[0], window[1])
+    parts = list(_vector_batches(model, vf.rows_between(a, b), batch_size, first_id))
+    lab = np.concatenate([p[0] for p in parts]).astype(np.int32)
+    codes = np.concatenate([p[1] for p in parts])
+    ids = np.concatenate([p[2] for p in parts]).astype(np.int64)
+    if scratch is None:
+        return lab, codes, ids
+    out = os.path.join(scratch, f"vtool-run-{os.getpid()}-{first_id}-{a}.npz")
+    np.savez(out, lists=lab, codes=codes, ids=ids)
+    return out
+
+
+def _read_run(run):
+    if not isinstance(run, str):
+        return run
+    with np.load(run) as f:
+        parts = f["lists"], f["codes"], f["ids"]
+    os.unlink(run)
+    return parts
 
 
 def _source_batches(model: Index, src: _Source, batch_size: int, first_id: int):
@@ -243,7 +323,12 @@ def _source_batches(model: Index, src: _Source, batch_size: int, first_id: int):
         for ids, lists, codes in src.codes.batches(batch_size):
             yield code_lists(model, lists, src.path), codes, ids, None
         return
-    for start, batch, batch_ids in src.vectors.batches(batch_size):
+    yield from _vector_batches(model, src.vectors, batch_size, first_id)
+
+
+def _vector_batches(model: Index, vf: VectorFile, batch_size: int, first_id: int):
+    """(lists, codes, ids, batch) of each batch; ids from the file, else first_id + row number."""
+    for start, batch, batch_ids in vf.batches(batch_size):
         lab, codes = model.encode(batch)
         if batch_ids is None:
             batch_ids = np.arange(first_id + start, first_id + start + len(batch), dtype=np.int64)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import time
 
 import numpy as np
 
 from vtool import _native, log
+from vtool.distributed import DaskOptions
 from vtool.index.refine import DEFAULT_K_FACTOR, rerank
 from vtool.index.index import load_index
 from vtool.io.vectors import open_vectors
@@ -15,10 +18,12 @@ from vtool.errors import VtoolError
 
 def search(index_path: str, queries_path: str, k: int = 10, nprobe: int | None = None, threads: int | None = None,
            verify: bool = True, fmt: str | None = None, column: str | None = None, k_factor: int | None = None,
-           refine: str | None = None, ef: int | None = None, refine_id_column: str | None = None):
+           refine: str | None = None, ef: int | None = None, refine_id_column: str | None = None,
+           dask: DaskOptions | None = None):
     """Returns (distances, ids, report); the report carries the timing eval uses for QPS.
     refine: exact re-ranking against these vectors, row number = id, or ids from
-    refine_id_column (Parquet)."""
+    refine_id_column (Parquet). dask: the queries in ranges on a Dask cluster, each worker
+    opening the index (memory-mapped) once; the results are the local ones."""
     threads = _threads(threads)
     index, qf = _open(index_path, queries_path, verify, fmt, column)
     nprobe, ef, k_factor, tuned = _defaults(index, nprobe, ef, k_factor)
@@ -37,7 +42,15 @@ def search(index_path: str, queries_path: str, k: int = 10, nprobe: int | None =
         raise VtoolError("--refine-id-column names a column of the --refine file: give --refine")
     queries = qf.read_all()
     t0 = time.perf_counter()
-    if rf is not None and refine_rows is None:  # a stream: shortlist first, then its vectors in one pass
+    if dask is not None:
+        if rf is not None and refine_rows is None:
+            raise VtoolError("--dask re-ranks from an .npy / .fbin --refine (row number = id); this one is read "
+                             "as a stream: run without --dask")
+        parts = _on_cluster(dask, index_path, verify, queries, search_queries, "search", k=k, k_factor=k_factor,
+                            refine=refine, params=params)
+        dist, ids = (np.concatenate([p[i] for p in parts]) for i in range(2))
+        threads = None
+    elif rf is not None and refine_rows is None:  # a stream: shortlist first, then its vectors in one pass
         dist, ids = _refine_from_stream(index, queries, rf, k, shortlist, threads, params)
     else:
         dist, ids = index.search(queries, k, threads=threads, k_factor=k_factor, refine_vectors=refine_rows,
@@ -78,9 +91,11 @@ def _refine_from_stream(index, queries: np.ndarray, rf, k: int, shortlist: int, 
 
 def range_search(index_path: str, queries_path: str, radius: float, nprobe: int | None = None,
                  threads: int | None = None, verify: bool = True, fmt: str | None = None, column: str | None = None,
-                 refine: str | None = None, ef: int | None = None, max_results: int | None = None):
+                 refine: str | None = None, ef: int | None = None, max_results: int | None = None,
+                 dask: DaskOptions | None = None):
     """Every result within radius of every query: (lims, ids, distances, report). max_results
-    keeps at most that many per query, the nearest, and the report counts the queries cut."""
+    keeps at most that many per query, the nearest, and the report counts the queries cut.
+    dask: as for search."""
     threads = _threads(threads)
     if not np.isfinite(radius):
         raise VtoolError(f"--radius must be a finite number, got {radius}")
@@ -99,7 +114,14 @@ def range_search(index_path: str, queries_path: str, radius: float, nprobe: int 
         refine_rows = rf.random_access()
     queries = qf.read_all()
     t0 = time.perf_counter()
-    lims, dist, ids = index.range_search(queries, radius, threads=threads, refine_vectors=refine_rows, **params)
+    if dask is not None:
+        parts = _on_cluster(dask, index_path, verify, queries, range_queries, "range search", radius=radius,
+                            refine=refine, params=params)
+        lims = np.concatenate([[0]] + [np.diff(p[0]) for p in parts]).cumsum()
+        dist, ids = np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
+        threads = None
+    else:
+        lims, dist, ids = index.range_search(queries, radius, threads=threads, refine_vectors=refine_rows, **params)
     seconds = time.perf_counter() - t0
     counts = np.diff(lims)
     cut = int((counts > max_results).sum()) if max_results else 0
@@ -117,6 +139,42 @@ def range_search(index_path: str, queries_path: str, radius: float, nprobe: int 
               "threads": threads, "simd": _native.simd_level(), "seconds": seconds,
               "qps": len(queries) / seconds if seconds > 0 else None}
     return lims, ids, dist, report
+
+
+def _on_cluster(dask: DaskOptions, index_path: str, verify: bool, queries: np.ndarray, fn, label: str, **args):
+    """fn over ranges of the queries on a Dask cluster (the queries sent to each worker once),
+    results in query order."""
+    from vtool import distributed
+
+    path = os.path.abspath(index_path)
+    if args.get("refine"):
+        args["refine"] = os.path.abspath(args["refine"])
+    with distributed.cluster(dask) as cluster:
+        ranges = distributed.row_ranges(len(queries), cluster.workers * dask.tasks_per_worker, 1)
+        tasks = [(path, verify, a, b) for a, b in ranges]
+        done = dict(cluster.map(functools.partial(fn, **args), tasks, label, sizes=[b - a for a, b in ranges],
+                                queries=queries))
+    return [done[i] for i in range(len(tasks))]
+
+
+def _worker_search_inputs(index_path: str, verify: bool, refine: str | None):
+    from vtool.distributed import worker_index
+
+    return worker_index(index_path, verify), None if refine is None else open_vectors(refine).random_access()
+
+
+def search_queries(index_path: str, verify: bool, a: int, b: int, k: int, k_factor: int, refine: str | None,
+                   params: dict, queries: np.ndarray):
+    """A Dask task: (distances, ids) of queries [a, b)."""
+    index, refine_rows = _worker_search_inputs(index_path, verify, refine)
+    return index.search(queries[a:b], k, threads=1, k_factor=k_factor, refine_vectors=refine_rows, **params)
+
+
+def range_queries(index_path: str, verify: bool, a: int, b: int, radius: float, refine: str | None, params: dict,
+                  queries: np.ndarray):
+    """A Dask task: (lims, distances, ids) of queries [a, b) within radius."""
+    index, refine_rows = _worker_search_inputs(index_path, verify, refine)
+    return index.range_search(queries[a:b], radius, threads=1, refine_vectors=refine_rows, **params)
 
 
 def _threads(threads: int | None) -> int:

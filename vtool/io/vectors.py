@@ -80,8 +80,12 @@ class VectorFile:
             raise VtoolError(f"--shard takes I/N (the I-th of N parts, I from 0), got {spec!r}") from None
         if parts < 1 or not 0 <= i < parts:
             raise VtoolError(f"--shard {spec}: I must be from 0 to N-1")
-        a, b = self.n * i // parts, self.n * (i + 1) // parts
-        return replace(self, n=b - a, window=(a, b))
+        return self.rows_between(self.n * i // parts, self.n * (i + 1) // parts)
+
+    def rows_between(self, a: int, b: int) -> VectorFile:
+        """Rows [a, b) of the file (of its window), numbered as in the whole file."""
+        first = self.window[0] if self.window else 0
+        return replace(self, n=b - a, window=(first + a, first + b))
 
     def batches(self, batch_size: int = 65536) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
         """Yield (first row number, float32 batch, int64 ids or None), checked; row numbers are
