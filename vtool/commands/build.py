@@ -41,7 +41,7 @@ def metric_for(path: str, metric: str | None, fmt: str | None = None) -> tuple[s
     if str(path) != "-" and detect_format(path, fmt) == "hdf5":
         from vtool.io import hdf5
 
-        found = hdf5.metric_of(check_input_file(path))
+        found = hdf5.metric_of(check_input_file(path, ranged=True))
         if found:
             note = f"metric {found}, from the file's distance attribute"
             log.info(note)
@@ -52,14 +52,17 @@ def metric_for(path: str, metric: str | None, fmt: str | None = None) -> tuple[s
 def _input_record(path: str, rows: int, hashed: bool = True) -> dict:
     """Provenance of one input. hashed=False gives a same-length placeholder (reserves header room)."""
     return {"name": os.path.basename(source_name(path)), "rows": rows,
-            "sha256": _sha256(check_input_file(path)) if hashed else "0" * 64}
+            "sha256": _sha256(check_input_file(path, ranged=True)) if hashed else "0" * 64}
 
 
 def _sha256(path: str) -> str:
+    """The file's SHA-256 (a URL's read through once, not kept)."""
     import hashlib
 
+    from vtool.io import remote
+
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with (remote.open_url(path) if remote.is_url(path) else open(path, "rb")) as f:
         for chunk in iter(lambda: f.read(1 << 24), b""):
             h.update(chunk)
     return h.hexdigest()

@@ -27,7 +27,7 @@ from vtool.errors import VtoolError
 
 STDOUT = "-"
 HOST = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "host"
-_OWNED = re.compile(r"^\..*vtool(?:-add)?-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[A-Za-z0-9_]+(?:\.[a-z]+)?$")
+_OWNED = re.compile(r"^\..*vtool(?:-add)?-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[A-Za-z0-9_]+(?:\.[a-z0-9]+)?$")
 
 
 def owner_tag(kind: str = "vtool") -> str:
@@ -67,6 +67,8 @@ def check_output_path(path: str | os.PathLike) -> None:
     """Fail early (before any work) when the output could not be written."""
     if str(path) == STDOUT:
         return
+    if "://" in str(path):
+        raise VtoolError(f"{path}: outputs are local files (written atomically); copy the result afterwards")
     p = Path(path)
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():

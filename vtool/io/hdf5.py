@@ -26,8 +26,10 @@ def h5py():
 
 
 def open_file(path: str):
+    from vtool.io import remote
+
     try:
-        return h5py().File(path, "r")
+        return h5py().File(remote.open_url(path) if remote.is_url(path) else path, "r")
     except OSError as e:
         raise VtoolError(f"{path}: not a readable HDF5 file ({str(e).splitlines()[0]})") from None
 

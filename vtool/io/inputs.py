@@ -5,6 +5,7 @@ A missing file, a dangling link, a directory, a socket or a device gets one clea
 `<(command)`, a FIFO with its writer) are read to the end into a temp file in $TMPDIR first
 (removed at exit; what a killed run left is removed by the next), so every reader gets a
 regular file it can map and read twice: `vtool search IDX - -o - | vtool eval - --gt gt.ibin`.
+URLs (vtool/io/remote.py) are read in ranges by the vector readers, downloaded by the others.
 The copy is named with the format read from its first bytes (.npy, .parquet, .npz, .vti);
 other formats (fvecs, fbin, ibin results) are named with --format. Messages name `-` or the
 pipe, never the copy.
@@ -25,16 +26,23 @@ STDIN = "-"
 MAGIC = ((b"\x93NUMPY", ".npy"), (b"PAR1", ".parquet"), (b"PK\x03\x04", ".npz"), (b"\x89VTI\r\n\x1a\n", ".vti"))
 _copies: dict[str, str] = {}  # what the user named -> the copy read in its place
 _shown: dict[str, str] = {}  # the copy -> how messages name it
+_streams: set[str] = set()  # copies of standard input or a pipe (a download keeps its extension)
 
 
-def check_input_file(path: str | os.PathLike) -> str:
+def check_input_file(path: str | os.PathLike, ranged: bool = False) -> str:
     """A regular, readable file holding the input: the path itself, or a copy of standard
-    input or of a pipe; VtoolError (exit 2) otherwise."""
-    path = str(path)
+    input or of a pipe; VtoolError (exit 2) otherwise. A URL (vtool/io/remote.py) is returned
+    as it is when the caller reads it in ranges (ranged), else downloaded to a copy."""
+    from vtool.io import remote
+
+    path = remote.local_path(path)
     if path in _copies:
         return _copies[path]
     if path == STDIN:
         return _copy_stream(path)
+    if remote.is_url(path):
+        remote.check_url(path)
+        return path if ranged else _download(path)
     if not os.path.lexists(path):
         raise VtoolError(f"{path}: no such file")
     try:
@@ -56,7 +64,7 @@ def check_input_file(path: str | os.PathLike) -> str:
 
 def is_copy(path: str) -> bool:
     """Whether path is a copy of standard input or a pipe (its name says nothing of its format)."""
-    return str(path) in _shown
+    return str(path) in _streams
 
 
 def source_name(path: str) -> str:
@@ -78,6 +86,7 @@ def release() -> None:
         _remove(copy)
     _copies.clear()
     _shown.clear()
+    _streams.clear()
 
 
 def _copy_stream(path: str) -> str:
@@ -109,8 +118,25 @@ def _copy_stream(path: str) -> str:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
     _copies[path], _shown[copy] = copy, name
+    _streams.add(copy)
     if os.path.getsize(copy) == 0:
         raise VtoolError(f"{name}: empty (no data came through)")
+    return copy
+
+
+def _download(url: str) -> str:
+    """A temp copy of a remote file, named with its extension (messages name the URL)."""
+    from vtool.io import remote
+    from vtool.io.atomic import owner_tag, remove_stale
+
+    folder = tempfile.gettempdir()
+    remove_stale(folder)
+    suffix = os.path.splitext(url.rstrip("/").rsplit("/", 1)[-1])[1]
+    out_fd, copy = tempfile.mkstemp(prefix=f".remote.{owner_tag()}", suffix=suffix, dir=folder)
+    os.close(out_fd)
+    atexit.register(_remove, copy)
+    _copies[url], _shown[copy] = copy, url
+    remote.download(url, copy)
     return copy
 
 

@@ -20,8 +20,11 @@ def open_parquet(path: str):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from vtool.io import remote
+
     try:
-        return pq.ParquetFile(path, page_checksum_verification=True)
+        source = remote.open_url(path) if remote.is_url(path) else path  # row groups read in ranges
+        return pq.ParquetFile(source, page_checksum_verification=True)
     except (pa.ArrowException, OSError) as e:
         raise VtoolError(f"{path}: not a readable parquet file ({_message(e)})") from None
 

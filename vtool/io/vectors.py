@@ -15,6 +15,7 @@ from typing import Iterator
 import numpy as np
 
 from vtool.errors import VtoolError
+from vtool.io import remote
 from vtool.io.inputs import check_input_file, is_copy
 from vtool.io.parquet import open_parquet, read_batches
 
@@ -194,11 +195,13 @@ def open_vectors(path: str | os.PathLike, format: str | None = None, column: str
     """Open a vector file for streaming (rows scaled to unit length with normalize); raises
     VtoolError naming what is wrong. An HDF5 file gives its `train` dataset, or `test` for
     queries, unless column names another."""
-    path = check_input_file(path)
+    path = check_input_file(path, ranged=True)
     fmt = detect_format(path, format)
     if id_column and fmt != "parquet":
         raise VtoolError(f"{path}: --id-column needs a parquet input")
-    if fmt == "npy":
+    if remote.is_url(path) and fmt not in ("parquet", "hdf5"):
+        vf = _open_remote_rows(path, fmt)
+    elif fmt == "npy":
         vf = _open_npy(path)
     elif fmt == "parquet":
         vf = _open_parquet(path, column, id_column)
@@ -218,6 +221,37 @@ def open_vectors(path: str | os.PathLike, format: str | None = None, column: str
         raise VtoolError(f"{path}: the vectors have dimension 0")
     vf.normalize = normalize
     return vf
+
+
+def _open_remote_rows(url: str, fmt: str) -> VectorFile:
+    """A remote npy / bin / vecs file, its rows read in ranges (the same checks as on disk)."""
+    f = remote.open_url(url)
+    size = remote.size_of(f)
+    if size == 0:
+        raise VtoolError(f"{url}: the file is empty")
+    if fmt == "npy":
+        shape, dtype, fortran, offset = remote.npy_header(f, url)
+        _check_dtype(url, dtype)
+        if len(shape) != 2:
+            raise VtoolError(f"{url}: expected a 2-d array (n, d), found shape {shape}")
+        if fortran and shape[0] > 1 and shape[1] > 1:
+            raise VtoolError(f"{url}: a Fortran-ordered .npy has no contiguous rows; convert it to C order")
+        n, d = shape
+        if size < offset + n * d * dtype.itemsize:
+            raise VtoolError(f"{url}: truncated: the header says {n} x {d} {dtype.name}")
+        return VectorFile(url, fmt, n, d, dtype, _rows=remote.RangeRows(f, url, offset, n, d, dtype))
+    if fmt in BIN_DTYPES:
+        dtype = np.dtype(BIN_DTYPES[fmt]).newbyteorder("<")
+        if size < 8:
+            raise VtoolError(f"{url}: truncated (smaller than the 8-byte header)")
+        n, d = (int(v) for v in np.frombuffer(remote.read_at(f, 0, 8, url), "<u4"))
+        _check_bin_size(url, size, n, d, dtype)
+        return VectorFile(url, fmt, n, d, dtype, _rows=remote.RangeRows(f, url, 8, n, d, dtype))
+    dtype = np.dtype(VECS_DTYPES[fmt])
+    d = _vecs_dim(url, size, int(np.frombuffer(remote.read_at(f, 0, 4, url), "<i4")[0]) if size >= 4 else 0, dtype)
+    row_bytes = 4 + d * dtype.itemsize
+    raw = remote.RangeRows(f, url, 0, size // row_bytes, row_bytes, np.uint8)
+    return VectorFile(url, fmt, size // row_bytes, d, dtype, _rows=_VecsRows(raw, d, dtype, url))
 
 
 def _check_dtype(path: str, dtype: np.dtype) -> np.dtype:
@@ -251,18 +285,24 @@ def _open_vecs(path: str, fmt: str) -> VectorFile:
     size = os.path.getsize(path)
     if size == 0:
         raise VtoolError(f"{path}: the file is empty")
+    d = _vecs_dim(path, size, int(np.fromfile(path, dtype="<i4", count=1)[0]) if size >= 4 else 0, dtype)
+    row_bytes = 4 + d * dtype.itemsize
+    n = size // row_bytes
+    raw = np.memmap(path, dtype=np.uint8, mode="r", shape=(n, row_bytes))
+    return VectorFile(path, fmt, n, d, dtype, _rows=_VecsRows(raw, d, dtype, path))
+
+
+def _vecs_dim(path: str, size: int, d: int, dtype: np.dtype) -> int:
+    """The dimension of an fvecs-style file from its first row header, checked against its size."""
     if size < 4:
         raise VtoolError(f"{path}: truncated (smaller than one row header)")
-    d = int(np.fromfile(path, dtype="<i4", count=1)[0])
     if d <= 0 or d > 1 << 20:
         raise VtoolError(f"{path}: invalid dimension {d} in the first row header")
     row_bytes = 4 + d * dtype.itemsize
     if size % row_bytes:
         raise VtoolError(f"{path}: truncated or corrupt: {size} bytes is not a whole number of "
                          f"{row_bytes}-byte rows of dimension {d}")
-    n = size // row_bytes
-    raw = np.memmap(path, dtype=np.uint8, mode="r", shape=(n, row_bytes))
-    return VectorFile(path, fmt, n, d, dtype, _rows=_VecsRows(raw, d, dtype, path))
+    return d
 
 
 class _VecsRows:
@@ -294,13 +334,17 @@ def _open_bin(path: str, fmt: str) -> VectorFile:
     if size < 8:
         raise VtoolError(f"{path}: truncated (smaller than the 8-byte header)")
     n, d = (int(v) for v in np.fromfile(path, dtype="<u4", count=2))
+    _check_bin_size(path, size, n, d, dtype)
+    rows = np.memmap(path, dtype=dtype, mode="r", offset=8, shape=(n, d)) if n * d else np.zeros((n, d), dtype)
+    return VectorFile(path, fmt, n, d, dtype, _rows=rows)
+
+
+def _check_bin_size(path: str, size: int, n: int, d: int, dtype: np.dtype) -> None:
     expected = 8 + n * d * dtype.itemsize
     if size != expected:
         what = "truncated" if size < expected else "has trailing bytes"
         raise VtoolError(f"{path}: {what}: header says {n} x {d} {dtype.name} ({expected} bytes), "
                          f"file has {size} bytes")
-    rows = np.memmap(path, dtype=dtype, mode="r", offset=8, shape=(n, d)) if n * d else np.zeros((n, d), dtype)
-    return VectorFile(path, fmt, n, d, dtype, _rows=rows)
 
 
 def _open_parquet(path: str, column: str | None, id_column: str | None) -> VectorFile:
