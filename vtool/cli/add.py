@@ -22,6 +22,7 @@ def add(
     batch_size: common.BatchSize = 65536,
     threads: Annotated[Optional[int], typer.Option(help="Graph indexes: linking threads (default: all cores; "
                                                    "the graph is the same for any count).")] = None,
+    memory_budget: common.MemoryBudget = None,
     dask: common.Dask = False,
     scheduler: common.Scheduler = None,
     workers: common.Workers = None,
@@ -35,9 +36,10 @@ def add(
     """Assign vectors to lists and write the index (streaming, memory bounded by --batch-size;
     with --dask, encoded on a cluster and written here, the same bytes)."""
     common.setup(quiet)
-    report = build.add(model, vectors, output, id_column=id_column, batch_size=batch_size, fmt=fmt,
-                       column=column, verify=not no_verify, threads=threads, shard=shard,
-                       dask=common.dask_options(dask, scheduler, workers, scratch))
+    with common.memory_limit(memory_budget):
+        report = build.add(model, vectors, output, id_column=id_column, batch_size=batch_size, fmt=fmt,
+                           column=column, verify=not no_verify, threads=threads, shard=shard,
+                           dask=common.dask_options(dask, scheduler, workers, scratch))
     common.emit(report, as_json, f"added {report['added']} vectors ({report['ntotal']} in all) "
                                  f"in {report['seconds']:.2f}s -> {output}")
 

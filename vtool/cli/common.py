@@ -22,6 +22,18 @@ Column = Annotated[Optional[str], typer.Option(help="Parquet: the list column ho
                                                 "(default: the only list column).")]
 NoVerify = Annotated[bool, typer.Option("--no-verify", help="Skip checksum verification of the index or "
                                         "model read (faster on large files; corruption then goes unnoticed).")]
+MemoryBudget = Annotated[Optional[str], typer.Option(help="Stay under this much memory (512M, 2G): batch sizes "
+                                                     "follow it, memory-mapped files are kept out of RSS; what it "
+                                                     "cannot bound is in the README.")]
+
+
+def memory_limit(text: str | None):
+    """The context a command runs its library call in: under the --memory-budget, if any."""
+    from vtool.memory import limited, parse_size
+
+    return limited(None if text is None else parse_size(text))
+
+
 Dask = Annotated[bool, typer.Option("--dask", help="Run on a Dask cluster: a LocalCluster of --workers "
                                     "processes, or the one at --scheduler (needs vtool[dask]).")]
 Scheduler = Annotated[Optional[str], typer.Option(help="Dask scheduler address (tcp://host:8786); implies "

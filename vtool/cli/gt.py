@@ -30,6 +30,7 @@ def gt(
     column: common.Column = None,
     id_column: Annotated[Optional[str], typer.Option(help="Parquet base: ids from this column instead of row "
                                                      "numbers (as vtool add --id-column gives the index).")] = None,
+    memory_budget: common.MemoryBudget = None,
     dask: common.Dask = False,
     scheduler: common.Scheduler = None,
     workers: common.Workers = None,
@@ -43,15 +44,16 @@ def gt(
     (result_format if radius is None else range_format)(output, out_format)
     check_output_path(output)
     cluster = common.dask_options(dask, scheduler, workers)
-    if radius is not None:
-        lims, ids, dist, report = groundtruth.range_ground_truth(base, queries, radius, metric=metric,
-                                                                 batch_size=batch_size, fmt=fmt, column=column,
-                                                                 id_column=id_column, dask=cluster)
-        write_range_results(output, lims, ids, dist, out_format)
-    else:
-        dist, ids, report = groundtruth.ground_truth(base, queries, k=k, metric=metric, batch_size=batch_size,
-                                                     fmt=fmt, column=column, id_column=id_column, dask=cluster)
-        write_results(output, ids, dist, out_format)
+    with common.memory_limit(memory_budget):
+        if radius is not None:
+            lims, ids, dist, report = groundtruth.range_ground_truth(base, queries, radius, metric=metric,
+                                                                     batch_size=batch_size, fmt=fmt, column=column,
+                                                                     id_column=id_column, dask=cluster)
+            write_range_results(output, lims, ids, dist, out_format)
+        else:
+            dist, ids, report = groundtruth.ground_truth(base, queries, k=k, metric=metric, batch_size=batch_size,
+                                                         fmt=fmt, column=column, id_column=id_column, dask=cluster)
+            write_results(output, ids, dist, out_format)
     common.emit(report, as_json, f"ground truth for {report['queries']} queries in {report['seconds']:.2f}s")
 
 

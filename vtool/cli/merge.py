@@ -18,6 +18,7 @@ def merge(
                                                      "ids are refused.")] = None,
     method: Annotated[Optional[str], typer.Option(help="Id codec of the result (default: the first input's).")] = None,
     batch_size: common.BatchSize = 65536,
+    memory_budget: common.MemoryBudget = None,
     no_verify: common.NoVerify = False,
     quiet: common.Quiet = False,
     as_json: common.Json = False,
@@ -25,8 +26,9 @@ def merge(
     """Merge indexes of one model list by list, in one streaming pass: list l holds the first
     shard's rows of l, then the second's, as one add of all the inputs would."""
     common.setup(quiet)
-    report = merge_lib.merge(inputs, output, id_offset=id_offset, method=method, batch_size=batch_size,
-                             verify=not no_verify)
+    with common.memory_limit(memory_budget):
+        report = merge_lib.merge(inputs, output, id_offset=id_offset, method=method, batch_size=batch_size,
+                                 verify=not no_verify)
     common.emit(report, as_json, f"merged {report['inputs']} indexes, {report['ntotal']} vectors -> {output}")
 
 

@@ -40,6 +40,7 @@ def search(
                                                     "instead of the k nearest.")] = None,
     max_results: Annotated[Optional[int], typer.Option(help="Range search: keep at most this many results a "
                                                        "query, the nearest (a warning counts the queries cut).")] = None,
+    memory_budget: common.MemoryBudget = None,
     dask: common.Dask = False,
     scheduler: common.Scheduler = None,
     workers: common.Workers = None,
@@ -61,21 +62,22 @@ def search(
     if timing:
         check_output_path(timing)
     cluster = common.dask_options(dask, scheduler, workers)
-    if radius is not None:
-        if refine_id_column:
-            raise VtoolError("--refine-id-column is for k-NN searches; a range search re-ranks from an .npy / .fbin "
-                             "--refine (row number = id)")
-        lims, ids, dist, report = search_lib.range_search(index, queries, radius, nprobe=nprobe, threads=threads,
-                                                          verify=not no_verify, fmt=fmt, column=column,
-                                                          refine=refine, ef=ef, max_results=max_results,
-                                                          dask=cluster)
-        write_range_results(output, lims, ids, dist, out_format)
-    else:
-        dist, ids, report = search_lib.search(index, queries, k=k, nprobe=nprobe, threads=threads,
-                                              verify=not no_verify, fmt=fmt, column=column,
-                                              k_factor=k_factor, refine=refine, ef=ef,
-                                              refine_id_column=refine_id_column, dask=cluster)
-        write_results(output, ids, dist, out_format)
+    with common.memory_limit(memory_budget):
+        if radius is not None:
+            if refine_id_column:
+                raise VtoolError("--refine-id-column is for k-NN searches; a range search re-ranks from an .npy / "
+                                 ".fbin --refine (row number = id)")
+            lims, ids, dist, report = search_lib.range_search(index, queries, radius, nprobe=nprobe, threads=threads,
+                                                              verify=not no_verify, fmt=fmt, column=column,
+                                                              refine=refine, ef=ef, max_results=max_results,
+                                                              dask=cluster)
+            write_range_results(output, lims, ids, dist, out_format)
+        else:
+            dist, ids, report = search_lib.search(index, queries, k=k, nprobe=nprobe, threads=threads,
+                                                  verify=not no_verify, fmt=fmt, column=column,
+                                                  k_factor=k_factor, refine=refine, ef=ef,
+                                                  refine_id_column=refine_id_column, dask=cluster)
+            write_results(output, ids, dist, out_format)
     if timing:
         with atomic_path(timing) as tmp:
             tmp.write_text(json.dumps(report, indent=2, sort_keys=True))

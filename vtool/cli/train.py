@@ -26,6 +26,7 @@ def train(
     beam: Annotated[int, typer.Option(help="RQ: beam width of the encoder (1 = greedy).")] = 1,
     ef_construction: Annotated[Optional[int], typer.Option(help="HNSW: candidates kept while linking a node "
                                                            "(default 40, as Faiss).")] = None,
+    memory_budget: common.MemoryBudget = None,
     fmt: common.Format = None,
     column: common.Column = None,
     quiet: common.Quiet = False,
@@ -36,8 +37,9 @@ def train(
     codebooks, the SQ ranges. Flat, RFlat and the HNSW / NSG graphs learn nothing here: add
     stores the vectors and builds the graph."""
     common.setup(quiet)
-    report = build.train(vectors, output, index, metric=metric, seed=seed, max_train=max_train, niter=niter,
-                         init=init, beam=beam, fmt=fmt, column=column, ef_construction=ef_construction)
+    with common.memory_limit(memory_budget):
+        report = build.train(vectors, output, index, metric=metric, seed=seed, max_train=max_train, niter=niter,
+                             init=init, beam=beam, fmt=fmt, column=column, ef_construction=ef_construction)
     common.emit(report, as_json, f"trained {report['spec']} (d={report['d']}) in {report['seconds']:.2f}s -> {output}")
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vtool import log
+from vtool import log, memory
 from vtool.distributed import DaskOptions
 from vtool.errors import VtoolError
 from vtool.index.codestore import store_class
@@ -85,6 +85,11 @@ def train(input_path: str, output: str, spec_text: str, metric: str | None = Non
     t0 = time.perf_counter()
     params: dict = {"seed": seed}
     cap = max_train if max_train is not None else model.default_max_train()
+    if cap and memory.budget() is not None:
+        fits = memory.rows(3 * 4 * model.d + 256, cap, share=0.5)  # the sample, its residuals, k-means blocks
+        if fits < min(cap, vf.n):
+            log.warning(f"training on {fits} rows instead of {min(cap, vf.n)} to stay under the memory budget")
+            cap = fits
     if cap:
         if spec.nlist is not None and min(vf.n, cap) < spec.nlist:
             raise VtoolError(f"{input_path}: {min(vf.n, cap)} training vectors cannot train {spec.nlist} lists")
@@ -93,7 +98,9 @@ def train(input_path: str, output: str, spec_text: str, metric: str | None = Non
         params.update(max_train=cap, sample_rows=len(rows))
         if spec.nlist is not None:
             params.update(niter=niter, init=init)
-        report.update(model.train(vf.read_rows(rows), seed=seed, niter=niter, init=init))
+        sample = vf.read_rows(rows)
+        memory.release(vf.random_access() if vf.has_random_access else None)
+        report.update(model.train(sample, seed=seed, niter=niter, init=init))
     params.update(model.encoding.header_fields())
     model.header = {"provenance": {"train": {"inputs": [_input_record(vf.path, vf.n)], **params}}}
     model.save(output)
@@ -149,7 +156,8 @@ def add(model_path: str, inputs: list[str], output: str, id_column: str | None =
     does not depend on it). shard "I/N": only the I-th of N equal parts of one input's rows,
     its ids the rows' numbers in the file (shards then merge without collisions). dask: the
     vector inputs are encoded on a Dask cluster in row ranges, the index written here; the
-    bytes are those of a local add."""
+    bytes are those of a local add. Under memory.limited: batches sized to the budget and memory
+    maps kept out of RSS (not bounded: the model, and a graph's vectors, N x d x 4 bytes)."""
     if batch_size <= 0:
         raise VtoolError("--batch-size must be positive")
     if threads is not None and threads < 1:
@@ -165,6 +173,7 @@ def add(model_path: str, inputs: list[str], output: str, id_column: str | None =
         sources[0].vectors = sources[0].vectors.shard(shard)
         sources[0].n = sources[0].vectors.n
     n_new = sum(s.n for s in sources)
+    batch_size = memory.rows(_add_bytes_per_row(model), batch_size)
     if dask is not None and model.structure.is_graph:
         raise VtoolError("--dask encodes on workers, but a graph links its nodes on one machine: add to "
                          f"{model.spec} without --dask")
@@ -212,6 +221,7 @@ class _Spill:
         self.codes[row:row + len(lab)] = codes
         self.ids[row:row + len(lab)] = ids
         counts += np.bincount(lab, minlength=len(counts))
+        memory.release(self.labels, self.codes, self.ids)
 
 
 class _GraphInput:
@@ -252,6 +262,12 @@ def _encode_pass(model: Index, sources: list[_Source], spill: _Spill, batch_size
                 row += len(lab)
                 advance(len(lab))
     return counts
+
+
+def _add_bytes_per_row(model: Index) -> int:
+    """Working memory of one row of an add batch: the vector as read, in float32, transformed
+    and as a residual, its coarse distances (a block of lists at a time), code and id."""
+    return 4 * model.d * 4 + 4 * min(model.nlist, 1024) + 2 * model.encoding.code_size + 32
 
 
 def _next_id(model: Index) -> int:
@@ -394,6 +410,7 @@ def _write_pass(model: Index, sources: list[_Source], spill: _Spill, counts: np.
             if positions is not None:
                 positions[a:a + len(lab)] = pos
             cursor += np.bincount(lab, minlength=model.nlist)
+            memory.release(row_codes, ids, spill.labels, spill.codes, spill.ids, positions)
             advance(len(lab))
     if refine is not None:  # raw vectors, re-read in input order
         row = 0
@@ -401,6 +418,7 @@ def _write_pass(model: Index, sources: list[_Source], spill: _Spill, counts: np.
             for _, batch, _ in src.vectors.batches(batch_size):
                 refine[positions[row:row + len(batch)]] = batch
                 row += len(batch)
+                memory.release(refine, positions)
     store.finish(enc, sections, row_codes, offsets)
     if graph is not None:
         model.structure.grow(graph.levels, out=sections)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from vtool import log
+from vtool import log, memory
 from vtool.distributed import DaskOptions
 from vtool.errors import VtoolError
 from vtool.exact import knn_blocks
@@ -46,6 +46,7 @@ def ground_truth(base_path: str, queries_path: str, k: int = 100, metric: str | 
     if k > base.n:
         raise VtoolError(f"k={k} is larger than the number of base vectors ({base.n})")
     source = _BaseSource(base.path, base.format, base.column, id_column, base.normalize)
+    batch_size = memory.rows(3 * 4 * base.d, batch_size)
     t0 = time.perf_counter()
     with _blocks_runner(dask, base.n, batch_size) as run:
         shortlist = min(base.n, 2 * k + SHORTLIST_EXTRA)
@@ -147,10 +148,11 @@ def exact_distances_by_row(queries: np.ndarray, rows: np.ndarray, base, metric: 
     sorted_rows = flat[order]
     out = np.empty(flat.size, np.float64)
     ids = np.empty(flat.size, np.int64) if base.id_column else None
+    pairs = memory.rows(4 * 8 * queries.shape[1], PAIRS_AT_ONCE)
     for start, batch, batch_ids in base.batches(batch_size):
         lo, hi = np.searchsorted(sorted_rows, [start, start + len(batch)])
-        for a in range(lo, hi, PAIRS_AT_ONCE):
-            sel = order[a:min(hi, a + PAIRS_AT_ONCE)]
+        for a in range(lo, hi, pairs):
+            sel = order[a:min(hi, a + pairs)]
             v = batch[flat[sel] - start].astype(np.float64)
             q = queries[sel // rows.shape[1]].astype(np.float64)
             out[sel] = np.einsum("ij,ij->i", q - v, q - v) if metric == "l2" else np.einsum("ij,ij->i", q, v)
@@ -197,6 +199,7 @@ def range_ground_truth(base_path: str, queries_path: str, radius: float, metric:
                          f"got {radius}")
     base, queries, metric, inner = _open(base_path, queries_path, metric, fmt, column, id_column)
     source = _BaseSource(base.path, base.format, base.column, id_column, base.normalize)
+    batch_size = memory.rows(3 * 4 * base.d + 8 * min(len(queries), RANGE_QUERY_BLOCK), batch_size)
     t0 = time.perf_counter()
     with _blocks_runner(dask, base.n, batch_size) as run:
         parts = run(range_block, "range ground truth", source, radius=radius, metric=inner, batch_size=batch_size,

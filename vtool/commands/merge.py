@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vtool import log
+from vtool import log, memory
 from vtool.errors import VtoolError
 from vtool.index.container import SectionSpec, VtiWriter
 from vtool.index.index import find_duplicates, load_index
@@ -31,7 +31,9 @@ from vtool.io.atomic import atomic_path, check_output_path, open_memmap, owner_t
 
 def merge(inputs: list[str], output: str, id_offset: str | None = None, method: str | None = None,
           batch_size: int = 65536, verify: bool = True) -> dict:
-    """Merge indexes of one model into output; returns a report."""
+    """Merge indexes of one model into output; returns a report. Under memory.limited: pieces
+    sized to the budget, memory maps kept out of RSS (recoding the ids to a compressed codec
+    afterwards is not bounded by it)."""
     if len(inputs) < 1:
         raise VtoolError("give the indexes to merge")
     if id_offset not in (None, "auto"):
@@ -130,6 +132,8 @@ def _write(shards, inputs, offsets, list_offsets, tmp: Path, scratch: str, batch
     sections = {s.name: w.section(s.name) for s in specs}
     row_codes = store.row_target(sections, scratch, ntotal, enc)
     ids, refine = sections["ids"], sections.get("refine")
+    batch_size = memory.rows(2 * (enc.code_size + 8 + (4 * first.d if refine is not None else 0)), batch_size)
+    pace = memory.Releaser(row_codes, ids, refine, *(s.mapping for s in shards))
     with log.progress("merging", ntotal) as advance:
         for lst in np.flatnonzero(sizes):
             at = int(list_offsets[lst])
@@ -145,6 +149,7 @@ def _write(shards, inputs, offsets, list_offsets, tmp: Path, scratch: str, batch
                         refine[at:at + d - c] = shard.refiner.vectors[c:d]
                     at += d - c
                     advance(d - c)
+                    pace((d - c) * (enc.code_size + 8))
     store.finish(enc, sections, row_codes, list_offsets)
     w.finish()
 

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from vtool import _native, log
+from vtool import _native, log, memory
 from vtool.distributed import DaskOptions
 from vtool.index.refine import DEFAULT_K_FACTOR, rerank
 from vtool.index.index import load_index
@@ -53,8 +53,9 @@ def search(index_path: str, queries_path: str, k: int = 10, nprobe: int | None =
     elif rf is not None and refine_rows is None:  # a stream: shortlist first, then its vectors in one pass
         dist, ids = _refine_from_stream(index, queries, rf, k, shortlist, threads, params)
     else:
-        dist, ids = index.search(queries, k, threads=threads, k_factor=k_factor, refine_vectors=refine_rows,
-                                 **params)
+        parts = _in_chunks(index, queries, params, lambda q: index.search(
+            q, k, threads=threads, k_factor=k_factor, refine_vectors=refine_rows, **params), refine_rows)
+        dist, ids = (np.concatenate(column) for column in zip(*parts))
     seconds = time.perf_counter() - t0
     report = {"index": index_path, "spec": str(index.spec), "queries": len(queries), "k": k,
               "nprobe": params.get("nprobe"), "ef": params.get("ef"), "k_factor": k_factor, "threads": threads,
@@ -117,11 +118,11 @@ def range_search(index_path: str, queries_path: str, radius: float, nprobe: int 
     if dask is not None:
         parts = _on_cluster(dask, index_path, verify, queries, range_queries, "range search", radius=radius,
                             refine=refine, params=params)
-        lims = np.concatenate([[0]] + [np.diff(p[0]) for p in parts]).cumsum()
-        dist, ids = np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
+        lims, dist, ids = _join_ranges(parts)
         threads = None
     else:
-        lims, dist, ids = index.range_search(queries, radius, threads=threads, refine_vectors=refine_rows, **params)
+        lims, dist, ids = _join_ranges(_in_chunks(index, queries, params, lambda q: index.range_search(
+            q, radius, threads=threads, refine_vectors=refine_rows, **params), refine_rows))
     seconds = time.perf_counter() - t0
     counts = np.diff(lims)
     cut = int((counts > max_results).sum()) if max_results else 0
@@ -139,6 +140,33 @@ def range_search(index_path: str, queries_path: str, radius: float, nprobe: int 
               "threads": threads, "simd": _native.simd_level(), "seconds": seconds,
               "qps": len(queries) / seconds if seconds > 0 else None}
     return lims, ids, dist, report
+
+
+def _in_chunks(index, queries: np.ndarray, params: dict, run, refine_rows=None) -> list:
+    """[run(queries)]; under a memory budget, run over chunks of queries whose probed lists fit
+    in a quarter of it, the index's pages (and a --refine file's) dropped from RSS after each.
+    Not bounded: the queries and results, and a flat index (every query reads all of it)."""
+    if memory.budget() is None:
+        return [run(queries)]
+    row = index.encoding.code_size + 8
+    if "nprobe" in params:
+        touched = params["nprobe"] * -(-index.ntotal // index.nlist) * row
+    elif "ef" in params:
+        touched = params["ef"] * 64 * row  # candidates, and the lists of the nodes expanded
+    else:
+        touched = index.ntotal * row
+    step = max(1, min(len(queries), memory.free() // 4 // max(touched, 1)))
+    parts = []
+    for a in range(0, len(queries), step):
+        parts.append(run(queries[a:a + step]))
+        memory.release(index.mapping, refine_rows)
+    return parts
+
+
+def _join_ranges(parts):
+    """Range results of consecutive query ranges, (lims, distances, ids) each, as one."""
+    lims = np.concatenate([[0]] + [np.diff(p[0]) for p in parts]).cumsum()
+    return lims, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
 
 
 def _on_cluster(dask: DaskOptions, index_path: str, verify: bool, queries: np.ndarray, fn, label: str, **args):

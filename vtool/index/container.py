@@ -31,7 +31,7 @@ from typing import Iterable
 
 import numpy as np
 
-from vtool import _native
+from vtool import _native, memory
 from vtool.errors import VtoolError
 from vtool.io.atomic import atomic_path, reserve
 from vtool.io.inputs import check_input_file
@@ -63,6 +63,7 @@ def _section_crc(view: np.ndarray) -> int:
     crc = 0
     for i in range(0, flat.size, CRC_CHUNK):
         crc = _native.crc32c(flat[i:i + CRC_CHUNK], crc)
+        memory.release(flat)
     return crc
 
 
@@ -201,6 +202,11 @@ class VtiFile:
             if any(self._map[a:b].any() for a, b in gaps if b > a):
                 raise VtoolError(f"{self.path}: corrupt index: non-zero bytes in padding")
             self._verified.add("<padding>")
+
+    @property
+    def raw_map(self) -> np.ndarray:
+        """The whole file, memory-mapped (memory.release drops its resident pages)."""
+        return self._map
 
     @property
     def header_length(self) -> int:

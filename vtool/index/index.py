@@ -50,6 +50,7 @@ class Index:
         self.refiner = RFlat(d) if spec.refine else None
         self.header: dict = {}
         self.path: str | None = None
+        self.mapping: np.ndarray | None = None  # the file a loaded index maps (memory.release)
         self._set_rows(store_class(self.encoding, {}).pack(self.encoding, np.zeros((0, self.encoding.code_size),
                                                                                    np.uint8), self.list_offsets),
                        open_codec({"ids": np.zeros(0, np.int64)}, {}, self.list_offsets), {})
@@ -487,7 +488,7 @@ def load_index(path: str, verify: bool = True) -> Index:
         index = Index(spec, d, metric, options=h)
     except (TypeError, ValueError, OverflowError) as e:
         raise VtoolError(f"{path}: corrupt index: a header field of {spec} ({e})") from None
-    index.path, index.header = path, h
+    index.path, index.header, index.mapping = path, h, f.raw_map
 
     def load(names) -> dict[str, np.ndarray]:
         return {name: f.array(name) for name in names if name in f.sections}

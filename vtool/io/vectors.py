@@ -15,6 +15,7 @@ from typing import Iterator
 import numpy as np
 
 from vtool.errors import VtoolError
+from vtool import memory
 from vtool.io import remote
 from vtool.io.inputs import check_input_file, is_copy
 from vtool.io.parquet import open_parquet, read_batches
@@ -24,6 +25,7 @@ from vtool.io.parquet import open_parquet, read_batches
 MAX_SQUARED_NORM = float(np.finfo(np.float32).max) / 4
 
 # Element types accepted as vector components; everything is computed in float32.
+FAULT_AROUND = 64 << 10  # bytes a page fault on a file map may bring in around the page asked for
 ACCEPTED_DTYPES = {np.dtype(t) for t in ("float32", "float64", "float16", "uint8", "int8", "int32")}
 
 FORMATS_BY_SUFFIX = {
@@ -103,6 +105,7 @@ class VectorFile:
         for start in range(a, b, batch_size):
             raw = self._rows[start:min(b, start + batch_size)]
             yield start, self._checked(np.asarray(raw), start), None
+            memory.release(getattr(self._rows, "raw", self._rows))  # under --memory-budget: out of RSS
 
     def raw_batches(self, batch_size: int = 65536) -> Iterator[tuple[int, np.ndarray]]:
         """Yield (first row number, batch in the file's own dtype): for conversions that keep
@@ -138,7 +141,14 @@ class VectorFile:
         """Rows at the given sorted positions (a random training sample), streamed."""
         rows = np.asarray(rows, dtype=np.int64)
         if self._rows is not None:
-            return self._checked(np.asarray(self._rows[rows]), 0, rows)
+            # a scattered row maps up to 64 KB around it (the kernel's fault-around): under a
+            # memory budget, the map's pages are released every few thousand rows
+            step = memory.rows(FAULT_AROUND, batch_size)
+            parts = []
+            for a in range(0, max(len(rows), 1), step):
+                parts.append(self._checked(np.asarray(self._rows[rows[a:a + step]]), 0, rows[a:a + step]))
+                memory.release(getattr(self._rows, "raw", self._rows))
+            return parts[0] if len(parts) == 1 else np.concatenate(parts)
         out = np.empty((len(rows), self.d), dtype=np.float32)
         filled = 0
         for start, batch, _ in self.batches(batch_size):
