@@ -94,9 +94,18 @@ class Releaser:
             self.pending = 0
 
 
+def headroom() -> int | None:
+    """Bytes the process may still grow by before it is near its budget (None: no budget)."""
+    if _state["budget"] is None:
+        return None
+    return _state["budget"] - _state["free"] // 4 - resident()
+
+
 def release(*arrays) -> None:
-    """Under a budget, drop the resident pages of the memory maps behind these arrays."""
-    if _state["budget"] is None or not hasattr(mmap, "MADV_DONTNEED"):
+    """Under a budget, once the process is near it (within a quarter of what was free at the
+    start), drop the resident pages of the memory maps behind these arrays; a page faulted in
+    again costs little, but releasing before the limit is near buys nothing."""
+    if _state["budget"] is None or not hasattr(mmap, "MADV_DONTNEED") or headroom() > 0:
         return
     for a in arrays:
         m = getattr(a, "_mmap", None)

@@ -128,13 +128,17 @@ class Encoding(ABC):
         if nlist * m * ksub * 4 > PRECOMPUTED_MAX_BYTES:
             return None
         b = books.astype(np.float64)
-        c = centroids.astype(np.float64)
-        if dsub == self.d:  # every codeword spans all dimensions (RQ)
-            cross = (c @ b.reshape(m * ksub, dsub).T).reshape(nlist, m, ksub)
-        else:  # codeword j spans sub-space j (PQ)
-            cross = np.einsum("ljd,jkd->ljk", c.reshape(nlist, m, dsub), b)
-        tables = 2 * cross + ((b ** 2).sum(-1)[None] if self.table_norms else 0)
-        return np.ascontiguousarray(tables, dtype=np.float32)
+        norms = (b ** 2).sum(-1)[None] if self.table_norms else 0
+        tables = np.empty((nlist, m, ksub), np.float32)
+        step = max(1, (1 << 22) // (m * ksub * max(dsub, 1)))  # lists at a time: float64 temporaries stay small
+        for a in range(0, nlist, step):
+            c = centroids[a:a + step].astype(np.float64)
+            if dsub == self.d:  # every codeword spans all dimensions (RQ)
+                cross = (c @ b.reshape(m * ksub, dsub).T).reshape(len(c), m, ksub)
+            else:  # codeword j spans sub-space j (PQ)
+                cross = np.einsum("ljd,jkd->ljk", c.reshape(len(c), m, dsub), b)
+            tables[a:a + step] = 2 * cross + norms
+        return tables
 
 
 class FlatEncoding(Encoding):
