@@ -146,8 +146,8 @@ def _in_chunks(index, queries: np.ndarray, params: dict, run, refine_rows=None) 
     """[run(queries)]; under a memory budget, run over chunks of queries whose probed lists fit
     in a quarter of it, the index's pages (and a --refine file's) dropped from RSS after each.
     Not bounded: the queries and results, and a flat index (every query reads all of it)."""
-    if memory.budget() is None or (index.mapping is not None and index.mapping.nbytes < memory.headroom()):
-        return [run(queries)]  # the whole index fits: nothing to release
+    if memory.budget() is None or (index.mapping is not None and index.mapping.nbytes < memory.free() * 3 // 4):
+        return [run(queries)]  # the whole index fits in the budget: nothing to release
     row = index.encoding.code_size + 8
     if "nprobe" in params:
         touched = params["nprobe"] * -(-index.ntotal // index.nlist) * row
