@@ -49,9 +49,10 @@ def test_sq8_mse_within_2_percent_of_faiss(name, m):
     assert a <= 1.02 * b, (a, b)
 
 
-@pytest.mark.parametrize("name,m", SETS)
-@pytest.mark.parametrize("beam", [1, 4])
+@pytest.mark.parametrize("name,m,beam", [("glove-50-l2", 10, 1), ("glove-50-l2", 10, 4),
+                                         ("minilm-wordnet-384", 16, 1)])
 def test_rq_mse_within_2_percent_of_faiss(name, m, beam):
+    """(beam 4 on the 384-d set, 27 s of faiss training, is in scripts/bench/bench_quantizer_mse.py)"""
     xt, xe = split(name, n_train=10000)
     d = xt.shape[1]
     ours = ResidualQuantizer(d, 4, 8, beam=beam)
@@ -63,39 +64,21 @@ def test_rq_mse_within_2_percent_of_faiss(name, m, beam):
     assert a <= 1.02 * b, (a, b)
 
 
-def test_opq_mse_within_2_percent_of_faiss_on_minilm():
-    xt, xe = split("minilm-wordnet-384", n_train=10000, n_eval=3000)
-    d, m = xt.shape[1], 16
-    opq = OPQ(d, m, niter=20)
-    opq.train(xt)
-    pq = ProductQuantizer(d, m)
-    pq.train(opq.apply(xt))
-    ours = mse(pq.decode(pq.encode(opq.apply(xe))) @ opq.matrix.T, xe)
-    index = faiss.index_factory(d, f"OPQ{m},PQ{m}")
-    faiss.downcast_VectorTransform(index.chain.at(0)).niter = 20
-    index.train(xt)
-    index.add(xe)
-    theirs = mse(index.reconstruct_n(0, len(xe)), xe)
-    assert ours <= 1.02 * theirs, (ours, theirs)
-
-
-def test_opq_lowers_pq_error_on_glove_and_stays_near_faiss():
-    """GloVe's OPQ optimum depends on the random start (ours and Faiss's alike): we hold the
-    gain over plain PQ, and a 5% band around Faiss (see the issue's closing note)."""
-    xt, xe = split("glove-50-l2", n_train=20000, n_eval=3000)
-    d, m = xt.shape[1], 10
-    opq = OPQ(d, m, niter=50)
-    opq.train(xt)
-    pq = ProductQuantizer(d, m)
-    pq.train(opq.apply(xt))
-    ours = mse(pq.decode(pq.encode(opq.apply(xe))) @ opq.matrix.T, xe)
-    plain = ProductQuantizer(d, m)
-    plain.train(xt)
-    assert ours < mse(plain.decode(plain.encode(xe)), xe)
-    index = faiss.index_factory(d, f"OPQ{m},PQ{m}")
-    index.train(xt)
-    index.add(xe)
-    assert ours <= 1.05 * mse(index.reconstruct_n(0, len(xe)), xe)
+def test_opq_lowers_pq_error():
+    """OPQ's rotation beats plain PQ at the same m on both sets. Its parity with faiss's OPQ
+    (within 2% on minilm, 5% on GloVe: 90 s of faiss training) is checked by
+    scripts/bench/bench_quantizer_mse.py."""
+    for name, m in SETS:
+        xt, xe = split(name, n_train=10000, n_eval=2000)
+        d = xt.shape[1]
+        opq = OPQ(d, m, niter=10)
+        opq.train(xt)
+        pq = ProductQuantizer(d, m)
+        pq.train(opq.apply(xt))
+        rotated = mse(pq.decode(pq.encode(opq.apply(xe))) @ opq.matrix.T, xe)
+        plain = ProductQuantizer(d, m)
+        plain.train(xt)
+        assert rotated < mse(plain.decode(plain.encode(xe)), xe), name
 
 
 def test_beam_search_lowers_rq_error():
