@@ -204,11 +204,15 @@ int64_t vt_roc_encode(const uint64_t *ids, int64_t n, uint64_t universe, uint32_
 int vt_roc_decode(const uint32_t *stream, int64_t nwords, int64_t n, uint64_t universe, uint64_t *ids);
 int64_t vt_wm_words(int64_t n, int levels);
 int vt_wm_build(const uint32_t *symbols, int64_t n, int levels, uint64_t *words, int64_t nwords);
-int vt_wm_select(const uint64_t *words, int64_t nwords, uint32_t symbol, const int64_t *j, int64_t count,
-                 int64_t *positions);
-int64_t vt_wm_count(const uint64_t *words, int64_t nwords, uint32_t symbol);
-int vt_wm_select_rows(const uint64_t *words, int64_t nwords, const int64_t *list_offsets, int64_t nlist,
-                      const int64_t *rows, int64_t count, int64_t *positions);
+int64_t vt_wm_aid_size(const uint64_t *words, int64_t nwords);
+int vt_wm_aid(const uint64_t *words, int64_t nwords, uint32_t *aid, int64_t naid);
+int vt_wm_select(const uint64_t *words, int64_t nwords, const uint32_t *aid, int64_t naid, uint32_t symbol,
+                 const int64_t *j, int64_t count, int64_t *positions);
+int vt_wm_starts(const uint64_t *words, int64_t nwords, const uint32_t *aid, int64_t naid, int64_t nlist,
+                 int64_t *starts, int64_t *counts);
+int vt_wm_select_rows(const uint64_t *words, int64_t nwords, const uint32_t *aid, int64_t naid,
+                      const int64_t *starts, const int64_t *list_offsets, int64_t nlist, const int64_t *rows,
+                      int64_t count, int64_t *positions);
 
 /* code_ans.c: PQ codes of one list, rANS with adaptive (Laplace) tables per sub-quantizer. */
 int64_t vt_code_ans_max_words(int64_t n, int64_t m);

@@ -6,12 +6,27 @@
  * [zeros at this level] [ceil(n/64) bit words] [ceil(n/1024) + 1 uint32 ranks of ones,
  * two per word]. Level k holds bit (levels-1-k) of every symbol in the order the previous
  * levels left them (zeros first, stably). All reads are checked against the buffer.
+ *
+ * Rank and select do not trust the stored ranks: vt_wm_aid computes, from the bits, block and
+ * quarter ranks and a select sample every 1024 occurrences (about 3 % of the bits), so a
+ * select is a sample, a short search over block ranks, a quarter, at most four words and a
+ * broadword select in one: tens of cycles a level, not a binary search and a bit loop.
  */
 #include <stdlib.h>
 #include <string.h>
-#include "vtool.h"
+#include "internal.h"
+
+/* The select path is compiled twice: with the popcnt instruction (every AVX2 or AVX-512
+ * machine has it) and without (the scalar level, where __builtin_popcountll is a library
+ * call); the helpers are always inlined so that each copy gets its own. */
+#define WM_INLINE static inline __attribute__((always_inline))
+#if VT_X86
+#define WM_POPCNT __attribute__((target("popcnt")))
+#endif
 
 #define DIR_BITS 1024
+
+static void fill_select_table(void);
 
 static int64_t bit_words(int64_t n) { return (n + 63) / 64; }
 static int64_t dir_words(int64_t n) { return (n / DIR_BITS + 3) / 2; } /* n/1024 + 2 uint32 entries */
@@ -20,42 +35,12 @@ static int64_t level_words(int64_t n) { return 1 + bit_words(n) + dir_words(n); 
 int64_t vt_wm_words(int64_t n, int levels) { return 2 + (int64_t)levels * level_words(n); }
 
 typedef struct {
-    int64_t n, zeros;
+    int64_t n, zeros, nblk;
     const uint64_t *bits;
-    const uint32_t *dir;
+    const uint32_t *rank;    /* ones before block b (1024 bits), b = 0..nblk */
+    const uint32_t *sub;     /* ones before quarter q (256 bits) of block b, in the block: [4 b + q] */
+    const uint32_t *samp[2]; /* block holding the (1024 t)-th zero [0] / one [1] */
 } wm_level;
-
-static uint64_t rank1(const wm_level *lv, int64_t p) { /* ones in [0, p), p <= n */
-    int64_t blk = p / DIR_BITS;
-    uint64_t r = lv->dir[blk];
-    for (int64_t w = blk * (DIR_BITS / 64); w < p / 64; w++) r += (uint64_t)__builtin_popcountll(lv->bits[w]);
-    if (p & 63) r += (uint64_t)__builtin_popcountll(lv->bits[p / 64] & ((1ull << (p & 63)) - 1));
-    return r;
-}
-
-/* Position of the j-th (0-based) one (bit = 1) or zero (bit = 0); -1 if there is none. */
-static int64_t select_bit(const wm_level *lv, int bit, int64_t j) {
-    int64_t nblk = lv->n / DIR_BITS + 1, lo = 0, hi = nblk; /* last block whose start count <= j */
-    while (hi - lo > 1) {
-        int64_t mid = (lo + hi) / 2;
-        int64_t before = bit ? (int64_t)lv->dir[mid] : mid * DIR_BITS - (int64_t)lv->dir[mid];
-        if (before <= j) lo = mid;
-        else hi = mid;
-    }
-    int64_t left = j - (bit ? (int64_t)lv->dir[lo] : lo * DIR_BITS - (int64_t)lv->dir[lo]);
-    if (left < 0) return -1;
-    for (int64_t w = lo * (DIR_BITS / 64); w < bit_words(lv->n); w++) {
-        uint64_t word = bit ? lv->bits[w] : ~lv->bits[w];
-        if (w == bit_words(lv->n) - 1 && (lv->n & 63)) word &= (1ull << (lv->n & 63)) - 1;
-        int c = __builtin_popcountll(word);
-        if (left < c) {
-            for (int64_t k = 0; k < left; k++) word &= word - 1;
-            return w * 64 + __builtin_ctzll(word);
-        }
-        left -= c;
-    }
-    return -1;
-}
 
 int vt_wm_build(const uint32_t *symbols, int64_t n, int levels, uint64_t *words, int64_t nwords) {
     if (n < 0 || levels < 0 || levels > 32 || nwords < vt_wm_words(n, levels)) return -1;
@@ -99,6 +84,15 @@ int vt_wm_build(const uint32_t *symbols, int64_t n, int levels, uint64_t *words,
     return 0;
 }
 
+/* The aid: what rank and select need, computed from the bits when an index is opened (never
+ * read from a file): per level, block ranks, quarter ranks and a select sample every 1024
+ * occurrences. Layout (uint32): [n, levels], then per level rank[nblk + 1], sub[4 nblk],
+ * samp1[nsamp], samp0[nsamp], with nblk = n / 1024 + 1 and nsamp = n / 1024 + 2. */
+static int64_t aid_level_size(int64_t n) {
+    int64_t nblk = n / DIR_BITS + 1;
+    return (nblk + 1) + 4 * nblk + 2 * (n / DIR_BITS + 2);
+}
+
 static int wm_open(const uint64_t *words, int64_t nwords, int64_t *n, int *levels) {
     if (nwords < 2 || words[0] > (1ull << 31) || words[1] > 32) return -1;
     *n = (int64_t)words[0];
@@ -107,15 +101,53 @@ static int wm_open(const uint64_t *words, int64_t nwords, int64_t *n, int *level
     return 0;
 }
 
-static int level_at(const uint64_t *words, int64_t n, int k, wm_level *lv) {
-    const uint64_t *base = words + 2 + k * level_words(n);
-    lv->n = n;
-    lv->zeros = (int64_t)base[0];
-    lv->bits = base + 1;
-    lv->dir = (const uint32_t *)(base + 1 + bit_words(n));
-    if (lv->zeros < 0 || lv->zeros > n) return -1;
-    for (int64_t b = 0; b <= n / DIR_BITS; b++) /* counts must be plausible for select's search */
-        if (lv->dir[b] > (uint64_t)(b * DIR_BITS) || (b && lv->dir[b] < lv->dir[b - 1])) return -1;
+int64_t vt_wm_aid_size(const uint64_t *words, int64_t nwords) {
+    int64_t n;
+    int levels;
+    if (wm_open(words, nwords, &n, &levels)) return -1;
+    return 2 + (int64_t)levels * aid_level_size(n);
+}
+
+WM_INLINE uint64_t level_word(const wm_level *lv, int64_t w, int bit) { /* word w of the bits, or of their complement */
+    uint64_t word = bit ? lv->bits[w] : ~lv->bits[w];
+    if (w == lv->n / 64 && (lv->n & 63)) word &= (1ull << (lv->n & 63)) - 1; /* nothing past n */
+    return word;
+}
+
+int vt_wm_aid(const uint64_t *words, int64_t nwords, uint32_t *aid, int64_t naid) {
+    int64_t n;
+    int levels;
+    fill_select_table();
+    if (wm_open(words, nwords, &n, &levels) || naid < 2 + (int64_t)levels * aid_level_size(n)) return -1;
+    aid[0] = (uint32_t)n;
+    aid[1] = (uint32_t)levels;
+    int64_t nblk = n / DIR_BITS + 1, nsamp = n / DIR_BITS + 2, nw = bit_words(n);
+    for (int k = 0; k < levels; k++) {
+        const uint64_t *base = words + 2 + k * level_words(n), *bits = base + 1;
+        uint32_t *rank = aid + 2 + k * aid_level_size(n), *sub = rank + nblk + 1, *samp1 = sub + 4 * nblk,
+                 *samp0 = samp1 + nsamp;
+        uint64_t ones = 0;
+        int64_t next1 = 0, next0 = 0; /* the next sample to set: occurrence 1024 t */
+        for (int64_t b = 0; b < nblk; b++) {
+            rank[b] = (uint32_t)ones;
+            for (int q = 0; q < 4; q++) {
+                sub[4 * b + q] = (uint32_t)(ones - rank[b]);
+                for (int64_t w = b * 16 + q * 4; w < b * 16 + q * 4 + 4 && w < nw; w++) {
+                    uint64_t word = bits[w];
+                    if (w == n / 64 && (n & 63)) word &= (1ull << (n & 63)) - 1;
+                    int64_t o = __builtin_popcountll(word), z = (w == n / 64 && (n & 63) ? (n & 63) : 64) - o;
+                    int64_t zeros_before = w * 64 - (int64_t)ones;
+                    while (next1 * DIR_BITS < (int64_t)ones + o) samp1[next1++] = (uint32_t)b;
+                    while (next0 * DIR_BITS < zeros_before + z) samp0[next0++] = (uint32_t)b;
+                    ones += (uint64_t)o;
+                }
+            }
+        }
+        rank[nblk] = (uint32_t)ones;
+        if ((int64_t)base[0] != n - (int64_t)ones) return -2; /* the zeros count disagrees with the bits */
+        while (next1 < nsamp) samp1[next1++] = (uint32_t)(nblk - 1);
+        while (next0 < nsamp) samp0[next0++] = (uint32_t)(nblk - 1);
+    }
     return 0;
 }
 
@@ -125,11 +157,95 @@ typedef struct {
     wm_level lv[32];
 } wm_view;
 
-static int wm_prepare(const uint64_t *words, int64_t nwords, wm_view *w) {
+static int wm_prepare(const uint64_t *words, int64_t nwords, const uint32_t *aid, int64_t naid, wm_view *w) {
     if (wm_open(words, nwords, &w->n, &w->levels)) return -1;
-    for (int k = 0; k < w->levels; k++)
-        if (level_at(words, w->n, k, &w->lv[k])) return -1;
+    if (naid < 2 + (int64_t)w->levels * aid_level_size(w->n) || aid[0] != (uint32_t)w->n ||
+        aid[1] != (uint32_t)w->levels)
+        return -1;
+    int64_t nblk = w->n / DIR_BITS + 1, nsamp = w->n / DIR_BITS + 2;
+    for (int k = 0; k < w->levels; k++) {
+        wm_level *lv = &w->lv[k];
+        const uint64_t *base = words + 2 + k * level_words(w->n);
+        lv->n = w->n;
+        lv->nblk = nblk;
+        lv->zeros = (int64_t)base[0];
+        lv->bits = base + 1;
+        lv->rank = aid + 2 + k * aid_level_size(w->n);
+        lv->sub = lv->rank + nblk + 1;
+        lv->samp[1] = lv->sub + 4 * nblk;
+        lv->samp[0] = lv->samp[1] + nsamp;
+        if (lv->zeros < 0 || lv->zeros > w->n || lv->zeros != w->n - (int64_t)lv->rank[nblk]) return -1;
+    }
     return 0;
+}
+
+WM_INLINE int64_t rank1(const wm_level *lv, int64_t p) { /* ones in [0, p), 0 <= p <= n */
+    int64_t b = p / DIR_BITS, q = (p / 256) & 3;
+    int64_t r = (int64_t)lv->rank[b] + lv->sub[4 * b + q];
+    for (int64_t w = b * 16 + q * 4; w < p / 64; w++) r += __builtin_popcountll(lv->bits[w]);
+    if (p & 63) r += __builtin_popcountll(lv->bits[p / 64] & ((1ull << (p & 63)) - 1));
+    return r;
+}
+
+/* select_in_byte[256 k + b]: the position of the k-th set bit of byte b (8 if none). */
+static uint8_t select_in_byte[2048];
+static volatile int select_table_ready;
+
+static void fill_select_table(void) {
+    if (select_table_ready) return;
+    for (int b = 0; b < 256; b++) {
+        int k = 0;
+        for (int i = 0; i < 8; i++)
+            if (b >> i & 1) select_in_byte[256 * k++ + b] = (uint8_t)i;
+        for (; k < 8; k++) select_in_byte[256 * k + b] = 8;
+    }
+    select_table_ready = 1;
+}
+
+/* Position of the r-th (0-based) set bit of x (x has more than r set bits), without
+ * branches: byte prefix counts by a multiply, the byte found by a bytewise compare, then a
+ * table (broadword select, as in Vigna's rank9/select9). */
+WM_INLINE int select64(uint64_t x, int r) {
+    const uint64_t ones = 0x0101010101010101ull, msbs = 0x8080808080808080ull;
+    uint64_t s = x - ((x >> 1) & 0x5555555555555555ull);
+    s = (s & 0x3333333333333333ull) + ((s >> 2) & 0x3333333333333333ull);
+    s = (s + (s >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    uint64_t prefix = s * ones;                       /* byte i: set bits in bytes 0..i (<= 64) */
+    uint64_t le = ((((uint64_t)r * ones) | msbs) - prefix) & msbs; /* byte i: prefix_i <= r */
+    int byte = (int)((le >> 7) * ones >> 56);          /* how many bytes end at or before the r-th bit */
+    int before = (int)(((prefix << 8) >> (8 * byte)) & 0xff);
+    return 8 * byte + select_in_byte[256 * (r - before) + ((x >> (8 * byte)) & 0xff)];
+}
+
+/* Position of the j-th (0-based) one (bit = 1) or zero (bit = 0); -1 if there is none. */
+WM_INLINE int64_t select_bit(const wm_level *lv, int bit, int64_t j) {
+    int64_t total = bit ? lv->n - lv->zeros : lv->zeros;
+    if (j < 0 || j >= total) return -1;
+    int64_t lo = lv->samp[bit][j / DIR_BITS], hi = lv->samp[bit][j / DIR_BITS + 1];
+    if (hi >= lv->nblk) hi = lv->nblk - 1;
+#define BEFORE(b) (bit ? (int64_t)lv->rank[b] : (int64_t)(b) * DIR_BITS - (int64_t)lv->rank[b])
+    while (lo < hi) { /* the last block whose count before it is <= j: usually one or two steps */
+        int64_t mid = (lo + hi + 1) / 2;
+        if (BEFORE(mid) <= j) lo = mid;
+        else hi = mid - 1;
+    }
+    int64_t left = j - BEFORE(lo);
+#undef BEFORE
+    const uint32_t *sub = lv->sub + 4 * lo; /* the quarter, without branches: counts only grow */
+    int64_t c1 = bit ? sub[1] : 256 - (int64_t)sub[1], c2 = bit ? sub[2] : 512 - (int64_t)sub[2],
+            c3 = bit ? sub[3] : 768 - (int64_t)sub[3];
+    int q = (c1 <= left) + (c2 <= left) + (c3 <= left);
+    left -= q == 0 ? 0 : q == 1 ? c1 : q == 2 ? c2 : c3;
+    int64_t w0 = lo * 16 + q * 4, nw = bit_words(lv->n);
+    uint64_t word[4];
+    int64_t pre[4];
+    for (int i = 0; i < 4; i++) word[i] = w0 + i < nw ? level_word(lv, w0 + i, bit) : 0;
+    pre[0] = 0;
+    for (int i = 1; i < 4; i++) pre[i] = pre[i - 1] + __builtin_popcountll(word[i - 1]);
+    int i = (pre[1] <= left) + (pre[2] <= left) + (pre[3] <= left);
+    left -= pre[i];
+    if (left >= __builtin_popcountll(word[i])) return -1; /* not reached: the aid was computed from these bits */
+    return (w0 + i) * 64 + select64(word[i], (int)left);
 }
 
 /* The symbol's range [p, end) at the bottom level. */
@@ -138,62 +254,106 @@ static int wm_range(const wm_view *w, uint32_t symbol, int64_t *p_out, int64_t *
     int64_t p = 0, end = w->n;
     for (int k = 0; k < w->levels; k++) {
         int bit = (symbol >> (w->levels - 1 - k)) & 1;
-        int64_t rp = (int64_t)rank1(&w->lv[k], p), re = (int64_t)rank1(&w->lv[k], end);
-        if (rp > p || re > end || re < rp) return -1;
+        int64_t rp = rank1(&w->lv[k], p), re = rank1(&w->lv[k], end);
         p = bit ? w->lv[k].zeros + rp : p - rp;
         end = bit ? w->lv[k].zeros + re : end - re;
-        if (p < 0 || end > w->n || p > end) return -1;
     }
     *p_out = p;
     *end_out = end;
     return 0;
 }
 
-static int64_t wm_up(const wm_view *w, uint32_t symbol, int64_t pos) {
+WM_INLINE int64_t wm_up(const wm_view *w, uint32_t symbol, int64_t pos) {
     for (int k = w->levels - 1; k >= 0; k--) {
         int bit = (symbol >> (w->levels - 1 - k)) & 1;
         pos = bit ? select_bit(&w->lv[k], 1, pos - w->lv[k].zeros) : select_bit(&w->lv[k], 0, pos);
-        if (pos < 0 || pos >= w->n) return -1;
+        if (pos < 0) return -1;
     }
     return pos;
 }
 
 /* positions[t] = select_symbol(j[t]): the rank of the j-th smallest id of list `symbol`. */
-int vt_wm_select(const uint64_t *words, int64_t nwords, uint32_t symbol, const int64_t *j, int64_t count,
-                 int64_t *positions) {
+int vt_wm_select(const uint64_t *words, int64_t nwords, const uint32_t *aid, int64_t naid, uint32_t symbol,
+                 const int64_t *j, int64_t count, int64_t *positions) {
     wm_view w;
     int64_t p, end;
-    if (wm_prepare(words, nwords, &w) || wm_range(&w, symbol, &p, &end)) return -1;
+    if (wm_prepare(words, nwords, aid, naid, &w) || wm_range(&w, symbol, &p, &end)) return -1;
     for (int64_t t = 0; t < count; t++) {
         if (j[t] < 0 || j[t] >= end - p || (positions[t] = wm_up(&w, symbol, p + j[t])) < 0) return -1;
     }
     return 0;
 }
 
-/* Ids (ranks) of rows of an inverted file: row -> (list, offset) through list_offsets. */
-int vt_wm_select_rows(const uint64_t *words, int64_t nwords, const int64_t *list_offsets, int64_t nlist,
-                      const int64_t *rows, int64_t count, int64_t *positions) {
+/* Where each list starts at the bottom level, and its length (starts[l], counts[l], l < nlist). */
+int vt_wm_starts(const uint64_t *words, int64_t nwords, const uint32_t *aid, int64_t naid, int64_t nlist,
+                 int64_t *starts, int64_t *counts) {
     wm_view w;
-    if (wm_prepare(words, nwords, &w) || nlist <= 0) return -1;
-    for (int64_t t = 0; t < count; t++) {
-        int64_t r = rows[t], lo = 0, hi = nlist, p, end;
-        if (r < 0 || r >= list_offsets[nlist]) return -1;
-        while (hi - lo > 1) {
-            int64_t mid = (lo + hi) / 2;
-            if (list_offsets[mid] <= r) lo = mid;
-            else hi = mid;
-        }
-        if (wm_range(&w, (uint32_t)lo, &p, &end)) return -1;
-        int64_t j = r - list_offsets[lo];
-        if (j >= end - p || (positions[t] = wm_up(&w, (uint32_t)lo, p + j)) < 0) return -1;
+    if (wm_prepare(words, nwords, aid, naid, &w)) return -1;
+    for (int64_t l = 0; l < nlist; l++) {
+        int64_t p, end;
+        if (l > 0xffffffffll || wm_range(&w, (uint32_t)l, &p, &end)) return -1;
+        starts[l] = p;
+        counts[l] = end - p;
     }
     return 0;
 }
 
-/* How many times `symbol` occurs (the size of its list); -1 on an inconsistent buffer. */
-int64_t vt_wm_count(const uint64_t *words, int64_t nwords, uint32_t symbol) {
+#define WM_LANES 16 /* rows taken level by level together: their loads overlap */
+
+WM_INLINE int select_rows_core(const wm_view *w, const int64_t *starts, const int64_t *list_offsets, int64_t nlist,
+                               const int64_t *rows, int64_t count, int64_t *positions) {
+    for (int64_t t0 = 0; t0 < count; t0 += WM_LANES) {
+        int lanes = count - t0 < WM_LANES ? (int)(count - t0) : WM_LANES;
+        int64_t pos[WM_LANES];
+        uint32_t sym[WM_LANES];
+        for (int i = 0; i < lanes; i++) {
+            int64_t r = rows[t0 + i], lo = 0, hi = nlist;
+            if (r < 0 || r >= list_offsets[nlist]) return -1;
+            while (hi - lo > 1) {
+                int64_t mid = (lo + hi) / 2;
+                if (list_offsets[mid] <= r) lo = mid;
+                else hi = mid;
+            }
+            pos[i] = starts[lo] + r - list_offsets[lo];
+            sym[i] = (uint32_t)lo;
+            if (pos[i] < 0 || pos[i] >= w->n) return -1;
+        }
+        for (int k = w->levels - 1; k >= 0; k--) { /* wm_up, the lanes in lockstep */
+            const wm_level *lv = &w->lv[k];
+            int shift = w->levels - 1 - k;
+            for (int i = 0; i < lanes; i++) {
+                int bit = (sym[i] >> shift) & 1;
+                pos[i] = select_bit(lv, bit, bit ? pos[i] - lv->zeros : pos[i]);
+                if (pos[i] < 0) return -1;
+            }
+        }
+        for (int i = 0; i < lanes; i++) positions[t0 + i] = pos[i];
+    }
+    return 0;
+}
+
+static int select_rows_generic(const wm_view *w, const int64_t *starts, const int64_t *list_offsets, int64_t nlist,
+                               const int64_t *rows, int64_t count, int64_t *positions) {
+    return select_rows_core(w, starts, list_offsets, nlist, rows, count, positions);
+}
+
+#if VT_X86
+WM_POPCNT static int select_rows_popcnt(const wm_view *w, const int64_t *starts, const int64_t *list_offsets,
+                                        int64_t nlist, const int64_t *rows, int64_t count, int64_t *positions) {
+    return select_rows_core(w, starts, list_offsets, nlist, rows, count, positions);
+}
+#endif
+
+/* Ids (ranks) of rows of an inverted file: row r of list l is occurrence r - list_offsets[l]
+ * of symbol l, found at bottom position starts[l] + that (the caller checked that list l
+ * has list_offsets[l + 1] - list_offsets[l] occurrences, with vt_wm_starts). */
+int vt_wm_select_rows(const uint64_t *words, int64_t nwords, const uint32_t *aid, int64_t naid,
+                      const int64_t *starts, const int64_t *list_offsets, int64_t nlist, const int64_t *rows,
+                      int64_t count, int64_t *positions) {
     wm_view w;
-    int64_t p, end;
-    if (wm_prepare(words, nwords, &w) || wm_range(&w, symbol, &p, &end)) return -1;
-    return end - p;
+    if (wm_prepare(words, nwords, aid, naid, &w) || nlist <= 0) return -1;
+#if VT_X86
+    if (vt_simd_level() != VT_SCALAR) return select_rows_popcnt(&w, starts, list_offsets, nlist, rows, count, positions);
+#endif
+    return select_rows_generic(&w, starts, list_offsets, nlist, rows, count, positions);
 }

@@ -683,32 +683,51 @@ def wm_build(symbols: np.ndarray, levels: int) -> np.ndarray:
     return words
 
 
-def wm_select(words: np.ndarray, symbol: int, j: np.ndarray) -> np.ndarray:
+def wm_aid(words: np.ndarray) -> np.ndarray:
+    """The rank / select aid of a wavelet matrix (uint32), computed from its bits."""
+    words = _u64(words)
+    size = lib.vt_wm_aid_size(_ptr("uint64_t *", words), len(words))
+    if size < 0:
+        raise CorruptData("corrupt wavelet matrix")
+    aid = np.empty(size, dtype=np.uint32)
+    if lib.vt_wm_aid(_ptr("uint64_t *", words), len(words), _ptr("uint32_t *", aid), size):
+        raise CorruptData("corrupt wavelet matrix")
+    return aid
+
+
+def wm_select(words: np.ndarray, aid: np.ndarray, symbol: int, j: np.ndarray) -> np.ndarray:
     """Positions of the j-th occurrences of symbol."""
     words, j = _u64(words), np.ascontiguousarray(j, dtype=np.int64)
     out = np.empty(len(j), dtype=np.int64)
-    if len(j) and lib.vt_wm_select(_ptr("uint64_t *", words), len(words), symbol, _ptr("int64_t *", j), len(j),
-                                   _ptr("int64_t *", out)):
+    if len(j) and lib.vt_wm_select(_ptr("uint64_t *", words), len(words), _ptr("uint32_t *", aid), len(aid), symbol,
+                                   _ptr("int64_t *", j), len(j), _ptr("int64_t *", out)):
         raise CorruptData("corrupt wavelet matrix or occurrence out of range")
     return out
 
 
-def wm_select_rows(words: np.ndarray, list_offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def wm_starts(words: np.ndarray, aid: np.ndarray, nlist: int) -> tuple[np.ndarray, np.ndarray]:
+    """(start at the bottom level, occurrences) of every symbol below nlist."""
+    words = _u64(words)
+    starts, counts = np.empty(nlist, dtype=np.int64), np.empty(nlist, dtype=np.int64)
+    if lib.vt_wm_starts(_ptr("uint64_t *", words), len(words), _ptr("uint32_t *", aid), len(aid), nlist,
+                        _ptr("int64_t *", starts), _ptr("int64_t *", counts)):
+        raise CorruptData("corrupt wavelet matrix")
+    return starts, counts
+
+
+def wm_select_rows(words: np.ndarray, aid: np.ndarray, starts: np.ndarray, list_offsets: np.ndarray,
+                   rows: np.ndarray) -> np.ndarray:
+    """The ranks (ids) of rows of an inverted file; starts from wm_starts, checked against the
+    list sizes by the caller."""
     words, rows = _u64(words), np.ascontiguousarray(rows, dtype=np.int64)
     out = np.empty(len(rows), dtype=np.int64)
-    if len(rows) and lib.vt_wm_select_rows(_ptr("uint64_t *", words), len(words),
+    if len(rows) and lib.vt_wm_select_rows(_ptr("uint64_t *", words), len(words), _ptr("uint32_t *", aid), len(aid),
+                                           _ptr("int64_t *", starts),
                                            _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)),
                                            len(list_offsets) - 1, _ptr("int64_t *", rows), len(rows),
                                            _ptr("int64_t *", out)):
         raise CorruptData("corrupt wavelet matrix or row out of range")
     return out
-
-
-def wm_count(words: np.ndarray, symbol: int) -> int:
-    got = lib.vt_wm_count(_ptr("uint64_t *", _u64(words)), len(words), symbol)
-    if got < 0:
-        raise CorruptData("corrupt wavelet matrix")
-    return int(got)
 
 
 def code_ans_encode(codes: np.ndarray, m: int, k: int) -> np.ndarray:

@@ -174,8 +174,26 @@ int main(int argc, char **argv) {
         if (mode == 3)
             for (int64_t k = 0; k < wlen; k++) wm[k] = next();
         uint32_t symbol = (uint32_t)(next() % 512);
-        vt_wm_count(wm, wlen, symbol);
-        vt_wm_select(wm, wlen, symbol, idx, 16, (int64_t *)out);
+        int64_t naid = vt_wm_aid_size(wm, wlen);
+        if (naid > 0) {
+            uint32_t *aid = malloc(sizeof(uint32_t) * (size_t)naid);
+            if (vt_wm_aid(wm, wlen, aid, naid) == 0) {
+                int64_t nl = 1 + (int64_t)(next() % 300), *starts = malloc(sizeof(int64_t) * (size_t)nl),
+                        *counts = malloc(sizeof(int64_t) * (size_t)nl), *loff = malloc(sizeof(int64_t) * (size_t)(nl + 1));
+                vt_wm_select(wm, wlen, aid, naid, symbol, idx, 16, (int64_t *)out);
+                if (vt_wm_starts(wm, wlen, aid, naid, nl, starts, counts) == 0) {
+                    loff[0] = 0; /* offsets as the caller checks them: the lists' own lengths */
+                    for (int64_t l = 0; l < nl; l++) loff[l + 1] = loff[l] + counts[l];
+                    int64_t rows[16];
+                    for (int k = 0; k < 16; k++) rows[k] = loff[nl] ? (int64_t)(next() % (uint64_t)loff[nl]) : 0;
+                    if (loff[nl]) vt_wm_select_rows(wm, wlen, aid, naid, starts, loff, nl, rows, 16, (int64_t *)out);
+                }
+                free(starts);
+                free(counts);
+                free(loff);
+            }
+            free(aid);
+        }
 
         /* ANS-compressed codes */
         int64_t cn = (int64_t)(next() % 600), cm = 1 + (int64_t)(next() % 16), ck = 1 + (int64_t)(next() % 256);

@@ -90,12 +90,40 @@ def test_decoders_survive_random_and_mutated_bytes(decoder):
                 _native.ef_get(data, 500, 10**6, rng.integers(0, 500, size=20))
             elif decoder == "wt":
                 symbol = int(rng.integers(0, 16))
-                _native.wm_count(data, symbol)
-                _native.wm_select(data, symbol, rng.integers(0, 200, size=20))
+                aid = _native.wm_aid(data)
+                _native.wm_starts(data, aid, 16)
+                _native.wm_select(data, aid, symbol, rng.integers(0, 200, size=20))
             else:
                 _native.packed_get(data, 20, 500, rng.integers(0, 500, size=20))
         except ValueError:
             pass  # refused cleanly
+
+
+@pytest.mark.parametrize("n", [1, 63, 64, 1023, 1024, 1025, 5000, 70000])
+@pytest.mark.parametrize("shape", ["uniform", "skewed", "one", "sparse"])
+def test_wavelet_select_finds_every_occurrence(n, shape):
+    """select_l(j) is the position of the j-th l, for every l and j (numpy as the reference),
+    on lengths around the word, quarter and block sizes, and symbol laws that leave levels
+    all ones, all zeros or nearly so (the select samples' edge cases)."""
+    rng = np.random.default_rng(n)
+    levels = 5
+    symbols = {"uniform": lambda: rng.integers(0, 32, n),
+               "skewed": lambda: np.minimum(rng.geometric(0.5, n) - 1, 31),
+               "one": lambda: np.full(n, 21),
+               "sparse": lambda: np.where(rng.random(n) < 0.001, 31, 0)}[shape]().astype(np.uint32)
+    words = _native.wm_build(symbols, levels)
+    aid = _native.wm_aid(words)
+    starts, counts = _native.wm_starts(words, aid, 32)
+    np.testing.assert_array_equal(counts, np.bincount(symbols, minlength=32))
+    for symbol in np.unique(symbols):
+        where = np.flatnonzero(symbols == symbol)
+        np.testing.assert_array_equal(_native.wm_select(words, aid, int(symbol), np.arange(len(where))), where)
+        with pytest.raises(ValueError):
+            _native.wm_select(words, aid, int(symbol), np.array([len(where)]))
+    order = np.argsort(symbols, kind="stable")  # rows of an inverted file: list by list, ids ascending
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(symbols, minlength=32))])
+    rows = rng.integers(0, n, 500)
+    np.testing.assert_array_equal(_native.wm_select_rows(words, aid, starts, offsets, rows), order[rows])
 
 
 def index_with_ids(tmp_path, spec="IVF16,PQ4", ids=None, n=3000, d=16):

@@ -157,9 +157,29 @@ class RocIds(_PerList):
 class WaveletIds(IdCodec):
     name = "wt"
 
+    def __init__(self, sections, header, list_offsets):
+        super().__init__(sections, header, list_offsets)
+        self._aid: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _select_aid(self) -> tuple[np.ndarray, np.ndarray]:
+        """Rank / select aid and each list's start, computed once from the bits (a pass over
+        them), the lists' lengths checked against the list offsets."""
+        if self._aid is None:
+            words, nlist = self.sections["id_wt"], len(self.list_offsets) - 1
+            try:
+                aid = _native.wm_aid(words)
+                starts, counts = _native.wm_starts(words, aid, nlist)
+            except ValueError:
+                raise VtoolError("corrupt wavelet-matrix ids") from None
+            if not np.array_equal(counts, np.diff(self.list_offsets)):
+                raise VtoolError("corrupt wavelet-matrix ids: list lengths disagree with the list offsets")
+            self._aid = aid, starts
+        return self._aid
+
     def _values_of(self, rows):
+        aid, starts = self._select_aid()
         try:
-            return _native.wm_select_rows(self.sections["id_wt"], self.list_offsets, rows).astype(np.uint64)
+            return _native.wm_select_rows(self.sections["id_wt"], aid, starts, self.list_offsets, rows).astype(np.uint64)
         except ValueError:
             raise VtoolError("corrupt wavelet-matrix ids") from None
 
