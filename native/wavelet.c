@@ -38,7 +38,7 @@ typedef struct {
     int64_t n, zeros, nblk;
     const uint64_t *bits;
     const uint32_t *rank;    /* ones before block b (1024 bits), b = 0..nblk */
-    const uint32_t *sub;     /* ones before quarter q (256 bits) of block b, in the block: [4 b + q] */
+    const uint16_t *sub;     /* ones before word i of block b, in the block: [16 b + i] */
     const uint32_t *samp[2]; /* block holding the (1024 t)-th zero [0] / one [1] */
 } wm_level;
 
@@ -85,12 +85,13 @@ int vt_wm_build(const uint32_t *symbols, int64_t n, int levels, uint64_t *words,
 }
 
 /* The aid: what rank and select need, computed from the bits when an index is opened (never
- * read from a file): per level, block ranks, quarter ranks and a select sample every 1024
- * occurrences. Layout (uint32): [n, levels], then per level rank[nblk + 1], sub[4 nblk],
+ * read from a file): per level, block ranks, word ranks within the block (uint16) and a
+ * select sample every 1024 occurrences, about 40 % of the bits, in memory only. Layout
+ * (uint32): [n, levels], then per level rank[nblk + 1], sub[16 nblk] (uint16, two a uint32),
  * samp1[nsamp], samp0[nsamp], with nblk = n / 1024 + 1 and nsamp = n / 1024 + 2. */
 static int64_t aid_level_size(int64_t n) {
     int64_t nblk = n / DIR_BITS + 1;
-    return (nblk + 1) + 4 * nblk + 2 * (n / DIR_BITS + 2);
+    return (nblk + 1) + 8 * nblk + 2 * (n / DIR_BITS + 2);
 }
 
 static int wm_open(const uint64_t *words, int64_t nwords, int64_t *n, int *levels) {
@@ -124,23 +125,22 @@ int vt_wm_aid(const uint64_t *words, int64_t nwords, uint32_t *aid, int64_t naid
     int64_t nblk = n / DIR_BITS + 1, nsamp = n / DIR_BITS + 2, nw = bit_words(n);
     for (int k = 0; k < levels; k++) {
         const uint64_t *base = words + 2 + k * level_words(n), *bits = base + 1;
-        uint32_t *rank = aid + 2 + k * aid_level_size(n), *sub = rank + nblk + 1, *samp1 = sub + 4 * nblk,
-                 *samp0 = samp1 + nsamp;
+        uint32_t *rank = aid + 2 + k * aid_level_size(n), *samp1 = rank + nblk + 1 + 8 * nblk, *samp0 = samp1 + nsamp;
+        uint16_t *sub = (uint16_t *)(rank + nblk + 1);
         uint64_t ones = 0;
         int64_t next1 = 0, next0 = 0; /* the next sample to set: occurrence 1024 t */
         for (int64_t b = 0; b < nblk; b++) {
             rank[b] = (uint32_t)ones;
-            for (int q = 0; q < 4; q++) {
-                sub[4 * b + q] = (uint32_t)(ones - rank[b]);
-                for (int64_t w = b * 16 + q * 4; w < b * 16 + q * 4 + 4 && w < nw; w++) {
-                    uint64_t word = bits[w];
-                    if (w == n / 64 && (n & 63)) word &= (1ull << (n & 63)) - 1;
-                    int64_t o = __builtin_popcountll(word), z = (w == n / 64 && (n & 63) ? (n & 63) : 64) - o;
-                    int64_t zeros_before = w * 64 - (int64_t)ones;
-                    while (next1 * DIR_BITS < (int64_t)ones + o) samp1[next1++] = (uint32_t)b;
-                    while (next0 * DIR_BITS < zeros_before + z) samp0[next0++] = (uint32_t)b;
-                    ones += (uint64_t)o;
-                }
+            for (int64_t w = b * 16; w < b * 16 + 16; w++) {
+                sub[w] = (uint16_t)(ones - rank[b]);
+                if (w >= nw) continue;
+                uint64_t word = bits[w];
+                if (w == n / 64 && (n & 63)) word &= (1ull << (n & 63)) - 1;
+                int64_t o = __builtin_popcountll(word), z = (w == n / 64 && (n & 63) ? (n & 63) : 64) - o;
+                int64_t zeros_before = w * 64 - (int64_t)ones;
+                while (next1 * DIR_BITS < (int64_t)ones + o) samp1[next1++] = (uint32_t)b;
+                while (next0 * DIR_BITS < zeros_before + z) samp0[next0++] = (uint32_t)b;
+                ones += (uint64_t)o;
             }
         }
         rank[nblk] = (uint32_t)ones;
@@ -171,8 +171,8 @@ static int wm_prepare(const uint64_t *words, int64_t nwords, const uint32_t *aid
         lv->zeros = (int64_t)base[0];
         lv->bits = base + 1;
         lv->rank = aid + 2 + k * aid_level_size(w->n);
-        lv->sub = lv->rank + nblk + 1;
-        lv->samp[1] = lv->sub + 4 * nblk;
+        lv->sub = (const uint16_t *)(lv->rank + nblk + 1);
+        lv->samp[1] = lv->rank + nblk + 1 + 8 * nblk;
         lv->samp[0] = lv->samp[1] + nsamp;
         if (lv->zeros < 0 || lv->zeros > w->n || lv->zeros != w->n - (int64_t)lv->rank[nblk]) return -1;
     }
@@ -180,9 +180,7 @@ static int wm_prepare(const uint64_t *words, int64_t nwords, const uint32_t *aid
 }
 
 WM_INLINE int64_t rank1(const wm_level *lv, int64_t p) { /* ones in [0, p), 0 <= p <= n */
-    int64_t b = p / DIR_BITS, q = (p / 256) & 3;
-    int64_t r = (int64_t)lv->rank[b] + lv->sub[4 * b + q];
-    for (int64_t w = b * 16 + q * 4; w < p / 64; w++) r += __builtin_popcountll(lv->bits[w]);
+    int64_t r = (int64_t)lv->rank[p / DIR_BITS] + lv->sub[p / 64];
     if (p & 63) r += __builtin_popcountll(lv->bits[p / 64] & ((1ull << (p & 63)) - 1));
     return r;
 }
@@ -231,21 +229,15 @@ WM_INLINE int64_t select_bit(const wm_level *lv, int bit, int64_t j) {
     }
     int64_t left = j - BEFORE(lo);
 #undef BEFORE
-    const uint32_t *sub = lv->sub + 4 * lo; /* the quarter, without branches: counts only grow */
-    int64_t c1 = bit ? sub[1] : 256 - (int64_t)sub[1], c2 = bit ? sub[2] : 512 - (int64_t)sub[2],
-            c3 = bit ? sub[3] : 768 - (int64_t)sub[3];
-    int q = (c1 <= left) + (c2 <= left) + (c3 <= left);
-    left -= q == 0 ? 0 : q == 1 ? c1 : q == 2 ? c2 : c3;
-    int64_t w0 = lo * 16 + q * 4, nw = bit_words(lv->n);
-    uint64_t word[4];
-    int64_t pre[4];
-    for (int i = 0; i < 4; i++) word[i] = w0 + i < nw ? level_word(lv, w0 + i, bit) : 0;
-    pre[0] = 0;
-    for (int i = 1; i < 4; i++) pre[i] = pre[i - 1] + __builtin_popcountll(word[i - 1]);
-    int i = (pre[1] <= left) + (pre[2] <= left) + (pre[3] <= left);
-    left -= pre[i];
-    if (left >= __builtin_popcountll(word[i])) return -1; /* not reached: the aid was computed from these bits */
-    return (w0 + i) * 64 + select64(word[i], (int)left);
+    const uint16_t *sub = lv->sub + 16 * lo; /* the word, without branches: counts only grow */
+    int i = 0;
+    for (int t = 1; t < 16; t++) i += (bit ? (int64_t)sub[t] : 64 * t - (int64_t)sub[t]) <= left;
+    left -= bit ? (int64_t)sub[i] : 64 * i - (int64_t)sub[i];
+    int64_t w = lo * 16 + i;
+    if (w >= bit_words(lv->n)) return -1; /* not reached: the aid was computed from these bits */
+    uint64_t word = level_word(lv, w, bit);
+    if (left >= __builtin_popcountll(word)) return -1;
+    return w * 64 + select64(word, (int)left);
 }
 
 /* The symbol's range [p, end) at the bottom level. */
