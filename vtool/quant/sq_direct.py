@@ -48,7 +48,7 @@ class SQ8Direct(SQ8):
         return {}
 
     def load(self, arrays: dict[str, np.ndarray]) -> None:
-        pass
+        """Nothing to restore: the direct encodings keep no trained state."""
 
 
 class SQ8DirectSigned(SQ8Direct):
