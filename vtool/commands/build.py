@@ -292,19 +292,15 @@ def _encode_pass_dask(model_path: str, verify: bool, model: Index, sources: list
                 continue
             vf = src.vectors
             for a, b in distributed.row_ranges(vf.n, cluster.workers * options.tasks_per_worker, batch_size):
-                tasks.append((_worker_path(model_path), verify, _worker_path(vf.path), vf.format, vf.column,
-                              vf.id_column, vf.window, a, b, batch_size, next_id + row, options.scratch))
+                tasks.append((distributed.worker_path(model_path), verify, distributed.worker_path(vf.path),
+                              vf.format, vf.column, vf.id_column, vf.window, a, b, batch_size, next_id + row,
+                              options.scratch))
                 places.append((row + a, src.path))
             row += src.n
         for i, run in cluster.map(encode_rows, tasks, "encoding", sizes=[t[8] - t[7] for t in tasks]):
             lab, codes, ids = _read_run(run)
             spill.put(places[i][0], lab, codes, ids, counts, places[i][1])
     return counts
-
-
-def _worker_path(path: str) -> str:
-    """A path a worker resolves as the client does (workers may start elsewhere)."""
-    return path if "://" in path else os.path.abspath(path)
 
 
 def encode_rows(model_path: str, verify: bool, path: str, fmt, column, id_column, window, a: int, b: int,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import time
 from dataclasses import dataclass, replace
 
@@ -103,12 +102,11 @@ def _blocks_runner(dask: DaskOptions | None, n: int, batch_size: int):
         return
     from vtool import distributed
 
-    source_of = (lambda src: replace(src, path=os.path.abspath(src.path)) if "://" not in src.path else src)
     with distributed.cluster(dask) as cluster:
         ranges = distributed.row_ranges(n, cluster.workers * dask.tasks_per_worker, 1)
 
         def run(fn, label, source, queries, **args):
-            tasks = [(source_of(source), a, b) for a, b in ranges]
+            tasks = [(replace(source, path=distributed.worker_path(source.path)), a, b) for a, b in ranges]
             done = dict(cluster.map(functools.partial(fn, **args), tasks, label, sizes=[b - a for a, b in ranges],
                                     queries=queries))
             return [done[i] for i in range(len(tasks))]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import time
 
 import numpy as np
@@ -174,9 +173,9 @@ def _on_cluster(dask: DaskOptions, index_path: str, verify: bool, queries: np.nd
     results in query order."""
     from vtool import distributed
 
-    path = os.path.abspath(index_path)
+    path = distributed.worker_path(index_path)
     if args.get("refine"):
-        args["refine"] = os.path.abspath(args["refine"])
+        args["refine"] = distributed.worker_path(args["refine"])
     with distributed.cluster(dask) as cluster:
         ranges = distributed.row_ranges(len(queries), cluster.workers * dask.tasks_per_worker, 1)
         tasks = [(path, verify, a, b) for a, b in ranges]
