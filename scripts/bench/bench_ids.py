@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--datasets", default="glove-50-l2,synthetic-1M-32")
     ap.add_argument("--nlists", default="256,512,1024,2048,4096")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--name", default="bench_ids", help="results file name (scripts/bench/results/NAME.json)")
     args = ap.parse_args()
     out = {"machine": common.machine(), "results": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,7 +84,7 @@ def main() -> None:
                                  e["wt"]["encode_ids_per_s"], e["wt"]["decode_ids_per_s"],
                                  e["roc"]["encode_ids_per_s"], e["roc"]["decode_ids_per_s"]]
                                 for e in out["results"] if e["dataset"] == name])
-    print(f"JSON: {common.write_json('bench_ids', out)}")
+    print(f"JSON: {common.write_json(args.name, out)}")
 
 
 if __name__ == "__main__":
