@@ -264,3 +264,48 @@ int vt_roc_decode(const uint32_t *stream, int64_t nwords, int64_t n, uint64_t un
     bl_free(&set);
     return rc;
 }
+
+/* Values of rows of an inverted file whose lists are ROC coded, in one call: each list a row
+ * falls in is decoded whole, once while consecutive rows stay in it (give rows sorted and
+ * every list is decoded once). word_offsets[l]..word_offsets[l + 1] is list l's stream. */
+int vt_roc_get_rows(const uint32_t *data, int64_t ndata, const int64_t *word_offsets, const int64_t *list_offsets,
+                    int64_t nlist, uint64_t universe, const int64_t *rows, int64_t count, uint64_t *values) {
+    uint64_t *list = NULL;
+    int64_t cap = 0, current = -1, rc = 0;
+    for (int64_t t = 0; t < count && !rc; t++) {
+        int64_t r = rows[t], lo = 0, hi = nlist;
+        if (r < 0 || nlist <= 0 || r >= list_offsets[nlist]) {
+            rc = -1;
+            break;
+        }
+        while (hi - lo > 1) { /* the list holding row r */
+            int64_t mid = (lo + hi) / 2;
+            if (list_offsets[mid] <= r) lo = mid;
+            else hi = mid;
+        }
+        if (lo != current) {
+            int64_t a = word_offsets[lo], b = word_offsets[lo + 1], n = list_offsets[lo + 1] - list_offsets[lo];
+            if (a < 0 || b < a || b > ndata || n < 0) {
+                rc = -1;
+                break;
+            }
+            if (n > cap) {
+                uint64_t *grown = realloc(list, sizeof(uint64_t) * (size_t)n);
+                if (!grown) {
+                    rc = -3;
+                    break;
+                }
+                list = grown;
+                cap = n;
+            }
+            if (vt_roc_decode(data + a, b - a, n, universe, list)) {
+                rc = -2;
+                break;
+            }
+            current = lo;
+        }
+        values[t] = list[r - list_offsets[lo]];
+    }
+    free(list);
+    return (int)rc;
+}

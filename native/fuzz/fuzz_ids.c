@@ -152,6 +152,12 @@ int main(int argc, char **argv) {
             for (int64_t k = 0; k < rlen; k++) roc[k] = (uint32_t)next();
         int64_t dn = mode == 2 ? (int64_t)(next() % MAXN) : n;
         vt_roc_decode(roc, rlen, dn, universe, out);
+        { /* the same stream as two lists of an inverted file, offsets crafted as well */
+            int64_t cut = rlen ? (int64_t)(next() % (uint64_t)(rlen + 1)) : 0, split = dn ? (int64_t)(next() % (uint64_t)(dn + 1)) : 0;
+            int64_t woff[3] = {0, cut, mode == 2 ? rlen + 3 : rlen}, loff[3] = {0, split, dn}, rows[16];
+            for (int k = 0; k < 16; k++) rows[k] = (int64_t)(next() % (uint64_t)(dn + 2)) - 1;
+            vt_roc_get_rows(roc, rlen, woff, loff, 2, universe, rows, 16, out);
+        }
         int64_t elen = mode == 1 ? (int64_t)(next() % (uint64_t)(ewords + 1)) : ewords;
         for (int k = 0; k < 4 && elen > 0; k++) ef[next() % (uint64_t)elen] ^= 1ull << (next() % 64);
         if (mode == 3)

@@ -244,3 +244,23 @@ def test_code_compression_refuses_other_encodings(tmp_path, cli):
     index_with_ids(tmp_path, "IVF8,SQ8")
     assert_refused(cli("compress-ids", tmp_path / "i.vti", "-o", tmp_path / "c.vti", "--codes", "ans"),
                    "compresses PQ")
+
+
+def test_roc_rows_decode_each_touched_list_in_one_call():
+    """Rows of ROC-coded lists, in any order, against the lists themselves; a row past the end
+    or offsets past the stream are refused."""
+    rng = np.random.default_rng(4)
+    universe, lists = 10**6, [random_set(rng, 10**6, n) for n in (0, 1, 300, 77, 1000)]
+    streams = [_native.roc_encode(ids, universe) for ids in lists]
+    data = np.concatenate(streams)
+    word_offsets = np.concatenate([[0], np.cumsum([len(s) for s in streams])])
+    list_offsets = np.concatenate([[0], np.cumsum([len(ids) for ids in lists])])
+    values = np.concatenate(lists)
+    rows = rng.integers(0, len(values), 2000)
+    np.testing.assert_array_equal(_native.roc_get_rows(data, word_offsets, list_offsets, universe, rows), values[rows])
+    with pytest.raises(ValueError):
+        _native.roc_get_rows(data, word_offsets, list_offsets, universe, np.array([len(values)]))
+    bad = word_offsets.copy()
+    bad[-1] += 5
+    with pytest.raises(ValueError):
+        _native.roc_get_rows(data, bad, list_offsets, universe, np.array([len(values) - 1]))

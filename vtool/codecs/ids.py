@@ -77,16 +77,6 @@ class IdCodec(ABC):
         except ValueError:
             raise VtoolError("corrupt id table") from None
 
-    def _lists(self, rows: np.ndarray):
-        """(list, offsets within it, where in rows) for every list the rows touch."""
-        lists = np.searchsorted(self.list_offsets, rows, side="right") - 1
-        order = np.argsort(lists, kind="stable")
-        bounds = np.flatnonzero(np.diff(lists[order])) + 1
-        for group in np.split(order, bounds):
-            if len(group):
-                lst = int(lists[group[0]])
-                yield lst, rows[group] - self.list_offsets[lst], group
-
     def bits(self) -> int:
         return 8 * sum(a.nbytes for a in self.sections.values())
 
@@ -115,9 +105,6 @@ class _PerList(IdCodec):
         super().__init__(sections, header, list_offsets)
         self.offsets = decode_offsets(sections[self.offsets_name], len(self.list_offsets), len(sections[self.data_name]))
 
-    def _stream(self, lst: int) -> np.ndarray:
-        return self.sections[self.data_name][self.offsets[lst]:self.offsets[lst + 1]]
-
 
 class EliasFanoIds(_PerList):
     name = "ef"
@@ -134,23 +121,15 @@ class RocIds(_PerList):
     name = "roc"
     data_name, offsets_name = "id_roc", "id_roc_offsets"
 
-    def __init__(self, sections, header, list_offsets):
-        super().__init__(sections, header, list_offsets)
-        self._cache: dict[int, np.ndarray] = {}
-
-    def decode_list(self, lst: int) -> np.ndarray:
-        if lst not in self._cache:
-            n = int(self.list_offsets[lst + 1] - self.list_offsets[lst])
-            try:
-                self._cache[lst] = _native.roc_decode(self._stream(lst), n, self.universe)
-            except ValueError:
-                raise VtoolError(f"corrupt ROC ids in list {lst}") from None
-        return self._cache[lst]
-
     def _values_of(self, rows):
+        """Rows sorted so that each list they touch is decoded once, in one C call."""
+        order = np.argsort(rows, kind="stable")
         out = np.empty(len(rows), dtype=np.uint64)
-        for lst, within, where in self._lists(rows):
-            out[where] = self.decode_list(lst)[within]
+        try:
+            out[order] = _native.roc_get_rows(self.sections[self.data_name], self.offsets, self.list_offsets,
+                                              self.universe, rows[order])
+        except ValueError:
+            raise VtoolError("corrupt ROC ids") from None
         return out
 
 
