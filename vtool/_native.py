@@ -642,14 +642,21 @@ def ef_decode(words: np.ndarray, n: int, universe: int) -> np.ndarray:
 def ef_get_rows(words: np.ndarray, word_offsets: np.ndarray, list_offsets: np.ndarray, universe: int,
                 rows: np.ndarray) -> np.ndarray:
     """Values of rows of an inverted file whose lists are Elias-Fano coded (one C call)."""
-    words, rows = _u64(words), np.ascontiguousarray(rows, dtype=np.int64)
+    words = _u64(words)
+    return _rows_of_lists(lib.vt_ef_get_rows, _words_ptr(words), len(words), word_offsets, list_offsets, universe,
+                          rows, "Elias-Fano")
+
+
+def _rows_of_lists(get_rows, data_ptr, ndata: int, word_offsets, list_offsets, universe: int, rows,
+                   what: str) -> np.ndarray:
+    """Call a per-list codec's vt_*_get_rows over rows (int64) of an inverted file."""
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
     out = np.empty(len(rows), dtype=np.uint64)
-    if len(rows) and lib.vt_ef_get_rows(_words_ptr(words), len(words),
-                                        _ptr("int64_t *", np.ascontiguousarray(word_offsets, np.int64)),
-                                        _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)),
-                                        len(list_offsets) - 1, universe, _ptr("int64_t *", rows), len(rows),
-                                        _ptr("uint64_t *", out)):
-        raise CorruptData("corrupt Elias-Fano ids or row out of range")
+    if len(rows) and get_rows(data_ptr, ndata, _ptr("int64_t *", np.ascontiguousarray(word_offsets, np.int64)),
+                              _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)),
+                              len(list_offsets) - 1, universe, _ptr("int64_t *", rows), len(rows),
+                              _ptr("uint64_t *", out)):
+        raise CorruptData(f"corrupt {what} ids or row out of range")
     return out
 
 
@@ -676,15 +683,9 @@ def roc_get_rows(data: np.ndarray, word_offsets: np.ndarray, list_offsets: np.nd
                  rows: np.ndarray) -> np.ndarray:
     """Values of rows of an inverted file whose lists are ROC coded (one C call; sorted rows
     decode each list once)."""
-    data, rows = np.ascontiguousarray(data, dtype=np.uint32), np.ascontiguousarray(rows, dtype=np.int64)
-    out = np.empty(len(rows), dtype=np.uint64)
-    if len(rows) and lib.vt_roc_get_rows(_ptr("uint32_t *", data), len(data),
-                                         _ptr("int64_t *", np.ascontiguousarray(word_offsets, np.int64)),
-                                         _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)),
-                                         len(list_offsets) - 1, universe, _ptr("int64_t *", rows), len(rows),
-                                         _ptr("uint64_t *", out)):
-        raise CorruptData("corrupt ROC ids or row out of range")
-    return out
+    data = np.ascontiguousarray(data, dtype=np.uint32)
+    return _rows_of_lists(lib.vt_roc_get_rows, _ptr("uint32_t *", data), len(data), word_offsets, list_offsets,
+                          universe, rows, "ROC")
 
 
 def wm_build(symbols: np.ndarray, levels: int) -> np.ndarray:
