@@ -3,8 +3,10 @@
  *
  * Block layout (32 vectors, m sub-quantizers): for each sub-quantizer j, 16 bytes;
  * byte t holds the code of vector t (low nibble) and of vector t + 16 (high nibble).
- * A block is 16 * m bytes. Sums are exact uint16 (m <= 257), so every path agrees
- * bit for bit with the scalar reference.
+ * A block is 16 * m bytes. Tables are scaled so that a vector's sum fits in uint16 at any
+ * m; sums are exact integers, and table quantization and the distance terms use one
+ * fixed order of float operations, so every SIMD path agrees bit for bit with the
+ * scalar reference.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -42,76 +44,90 @@ static void accumulate_scalar(const uint8_t *blocks, int64_t nblocks, int64_t m,
 }
 
 #if VT_X86
+/* The SIMD paths look up 16 vectors per 128-bit lane and sub-quantizer (low nibbles: vectors
+ * 0-15, high nibbles: 16-31) and add the looked-up bytes as 16-bit words, without unpacking:
+ * even += word (even vector + 256 * odd vector, mod 2^16) and odd += word >> 8. The even
+ * vectors' sums are then even - (odd << 8), exact since every sum is below 2^16. */
+
+/* Words (vector 2i, 2i+1 as even/odd accumulators) -> 16 sums in vector order. */
+VT_TARGET_AVX2 static inline void store_sums16(__m128i even, __m128i odd, uint16_t *o) {
+    even = _mm_sub_epi16(even, _mm_slli_epi16(odd, 8));
+    _mm_storeu_si128((__m128i *)o, _mm_unpacklo_epi16(even, odd));
+    _mm_storeu_si128((__m128i *)(o + 8), _mm_unpackhi_epi16(even, odd));
+}
+
+VT_TARGET_AVX2 static inline __m128i fold256(__m256i v) {
+    return _mm_add_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+}
+
 VT_TARGET_AVX2 static void accumulate_avx2(const uint8_t *blocks, int64_t nblocks, int64_t m, const uint8_t *lut,
                                            uint16_t *out) {
+    /* two sub-quantizers per register, one per 128-bit lane */
     const __m256i low4 = _mm256_set1_epi8(15), zero = _mm256_setzero_si256();
     for (int64_t b = 0; b < nblocks; b++) {
         const uint8_t *blk = blocks + b * 16 * m;
-        __m256i acc_lo = zero, acc_hi = zero; /* 16-bit sums, in unpack order */
-        for (int64_t j = 0; j < m; j++) {
-            __m256i bytes = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk + j * 16)));
-            __m256i idx = _mm256_blend_epi32(_mm256_and_si256(bytes, low4),
-                                             _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4), 0xF0);
-            __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(lut + j * 16)));
-            __m256i val = _mm256_shuffle_epi8(table, idx); /* lane 0: vectors 0..15, lane 1: 16..31 */
-            acc_lo = _mm256_add_epi16(acc_lo, _mm256_unpacklo_epi8(val, zero));
-            acc_hi = _mm256_add_epi16(acc_hi, _mm256_unpackhi_epi8(val, zero));
+        __m256i e0 = zero, o0 = zero, e1 = zero, o1 = zero; /* vectors 0-15, 16-31 */
+        int64_t j = 0;
+        for (; j + 2 <= m; j += 2) {
+            __m256i c = _mm256_loadu_si256((const __m256i *)(blk + j * 16));
+            __m256i t = _mm256_loadu_si256((const __m256i *)(lut + j * 16));
+            __m256i r0 = _mm256_shuffle_epi8(t, _mm256_and_si256(c, low4));
+            __m256i r1 = _mm256_shuffle_epi8(t, _mm256_and_si256(_mm256_srli_epi16(c, 4), low4));
+            e0 = _mm256_add_epi16(e0, r0);
+            o0 = _mm256_add_epi16(o0, _mm256_srli_epi16(r0, 8));
+            e1 = _mm256_add_epi16(e1, r1);
+            o1 = _mm256_add_epi16(o1, _mm256_srli_epi16(r1, 8));
         }
-        /* unpacklo holds vectors 0-7 (lane 0) and 16-23 (lane 1); unpackhi 8-15 and 24-31 */
-        uint16_t lo[16], hi[16];
-        _mm256_storeu_si256((__m256i *)lo, acc_lo);
-        _mm256_storeu_si256((__m256i *)hi, acc_hi);
-        uint16_t *o = out + b * 32;
-        memcpy(o, lo, 16);
-        memcpy(o + 8, hi, 16);
-        memcpy(o + 16, lo + 8, 16);
-        memcpy(o + 24, hi + 8, 16);
+        __m128i fe0 = fold256(e0), fo0 = fold256(o0), fe1 = fold256(e1), fo1 = fold256(o1);
+        if (j < m) { /* odd m: the last sub-quantizer on 128 bits */
+            const __m128i l4 = _mm_set1_epi8(15);
+            __m128i c = _mm_loadu_si128((const __m128i *)(blk + j * 16));
+            __m128i t = _mm_loadu_si128((const __m128i *)(lut + j * 16));
+            __m128i r0 = _mm_shuffle_epi8(t, _mm_and_si128(c, l4));
+            __m128i r1 = _mm_shuffle_epi8(t, _mm_and_si128(_mm_srli_epi16(c, 4), l4));
+            fe0 = _mm_add_epi16(fe0, r0);
+            fo0 = _mm_add_epi16(fo0, _mm_srli_epi16(r0, 8));
+            fe1 = _mm_add_epi16(fe1, r1);
+            fo1 = _mm_add_epi16(fo1, _mm_srli_epi16(r1, 8));
+        }
+        store_sums16(fe0, fo0, out + b * 32);
+        store_sums16(fe1, fo1, out + b * 32 + 16);
     }
+}
+
+VT_TARGET_AVX512 static inline __m128i fold512(__m512i v) {
+    __m256i h = _mm256_add_epi16(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+    return _mm_add_epi16(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+VT_TARGET_AVX512 static inline __attribute__((always_inline)) void
+lookup512(__m512i c, __m512i t, __m512i low4, __m512i *e0, __m512i *o0, __m512i *e1, __m512i *o1) {
+    __m512i r0 = _mm512_shuffle_epi8(t, _mm512_and_si512(c, low4));
+    __m512i r1 = _mm512_shuffle_epi8(t, _mm512_and_si512(_mm512_srli_epi16(c, 4), low4));
+    *e0 = _mm512_add_epi16(*e0, r0);
+    *o0 = _mm512_add_epi16(*o0, _mm512_srli_epi16(r0, 8));
+    *e1 = _mm512_add_epi16(*e1, r1);
+    *o1 = _mm512_add_epi16(*o1, _mm512_srli_epi16(r1, 8));
 }
 
 VT_TARGET_AVX512 static void accumulate_avx512(const uint8_t *blocks, int64_t nblocks, int64_t m,
                                                const uint8_t *lut, uint16_t *out) {
-    /* two sub-quantizers per register: 128-bit lanes (j: 0-15, j: 16-31, j+1: 0-15, j+1: 16-31) */
+    /* four sub-quantizers per register, one per 128-bit lane; the last 1-3 by masked loads
+       (a zero table and zero codes add nothing) */
     const __m512i low4 = _mm512_set1_epi8(15), zero = _mm512_setzero_si512();
+    const int64_t full = m & ~(int64_t)3;
+    const __mmask64 tail = m > full ? (((__mmask64)1 << (16 * (m - full))) - 1) : 0;
     for (int64_t b = 0; b < nblocks; b++) {
         const uint8_t *blk = blocks + b * 16 * m;
-        __m512i acc_lo = zero, acc_hi = zero;
-        int64_t j = 0;
-        for (; j + 2 <= m; j += 2) {
-            __m256i two = _mm256_loadu_si256((const __m256i *)(blk + j * 16)); /* j, j+1 */
-            __m512i bytes = _mm512_permutexvar_epi64(_mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0),
-                                                     _mm512_castsi256_si512(two));
-            __m512i lo4 = _mm512_and_si512(bytes, low4);
-            __m512i hi4 = _mm512_and_si512(_mm512_srli_epi16(bytes, 4), low4);
-            __m512i idx = _mm512_mask_blend_epi64(0xCC, lo4, hi4);
-            __m256i tl = _mm256_loadu_si256((const __m256i *)(lut + j * 16));
-            __m512i table = _mm512_permutexvar_epi64(_mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0),
-                                                     _mm512_castsi256_si512(tl));
-            __m512i val = _mm512_shuffle_epi8(table, idx);
-            acc_lo = _mm512_add_epi16(acc_lo, _mm512_unpacklo_epi8(val, zero));
-            acc_hi = _mm512_add_epi16(acc_hi, _mm512_unpackhi_epi8(val, zero));
-        }
-        /* fold the j+1 half (upper 256 bits) onto the j half */
-        __m256i lo = _mm256_add_epi16(_mm512_castsi512_si256(acc_lo), _mm512_extracti64x4_epi64(acc_lo, 1));
-        __m256i hi = _mm256_add_epi16(_mm512_castsi512_si256(acc_hi), _mm512_extracti64x4_epi64(acc_hi, 1));
-        if (j < m) { /* odd m: the last sub-quantizer on 256 bits */
-            const __m256i low4y = _mm256_set1_epi8(15), zy = _mm256_setzero_si256();
-            __m256i bytes = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk + j * 16)));
-            __m256i idx = _mm256_blend_epi32(_mm256_and_si256(bytes, low4y),
-                                             _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4y), 0xF0);
-            __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(lut + j * 16)));
-            __m256i val = _mm256_shuffle_epi8(table, idx);
-            lo = _mm256_add_epi16(lo, _mm256_unpacklo_epi8(val, zy));
-            hi = _mm256_add_epi16(hi, _mm256_unpackhi_epi8(val, zy));
-        }
-        uint16_t l16[16], h16[16];
-        _mm256_storeu_si256((__m256i *)l16, lo);
-        _mm256_storeu_si256((__m256i *)h16, hi);
-        uint16_t *o = out + b * 32;
-        memcpy(o, l16, 16);
-        memcpy(o + 8, h16, 16);
-        memcpy(o + 16, l16 + 8, 16);
-        memcpy(o + 24, h16 + 8, 16);
+        __m512i e0 = zero, o0 = zero, e1 = zero, o1 = zero;
+        for (int64_t j = 0; j < full; j += 4)
+            lookup512(_mm512_loadu_si512((const void *)(blk + j * 16)),
+                      _mm512_loadu_si512((const void *)(lut + j * 16)), low4, &e0, &o0, &e1, &o1);
+        if (tail)
+            lookup512(_mm512_maskz_loadu_epi8(tail, blk + full * 16), _mm512_maskz_loadu_epi8(tail, lut + full * 16),
+                      low4, &e0, &o0, &e1, &o1);
+        store_sums16(fold512(e0), fold512(o0), out + b * 32);
+        store_sums16(fold512(e1), fold512(o1), out + b * 32 + 16);
     }
 }
 #endif
@@ -135,6 +151,24 @@ static int64_t candidates_scalar(const uint16_t *sums, int64_t count, uint32_t t
 }
 
 #if VT_X86
+VT_TARGET_AVX2 static int64_t candidates_avx2(const uint16_t *sums, int64_t count, uint32_t thr, int32_t *idx) {
+    if (thr >= 0xFFFF) return candidates_scalar(sums, count, thr, idx);
+    const __m256i th = _mm256_set1_epi16((short)thr);
+    int64_t n = 0, t = 0;
+    for (; t + 16 <= count; t += 16) {
+        __m256i s = _mm256_loadu_si256((const __m256i *)(sums + t));
+        /* s <= thr (unsigned) when min(s, thr) == s; two mask bits per word */
+        uint32_t mask = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi16(_mm256_min_epu16(s, th), s)) & 0x55555555u;
+        while (mask) {
+            idx[n++] = (int32_t)(t + (__builtin_ctz(mask) >> 1));
+            mask &= mask - 1;
+        }
+    }
+    for (; t < count; t++)
+        if (sums[t] <= thr) idx[n++] = (int32_t)t;
+    return n;
+}
+
 VT_TARGET_AVX512 static int64_t candidates_avx512(const uint16_t *sums, int64_t count, uint32_t thr, int32_t *idx) {
     if (thr >= 0xFFFF) return candidates_scalar(sums, count, thr, idx);
     const __m512i th = _mm512_set1_epi16((short)thr);
@@ -154,35 +188,218 @@ VT_TARGET_AVX512 static int64_t candidates_avx512(const uint16_t *sums, int64_t 
 
 static int64_t candidates(const uint16_t *sums, int64_t count, uint32_t thr, int32_t *idx) {
 #if VT_X86
-    if (vt_simd_level() == VT_AVX512) return candidates_avx512(sums, count, thr, idx);
+    switch (vt_simd_level()) {
+    case VT_AVX512: return candidates_avx512(sums, count, thr, idx);
+    case VT_AVX2: return candidates_avx2(sums, count, thr, idx);
+    }
 #endif
     return candidates_scalar(sums, count, thr, idx);
 }
 
-/* Float table (m x 16) -> uint8 table: per sub-quantizer minimum removed, one global scale.
- * The distance of a vector is then about bias + sum / scale. */
-void vt_fs_quantize_lut(const float *lut, int64_t m, uint8_t *qlut, float *bias, float *scale) {
-    float span = 0.f, b = 0.f;
+/* Table quantization: t = lut (+ add, the per-list terms of a residual search) -> uint8.
+ * Pass 1 finds each sub-quantizer's minimum and span, pass 2 rounds (t - min) * scale.
+ * One scale per table: 255 over the largest span, lowered when m is so large that a sum
+ * could pass 65535. A vector's distance is then about bias + sum / scale. */
+static void span_scalar(const float *lut, const float *add, int64_t m, float *mins, float *spans) {
     for (int64_t j = 0; j < m; j++) {
-        float mn = lut[j * 16], mx = lut[j * 16];
+        float t[16];
+        for (int c = 0; c < 16; c++) t[c] = add ? lut[j * 16 + c] + add[j * 16 + c] : lut[j * 16 + c];
+        float mn = t[0], mx = t[0];
         for (int c = 1; c < 16; c++) {
-            mn = lut[j * 16 + c] < mn ? lut[j * 16 + c] : mn;
-            mx = lut[j * 16 + c] > mx ? lut[j * 16 + c] : mx;
+            mn = t[c] < mn ? t[c] : mn;
+            mx = t[c] > mx ? t[c] : mx;
         }
-        b += mn;
-        span = mx - mn > span ? mx - mn : span;
+        mins[j] = mn;
+        spans[j] = mx - mn;
     }
-    float a = span > 0.f ? 255.f / span : 1.f;
-    for (int64_t j = 0; j < m; j++) {
-        float mn = lut[j * 16];
-        for (int c = 1; c < 16; c++) mn = lut[j * 16 + c] < mn ? lut[j * 16 + c] : mn;
+}
+
+static void round_scalar(const float *lut, const float *add, int64_t m, const float *mins, float a, uint8_t *qlut) {
+    for (int64_t j = 0; j < m; j++)
         for (int c = 0; c < 16; c++) {
-            float v = floorf((lut[j * 16 + c] - mn) * a + 0.5f);
+            float t = add ? lut[j * 16 + c] + add[j * 16 + c] : lut[j * 16 + c];
+            float v = floorf((t - mins[j]) * a + 0.5f);
             qlut[j * 16 + c] = (uint8_t)(v > 255.f ? 255.f : v);
         }
+}
+
+#if VT_X86
+VT_TARGET_AVX2 static inline void load16_avx2(const float *lut, const float *add, int64_t j, __m256 *t0, __m256 *t1) {
+    *t0 = _mm256_loadu_ps(lut + j * 16);
+    *t1 = _mm256_loadu_ps(lut + j * 16 + 8);
+    if (add) {
+        *t0 = _mm256_add_ps(*t0, _mm256_loadu_ps(add + j * 16));
+        *t1 = _mm256_add_ps(*t1, _mm256_loadu_ps(add + j * 16 + 8));
     }
+}
+
+VT_TARGET_AVX2 static void span_avx2(const float *lut, const float *add, int64_t m, float *mins, float *spans) {
+    for (int64_t j = 0; j < m; j++) {
+        __m256 t0, t1;
+        load16_avx2(lut, add, j, &t0, &t1);
+        __m256 lo = _mm256_min_ps(t0, t1), hi = _mm256_max_ps(t0, t1);
+        __m128 l = _mm_min_ps(_mm256_castps256_ps128(lo), _mm256_extractf128_ps(lo, 1));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(hi), _mm256_extractf128_ps(hi, 1));
+        l = _mm_min_ps(l, _mm_movehl_ps(l, l));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        l = _mm_min_ss(l, _mm_movehdup_ps(l));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        mins[j] = _mm_cvtss_f32(l);
+        spans[j] = _mm_cvtss_f32(h) - mins[j];
+    }
+}
+
+VT_TARGET_AVX2 static void round_avx2(const float *lut, const float *add, int64_t m, const float *mins, float a,
+                                      uint8_t *qlut) {
+    const __m256 va = _mm256_set1_ps(a), half = _mm256_set1_ps(0.5f), top = _mm256_set1_ps(255.f);
+    for (int64_t j = 0; j < m; j++) {
+        __m256 t0, t1, mn = _mm256_set1_ps(mins[j]);
+        load16_avx2(lut, add, j, &t0, &t1);
+        t0 = _mm256_min_ps(_mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(t0, mn), va), half)), top);
+        t1 = _mm256_min_ps(_mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(t1, mn), va), half)), top);
+        __m256i w = _mm256_packus_epi32(_mm256_cvttps_epi32(t0), _mm256_cvttps_epi32(t1)); /* 0-3 8-11 4-7 12-15 */
+        __m128i b = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+        /* b: 0-3 8-11 4-7 12-15 as 32-bit groups -> in order */
+        _mm_storeu_si128((__m128i *)(qlut + j * 16), _mm_shuffle_epi32(b, _MM_SHUFFLE(3, 1, 2, 0)));
+    }
+}
+
+VT_TARGET_AVX512 static void span_avx512(const float *lut, const float *add, int64_t m, float *mins, float *spans) {
+    for (int64_t j = 0; j < m; j++) {
+        __m512 t = _mm512_loadu_ps(lut + j * 16);
+        if (add) t = _mm512_add_ps(t, _mm512_loadu_ps(add + j * 16));
+        mins[j] = _mm512_reduce_min_ps(t);
+        spans[j] = _mm512_reduce_max_ps(t) - mins[j];
+    }
+}
+
+VT_TARGET_AVX512 static void round_avx512(const float *lut, const float *add, int64_t m, const float *mins, float a,
+                                          uint8_t *qlut) {
+    const __m512 va = _mm512_set1_ps(a), half = _mm512_set1_ps(0.5f), top = _mm512_set1_ps(255.f);
+    for (int64_t j = 0; j < m; j++) {
+        __m512 t = _mm512_loadu_ps(lut + j * 16);
+        if (add) t = _mm512_add_ps(t, _mm512_loadu_ps(add + j * 16));
+        t = _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(t, _mm512_set1_ps(mins[j])), va), half);
+        t = _mm512_min_ps(_mm512_floor_ps(t), top);
+        _mm_storeu_si128((__m128i *)(qlut + j * 16), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(t)));
+    }
+}
+#endif
+
+/* scratch: 2 * m floats. */
+static void quantize_lut(const float *lut, const float *add, int64_t m, uint8_t *qlut, float *bias, float *scale,
+                         float *scratch) {
+    float *mins = scratch, *spans = scratch + m;
+    int level = vt_simd_level();
+#if VT_X86
+    if (level == VT_AVX512) span_avx512(lut, add, m, mins, spans);
+    else if (level == VT_AVX2) span_avx2(lut, add, m, mins, spans);
+    else
+#endif
+        span_scalar(lut, add, m, mins, spans);
+    float b = 0.f, widest = 0.f, total = 0.f;
+    for (int64_t j = 0; j < m; j++) {
+        b += mins[j];
+        widest = spans[j] > widest ? spans[j] : widest;
+        total += spans[j];
+    }
+    float a = widest > 0.f ? 255.f / widest : 1.f;
+    /* sum <= a * total + m / 2 (rounding) must stay below 2^16 */
+    if (m > 257 && total > 0.f && a * total + 0.5f * (float)m > 65535.f) a = (65535.f - 0.5f * (float)m - 1.f) / total;
+#if VT_X86
+    if (level == VT_AVX512) round_avx512(lut, add, m, mins, a, qlut);
+    else if (level == VT_AVX2) round_avx2(lut, add, m, mins, a, qlut);
+    else
+#endif
+        round_scalar(lut, add, m, mins, a, qlut);
     *bias = b;
     *scale = a;
+}
+
+int vt_fs_quantize_lut(const float *lut, int64_t m, uint8_t *qlut, float *bias, float *scale) {
+    float *scratch = m > 0 ? malloc(sizeof(float) * (size_t)(2 * m)) : NULL;
+    if (!scratch) return m > 0 ? -4 : -1;
+    quantize_lut(lut, NULL, m, qlut, bias, scale, scratch);
+    free(scratch);
+    return 0;
+}
+
+/* |x - c|^2 (l2) or <x, c> summed in 16 lanes, then 8 + 8, 4 + 4, 2 + 2, 1 + 1: one order of
+ * float operations at every SIMD level (a query's bias per list, so every path ranks alike). */
+static float lanes16_scalar(const float *x, const float *c, int64_t d, int l2) {
+    float acc[16] = {0};
+    for (int64_t i = 0; i < d; i++) {
+        float t = l2 ? x[i] - c[i] : x[i];
+        acc[i % 16] += t * (l2 ? t : c[i]);
+    }
+    for (int w = 8; w; w /= 2)
+        for (int l = 0; l < w; l++) acc[l] += acc[l + w];
+    return acc[0];
+}
+
+#if VT_X86
+VT_TARGET_AVX2 static inline float fold8(__m256 s8) {
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+}
+
+VT_TARGET_AVX2 static float lanes16_avx2(const float *x, const float *c, int64_t d, int l2) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+        __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+        __m256 c0 = _mm256_loadu_ps(c + i), c1 = _mm256_loadu_ps(c + i + 8);
+        if (l2) {
+            x0 = _mm256_sub_ps(x0, c0);
+            x1 = _mm256_sub_ps(x1, c1);
+            c0 = x0;
+            c1 = x1;
+        }
+        a0 = _mm256_add_ps(a0, _mm256_mul_ps(x0, c0));
+        a1 = _mm256_add_ps(a1, _mm256_mul_ps(x1, c1));
+    }
+    if (i < d) { /* the tail through a zero-padded copy: a zero term leaves a lane as it is */
+        float xt[16] = {0}, ct[16] = {0};
+        memcpy(xt, x + i, sizeof(float) * (size_t)(d - i));
+        memcpy(ct, c + i, sizeof(float) * (size_t)(d - i));
+        __m256 x0 = _mm256_loadu_ps(xt), x1 = _mm256_loadu_ps(xt + 8);
+        __m256 c0 = _mm256_loadu_ps(ct), c1 = _mm256_loadu_ps(ct + 8);
+        if (l2) {
+            x0 = _mm256_sub_ps(x0, c0);
+            x1 = _mm256_sub_ps(x1, c1);
+            c0 = x0;
+            c1 = x1;
+        }
+        a0 = _mm256_add_ps(a0, _mm256_mul_ps(x0, c0));
+        a1 = _mm256_add_ps(a1, _mm256_mul_ps(x1, c1));
+    }
+    return fold8(_mm256_add_ps(a0, a1));
+}
+
+VT_TARGET_AVX512 static float lanes16_avx512(const float *x, const float *c, int64_t d, int l2) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < d; i += 16) {
+        __mmask16 k = d - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (d - i)) - 1);
+        __m512 xv = _mm512_maskz_loadu_ps(k, x + i), cv = _mm512_maskz_loadu_ps(k, c + i);
+        if (l2) {
+            xv = _mm512_sub_ps(xv, cv);
+            cv = xv;
+        }
+        acc = _mm512_add_ps(acc, _mm512_mul_ps(xv, cv));
+    }
+    return fold8(_mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1)));
+}
+#endif
+
+static float lanes16(const float *x, const float *c, int64_t d, int l2) {
+#if VT_X86
+    switch (vt_simd_level()) {
+    case VT_AVX512: return lanes16_avx512(x, c, d, l2);
+    case VT_AVX2: return lanes16_avx2(x, c, d, l2);
+    }
+#endif
+    return lanes16_scalar(x, c, d, l2);
 }
 
 /* Candidates of a radius search (kept out of line: the top-k loop stays as small as it was). */
@@ -204,11 +421,12 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
     float *lut = malloc(sizeof(float) * (size_t)(m * 16));
     float *qterm = malloc(sizeof(float) * (size_t)(m * 16));
     float *cbt = malloc(sizeof(float) * (size_t)(16 * d));
+    float *scratch = malloc(sizeof(float) * (size_t)(2 * m));
     uint8_t *qlut = malloc((size_t)(m * 16));
     uint16_t *sums = malloc(sizeof(uint16_t) * 32 * 64);
     int32_t *cand = malloc(sizeof(int32_t) * 32 * 64);
     int rc = 0;
-    if (!qv || !lut || !qterm || !cbt || !qlut || !sums || !cand) {
+    if (!qv || !lut || !qterm || !cbt || !scratch || !qlut || !sums || !cand) {
         rc = -4;
         goto done;
     }
@@ -224,7 +442,7 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
         float tbias = 0.f, scale = 1.f;
         if (!residual_l2) {
             vt_lut_from_transposed(VT_SCAN_PQ, x, d, cbt, m, 16, metric, lut);
-            vt_fs_quantize_lut(lut, m, qlut, &tbias, &scale);
+            quantize_lut(lut, NULL, m, qlut, &tbias, &scale, scratch);
         } else if (precomputed) { /* -2 <x_j, codeword>, shared by every list */
             vt_lut_from_transposed(VT_SCAN_PQ, x, d, cbt, m, 16, 1, qterm);
             for (int64_t c = 0; c < m * 16; c++) qterm[c] *= 2.f;
@@ -242,22 +460,16 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
             float lbias = 0.f;
             if (residual_l2) {
                 const float *c = centroids + l * d;
-                for (int64_t i = 0; i < d; i++) qv[i] = x[i] - c[i];
                 if (precomputed) { /* |q - c|^2 + (|r|^2 + 2<c, r>) - 2<q, r> */
-                    const float *t2 = precomputed + l * m * 16;
-                    for (int64_t c2 = 0; c2 < m * 16; c2++) lut[c2] = t2[c2] + qterm[c2];
-                    float s2 = 0.f;
-                    for (int64_t i = 0; i < d; i++) s2 += qv[i] * qv[i];
-                    lbias = s2;
+                    quantize_lut(precomputed + l * m * 16, qterm, m, qlut, &tbias, &scale, scratch);
+                    lbias = lanes16(x, c, d, 1);
                 } else {
+                    for (int64_t i = 0; i < d; i++) qv[i] = x[i] - c[i];
                     vt_lut_from_transposed(VT_SCAN_PQ, qv, d, cbt, m, 16, metric, lut);
+                    quantize_lut(lut, NULL, m, qlut, &tbias, &scale, scratch);
                 }
-                vt_fs_quantize_lut(lut, m, qlut, &tbias, &scale);
             } else if (residual_ip) {
-                const float *c = centroids + l * d;
-                float s = 0.f;
-                for (int64_t i = 0; i < d; i++) s += x[i] * c[i];
-                lbias = -s;
+                lbias = -lanes16(x, centroids + l * d, d, 0);
             }
             float inv = 1.f / scale;
             for (int64_t bb = 0; bb < nb; bb += 64) {
@@ -287,6 +499,7 @@ done:
     free(lut);
     free(qterm);
     free(cbt);
+    free(scratch);
     free(qlut);
     free(sums);
     free(cand);

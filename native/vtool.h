@@ -111,7 +111,7 @@ void vt_build_lut(int kind, const float *qv, int64_t d, const float *codebooks, 
  * 8-bit tables; vt_fs_accumulate writes 32 uint16 sums per block. */
 void vt_fs_pack_blocks(const uint8_t *codes, int64_t n, int64_t m, uint8_t *blocks);
 void vt_fs_accumulate(const uint8_t *blocks, int64_t nblocks, int64_t m, const uint8_t *lut, uint16_t *out);
-void vt_fs_quantize_lut(const float *lut, int64_t m, uint8_t *qlut, float *bias, float *scale);
+int vt_fs_quantize_lut(const float *lut, int64_t m, uint8_t *qlut, float *bias, float *scale);
 int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
                    const uint8_t *blocks, const int64_t *block_offsets, const int64_t *list_offsets, int64_t nlist,
                    const int64_t *probes, int64_t nprobe, const float *codebooks, const float *precomputed, int64_t m,

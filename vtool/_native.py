@@ -531,7 +531,8 @@ def fs_quantize_lut(lut: np.ndarray) -> tuple[np.ndarray, float, float]:
     lut = np.ascontiguousarray(lut, dtype=np.float32)
     qlut = np.empty(lut.shape, dtype=np.uint8)
     bias, scale = ffi.new("float *"), ffi.new("float *")
-    lib.vt_fs_quantize_lut(_ptr("float *", lut), lut.shape[0], _ptr("uint8_t *", qlut), bias, scale)
+    if lib.vt_fs_quantize_lut(_ptr("float *", lut), lut.shape[0], _ptr("uint8_t *", qlut), bias, scale):
+        raise MemoryError("vt_fs_quantize_lut: out of memory")
     return qlut, bias[0], scale[0]
 
 

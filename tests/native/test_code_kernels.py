@@ -245,31 +245,62 @@ def test_ivf_scan_of_every_encoding_matches_brute_force_on_decoded_vectors(level
         assert (got_p[q, len(want_p):] == -1).all()
 
 
-@pytest.mark.parametrize("metric", ["l2", "ip"])
-def test_fast_scan_paths_agree_bit_for_bit_and_track_float_adc(metric):
+@pytest.mark.parametrize("metric,residual", [("l2", None), ("ip", None), ("l2", "precomputed"), ("l2", "direct"),
+                                             ("ip", "direct")])
+def test_fast_scan_paths_agree_bit_for_bit_and_track_float_adc(metric, residual):
     rng = np.random.default_rng(6)
-    d, m, sizes = 16, 8, [0, 1, 31, 32, 33, 500]
+    d, m, sizes = 21, 7, [0, 1, 31, 32, 33, 500]  # odd m and d: every tail of every path
     n = sum(sizes)
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     pq = FastScanPQ(d, m, by_residual=False)
-    pq.codebooks = rng.normal(size=(m, 16, d // m)).astype(np.float32)
+    pq.codebooks = rng.normal(size=(m, 16, 3)).astype(np.float32)
     codes = rng.integers(0, 16, size=(n, m)).astype(np.uint8)
     blocks = np.concatenate([_native.fs_pack_blocks(codes[offsets[l]:offsets[l + 1]]) for l in range(len(sizes))])
     block_offsets = np.concatenate([[0], np.cumsum([(s + 31) // 32 for s in sizes])]).astype(np.int64)
     queries = rng.normal(size=(9, d)).astype(np.float32)
     probes = np.tile(np.arange(len(sizes)), (9, 1))
+    centroids = rng.normal(size=(len(sizes), d)).astype(np.float32) if residual else None
+    precomputed = None
+    if residual == "precomputed":
+        books = pq.codebooks.astype(np.float64)
+        precomputed = ((books ** 2).sum(-1)[None] + 2 * np.einsum("ljd,jkd->ljk", centroids.reshape(-1, m, 3),
+                                                                   books)).astype(np.float32)
     results = {}
     for level in LEVELS:
         _native.set_simd_level(level)
-        results[level] = _native.ivf_fs_scan(queries, blocks, block_offsets, offsets, probes, pq.codebooks, metric, 10)
+        results[level] = _native.ivf_fs_scan(queries, blocks, block_offsets, offsets, probes, pq.codebooks, metric,
+                                             10, centroids=centroids, by_residual=bool(residual),
+                                             precomputed=precomputed)
     for level in LEVELS:
         np.testing.assert_array_equal(results[level][0], results["scalar"][0])
         np.testing.assert_array_equal(results[level][1], results["scalar"][1])
     decoded = pq.decode(pack_nibbles(codes))
+    if residual:
+        decoded = decoded + centroids[np.repeat(np.arange(len(sizes)), sizes)]
     exact = ((decoded[None] - queries[:, None]) ** 2).sum(-1) if metric == "l2" else -(queries @ decoded.T)
     got_d, got_p = results["scalar"]
     spread = np.ptp(exact, axis=1, keepdims=True)
     assert np.all(np.abs(got_d - np.take_along_axis(exact, got_p, 1)) <= 0.02 * spread)
+
+
+def test_fast_scan_sums_fit_16_bits_at_any_m():
+    """Past 257 sub-quantizers, 255 per table could overflow a uint16 sum: the scale shrinks."""
+    rng = np.random.default_rng(9)
+    m = 600
+    lut = rng.normal(size=(m, 16)).astype(np.float32)
+    lut[:, 0] -= 10  # a wide span in every table
+    codes = np.zeros((32, m), np.uint8)  # the worst: every vector takes each table's maximum
+    codes[:16] = lut.argmax(1)
+    codes[16:] = rng.integers(0, 16, size=(16, m))
+    blocks = _native.fs_pack_blocks(codes)
+    for level in LEVELS:
+        _native.set_simd_level(level)
+        qlut, bias, scale = _native.fs_quantize_lut(lut)
+        want = qlut[np.arange(m), codes].sum(1)
+        assert want.max() <= 65535
+        np.testing.assert_array_equal(_native.fs_accumulate(blocks, m, qlut), want)
+        exact = lut[np.arange(m), codes].sum(1)
+        assert np.abs(bias + want / scale - exact).max() <= m * 0.5 / scale + 1e-2
 
 
 def test_flat_kind_scan_equals_direct_distances():
