@@ -7,11 +7,13 @@
 #include "vtool.h"
 #include "internal.h"
 
-/* Row j of y: the j-th row, or row rows[j] when a row list is given (a graph search
- * visits arbitrary rows, and gathering them first would copy every vector once more). */
-#define ROW(j) (y + (rows ? (int64_t)rows[j] : (int64_t)(j)) * d)
+/* Row j of y: the j-th row, or row rows[j] (rows64[j]) when a row list is given (a graph
+ * search or a re-ranking visits arbitrary rows, and gathering them first would copy every
+ * vector once more). */
+#define ROW(j) (y + (rows ? (int64_t)rows[j] : rows64 ? rows64[j] : (int64_t)(j)) * d)
 
-static void l2sqr_ny_scalar(const float *x, const float *y, const int32_t *rows, int64_t ny, int64_t d, float *out) {
+static void l2sqr_ny_scalar(const float *x, const float *y, const int32_t *rows, const int64_t *rows64, int64_t ny,
+                            int64_t d, float *out) {
     for (int64_t j = 0; j < ny; j++) {
         const float *yj = ROW(j);
         float s = 0.f;
@@ -23,7 +25,8 @@ static void l2sqr_ny_scalar(const float *x, const float *y, const int32_t *rows,
     }
 }
 
-static void ip_ny_scalar(const float *x, const float *y, const int32_t *rows, int64_t ny, int64_t d, float *out) {
+static void ip_ny_scalar(const float *x, const float *y, const int32_t *rows, const int64_t *rows64, int64_t ny,
+                         int64_t d, float *out) {
     for (int64_t j = 0; j < ny; j++) {
         const float *yj = ROW(j);
         float s = 0.f;
@@ -35,7 +38,7 @@ static void ip_ny_scalar(const float *x, const float *y, const int32_t *rows, in
 #if VT_X86
 /* ---- AVX-512: 16 lanes, masked tail ---- */
 #define DEF_NY_AVX512(NAME, TERM)                                                        \
-    VT_TARGET_AVX512 static void NAME(const float *x, const float *y, const int32_t *rows, \
+    VT_TARGET_AVX512 static void NAME(const float *x, const float *y, const int32_t *rows, const int64_t *rows64, \
                                       int64_t ny, int64_t d, float *out) {              \
         const int64_t tail = d & 15, body = d - tail;                                   \
         const __mmask16 m = (__mmask16)((1u << tail) - 1u);                             \
@@ -88,7 +91,7 @@ VT_TARGET_AVX2 static inline __m256i tail_mask256(int64_t tail) {
 }
 
 #define DEF_NY_AVX2(NAME, TERM)                                                          \
-    VT_TARGET_AVX2 static void NAME(const float *x, const float *y, const int32_t *rows, \
+    VT_TARGET_AVX2 static void NAME(const float *x, const float *y, const int32_t *rows, const int64_t *rows64, \
                                     int64_t ny, int64_t d, float *out) {                \
         const int64_t tail = d & 7, body = d - tail;                                    \
         const __m256i m = tail_mask256(tail);                                           \
@@ -132,15 +135,25 @@ DEF_NY_AVX2(l2sqr_ny_avx2, L2_TERM_256)
 DEF_NY_AVX2(ip_ny_avx2, IP_TERM_256)
 #endif
 
-void vt_dist_rows_raw(const float *x, const float *y, const int32_t *rows, int64_t ny, int64_t d, int metric,
-                      float *out) {
+static void dist_rows(const float *x, const float *y, const int32_t *rows, const int64_t *rows64, int64_t ny,
+                      int64_t d, int metric, float *out) {
 #if VT_X86
     switch (vt_simd_level()) {
-    case VT_AVX512: (metric == 1 ? ip_ny_avx512 : l2sqr_ny_avx512)(x, y, rows, ny, d, out); return;
-    case VT_AVX2: (metric == 1 ? ip_ny_avx2 : l2sqr_ny_avx2)(x, y, rows, ny, d, out); return;
+    case VT_AVX512: (metric == 1 ? ip_ny_avx512 : l2sqr_ny_avx512)(x, y, rows, rows64, ny, d, out); return;
+    case VT_AVX2: (metric == 1 ? ip_ny_avx2 : l2sqr_ny_avx2)(x, y, rows, rows64, ny, d, out); return;
     }
 #endif
-    (metric == 1 ? ip_ny_scalar : l2sqr_ny_scalar)(x, y, rows, ny, d, out);
+    (metric == 1 ? ip_ny_scalar : l2sqr_ny_scalar)(x, y, rows, rows64, ny, d, out);
+}
+
+void vt_dist_rows_raw(const float *x, const float *y, const int32_t *rows, int64_t ny, int64_t d, int metric,
+                      float *out) {
+    dist_rows(x, y, rows, NULL, ny, d, metric, out);
+}
+
+void vt_dist_rows64_raw(const float *x, const float *y, const int64_t *rows, int64_t ny, int64_t d, int metric,
+                        float *out) {
+    dist_rows(x, y, NULL, rows, ny, d, metric, out);
 }
 
 void vt_l2sqr_ny(const float *x, const float *y, int64_t ny, int64_t d, float *out) {

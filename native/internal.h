@@ -138,6 +138,8 @@ void vt_lut_from_transposed(int kind, const float *qv, int64_t d, const float *c
  * rows is NULL); rows are not checked (vt_dist_rows checks them). */
 void vt_dist_rows_raw(const float *x, const float *y, const int32_t *rows, int64_t ny, int64_t d, int metric,
                       float *out);
+void vt_dist_rows64_raw(const float *x, const float *y, const int64_t *rows, int64_t ny, int64_t d, int metric,
+                        float *out);
 
 /* scan.c: minimised distances from the scanner's query to the codes of rows nodes[0..n)
  * (unchecked: the graph search checks its nodes). */

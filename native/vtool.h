@@ -25,6 +25,11 @@ void vt_ip_ny(const float *x, const float *y, int64_t ny, int64_t d, float *out)
 void vt_pairwise(const float *x, int64_t nx, const float *y, int64_t ny, int64_t d,
                  int metric, float *out);
 void vt_norms_sqr(const float *x, int64_t n, int64_t d, float *out);
+/* rerank.c: exact distances of each query to its own shortlist rows pos (nq x s, -1 = none) of
+ * vectors (nrows x d), best k per query into out_d / out_p (minimised; -1 / inf when fewer).
+ * -2 when a row is out of range. */
+int vt_rerank(const float *queries, int64_t nq, int64_t d, const float *vectors, int64_t nrows, const int64_t *pos,
+              int64_t s, int metric, int64_t k, float *out_d, int64_t *out_p);
 /* Distances from x to rows[0..n) of y (nrows x d); -2 when a row is out of range. */
 int vt_dist_rows(const float *x, const float *y, int64_t nrows, int64_t d, const int32_t *rows, int64_t n,
                  int metric, float *out);

@@ -57,6 +57,24 @@ def distances_rows(x: np.ndarray, y: np.ndarray, rows: np.ndarray, metric: str =
     return out
 
 
+def rerank(queries: np.ndarray, vectors: np.ndarray, pos: np.ndarray, k: int, metric: str):
+    """Best k (minimised distance, row) of each query among its shortlist rows pos of vectors,
+    by exact distance, ties to the smaller row; vectors may be a memory map (rows are read
+    in place)."""
+    queries, vectors = _f32(queries), _f32(vectors)
+    pos = np.ascontiguousarray(pos, dtype=np.int64)
+    nq, s = pos.shape
+    out_d = np.empty((nq, k), np.float32)
+    out_p = np.empty((nq, k), np.int64)
+    rc = lib.vt_rerank(_ptr("float *", queries), nq, queries.shape[1], _ptr("float *", vectors), len(vectors),
+                       _ptr("int64_t *", pos), s, METRICS[metric], k, _ptr("float *", out_d), _ptr("int64_t *", out_p))
+    if rc == -2:
+        raise ValueError("shortlist row out of range")
+    if rc:
+        raise MemoryError("vt_rerank: out of memory")
+    return out_d, out_p
+
+
 def pairwise(x: np.ndarray, y: np.ndarray, metric: str = "l2") -> np.ndarray:
     """Distance matrix (nx, ny) computed directly (no BLAS decomposition)."""
     x, y = _f32(x), _f32(y)

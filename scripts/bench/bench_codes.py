@@ -29,12 +29,16 @@ from vtool.index.index import load_index  # noqa: E402
 faiss = common.import_faiss()
 NPROBES = (1, 2, 4, 8, 16, 32, 64)
 SPECS = {
-    "glove-50-l2": ["IVF256,PQ10", "OPQ10,IVF256,PQ10", "IVF256,PQ10x4fs", "IVF256,PQ10x4fs,RFlat", "IVF256,SQ8",
+    "glove-50-l2": ["IVF256,PQ10", "OPQ10,IVF256,PQ10", "IVF256,PQ10x4fs", "IVF256,PQ10x4fs,RFlat",
+                    "IVF256,PQ10x4fsnp", "IVF256,PQ10x4fsnp,RFlat", "IVF256,SQ8",
                     "IVF256,SQ4", "IVF256,SQbf16"],
     "minilm-wordnet-384": ["IVF128,PQ32", "OPQ32,IVF128,PQ32", "IVF128,PQ64x4fs", "IVF128,PQ64x4fs,RFlat",
+                           "IVF128,PQ64x4fsnp", "IVF128,PQ64x4fsnp,RFlat", "IVF256,PQ96x4fs,RFlat",
+                           "IVF256,PQ96x4fsnp,RFlat", "IVF256,PQ48",
                            "IVF128,SQ8", "IVF256,SQ4", "IVF256,SQbf16"],
     "spacy-fr-300-l2": ["IVF256,SQ4", "IVF256,SQbf16"],
     "synthetic-1M-128": ["IVF1024,PQ16", "OPQ16,IVF1024,PQ16", "IVF1024,PQ32x4fs", "IVF1024,PQ32x4fs,RFlat",
+                         "IVF1024,PQ32x4fsnp", "IVF1024,PQ32x4fsnp,RFlat",
                          "IVF1024,SQ8", "IVF1024,SQ4", "IVF1024,SQbf16"],
 }
 
@@ -49,7 +53,11 @@ def load(name: str, tmp: str, n_queries: int):
 
 
 def faiss_index(spec: str, d: int):
-    index = faiss.index_factory(d, spec)
+    """faiss's index for a vtool spec, the same algorithm: vtool's PQ<m>x4fs encodes residuals and
+    x4fsnp does not, while faiss's factory PQ<m>x4fs does not (its by_residual is set to match)."""
+    index = faiss.index_factory(d, spec.replace("x4fsnp", "x4fs"))
+    if "x4fs" in spec:
+        faiss.extract_index_ivf(index).by_residual = "x4fsnp" not in spec
     if spec.endswith("RFlat"):
         faiss.downcast_index(index).k_factor = 4  # as vtool's default --k-factor
     return index

@@ -330,3 +330,28 @@ def test_lookup_tables_agree_bit_for_bit_across_levels_and_with_numpy(kind, shap
     else:
         want = (-2.0 if metric == "l2" else -1.0) * (books @ x)
     np.testing.assert_allclose(tables["scalar"], want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_rerank_keeps_the_exact_best_of_each_shortlist(metric):
+    rng = np.random.default_rng(11)
+    n, d, nq, s, k = 200, 19, 6, 12, 5
+    vectors = rng.normal(size=(n, d)).astype(np.float32)
+    vectors[7] = vectors[3]  # a tie: the smaller row wins
+    queries = rng.normal(size=(nq, d)).astype(np.float32)
+    pos = rng.integers(0, n, size=(nq, s))
+    pos[0, :] = [3, 7] + [-1] * (s - 2)  # fewer valid rows than k
+    pos[1, 3:] = -1
+    pos[2, :2] = [7, 3]
+    for level in LEVELS:
+        _native.set_simd_level(level)
+        got_d, got_p = _native.rerank(queries, vectors, pos, k, metric)
+        for q in range(nq):
+            rows = np.unique(pos[q][pos[q] >= 0]) if q == 0 else pos[q][pos[q] >= 0]
+            exact = ((vectors[rows] - queries[q]) ** 2).sum(1) if metric == "l2" else -(vectors[rows] @ queries[q])
+            order = np.lexsort((rows, exact))[:k]
+            np.testing.assert_allclose(got_d[q, :len(order)], exact[order], rtol=1e-5, atol=1e-5)
+            np.testing.assert_array_equal(got_p[q, :len(order)], rows[order])
+            assert (got_p[q, len(order):] == -1).all() and np.isinf(got_d[q, len(order):]).all()
+    with pytest.raises(ValueError):
+        _native.rerank(queries, vectors, np.full((nq, s), n), k, metric)

@@ -81,8 +81,7 @@ def _refine_from_stream(index, queries: np.ndarray, rf, k: int, shortlist: int, 
         raise VtoolError(f"{rf.path}: holds no vector for id {int(needed[~found][0])} of the index "
                          f"({int((~found).sum())} missing); --refine needs every indexed id")
     pos = np.where(cand >= 0, np.searchsorted(needed, np.maximum(cand, 0)), -1)
-    dist, pos = rerank(index.prepare(queries, "queries"), None, pos, k, index.metric,
-                       lambda p: index.prepare(gathered[p.ravel()]).reshape(*p.shape, index.d))
+    dist, pos = rerank(index.prepare(queries, "queries"), pos, k, index.metric, index.prepare(gathered))
     ids = np.where(pos >= 0, needed[np.maximum(pos, 0)], -1)
     if index.metric == "ip":
         dist = np.where(pos >= 0, -dist, -np.inf).astype(np.float32)

@@ -20,7 +20,7 @@ from vtool.codecs.ids import IdCodec, check_id_sections, id_sections, open_codec
 from vtool.errors import CorruptData, VtoolError
 from vtool.index.codestore import store_class
 from vtool.index.container import VtiFile, write_vti
-from vtool.index.refine import DEFAULT_K_FACTOR, RFlat, exact_distances, rerank, vectors_by_id
+from vtool.index.refine import DEFAULT_K_FACTOR, RFlat, exact_distances, gather, rerank, vectors_by_id
 from vtool.index.spec import IndexSpec, parse_spec
 from vtool.io.vectors import check_values, unit_rows
 
@@ -293,18 +293,18 @@ class Index:
             raise VtoolError(f"k={k} is larger than the number of indexed vectors ({self.ntotal})")
         if k_factor < 1:
             raise VtoolError("--k-factor must be at least 1")
-        vectors_of = self._refine_source(refine_vectors)
-        short_k = min(k * k_factor, self.ntotal) if vectors_of else k
+        source = self._refine_source(refine_vectors)
+        short_k = min(k * k_factor, self.ntotal) if source is not None else k
         xq = self.apply_transform(queries)
         params = self.structure.search_params(nprobe, ef, short_k)
 
         def run(a: int, b: int):
             dist, pos = self._scan(xq[a:b], params, k=short_k)
-            if vectors_of:
-                dist, pos = rerank(queries[a:b], dist, pos, k, self.metric, vectors_of)
+            if source is not None:
+                dist, pos = rerank(queries[a:b], pos, k, self.metric, source)
             return dist, pos
 
-        scratch = self.nlist + (short_k * self.d if vectors_of else 0)  # coarse distances, re-ranked vectors
+        scratch = self.nlist + (short_k * self.d if source is not None else 0)  # coarse distances, re-ranked vectors
         with self.decoding():
             dist, pos = _parallel(self._chunks(len(xq), threads, scratch), threads, run)
             ids = np.full(pos.shape, -1, dtype=np.int64)
@@ -324,7 +324,8 @@ class Index:
         if not np.isfinite(radius) or (self.metric == "l2" and radius < 0):
             raise VtoolError(f"radius must be a finite number{' >= 0' if self.metric == 'l2' else ''}, got {radius}")
         internal = radius if self.metric == "l2" else -radius
-        vectors_of = self._refine_source(refine_vectors)
+        source = self._refine_source(refine_vectors)
+        vectors_of = gather(source) if source is not None else None
         xq = self.apply_transform(queries)
         params = self.structure.search_params(nprobe, ef)
 
@@ -375,14 +376,14 @@ class Index:
         return self.prepare(queries, "queries")
 
     def _refine_source(self, refine_vectors):
-        """How a search gets raw vectors for re-ranking: by row (RFlat) or by id (--refine)."""
+        """How a search gets raw vectors for re-ranking: the array by row (RFlat), or a function
+        of rows that reads them by id (--refine)."""
         if refine_vectors is not None:
             by_id = vectors_by_id(refine_vectors, self.id_codec.ids_of, None)
             return (lambda rows: self.prepare(by_id(rows).reshape(-1, self.d)).reshape(*rows.shape, self.d)) \
                 if self.cosine else by_id
         if self.refiner is not None:
-            vectors = self.refiner.vectors
-            return lambda rows: vectors[rows]
+            return self.refiner.vectors
         return None
 
     def _scan(self, xq: np.ndarray, params: dict, **collector):

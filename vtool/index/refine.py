@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vtool import _native
 from vtool.errors import VtoolError
 
 DEFAULT_K_FACTOR = 4
@@ -30,17 +31,23 @@ class RFlat:
         return None
 
 
-def rerank(queries: np.ndarray, dist: np.ndarray, pos: np.ndarray, k: int, metric: str, vectors_of) -> tuple:
-    """Exact distances for the shortlist (rows pos), best k kept (ties to the smaller row).
+def rerank(queries: np.ndarray, pos: np.ndarray, k: int, metric: str, source) -> tuple:
+    """Exact distances for the shortlist (rows pos, -1 = none), best k kept (ties to the smaller row).
 
-    vectors_of(rows) returns the raw vectors of valid rows (n, d)."""
-    valid = pos >= 0
-    safe = np.maximum(pos, 0)
-    vecs = vectors_of(safe)
-    exact = exact_distances(queries, vecs, metric)
-    exact = np.where(valid, exact, np.inf).astype(np.float32)
-    order = np.lexsort((np.where(valid, pos, np.iinfo(np.int64).max), exact), axis=1)[:, :k]
-    return np.take_along_axis(exact, order, 1), np.take_along_axis(pos, order, 1)
+    source: the raw vectors by row, (N, d) float32 read in place (RFlat's mapped section), or
+    a function of rows giving their vectors (nq, s, d)."""
+    if isinstance(source, np.ndarray):
+        return _native.rerank(queries, source, pos, k, metric)
+    pos = np.sort(pos, axis=1)  # local order = row order, so ties still go to the smaller row
+    vecs = source(np.maximum(pos, 0)).reshape(-1, queries.shape[1])
+    local = np.where(pos >= 0, np.arange(pos.size).reshape(pos.shape), -1)
+    dist, at = _native.rerank(queries, vecs, local, k, metric)
+    return dist, np.where(at >= 0, pos.ravel()[np.maximum(at, 0)], -1)
+
+
+def gather(source):
+    """rows -> their raw vectors, for either kind of source."""
+    return (lambda rows: source[rows]) if isinstance(source, np.ndarray) else source
 
 
 def exact_distances(queries: np.ndarray, vecs: np.ndarray, metric: str) -> np.ndarray:
