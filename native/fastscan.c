@@ -402,6 +402,13 @@ static float lanes16(const float *x, const float *c, int64_t d, int l2) {
     return lanes16_scalar(x, c, d, l2);
 }
 
+/* The integer pre-filter: sums that can give a distance <= limit (one unit of slack for the
+ * rounding); the exact float test follows. */
+static inline uint32_t int_threshold(float limit, float bias, float scale) {
+    float room = (limit - bias) * scale;
+    return room >= 65535.f ? 0xFFFFu : room < 0.f ? 0u : (uint32_t)room + 1u;
+}
+
 /* Candidates of a radius search (kept out of line: the top-k loop stays as small as it was). */
 __attribute__((noinline)) static int radius_push(vt_collector *out, int64_t q, const int32_t *cand, int64_t nc,
                                                  const uint16_t *sums, float bias, float inv, int64_t first) {
@@ -476,19 +483,20 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
                 int64_t nblk = nb - bb < 64 ? nb - bb : 64;
                 vt_fs_accumulate(blocks + (b0 + bb) * 16 * m, nblk, m, qlut, sums);
                 int64_t first = begin + bb * 32, count = end - first < nblk * 32 ? end - first : nblk * 32;
-                /* integer pre-filter against the heap's worst (one unit of slack for rounding),
-                   then the exact float test */
-                float room = ((topk ? h[0] : out->radius) - tbias - lbias) * scale;
-                uint32_t thr = room >= 65535.f ? 0xFFFFu : room < 0.f ? 0u : (uint32_t)room + 1u;
-                int64_t nc = candidates(sums, count, thr, cand);
+                const float fb = tbias + lbias;
                 if (!topk) {
-                    if ((rc = radius_push(out, q, cand, nc, sums, tbias + lbias, inv, first))) goto done;
+                    int64_t nc = candidates(sums, count, int_threshold(out->radius, fb, scale), cand);
+                    if ((rc = radius_push(out, q, cand, nc, sums, fb, inv, first))) goto done;
                     continue;
                 }
-                for (int64_t c = 0; c < nc; c++) {
-                    int64_t t = cand[c];
-                    float dist = tbias + lbias + (float)sums[t] * inv;
-                    if (dist <= h[0]) vt_heap_push(h, hp, k, dist, first + t);
+                for (int64_t t0 = 0; t0 < count; t0 += 32) { /* the heap's bound refreshed per block */
+                    int64_t nc = candidates(sums + t0, count - t0 < 32 ? count - t0 : 32,
+                                            int_threshold(h[0], fb, scale), cand);
+                    for (int64_t c = 0; c < nc; c++) {
+                        int64_t t = t0 + cand[c];
+                        float dist = fb + (float)sums[t] * inv;
+                        if (dist <= h[0]) vt_heap_push(h, hp, k, dist, first + t);
+                    }
                 }
             }
         }
