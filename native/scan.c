@@ -104,6 +104,32 @@ void vt_scanner_set_query(vt_scanner *s, const float *x) {
     if (s->kind == VT_SCAN_RQ && s->metric != 1 && !s->residual_l2) s->bias = sqr_norm(x, s->d);
 }
 
+/* out = a + b: a list's table from its precomputed part and the query's part, on every
+ * list a query probes (up to m * 256 floats), so at the widest vectors the machine has. */
+static void add_tables_scalar(const float *a, const float *b, int64_t n, float *out) {
+    for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+#if VT_X86
+VT_TARGET_AVX2 static void add_tables_avx2(const float *a, const float *b, int64_t n, float *out) {
+    for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+VT_TARGET_AVX512 static void add_tables_avx512(const float *a, const float *b, int64_t n, float *out) {
+    for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+#endif
+
+static void add_tables(const float *a, const float *b, int64_t n, float *out) {
+#if VT_X86
+    switch (vt_simd_level()) {
+    case VT_AVX512: add_tables_avx512(a, b, n, out); return;
+    case VT_AVX2: add_tables_avx2(a, b, n, out); return;
+    }
+#endif
+    add_tables_scalar(a, b, n, out);
+}
+
 int vt_scanner_set_list(vt_scanner *s, int64_t l, float coarse_dist) {
     /* loops over local pointers: the build has -fno-strict-aliasing, so stores through a
        field of s would make the compiler reload s's fields at every step (no vectorising) */
@@ -118,14 +144,20 @@ int vt_scanner_set_list(vt_scanner *s, int64_t l, float coarse_dist) {
         return 0;
     }
     float *qv = s->qv, *lut = s->lut;
+    if (s->use_pre) { /* |q - c|^2 + (2<c, r> [+ |r|^2 for PQ]) - 2<q, r>: no residual needed */
+        add_tables(s->precomputed + l * size, s->qlut, size, lut);
+        s->tab = lut;
+        if (coarse_dist == coarse_dist) {
+            s->bias = coarse_dist;
+        } else { /* NaN: not known */
+            for (int64_t i = 0; i < d; i++) qv[i] = x[i] - c[i];
+            s->bias = sqr_norm(qv, d);
+        }
+        return 0;
+    }
     for (int64_t i = 0; i < d; i++) qv[i] = x[i] - c[i];
     s->qvec = qv;
-    if (s->use_pre) { /* |q - c|^2 + (2<c, r> [+ |r|^2 for PQ]) - 2<q, r> */
-        const float *t2 = s->precomputed + l * size, *qlut = s->qlut;
-        for (int64_t k = 0; k < size; k++) lut[k] = t2[k] + qlut[k];
-        s->tab = lut;
-        s->bias = coarse_dist == coarse_dist ? coarse_dist : sqr_norm(qv, d); /* NaN: not known */
-    } else if (s->has_lut) {
+    if (s->has_lut) {
         vt_lut_from_transposed(s->kind, qv, d, s->cbt, s->m, s->ksub, s->metric, lut);
         s->tab = lut;
         s->bias = s->kind == VT_SCAN_RQ ? sqr_norm(qv, d) : 0.f; /* |q - c|^2 + |r|^2 - 2<q - c, r> */
