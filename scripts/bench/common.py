@@ -27,7 +27,9 @@ def import_faiss(coretype: str | None = None):
     from threadpoolctl import threadpool_info
 
     numpy_arch = next((i.get("architecture") for i in threadpool_info() if i.get("internal_api") == "openblas"), None)
-    os.environ["OPENBLAS_CORETYPE"] = coretype or os.environ.get("VTOOL_BENCH_CORETYPE") or numpy_arch or "SkylakeX"
+    chosen = coretype or os.environ.get("VTOOL_BENCH_CORETYPE") or numpy_arch
+    if chosen:  # never a fixed guess: undetected, faiss's OpenBLAS detects for itself
+        os.environ["OPENBLAS_CORETYPE"] = chosen
     import faiss
 
     return faiss
@@ -111,3 +113,13 @@ def synthetic_1m_128(tmp: str, n_queries: int):
     path = f"{tmp}/synthetic-1M-128.npy"
     np.save(path, base)
     return path, base, queries, knn(queries, base, 10)[1]
+
+
+def sgemm_gflops(d: int, size: int = 4096, repeats: int = 5) -> float:
+    """The machine's float32 matrix-product rate (numpy's BLAS, threads as currently limited),
+    at the shapes exact k-NN uses: (size x d) times (d x size)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, d), dtype=np.float32)
+    b = rng.standard_normal((size, d), dtype=np.float32)
+    t, _ = median_time(lambda: a @ b.T, repeats)
+    return 2.0 * size * size * d / t / 1e9

@@ -235,3 +235,35 @@ def test_distances_to_listed_rows_refuse_rows_outside_the_matrix(bad):
     y = np.zeros((40, 8), np.float32)
     with pytest.raises(ValueError, match="out of range"):
         _native.distances_rows(np.zeros(8, np.float32), y, np.array([0, bad]), "l2")
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_inner_product_fold_is_the_same_at_every_level_and_thread_count(metric):
+    """The SIMD folds push what the scalar loop pushes: ties, exact matches, NaN, blocks
+    narrower and wider than k; and the fold split over threads changes nothing."""
+    from vtool.exact import knn
+    rng = np.random.default_rng(12)
+    q = rng.integers(0, 3, size=(70, 8)).astype(np.float32)  # many exact ties and exact matches
+    b = rng.integers(0, 3, size=(700, 8)).astype(np.float32)
+    ip = q @ b.T
+    ip[3, 5] = np.nan
+    results = []
+    for level in LEVELS:
+        _native.set_simd_level(level)
+        for width in (7, 300):  # narrower and wider than k
+            top = _native.TopK(len(q), 20)
+            for j0 in range(0, len(b), width):
+                blk = b[j0:j0 + width]
+                top.add_inner_products(np.ascontiguousarray(ip[:, j0:j0 + width]), j0, 0, _native.norms_sqr(q),
+                                       _native.norms_sqr(blk), metric)
+            results.append(top.result())
+        for t in (1, 3):  # knn gives inner products for ip, not minimised distances
+            d, i = knn(q, b, 20, metric, threads=t)
+            results.append((d if metric == "l2" else -d, i))
+    for d, i in results[1:]:
+        np.testing.assert_array_equal(i, results[0][1])
+        np.testing.assert_array_equal(d, results[0][0])
+    ref = np.where(np.isnan(ip), np.inf, (q ** 2).sum(1)[:, None] + (b ** 2).sum(1)[None] - 2 * ip
+                   if metric == "l2" else -ip)
+    _, ref_i = reference_topk(np.maximum(ref, 0) if metric == "l2" else ref, 20)
+    np.testing.assert_array_equal(results[0][1][[0, 1, 2, 4]], ref_i[[0, 1, 2, 4]])
