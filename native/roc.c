@@ -1,16 +1,17 @@
-/* Random Order Coding (bits-back ANS) of one list of distinct ids: a set of n ids below N
- * costs about log2 C(N, n) bits, the n! orders being paid back (Severo et al.).
+/* Random Order Coding (bits-back ANS) of lists of distinct ids: a set of n ids below N costs
+ * about log2 C(N, n) bits, the n! orders being paid back (Severo et al.). Lists are coded in
+ * groups, one stream a group: the start-up and the final state are paid once a group.
  *
  * Compression, for i = n .. 1: decode a position j uniform in [0, i) from the ANS state
  * (taking bits back), remove the j-th smallest remaining id v, and encode v among the ids
  * not left in the set: v - j, uniform in [0, N - i + 1). Decompression runs the steps
  * backwards: decode v - j, recover v and j from the set, insert v, encode j. The total is
- * log2 C(N, n) bits plus the ANS state and start-up (a few dozen bits a list).
+ * log2 C(N, n) bits plus the ANS state and start-up (a few dozen bits a stream).
  *
  * rANS: 64-bit state in [2^31, 2^63), 32-bit words on a stack, probabilities in units of
  * 2^-31 (a uniform over R <= 2^31 gives R - r symbols 2^31 div R and r symbols one more).
  * A universe above 2^31 is split into a uniform high part below 2^24 and exact low bits.
- * Stream of one list (32-bit words): final state (low, high), then the stack, bottom first.
+ * Stream of a group (32-bit words): final state (low, high), then the stack, bottom first.
  * Decoders check every read: corrupt bytes give an error, never an out-of-bounds access.
  */
 #include <stdlib.h>
@@ -187,91 +188,120 @@ static uint64_t bl_take(blocked *b, int64_t j) {
     return v;
 }
 
-/* Upper bound on the stream length in words for n ids. */
+/* Upper bound on the stream length in words for n ids (in any number of lists). */
 int64_t vt_roc_max_words(int64_t n, uint64_t universe) {
     int64_t per = (vt_bit_width(universe) + 31) / 32 + 1;
     return 2 + n * (per + 1);
 }
 
-/* Compress n distinct sorted ids below universe; returns the stream length in words, or < 0. */
-int64_t vt_roc_encode(const uint64_t *ids, int64_t n, uint64_t universe, uint32_t *out, int64_t cap) {
-    if (n < 0 || universe < 1 || universe > (1ull << 55) || cap < 2) return -1;
-    for (int64_t i = 0; i < n; i++)
-        if (ids[i] >= universe || (i && ids[i] <= ids[i - 1])) return -2;
-    blocked set = {0};
-    if (bl_init(&set, n)) {
-        bl_free(&set);
-        return -3;
+/* The lists' total length, or -1 when a count is negative or the sum overflows. */
+static int64_t total_count(const int64_t *counts, int64_t nlists) {
+    int64_t total = 0;
+    for (int64_t l = 0; l < nlists; l++) {
+        if (counts[l] < 0 || counts[l] > INT64_MAX / 4 - total) return -1;
+        total += counts[l];
     }
-    /* load the sorted ids as full blocks */
-    for (int64_t i = 0; i < n; i += BLOCK / 2) {
-        int64_t k = set.nblocks++;
-        set.blocks[k] = malloc(sizeof(uint64_t) * BLOCK);
-        if (!set.blocks[k]) {
+    return total;
+}
+
+/* Compress nlists lists (counts[l] distinct sorted ids below universe each, concatenated) into
+ * one stream, list after list: a list's bits-back start-up takes its bits from the lists coded
+ * before it, so the group pays one start-up and one final state, not one a list. Returns the
+ * stream length in words, or < 0. */
+int64_t vt_roc_encode(const uint64_t *ids, const int64_t *counts, int64_t nlists, uint64_t universe, uint32_t *out,
+                      int64_t cap) {
+    int64_t total = nlists >= 0 ? total_count(counts, nlists) : -1;
+    if (total < 0 || universe < 1 || universe > (1ull << 55) || cap < 2) return -1;
+    for (int64_t l = 0, at = 0; l < nlists; at += counts[l++])
+        for (int64_t i = at; i < at + counts[l]; i++)
+            if (ids[i] >= universe || (i > at && ids[i] <= ids[i - 1])) return -2;
+    rans r = {RANS_L, out + 2, 0, cap - 2, 0};
+    for (int64_t l = 0, at = 0; l < nlists && !r.err; at += counts[l++]) {
+        int64_t n = counts[l];
+        blocked set = {0};
+        if (bl_init(&set, n)) {
             bl_free(&set);
             return -3;
         }
-        set.sizes[k] = n - i < BLOCK / 2 ? n - i : BLOCK / 2;
-        memcpy(set.blocks[k], ids + i, sizeof(uint64_t) * (size_t)set.sizes[k]);
+        for (int64_t i = 0; i < n; i += BLOCK / 2) { /* the sorted ids as full blocks */
+            int64_t k = set.nblocks++;
+            if (!(set.blocks[k] = malloc(sizeof(uint64_t) * BLOCK))) {
+                bl_free(&set);
+                return -3;
+            }
+            set.sizes[k] = n - i < BLOCK / 2 ? n - i : BLOCK / 2;
+            memcpy(set.blocks[k], ids + at + i, sizeof(uint64_t) * (size_t)set.sizes[k]);
+        }
+        for (int64_t i = n; i >= 1 && !r.err; i--) {
+            int64_t j = (int64_t)dec_uniform(&r, (uint64_t)i, 0);
+            uint64_t v = bl_take(&set, j);
+            enc_big(&r, v - (uint64_t)j, universe - (uint64_t)i + 1);
+        }
+        bl_free(&set);
     }
-    rans r = {RANS_L, out + 2, 0, cap - 2, 0};
-    for (int64_t i = n; i >= 1 && !r.err; i--) {
-        int64_t j = (int64_t)dec_uniform(&r, (uint64_t)i, 0);
-        uint64_t v = bl_take(&set, j);
-        enc_big(&r, v - (uint64_t)j, universe - (uint64_t)i + 1);
-    }
-    bl_free(&set);
     if (r.err) return -4;
     out[0] = (uint32_t)r.x;
     out[1] = (uint32_t)(r.x >> 32);
     return r.len + 2;
 }
 
-/* Decompress into sorted ids (n of them); 0 on success, < 0 if the stream is corrupt. */
-int vt_roc_decode(const uint32_t *stream, int64_t nwords, int64_t n, uint64_t universe, uint64_t *ids) {
-    if (n < 0 || nwords < 2 || universe < 1 || universe > (1ull << 55)) return -1;
-    int64_t cap = nwords + n + 2;
+/* Decompress a stream of nlists lists (the last coded comes out first) into their sorted ids,
+ * concatenated in list order; 0 on success, < 0 if the stream is corrupt. */
+int vt_roc_decode(const uint32_t *stream, int64_t nwords, const int64_t *counts, int64_t nlists, uint64_t universe,
+                  uint64_t *ids) {
+    int64_t total = nlists >= 0 ? total_count(counts, nlists) : -1;
+    if (total < 0 || nwords < 2 || universe < 1 || universe > (1ull << 55)) return -1;
+    int64_t cap = nwords + total + 2;
     uint32_t *stack = malloc(sizeof(uint32_t) * (size_t)cap);
-    blocked set = {0};
-    int rc = 0;
-    if (!stack || bl_init(&set, n)) {
-        free(stack);
-        bl_free(&set);
-        return -3;
-    }
+    if (!stack) return -3;
     memcpy(stack, stream + 2, sizeof(uint32_t) * (size_t)(nwords - 2));
     rans r = {(uint64_t)stream[0] | ((uint64_t)stream[1] << 32), stack, nwords - 2, cap, 0};
-    if (r.x < RANS_L || r.x >= (1ull << 63)) rc = -2;
-    if (n > 0 && (uint64_t)n > universe) rc = -1;
-    for (int64_t i = 1; i <= n && !rc; i++) {
-        uint64_t g = dec_big(&r, universe - (uint64_t)i + 1);
-        int64_t rank;
-        uint64_t v = bl_gap_to_value(&set, g, &rank);
-        if (r.err || v >= universe || bl_insert(&set, v) != rank) {
-            rc = -2;
-            break;
+    int rc = r.x < RANS_L || r.x >= (1ull << 63) ? -2 : 0;
+    for (int64_t l = nlists - 1, at = total; l >= 0 && !rc; l--) {
+        int64_t n = counts[l];
+        at -= n;
+        blocked set = {0};
+        if ((uint64_t)n > universe) rc = -1;
+        else if (bl_init(&set, n)) rc = -3;
+        for (int64_t i = 1; i <= n && !rc; i++) {
+            uint64_t g = dec_big(&r, universe - (uint64_t)i + 1);
+            int64_t rank;
+            uint64_t v = bl_gap_to_value(&set, g, &rank);
+            if (r.err || v >= universe || bl_insert(&set, v) != rank) {
+                rc = -2;
+                break;
+            }
+            enc_uniform(&r, (uint64_t)rank, (uint64_t)i);
+            if (r.err) rc = -2;
         }
-        enc_uniform(&r, (uint64_t)rank, (uint64_t)i);
-        if (r.err) rc = -2;
+        if (!rc) { /* read the set out in order */
+            int64_t p = 0;
+            for (int64_t k = 0; k < set.nblocks; k++)
+                for (int64_t t = 0; t < set.sizes[k]; t++) ids[at + p++] = set.blocks[k][t];
+            if (p != n) rc = -2;
+        }
+        bl_free(&set);
     }
-    if (!rc) { /* read the set out in order */
-        int64_t p = 0;
-        for (int64_t k = 0; k < set.nblocks; k++)
-            for (int64_t t = 0; t < set.sizes[k]; t++) ids[p++] = set.blocks[k][t];
-        if (p != n) rc = -2;
-    }
+    /* decoding undoes the encoding exactly: the state is back where encoding began and only
+       the zero words the start-up borrowed are left (anything else: wrong counts or bytes) */
+    if (!rc && r.x != RANS_L) rc = -2;
+    for (int64_t k = 0; k < r.len && !rc; k++)
+        if (stack[k]) rc = -2;
     free(stack);
-    bl_free(&set);
     return rc;
 }
 
-/* Values of rows of an inverted file whose lists are ROC coded, in one call: each list a row
- * falls in is decoded whole, once while consecutive rows stay in it (give rows sorted and
- * every list is decoded once). word_offsets[l]..word_offsets[l + 1] is list l's stream. */
+/* Values of rows of an inverted file whose lists are ROC coded in groups of `group` lists (one
+ * stream a group, word_offsets[g]..word_offsets[g + 1]), in one call: the group a row falls
+ * in is decoded whole, once while consecutive rows stay in it (give rows sorted and every
+ * group is decoded once). */
 int vt_roc_get_rows(const uint32_t *data, int64_t ndata, const int64_t *word_offsets, const int64_t *list_offsets,
-                    int64_t nlist, uint64_t universe, const int64_t *rows, int64_t count, uint64_t *values) {
-    uint64_t *list = NULL;
-    int64_t cap = 0, current = -1, rc = 0;
+                    int64_t nlist, int64_t group, uint64_t universe, const int64_t *rows, int64_t count,
+                    uint64_t *values) {
+    uint64_t *ids = NULL;
+    int64_t *counts = NULL, cap = 0, current = -1, first = 0, rc = 0;
+    if (group < 1 || nlist < 0) return -1;
+    if (!(counts = malloc(sizeof(int64_t) * (size_t)group))) return -3;
     for (int64_t t = 0; t < count && !rc; t++) {
         int64_t r = rows[t], lo = 0, hi = nlist;
         if (r < 0 || nlist <= 0 || r >= list_offsets[nlist]) {
@@ -283,29 +313,34 @@ int vt_roc_get_rows(const uint32_t *data, int64_t ndata, const int64_t *word_off
             if (list_offsets[mid] <= r) lo = mid;
             else hi = mid;
         }
-        if (lo != current) {
-            int64_t a = word_offsets[lo], b = word_offsets[lo + 1], n = list_offsets[lo + 1] - list_offsets[lo];
+        int64_t g = lo / group;
+        if (g != current) {
+            int64_t l0 = g * group, l1 = l0 + group < nlist ? l0 + group : nlist;
+            int64_t a = word_offsets[g], b = word_offsets[g + 1], n = list_offsets[l1] - list_offsets[l0];
             if (a < 0 || b < a || b > ndata || n < 0) {
                 rc = -1;
                 break;
             }
+            for (int64_t l = l0; l < l1; l++) counts[l - l0] = list_offsets[l + 1] - list_offsets[l];
             if (n > cap) {
-                uint64_t *grown = realloc(list, sizeof(uint64_t) * (size_t)n);
+                uint64_t *grown = realloc(ids, sizeof(uint64_t) * (size_t)n);
                 if (!grown) {
                     rc = -3;
                     break;
                 }
-                list = grown;
+                ids = grown;
                 cap = n;
             }
-            if (vt_roc_decode(data + a, b - a, n, universe, list)) {
+            if (vt_roc_decode(data + a, b - a, counts, l1 - l0, universe, ids)) {
                 rc = -2;
                 break;
             }
-            current = lo;
+            current = g;
+            first = list_offsets[l0];
         }
-        values[t] = list[r - list_offsets[lo]];
+        values[t] = ids[r - first];
     }
-    free(list);
+    free(ids);
+    free(counts);
     return (int)rc;
 }

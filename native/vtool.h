@@ -205,10 +205,14 @@ int64_t vt_ef_decode(const uint64_t *words, int64_t nwords, int64_t n, uint64_t 
 int vt_ef_get_rows(const uint64_t *words, int64_t nwords, const int64_t *word_offsets, const int64_t *list_offsets,
                    int64_t nlist, uint64_t universe, const int64_t *rows, int64_t count, uint64_t *values);
 int64_t vt_roc_max_words(int64_t n, uint64_t universe);
-int64_t vt_roc_encode(const uint64_t *ids, int64_t n, uint64_t universe, uint32_t *out, int64_t cap);
-int vt_roc_decode(const uint32_t *stream, int64_t nwords, int64_t n, uint64_t universe, uint64_t *ids);
+/* ROC: lists (counts[l] sorted ids each, concatenated) coded one after another in one stream. */
+int64_t vt_roc_encode(const uint64_t *ids, const int64_t *counts, int64_t nlists, uint64_t universe, uint32_t *out,
+                      int64_t cap);
+int vt_roc_decode(const uint32_t *stream, int64_t nwords, const int64_t *counts, int64_t nlists, uint64_t universe,
+                  uint64_t *ids);
 int vt_roc_get_rows(const uint32_t *data, int64_t ndata, const int64_t *word_offsets, const int64_t *list_offsets,
-                    int64_t nlist, uint64_t universe, const int64_t *rows, int64_t count, uint64_t *values);
+                    int64_t nlist, int64_t group, uint64_t universe, const int64_t *rows, int64_t count,
+                    uint64_t *values);
 int64_t vt_wm_words(int64_t n, int levels);
 int vt_wm_build(const uint32_t *symbols, int64_t n, int levels, uint64_t *words, int64_t nwords);
 int64_t vt_wm_aid_size(const uint64_t *words, int64_t nwords);

@@ -667,44 +667,51 @@ def ef_get_rows(words: np.ndarray, word_offsets: np.ndarray, list_offsets: np.nd
 
 
 def _rows_of_lists(get_rows, data_ptr, ndata: int, word_offsets, list_offsets, universe: int, rows,
-                   what: str) -> np.ndarray:
-    """Call a per-list codec's vt_*_get_rows over rows (int64) of an inverted file."""
+                   what: str, *extra) -> np.ndarray:
+    """Call a per-list codec's vt_*_get_rows over rows (int64) of an inverted file (extra: the
+    codec's own arguments after the list count)."""
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     out = np.empty(len(rows), dtype=np.uint64)
     if len(rows) and get_rows(data_ptr, ndata, _ptr("int64_t *", np.ascontiguousarray(word_offsets, np.int64)),
                               _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)),
-                              len(list_offsets) - 1, universe, _ptr("int64_t *", rows), len(rows),
+                              len(list_offsets) - 1, *extra, universe, _ptr("int64_t *", rows), len(rows),
                               _ptr("uint64_t *", out)):
         raise CorruptData(f"corrupt {what} ids or row out of range")
     return out
 
 
-def roc_encode(sorted_ids: np.ndarray, universe: int) -> np.ndarray:
+def roc_encode(sorted_ids: np.ndarray, universe: int, counts=None) -> np.ndarray:
+    """One ROC stream of lists (counts[l] sorted ids each, concatenated; one list by default)."""
     ids = _u64(sorted_ids)
+    counts = np.ascontiguousarray([len(ids)] if counts is None else counts, dtype=np.int64)
     cap = lib.vt_roc_max_words(len(ids), universe)
     out = np.empty(cap, dtype=np.uint32)
-    got = lib.vt_roc_encode(_ptr("uint64_t *", ids) if len(ids) else ffi.NULL, len(ids), universe,
-                            _ptr("uint32_t *", out), cap)
+    got = lib.vt_roc_encode(_ptr("uint64_t *", ids) if len(ids) else ffi.NULL, _ptr("int64_t *", counts), len(counts),
+                            universe, _ptr("uint32_t *", out), cap)
     if got < 0:
         raise CorruptData(f"ROC encoding failed ({got}): ids must be distinct, sorted and below the universe")
     return out[:got].copy()
 
 
-def roc_decode(stream: np.ndarray, n: int, universe: int) -> np.ndarray:
+def roc_decode(stream: np.ndarray, n: int | np.ndarray, universe: int) -> np.ndarray:
+    """The sorted ids of a stream's lists (n ids, or counts[l] for each list), concatenated."""
     stream = np.ascontiguousarray(stream, dtype=np.uint32)
-    out = np.empty(max(n, 1), dtype=np.uint64)
-    if lib.vt_roc_decode(_ptr("uint32_t *", stream), len(stream), n, universe, _ptr("uint64_t *", out)):
+    counts = np.ascontiguousarray(np.atleast_1d(n), dtype=np.int64)
+    total = int(counts.sum())
+    out = np.empty(max(total, 1), dtype=np.uint64)
+    if lib.vt_roc_decode(_ptr("uint32_t *", stream), len(stream), _ptr("int64_t *", counts), len(counts), universe,
+                         _ptr("uint64_t *", out)):
         raise CorruptData("corrupt ROC stream")
-    return out[:n]
+    return out[:total]
 
 
 def roc_get_rows(data: np.ndarray, word_offsets: np.ndarray, list_offsets: np.ndarray, universe: int,
-                 rows: np.ndarray) -> np.ndarray:
-    """Values of rows of an inverted file whose lists are ROC coded (one C call; sorted rows
-    decode each list once)."""
+                 rows: np.ndarray, group: int = 1) -> np.ndarray:
+    """Values of rows of an inverted file whose lists are ROC coded in streams of `group` lists
+    (one C call; sorted rows decode each stream once)."""
     data = np.ascontiguousarray(data, dtype=np.uint32)
     return _rows_of_lists(lib.vt_roc_get_rows, _ptr("uint32_t *", data), len(data), word_offsets, list_offsets,
-                          universe, rows, "ROC")
+                          universe, rows, "ROC", group)
 
 
 def wm_build(symbols: np.ndarray, levels: int) -> np.ndarray:

@@ -132,16 +132,28 @@ int main(int argc, char **argv) {
         int64_t n = random_set(set, (int64_t)(next() % MAXN) % (int64_t)(universe < MAXN ? universe : MAXN), universe);
         int64_t cap = vt_roc_max_words(n, universe);
         uint32_t *roc = malloc(sizeof(uint32_t) * (size_t)cap);
-        int64_t len = vt_roc_encode(set, n, universe, roc, cap);
+        int64_t one[1] = {n};
+        int64_t len = vt_roc_encode(set, one, 1, universe, roc, cap);
         int64_t ewords = vt_ef_words(n, universe);
         uint64_t *ef = calloc((size_t)ewords, sizeof(uint64_t));
         vt_ef_encode(set, n, universe, ef, ewords);
         int64_t pwords = vt_packed_words(n, 40);
         uint64_t *packed = calloc((size_t)pwords, sizeof(uint64_t));
         vt_packed_encode(set, n, 40, packed, pwords);
-        if (len < 0 || vt_roc_decode(roc, len, n, universe, out) != 0 || (n && memcmp(out, set, 8 * (size_t)n))) {
+        if (len < 0 || vt_roc_decode(roc, len, one, 1, universe, out) != 0 || (n && memcmp(out, set, 8 * (size_t)n))) {
             fprintf(stderr, "round trip failed at iteration %ld\n", it);
             return 1;
+        }
+        { /* the same ids as two lists chained in one stream */
+            int64_t two[2] = {n / 3, n - n / 3};
+            uint32_t *chain = malloc(sizeof(uint32_t) * (size_t)cap);
+            int64_t clen = vt_roc_encode(set, two, 2, universe, chain, cap);
+            if (clen < 0 || vt_roc_decode(chain, clen, two, 2, universe, out) != 0 ||
+                (n && memcmp(out, set, 8 * (size_t)n))) {
+                fprintf(stderr, "chained round trip failed at iteration %ld\n", it);
+                return 1;
+            }
+            free(chain);
         }
         /* mutate: flip bits, truncate, or replace with random words; wrong n and universe too */
         int mode = (int)(next() % 4);
@@ -151,12 +163,15 @@ int main(int argc, char **argv) {
         if (mode == 3)
             for (int64_t k = 0; k < rlen; k++) roc[k] = (uint32_t)next();
         int64_t dn = mode == 2 ? (int64_t)(next() % MAXN) : n;
-        vt_roc_decode(roc, rlen, dn, universe, out);
+        int64_t dcounts[1] = {dn};
+        vt_roc_decode(roc, rlen, dcounts, 1, universe, out);
         { /* the same stream as two lists of an inverted file, offsets crafted as well */
             int64_t cut = rlen ? (int64_t)(next() % (uint64_t)(rlen + 1)) : 0, split = dn ? (int64_t)(next() % (uint64_t)(dn + 1)) : 0;
             int64_t woff[3] = {0, cut, mode == 2 ? rlen + 3 : rlen}, loff[3] = {0, split, dn}, rows[16];
             for (int k = 0; k < 16; k++) rows[k] = (int64_t)(next() % (uint64_t)(dn + 2)) - 1;
-            vt_roc_get_rows(roc, rlen, woff, loff, 2, universe, rows, 16, out);
+            vt_roc_get_rows(roc, rlen, woff, loff, 2, 1, universe, rows, 16, out);
+            int64_t goff[2] = {0, mode == 2 ? rlen + 3 : rlen}; /* both lists in one stream */
+            vt_roc_get_rows(roc, rlen, goff, loff, 2, 2, universe, rows, 16, out);
         }
         int64_t elen = mode == 1 ? (int64_t)(next() % (uint64_t)(ewords + 1)) : ewords;
         for (int k = 0; k < 4 && elen > 0; k++) ef[next() % (uint64_t)elen] ^= 1ull << (next() % 64);

@@ -10,14 +10,16 @@ maps ranks to ids and the codecs code ranks, so dense-id codecs work for any ids
     int64    8 bytes per id, in row order (the uncompressed baseline)
     packed   ceil(log2 N) bits per id, row order kept; random access
     ef       Elias-Fano per list, ids sorted within each list (rows reordered); random access
-    roc      Random Order Coding (bits-back rANS) per list, sorted; whole-list decode
+    roc      Random Order Coding (bits-back rANS) of lists chained in streams of 16, sorted;
+             a row's whole stream is decoded (once per search for all the rows it holds)
     wt       a wavelet matrix over "list of the id of rank i": the j-th smallest id of list l
              is select_l(j); N ceil(log2 nlist) bits + 3 % directories; random access
 
 Sections: int64 `ids`; packed `id_packed` (uint64 words); ef `id_ef` (uint64 words) and
-`id_ef_offsets`; roc `id_roc` (uint32 words) and `id_roc_offsets`; the offsets (nlist + 1
-word offsets into the data) are themselves Elias-Fano coded (uint64 words), so they cost
-a dozen bits a list, not 64; wt `id_wt` (uint64 words); with the id table, `id_table` (uint64
+`id_ef_offsets`; roc `id_roc` (uint32 words) and `id_roc_offsets`; the offsets (one more than
+the streams: word offsets into the data) are themselves Elias-Fano coded (uint64 words), so
+they cost a dozen bits a stream, not 64; the header's "id_roc_group" is the lists a roc
+stream holds (absent: 1, as files before groups); wt `id_wt` (uint64 words); with the id table, `id_table` (uint64
 Elias-Fano words of the sorted ids).
 The header's "id_codec" names the codec and "id_universe" the universe of the coded values.
 """
@@ -32,6 +34,7 @@ from vtool import _native
 from vtool.errors import VtoolError
 
 METHODS = ("int64", "packed", "ef", "roc", "wt")
+ROC_GROUP = 16  # lists a ROC stream chains: one start-up and final state (~90 bits) for 16 lists
 RANDOM_ACCESS = ("int64", "packed", "ef", "wt")
 
 
@@ -99,11 +102,15 @@ class PackedIds(IdCodec):
 
 
 class _PerList(IdCodec):
+    """One stream per list, or per group of lists (streams()), at word offsets Elias-Fano coded."""
     data_name = offsets_name = ""
 
     def __init__(self, sections, header, list_offsets):
         super().__init__(sections, header, list_offsets)
-        self.offsets = decode_offsets(sections[self.offsets_name], len(self.list_offsets), len(sections[self.data_name]))
+        self.offsets = decode_offsets(sections[self.offsets_name], self.streams() + 1, len(sections[self.data_name]))
+
+    def streams(self) -> int:
+        return len(self.list_offsets) - 1
 
 
 class EliasFanoIds(_PerList):
@@ -121,13 +128,22 @@ class RocIds(_PerList):
     name = "roc"
     data_name, offsets_name = "id_roc", "id_roc_offsets"
 
+    def __init__(self, sections, header, list_offsets):
+        self.group = int(header.get("id_roc_group", 1))  # files before groups: one stream a list
+        if self.group < 1:
+            raise VtoolError(f"corrupt ROC ids: group of {self.group} lists")
+        super().__init__(sections, header, list_offsets)
+
+    def streams(self) -> int:
+        return -(-(len(self.list_offsets) - 1) // self.group)
+
     def _values_of(self, rows):
-        """Rows sorted so that each list they touch is decoded once, in one C call."""
+        """Rows sorted so that each stream they touch is decoded once, in one C call."""
         order = np.argsort(rows, kind="stable")
         out = np.empty(len(rows), dtype=np.uint64)
         try:
             out[order] = _native.roc_get_rows(self.sections[self.data_name], self.offsets, self.list_offsets,
-                                              self.universe, rows[order])
+                                              self.universe, rows[order], self.group)
         except ValueError:
             raise VtoolError("corrupt ROC ids") from None
         return out
@@ -219,14 +235,22 @@ def encode_ids(method: str, ids: np.ndarray, list_offsets: np.ndarray) -> tuple[
             a, b = int(list_offsets[lst]), int(list_offsets[lst + 1])
             order[a:b] = a + np.argsort(values[a:b], kind="stable")
         return sections, header, order
-    streams, offsets = [], [0]
-    for lst in range(len(list_offsets) - 1):
+    nlist = len(list_offsets) - 1
+    sorted_values = np.empty_like(values)
+    for lst in range(nlist):  # rows sorted by id within each list
         a, b = int(list_offsets[lst]), int(list_offsets[lst + 1])
         local = np.argsort(values[a:b], kind="stable")
         order[a:b] = a + local
-        sorted_values = values[a:b][local]
-        stream = (_native.ef_encode(sorted_values, universe) if method == "ef"
-                  else _native.roc_encode(sorted_values, universe))
+        sorted_values[a:b] = values[a:b][local]
+    group = ROC_GROUP if method == "roc" else 1
+    if method == "roc":
+        header["id_roc_group"] = group
+    streams, offsets = [], [0]
+    for l0 in range(0, nlist, group):  # one stream a list (ef) or a group of lists (roc)
+        l1 = min(l0 + group, nlist)
+        a, b = int(list_offsets[l0]), int(list_offsets[l1])
+        stream = (_native.ef_encode(sorted_values[a:b], universe) if method == "ef"
+                  else _native.roc_encode(sorted_values[a:b], universe, np.diff(list_offsets[l0:l1 + 1])))
         streams.append(stream)
         offsets.append(offsets[-1] + len(stream))
     dtype = np.uint64 if method == "ef" else np.uint32

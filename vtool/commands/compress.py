@@ -51,8 +51,8 @@ def compress_ids(index_path: str, output: str, method: str = "auto", verify: boo
             raise VtoolError(f"{index_path}: the {chosen} id codec would renumber this graph's nodes (its ids "
                              "are not ascending in row order); use --method int64 with --adjacency")
         graph_report = index.structure.compress(adjacency or "ef")
-    header = {k: v for k, v in index.header.items()
-              if k not in ("id_codec", "id_universe", "id_table_universe", "code_codec", "sections")}
+    header = {k: v for k, v in index.header.items()  # the id codec's fields are replaced whole
+              if not k.startswith("id_") and k not in ("code_codec", "sections")}
     header.update(fields)
     header.update(index.structure.header_fields())
     plain = index.store.rows(order)  # every row's code, in the codec's row order

@@ -559,7 +559,7 @@ def header_problem(h: dict) -> str | None:
         return "header field 'ntotal' is not a count"
     if not isinstance(h.get("id_codec", "int64"), str):
         return "header field 'id_codec' is not a string"
-    for key in ("id_universe", "id_table_universe"):
+    for key in ("id_universe", "id_table_universe", "id_roc_group"):
         if key in h and (type(h[key]) is not int or not 0 <= h[key] <= MAX_COUNT):
             return f"header field {key!r} is not a count"
     if h.get("code_codec") not in (None, "ans"):
