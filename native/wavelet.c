@@ -1,13 +1,14 @@
 /* Wavelet matrix over the sequence "list of the id at rank i", i = 0..N-1 (alphabet nlist):
- * the j-th smallest id of list l is select_l(j). N * ceil(log2 nlist) bits plus a rank
- * directory of 32 bits per 1024 (3.1 %), random access in O(levels) rank/select steps.
+ * the j-th smallest id of list l is select_l(j). N * ceil(log2 nlist) bits and a word a
+ * level, random access in O(levels) rank/select steps.
  *
- * Layout (64-bit words): header [n, levels]; then per level, from the top bit down:
- * [zeros at this level] [ceil(n/64) bit words] [ceil(n/1024) + 1 uint32 ranks of ones,
- * two per word]. Level k holds bit (levels-1-k) of every symbol in the order the previous
- * levels left them (zeros first, stably). All reads are checked against the buffer.
+ * Layout (64-bit words): header [n, levels | WM_NO_DIR]; then per level, from the top bit
+ * down: [zeros at this level] [ceil(n/64) bit words]. Level k holds bit (levels-1-k) of
+ * every symbol in the order the previous levels left them (zeros first, stably). Files
+ * written before WM_NO_DIR also stored, after each level's bits, a rank directory (32 bits
+ * per 1024, 3.1 %) that nothing reads: it is skipped. All reads are checked against the buffer.
  *
- * Rank and select do not trust the stored ranks: vt_wm_aid computes, from the bits, block and
+ * Rank and select need no stored ranks: vt_wm_aid computes, from the bits, block and
  * quarter ranks and a select sample every 1024 occurrences (about 3 % of the bits), so a
  * select is a sample, a short search over block ranks, a quarter, at most four words and a
  * broadword select in one: tens of cycles a level, not a binary search and a bit loop.
@@ -28,11 +29,13 @@
 
 static void fill_select_table(void);
 
+#define WM_NO_DIR 0x100 /* in words[1]: levels without the stored directory */
+
 static int64_t bit_words(int64_t n) { return (n + 63) / 64; }
 static int64_t dir_words(int64_t n) { return (n / DIR_BITS + 3) / 2; } /* n/1024 + 2 uint32 entries */
-static int64_t level_words(int64_t n) { return 1 + bit_words(n) + dir_words(n); }
+static int64_t level_words(int64_t n, int stored_dir) { return 1 + bit_words(n) + (stored_dir ? dir_words(n) : 0); }
 
-int64_t vt_wm_words(int64_t n, int levels) { return 2 + (int64_t)levels * level_words(n); }
+int64_t vt_wm_words(int64_t n, int levels) { return 2 + (int64_t)levels * level_words(n, 0); }
 
 typedef struct {
     int64_t n, zeros, nblk;
@@ -48,7 +51,7 @@ int vt_wm_build(const uint32_t *symbols, int64_t n, int levels, uint64_t *words,
         if (levels < 32 && (symbols[i] >> levels)) return -2;
     memset(words, 0, sizeof(uint64_t) * (size_t)vt_wm_words(n, levels));
     words[0] = (uint64_t)n;
-    words[1] = (uint64_t)levels;
+    words[1] = (uint64_t)levels | WM_NO_DIR;
     uint32_t *cur = malloc(sizeof(uint32_t) * (size_t)(n ? n : 1)), *next = malloc(sizeof(uint32_t) * (size_t)(n ? n : 1));
     if (!cur || !next) {
         free(cur);
@@ -57,21 +60,14 @@ int vt_wm_build(const uint32_t *symbols, int64_t n, int levels, uint64_t *words,
     }
     memcpy(cur, symbols, sizeof(uint32_t) * (size_t)n);
     for (int k = 0; k < levels; k++) {
-        uint64_t *base = words + 2 + k * level_words(n);
+        uint64_t *base = words + 2 + k * level_words(n, 0);
         uint64_t *bits = base + 1;
-        uint32_t *dir = (uint32_t *)(bits + bit_words(n));
         int shift = levels - 1 - k;
-        int64_t zeros = 0, ones = 0;
+        int64_t zeros = 0;
         for (int64_t i = 0; i < n; i++) {
-            if (i % DIR_BITS == 0) dir[i / DIR_BITS] = (uint32_t)ones;
-            if ((cur[i] >> shift) & 1) {
-                bits[i / 64] |= 1ull << (i % 64);
-                ones++;
-            } else {
-                zeros++;
-            }
+            if ((cur[i] >> shift) & 1) bits[i / 64] |= 1ull << (i % 64);
+            else zeros++;
         }
-        if (n % DIR_BITS == 0) dir[n / DIR_BITS] = (uint32_t)ones; /* rank at p = n */
         base[0] = (uint64_t)zeros;
         int64_t z = 0, o = zeros;
         for (int64_t i = 0; i < n; i++) next[((cur[i] >> shift) & 1) ? o++ : z++] = cur[i];
@@ -94,18 +90,20 @@ static int64_t aid_level_size(int64_t n) {
     return (nblk + 1) + 8 * nblk + 2 * (n / DIR_BITS + 2);
 }
 
-static int wm_open(const uint64_t *words, int64_t nwords, int64_t *n, int *levels) {
-    if (nwords < 2 || words[0] > (1ull << 31) || words[1] > 32) return -1;
+/* n, levels and the words a level takes (with or without a stored directory), checked. */
+static int wm_open(const uint64_t *words, int64_t nwords, int64_t *n, int *levels, int64_t *stride) {
+    if (nwords < 2 || words[0] > (1ull << 31) || (words[1] & ~(uint64_t)WM_NO_DIR) > 32) return -1;
     *n = (int64_t)words[0];
-    *levels = (int)words[1];
-    if (vt_wm_words(*n, *levels) > nwords) return -1;
+    *levels = (int)(words[1] & ~(uint64_t)WM_NO_DIR);
+    *stride = level_words(*n, !(words[1] & WM_NO_DIR));
+    if (2 + *levels * *stride > nwords) return -1;
     return 0;
 }
 
 int64_t vt_wm_aid_size(const uint64_t *words, int64_t nwords) {
-    int64_t n;
+    int64_t n, stride;
     int levels;
-    if (wm_open(words, nwords, &n, &levels)) return -1;
+    if (wm_open(words, nwords, &n, &levels, &stride)) return -1;
     return 2 + (int64_t)levels * aid_level_size(n);
 }
 
@@ -116,15 +114,15 @@ WM_INLINE uint64_t level_word(const wm_level *lv, int64_t w, int bit) { /* word 
 }
 
 int vt_wm_aid(const uint64_t *words, int64_t nwords, uint32_t *aid, int64_t naid) {
-    int64_t n;
+    int64_t n, stride;
     int levels;
     fill_select_table();
-    if (wm_open(words, nwords, &n, &levels) || naid < 2 + (int64_t)levels * aid_level_size(n)) return -1;
+    if (wm_open(words, nwords, &n, &levels, &stride) || naid < 2 + (int64_t)levels * aid_level_size(n)) return -1;
     aid[0] = (uint32_t)n;
     aid[1] = (uint32_t)levels;
     int64_t nblk = n / DIR_BITS + 1, nsamp = n / DIR_BITS + 2, nw = bit_words(n);
     for (int k = 0; k < levels; k++) {
-        const uint64_t *base = words + 2 + k * level_words(n), *bits = base + 1;
+        const uint64_t *base = words + 2 + k * stride, *bits = base + 1;
         uint32_t *rank = aid + 2 + k * aid_level_size(n), *samp1 = rank + nblk + 1 + 8 * nblk, *samp0 = samp1 + nsamp;
         uint16_t *sub = (uint16_t *)(rank + nblk + 1);
         uint64_t ones = 0;
@@ -158,14 +156,15 @@ typedef struct {
 } wm_view;
 
 static int wm_prepare(const uint64_t *words, int64_t nwords, const uint32_t *aid, int64_t naid, wm_view *w) {
-    if (wm_open(words, nwords, &w->n, &w->levels)) return -1;
+    int64_t stride;
+    if (wm_open(words, nwords, &w->n, &w->levels, &stride)) return -1;
     if (naid < 2 + (int64_t)w->levels * aid_level_size(w->n) || aid[0] != (uint32_t)w->n ||
         aid[1] != (uint32_t)w->levels)
         return -1;
     int64_t nblk = w->n / DIR_BITS + 1, nsamp = w->n / DIR_BITS + 2;
     for (int k = 0; k < w->levels; k++) {
         wm_level *lv = &w->lv[k];
-        const uint64_t *base = words + 2 + k * level_words(w->n);
+        const uint64_t *base = words + 2 + k * stride;
         lv->n = w->n;
         lv->nblk = nblk;
         lv->zeros = (int64_t)base[0];

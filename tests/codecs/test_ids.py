@@ -126,6 +126,30 @@ def test_wavelet_select_finds_every_occurrence(n, shape):
     np.testing.assert_array_equal(_native.wm_select_rows(words, aid, starts, offsets, rows), order[rows])
 
 
+def test_wavelet_matrix_stores_only_the_bits_and_reads_the_layout_with_directories():
+    """A level is its zero count and its bits; files before this also kept a rank directory
+    (n/1024 + 2 uint32 a level) after the bits, which is skipped, not trusted."""
+    rng = np.random.default_rng(3)
+    n, levels = 5000, 6
+    symbols = rng.integers(0, 64, n).astype(np.uint32)
+    words = _native.wm_build(symbols, levels)
+    bit_words = -(-n // 64)
+    assert len(words) == 2 + levels * (1 + bit_words)
+    dir_words = (n // 1024 + 3) // 2
+    old = [np.array([n, levels], np.uint64)]
+    for k in range(levels):
+        level = words[2 + k * (1 + bit_words):2 + (k + 1) * (1 + bit_words)]
+        old += [level, rng.integers(0, 2**63, dir_words, dtype=np.uint64)]  # whatever the directory held
+    old = np.concatenate(old)
+    for layout in (words, old):
+        aid = _native.wm_aid(layout)
+        for symbol in (0, 17, 63):
+            where = np.flatnonzero(symbols == symbol)
+            np.testing.assert_array_equal(_native.wm_select(layout, aid, symbol, np.arange(len(where))), where)
+    with pytest.raises(ValueError):  # the old layout's length, read as the new one's, is refused
+        _native.wm_aid(old[:2 + levels * (1 + bit_words) - 1])
+
+
 def index_with_ids(tmp_path, spec="IVF16,PQ4", ids=None, n=3000, d=16):
     base = clustered(n, d, seed=3)
     np.save(tmp_path / "base.npy", base)

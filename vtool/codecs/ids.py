@@ -13,14 +13,15 @@ maps ranks to ids and the codecs code ranks, so dense-id codecs work for any ids
     roc      Random Order Coding (bits-back rANS) of lists chained in streams of 16, sorted;
              a row's whole stream is decoded (once per search for all the rows it holds)
     wt       a wavelet matrix over "list of the id of rank i": the j-th smallest id of list l
-             is select_l(j); N ceil(log2 nlist) bits + 3 % directories; random access
+             is select_l(j); N ceil(log2 nlist) bits (the rank/select aid is computed on
+             opening, not stored); random access
 
 Sections: int64 `ids`; packed `id_packed` (uint64 words); ef `id_ef` (uint64 words) and
 `id_ef_offsets`; roc `id_roc` (uint32 words) and `id_roc_offsets`; the offsets (one more than
 the streams: word offsets into the data) are themselves Elias-Fano coded (uint64 words), so
 they cost a dozen bits a stream, not 64; the header's "id_roc_group" is the lists a roc
-stream holds (absent: 1, as files before groups); wt `id_wt` (uint64 words); with the id table, `id_table` (uint64
-Elias-Fano words of the sorted ids).
+stream holds (absent: 1, as files before groups); wt `id_wt` (uint64 words); with the id
+table, `id_table` (uint64 Elias-Fano words of the sorted ids).
 The header's "id_codec" names the codec and "id_universe" the universe of the coded values.
 """
 
