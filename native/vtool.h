@@ -215,6 +215,10 @@ int vt_roc_get_rows(const uint32_t *data, int64_t ndata, const int64_t *word_off
                     uint64_t *values);
 int64_t vt_wm_words(int64_t n, int levels);
 int vt_wm_build(const uint32_t *symbols, int64_t n, int levels, uint64_t *words, int64_t nwords);
+/* Huffman-shaped: symbol s has a code of lens[s] bits (0: no code), at most `levels`. */
+int64_t vt_wm_shaped_words(const uint32_t *symbols, int64_t n, const uint8_t *lens, int64_t nsym, int levels);
+int vt_wm_build_shaped(const uint32_t *symbols, int64_t n, const uint8_t *lens, int64_t nsym, int levels,
+                       uint64_t *words, int64_t nwords);
 int64_t vt_wm_aid_size(const uint64_t *words, int64_t nwords);
 int vt_wm_aid(const uint64_t *words, int64_t nwords, uint32_t *aid, int64_t naid);
 int vt_wm_select(const uint64_t *words, int64_t nwords, const uint32_t *aid, int64_t naid, uint32_t symbol,

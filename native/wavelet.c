@@ -1,12 +1,20 @@
 /* Wavelet matrix over the sequence "list of the id at rank i", i = 0..N-1 (alphabet nlist):
- * the j-th smallest id of list l is select_l(j). N * ceil(log2 nlist) bits and a word a
- * level, random access in O(levels) rank/select steps.
+ * the j-th smallest id of list l is select_l(j); random access in O(code length) rank and
+ * select steps.
  *
- * Layout (64-bit words): header [n, levels | WM_NO_DIR]; then per level, from the top bit
- * down: [zeros at this level] [ceil(n/64) bit words]. Level k holds bit (levels-1-k) of
- * every symbol in the order the previous levels left them (zeros first, stably). Files
- * written before WM_NO_DIR also stored, after each level's bits, a rank directory (32 bits
- * per 1024, 3.1 %) that nothing reads: it is skipped. All reads are checked against the buffer.
+ * Fixed shape, N * ceil(log2 nlist) bits: header [n, levels | WM_NO_DIR]; then per level,
+ * from the top bit down: [zeros at this level] [ceil(n/64) bit words]. Level k holds bit
+ * (levels-1-k) of every symbol in the order the previous levels left them (zeros first,
+ * stably). Files written before WM_NO_DIR also stored, after each level's bits, a rank
+ * directory (32 bits per 1024, 3.1 %) that nothing reads: it is skipped.
+ *
+ * Huffman shape (WM_SHAPED), about N * H(list sizes) bits: symbol s has a code of lens[s]
+ * bits (Huffman lengths of the list sizes), and level k holds only the symbols whose codes
+ * are longer than k: [n, levels | WM_NO_DIR | WM_SHAPED, nsym] [lens, a byte a symbol]
+ * then per level [length] [zeros] [bits]. For a code to leave its level's sequence it must
+ * end up last there: the codes are assigned depth by depth (assign_codes) so that the codes
+ * ending at a depth have the largest reversed prefixes, which is the order a wavelet matrix
+ * sorts by. All reads are checked against the buffer.
  *
  * Rank and select need no stored ranks: vt_wm_aid computes, from the bits, block and
  * quarter ranks and a select sample every 1024 occurrences (about 3 % of the bits), so a
@@ -28,8 +36,10 @@
 #define DIR_BITS 1024
 
 static void fill_select_table(void);
+static int assign_codes(const uint8_t *lens, int64_t nsym, int levels, uint32_t *codes);
 
 #define WM_NO_DIR 0x100 /* in words[1]: levels without the stored directory */
+#define WM_SHAPED 0x200 /* in words[1]: a code length a symbol, levels of their own lengths */
 
 static int64_t bit_words(int64_t n) { return (n + 63) / 64; }
 static int64_t dir_words(int64_t n) { return (n / DIR_BITS + 3) / 2; } /* n/1024 + 2 uint32 entries */
@@ -80,6 +90,63 @@ int vt_wm_build(const uint32_t *symbols, int64_t n, int levels, uint64_t *words,
     return 0;
 }
 
+/* The Huffman shape: words needed for symbols coded with code lengths lens (nsym symbols),
+ * or -1 when a symbol has no code or lies outside the alphabet. */
+int64_t vt_wm_shaped_words(const uint32_t *symbols, int64_t n, const uint8_t *lens, int64_t nsym, int levels) {
+    if (n < 0 || nsym < 0 || nsym > (1ll << 32) || levels < 0 || levels > 32) return -1;
+    int64_t longer[33] = {0}; /* longer[k]: symbols with a code longer than k */
+    for (int64_t i = 0; i < n; i++) {
+        if ((int64_t)symbols[i] >= nsym || !lens[symbols[i]] || lens[symbols[i]] > levels) return -1;
+        longer[lens[symbols[i]] - 1]++;
+    }
+    int64_t words = 3 + (nsym + 7) / 8;
+    for (int k = levels - 1; k >= 0; k--) longer[k] += longer[k + 1];
+    for (int k = 0; k < levels; k++) words += 2 + bit_words(longer[k]);
+    return words;
+}
+
+int vt_wm_build_shaped(const uint32_t *symbols, int64_t n, const uint8_t *lens, int64_t nsym, int levels,
+                       uint64_t *words, int64_t nwords) {
+    int64_t need = vt_wm_shaped_words(symbols, n, lens, nsym, levels);
+    if (need < 0 || nwords < need || n > (1ll << 31)) return -1;
+    memset(words, 0, sizeof(uint64_t) * (size_t)need);
+    words[0] = (uint64_t)n;
+    words[1] = (uint64_t)levels | WM_NO_DIR | WM_SHAPED;
+    words[2] = (uint64_t)nsym;
+    memcpy(words + 3, lens, (size_t)nsym);
+    uint32_t *codes = malloc(sizeof(uint32_t) * (size_t)(nsym ? nsym : 1));
+    uint32_t *cur = malloc(sizeof(uint32_t) * (size_t)(n ? n : 1)), *next = malloc(sizeof(uint32_t) * (size_t)(n ? n : 1));
+    int rc = codes && cur && next ? assign_codes(lens, nsym, levels, codes) : -3;
+    if (!rc) memcpy(cur, symbols, sizeof(uint32_t) * (size_t)n);
+    int64_t m = n, at = 3 + (nsym + 7) / 8;
+    for (int k = 0; k < levels && !rc; k++) {
+        uint64_t *bits = words + at + 2;
+        int64_t zeros = 0, ends = 0;
+        for (int64_t i = 0; i < m; i++) {
+            uint32_t s = cur[i];
+            if ((codes[s] >> (lens[s] - 1 - k)) & 1) bits[i / 64] |= 1ull << (i % 64);
+            else zeros++;
+            ends += lens[s] == k + 1;
+        }
+        words[at] = (uint64_t)m;
+        words[at + 1] = (uint64_t)zeros;
+        at += 2 + bit_words(m);
+        int64_t z = 0, o = zeros;
+        for (int64_t i = 0; i < m; i++) next[((codes[cur[i]] >> (lens[cur[i]] - 1 - k)) & 1) ? o++ : z++] = cur[i];
+        for (int64_t i = m - ends; i < m; i++) /* the codes that end here are last (assign_codes) */
+            if (lens[next[i]] != k + 1) rc = -4;
+        m -= ends;
+        uint32_t *t = cur;
+        cur = next;
+        next = t;
+    }
+    if (!rc && m) rc = -4;
+    free(codes);
+    free(cur);
+    free(next);
+    return rc;
+}
+
 /* The aid: what rank and select need, computed from the bits when an index is opened (never
  * read from a file): per level, block ranks, word ranks within the block (uint16) and a
  * select sample every 1024 occurrences, about 40 % of the bits, in memory only. Layout
@@ -90,21 +157,101 @@ static int64_t aid_level_size(int64_t n) {
     return (nblk + 1) + 8 * nblk + 2 * (n / DIR_BITS + 2);
 }
 
-/* n, levels and the words a level takes (with or without a stored directory), checked. */
-static int wm_open(const uint64_t *words, int64_t nwords, int64_t *n, int *levels, int64_t *stride) {
-    if (nwords < 2 || words[0] > (1ull << 31) || (words[1] & ~(uint64_t)WM_NO_DIR) > 32) return -1;
-    *n = (int64_t)words[0];
-    *levels = (int)(words[1] & ~(uint64_t)WM_NO_DIR);
-    *stride = level_words(*n, !(words[1] & WM_NO_DIR));
-    if (2 + *levels * *stride > nwords) return -1;
-    return 0;
+/* Where each level lies, checked against the buffer (fixed shape: every level n long). */
+typedef struct {
+    int64_t n, nsym;
+    int levels, shaped;
+    const uint8_t *lens;      /* shaped: each symbol's code length, 0 when absent */
+    const uint64_t *base[32]; /* level k: [zeros] [bits] */
+    int64_t len[32];          /* level k's length */
+} wm_layout;
+
+static int wm_open(const uint64_t *words, int64_t nwords, wm_layout *o) {
+    if (nwords < 2 || words[0] > (1ull << 31)) return -1;
+    uint64_t flags = words[1] & ~(uint64_t)0xff;
+    if ((words[1] & 0xff) > 32 || (flags & ~(uint64_t)(WM_NO_DIR | WM_SHAPED))) return -1;
+    o->n = (int64_t)words[0];
+    o->levels = (int)(words[1] & 0xff);
+    o->shaped = (flags & WM_SHAPED) != 0;
+    o->nsym = 0;
+    o->lens = NULL;
+    if (!o->shaped) {
+        int64_t stride = level_words(o->n, !(flags & WM_NO_DIR));
+        if (2 + o->levels * stride > nwords) return -1;
+        for (int k = 0; k < o->levels; k++) {
+            o->base[k] = words + 2 + k * stride;
+            o->len[k] = o->n;
+        }
+        return 0;
+    }
+    if (nwords < 3 || words[2] > (1ull << 32)) return -1;
+    o->nsym = (int64_t)words[2];
+    o->lens = (const uint8_t *)(words + 3);
+    int64_t at = 3 + (o->nsym + 7) / 8;
+    for (int k = 0; k < o->levels; k++) {
+        if (at + 2 > nwords) return -1;
+        uint64_t lk = words[at];
+        if (lk > (uint64_t)(k ? o->len[k - 1] : o->n) || (k == 0 && lk != (uint64_t)o->n)) return -1;
+        o->len[k] = (int64_t)lk;
+        o->base[k] = words + at + 1;
+        at += 2 + bit_words(o->len[k]);
+    }
+    return at > nwords ? -1 : 0;
+}
+
+/* Codes from code lengths, depth by depth: the children of the depth t - 1 internal nodes,
+ * in the order a wavelet matrix leaves them at level t (the newest bit first, then the
+ * parent's order), largest first; the first L_t are the codes of length t (to the symbols
+ * of that length in index order), the next ones the internal nodes. -1 if the lengths do
+ * not fit (Kraft) or pass `levels`. */
+static int assign_codes(const uint8_t *lens, int64_t nsym, int levels, uint32_t *codes) {
+    int64_t count[34] = {0}, deeper = 0;
+    for (int64_t s = 0; s < nsym; s++) {
+        if (lens[s] > levels) return -1;
+        count[lens[s]]++;
+    }
+    for (int t = 1; t <= levels; t++) deeper += count[t];
+    uint32_t *cur = malloc(sizeof(uint32_t) * (size_t)(nsym + 1)), *nxt = malloc(sizeof(uint32_t) * (size_t)(nsym + 1));
+    int rc = cur && nxt ? 0 : -3;
+    int64_t ni = 1;
+    if (cur) cur[0] = 0;
+    for (int t = 1; t <= levels && !rc; t++) {
+        if (count[t] > 2 * ni) {
+            rc = -1;
+            break;
+        }
+        deeper -= count[t];
+#define CHILD(i) ((i) < ni ? (cur[(i)] << 1 | 1u) : (cur[(i) - ni] << 1))
+        int64_t leaf = 0;
+        for (int64_t s = 0; s < nsym; s++)
+            if (lens[s] == t) {
+                codes[s] = CHILD(leaf);
+                leaf++;
+            }
+        int64_t nint = 2 * ni - count[t] < deeper ? 2 * ni - count[t] : deeper;
+        for (int64_t i = 0; i < nint; i++) nxt[i] = CHILD(count[t] + i);
+#undef CHILD
+        uint32_t *tmp = cur;
+        cur = nxt;
+        nxt = tmp;
+        ni = nint;
+    }
+    for (int64_t s = 0; s < nsym && !rc; s++)
+        if (!lens[s]) codes[s] = 0;
+    free(cur);
+    free(nxt);
+    return rc;
+}
+
+static int64_t aid_total(const wm_layout *o) {
+    int64_t size = 2 + o->nsym;
+    for (int k = 0; k < o->levels; k++) size += aid_level_size(o->len[k]);
+    return size;
 }
 
 int64_t vt_wm_aid_size(const uint64_t *words, int64_t nwords) {
-    int64_t n, stride;
-    int levels;
-    if (wm_open(words, nwords, &n, &levels, &stride)) return -1;
-    return 2 + (int64_t)levels * aid_level_size(n);
+    wm_layout o;
+    return wm_open(words, nwords, &o) ? -1 : aid_total(&o);
 }
 
 WM_INLINE uint64_t level_word(const wm_level *lv, int64_t w, int bit) { /* word w of the bits, or of their complement */
@@ -114,16 +261,18 @@ WM_INLINE uint64_t level_word(const wm_level *lv, int64_t w, int bit) { /* word 
 }
 
 int vt_wm_aid(const uint64_t *words, int64_t nwords, uint32_t *aid, int64_t naid) {
-    int64_t n, stride;
-    int levels;
+    wm_layout o;
     fill_select_table();
-    if (wm_open(words, nwords, &n, &levels, &stride) || naid < 2 + (int64_t)levels * aid_level_size(n)) return -1;
-    aid[0] = (uint32_t)n;
-    aid[1] = (uint32_t)levels;
-    int64_t nblk = n / DIR_BITS + 1, nsamp = n / DIR_BITS + 2, nw = bit_words(n);
-    for (int k = 0; k < levels; k++) {
-        const uint64_t *base = words + 2 + k * stride, *bits = base + 1;
-        uint32_t *rank = aid + 2 + k * aid_level_size(n), *samp1 = rank + nblk + 1 + 8 * nblk, *samp0 = samp1 + nsamp;
+    if (wm_open(words, nwords, &o) || naid < aid_total(&o)) return -1;
+    aid[0] = (uint32_t)o.n;
+    aid[1] = (uint32_t)o.levels;
+    uint32_t *at = aid + 2;
+    for (int k = 0; k < o.levels; k++) {
+        const int64_t n = o.len[k];
+        const int64_t nblk = n / DIR_BITS + 1, nsamp = n / DIR_BITS + 2, nw = bit_words(n);
+        const uint64_t *base = o.base[k], *bits = base + 1;
+        uint32_t *rank = at, *samp1 = rank + nblk + 1 + 8 * nblk, *samp0 = samp1 + nsamp;
+        at += aid_level_size(n);
         uint16_t *sub = (uint16_t *)(rank + nblk + 1);
         uint64_t ones = 0;
         int64_t next1 = 0, next0 = 0; /* the next sample to set: occurrence 1024 t */
@@ -146,35 +295,57 @@ int vt_wm_aid(const uint64_t *words, int64_t nwords, uint32_t *aid, int64_t naid
         while (next1 < nsamp) samp1[next1++] = (uint32_t)(nblk - 1);
         while (next0 < nsamp) samp0[next0++] = (uint32_t)(nblk - 1);
     }
-    return 0;
+    /* shaped: the codes, after the levels' aids */
+    return o.shaped && assign_codes(o.lens, o.nsym, o.levels, at) ? -2 : 0;
 }
 
 typedef struct {
-    int64_t n;
-    int levels;
+    int64_t n, nsym;
+    int levels, shaped;
+    const uint8_t *lens;
+    const uint32_t *codes;
     wm_level lv[32];
 } wm_view;
 
 static int wm_prepare(const uint64_t *words, int64_t nwords, const uint32_t *aid, int64_t naid, wm_view *w) {
-    int64_t stride;
-    if (wm_open(words, nwords, &w->n, &w->levels, &stride)) return -1;
-    if (naid < 2 + (int64_t)w->levels * aid_level_size(w->n) || aid[0] != (uint32_t)w->n ||
-        aid[1] != (uint32_t)w->levels)
-        return -1;
-    int64_t nblk = w->n / DIR_BITS + 1, nsamp = w->n / DIR_BITS + 2;
+    wm_layout o;
+    if (wm_open(words, nwords, &o)) return -1;
+    if (naid < aid_total(&o) || aid[0] != (uint32_t)o.n || aid[1] != (uint32_t)o.levels) return -1;
+    w->n = o.n;
+    w->levels = o.levels;
+    w->shaped = o.shaped;
+    w->nsym = o.nsym;
+    w->lens = o.lens;
+    const uint32_t *at = aid + 2;
     for (int k = 0; k < w->levels; k++) {
         wm_level *lv = &w->lv[k];
-        const uint64_t *base = words + 2 + k * stride;
-        lv->n = w->n;
+        const int64_t n = o.len[k], nblk = n / DIR_BITS + 1, nsamp = n / DIR_BITS + 2;
+        lv->n = n;
         lv->nblk = nblk;
-        lv->zeros = (int64_t)base[0];
-        lv->bits = base + 1;
-        lv->rank = aid + 2 + k * aid_level_size(w->n);
+        lv->zeros = (int64_t)o.base[k][0];
+        lv->bits = o.base[k] + 1;
+        lv->rank = at;
         lv->sub = (const uint16_t *)(lv->rank + nblk + 1);
         lv->samp[1] = lv->rank + nblk + 1 + 8 * nblk;
         lv->samp[0] = lv->samp[1] + nsamp;
-        if (lv->zeros < 0 || lv->zeros > w->n || lv->zeros != w->n - (int64_t)lv->rank[nblk]) return -1;
+        at += aid_level_size(n);
+        if (lv->zeros < 0 || lv->zeros > n || lv->zeros != n - (int64_t)lv->rank[nblk]) return -1;
     }
+    w->codes = at;
+    return 0;
+}
+
+/* A symbol's code (MSB first) and length; -1 outside the alphabet. */
+static inline int sym_code(const wm_view *w, uint32_t symbol, uint32_t *code, int *len) {
+    if (!w->shaped) {
+        if (w->levels < 32 && (symbol >> w->levels)) return -1;
+        *code = symbol;
+        *len = w->levels;
+        return 0;
+    }
+    if ((int64_t)symbol >= w->nsym || w->lens[symbol] > w->levels) return -1;
+    *code = w->codes[symbol];
+    *len = w->lens[symbol];
     return 0;
 }
 
@@ -239,12 +410,14 @@ WM_INLINE int64_t select_bit(const wm_level *lv, int bit, int64_t j) {
     return w * 64 + select64(word, (int)left);
 }
 
-/* The symbol's range [p, end) at the bottom level. */
+/* The symbol's range [p, end) below its last level (empty for a symbol with no code). */
 static int wm_range(const wm_view *w, uint32_t symbol, int64_t *p_out, int64_t *end_out) {
-    if (w->levels < 32 && (symbol >> w->levels)) return -1;
-    int64_t p = 0, end = w->n;
-    for (int k = 0; k < w->levels; k++) {
-        int bit = (symbol >> (w->levels - 1 - k)) & 1;
+    uint32_t code;
+    int len;
+    if (sym_code(w, symbol, &code, &len)) return -1;
+    int64_t p = 0, end = w->shaped && !len ? 0 : w->n; /* no code: absent (a fixed shape of 0 levels: all) */
+    for (int k = 0; k < len; k++) {
+        int bit = (code >> (len - 1 - k)) & 1;
         int64_t rp = rank1(&w->lv[k], p), re = rank1(&w->lv[k], end);
         p = bit ? w->lv[k].zeros + rp : p - rp;
         end = bit ? w->lv[k].zeros + re : end - re;
@@ -254,9 +427,9 @@ static int wm_range(const wm_view *w, uint32_t symbol, int64_t *p_out, int64_t *
     return 0;
 }
 
-WM_INLINE int64_t wm_up(const wm_view *w, uint32_t symbol, int64_t pos) {
-    for (int k = w->levels - 1; k >= 0; k--) {
-        int bit = (symbol >> (w->levels - 1 - k)) & 1;
+WM_INLINE int64_t wm_up(const wm_view *w, uint32_t code, int len, int64_t pos) {
+    for (int k = len - 1; k >= 0; k--) {
+        int bit = (code >> (len - 1 - k)) & 1;
         pos = bit ? select_bit(&w->lv[k], 1, pos - w->lv[k].zeros) : select_bit(&w->lv[k], 0, pos);
         if (pos < 0) return -1;
     }
@@ -268,14 +441,17 @@ int vt_wm_select(const uint64_t *words, int64_t nwords, const uint32_t *aid, int
                  const int64_t *j, int64_t count, int64_t *positions) {
     wm_view w;
     int64_t p, end;
-    if (wm_prepare(words, nwords, aid, naid, &w) || wm_range(&w, symbol, &p, &end)) return -1;
+    uint32_t code;
+    int len;
+    if (wm_prepare(words, nwords, aid, naid, &w) || wm_range(&w, symbol, &p, &end) || sym_code(&w, symbol, &code, &len))
+        return -1;
     for (int64_t t = 0; t < count; t++) {
-        if (j[t] < 0 || j[t] >= end - p || (positions[t] = wm_up(&w, symbol, p + j[t])) < 0) return -1;
+        if (j[t] < 0 || j[t] >= end - p || (positions[t] = wm_up(&w, code, len, p + j[t])) < 0) return -1;
     }
     return 0;
 }
 
-/* Where each list starts at the bottom level, and its length (starts[l], counts[l], l < nlist). */
+/* Where each list starts below its last level, and its length (starts[l], counts[l], l < nlist). */
 int vt_wm_starts(const uint64_t *words, int64_t nwords, const uint32_t *aid, int64_t naid, int64_t nlist,
                  int64_t *starts, int64_t *counts) {
     wm_view w;
@@ -294,9 +470,10 @@ int vt_wm_starts(const uint64_t *words, int64_t nwords, const uint32_t *aid, int
 WM_INLINE int select_rows_core(const wm_view *w, const int64_t *starts, const int64_t *list_offsets, int64_t nlist,
                                const int64_t *rows, int64_t count, int64_t *positions) {
     for (int64_t t0 = 0; t0 < count; t0 += WM_LANES) {
-        int lanes = count - t0 < WM_LANES ? (int)(count - t0) : WM_LANES;
+        int lanes = count - t0 < WM_LANES ? (int)(count - t0) : WM_LANES, top = 0;
         int64_t pos[WM_LANES];
-        uint32_t sym[WM_LANES];
+        uint32_t code[WM_LANES];
+        int len[WM_LANES];
         for (int i = 0; i < lanes; i++) {
             int64_t r = rows[t0 + i], lo = 0, hi = nlist;
             if (r < 0 || r >= list_offsets[nlist]) return -1;
@@ -305,15 +482,16 @@ WM_INLINE int select_rows_core(const wm_view *w, const int64_t *starts, const in
                 if (list_offsets[mid] <= r) lo = mid;
                 else hi = mid;
             }
+            if (sym_code(w, (uint32_t)lo, &code[i], &len[i]) || (w->shaped && !len[i])) return -1;
             pos[i] = starts[lo] + r - list_offsets[lo];
-            sym[i] = (uint32_t)lo;
             if (pos[i] < 0 || pos[i] >= w->n) return -1;
+            top = len[i] > top ? len[i] : top;
         }
-        for (int k = w->levels - 1; k >= 0; k--) { /* wm_up, the lanes in lockstep */
+        for (int k = top - 1; k >= 0; k--) { /* wm_up, the lanes in lockstep */
             const wm_level *lv = &w->lv[k];
-            int shift = w->levels - 1 - k;
             for (int i = 0; i < lanes; i++) {
-                int bit = (sym[i] >> shift) & 1;
+                if (len[i] <= k) continue;
+                int bit = (code[i] >> (len[i] - 1 - k)) & 1;
                 pos[i] = select_bit(lv, bit, bit ? pos[i] - lv->zeros : pos[i]);
                 if (pos[i] < 0) return -1;
             }

@@ -725,6 +725,24 @@ def wm_build(symbols: np.ndarray, levels: int) -> np.ndarray:
     return words
 
 
+def wm_build_shaped(symbols: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """Huffman-shaped wavelet matrix over symbols: symbol s has a code of lens[s] bits (a
+    complete or Kraft-fitting set of lengths, at most 32; 0 for symbols that never occur)."""
+    symbols = np.ascontiguousarray(symbols, dtype=np.uint32)
+    lens = np.ascontiguousarray(lens, dtype=np.uint8)
+    levels = int(lens.max(initial=0))
+    sym_ptr = _ptr("uint32_t *", symbols) if len(symbols) else ffi.NULL
+    lens_ptr = _ptr("uint8_t *", lens) if len(lens) else ffi.NULL
+    size = lib.vt_wm_shaped_words(sym_ptr, len(symbols), lens_ptr, len(lens), levels)
+    if size < 0:
+        raise ValueError("a symbol without a code, or outside the alphabet")
+    words = np.empty(size, dtype=np.uint64)
+    rc = lib.vt_wm_build_shaped(sym_ptr, len(symbols), lens_ptr, len(lens), levels, _ptr("uint64_t *", words), size)
+    if rc:
+        raise ValueError(f"shaped wavelet matrix build failed ({rc}): code lengths that do not fit")
+    return words
+
+
 def wm_aid(words: np.ndarray) -> np.ndarray:
     """The rank / select aid of a wavelet matrix (uint32), computed from its bits."""
     words = _u64(words)

@@ -188,8 +188,30 @@ int main(int argc, char **argv) {
         uint32_t *sym = malloc(sizeof(uint32_t) * (size_t)(wn + 1));
         for (int64_t t = 0; t < wn; t++) sym[t] = levels ? (uint32_t)(next() % (1ull << levels)) : 0;
         int64_t wwords = vt_wm_words(wn, levels);
-        uint64_t *wm = malloc(sizeof(uint64_t) * (size_t)wwords);
-        vt_wm_build(sym, wn, levels, wm, wwords);
+        uint8_t lens[64];
+        int shaped = (int)(it & 1), nsym = 1 + (int)(next() % 40);
+        if (shaped) { /* a random complete code: split random leaves of a binary tree */
+            int have = nsym > 1 ? 2 : 1;
+            lens[0] = lens[1] = 1;
+            for (; have < nsym; have++) {
+                int leaf = (int)(next() % (uint64_t)have);
+                if (lens[leaf] >= 20) break;
+                lens[have] = ++lens[leaf];
+            }
+            nsym = have;
+            for (int64_t t = 0; t < wn; t++) sym[t] = (uint32_t)(next() % (uint64_t)nsym);
+            int64_t need = vt_wm_shaped_words(sym, wn, lens, nsym, 20);
+            wwords = need > 0 ? need : 2;
+        }
+        uint64_t *wm = calloc((size_t)wwords, sizeof(uint64_t));
+        if (shaped) {
+            if (vt_wm_build_shaped(sym, wn, lens, nsym, 20, wm, wwords) && wn) {
+                fprintf(stderr, "shaped wavelet build failed at iteration %ld\n", it);
+                return 1;
+            }
+        } else {
+            vt_wm_build(sym, wn, levels, wm, wwords);
+        }
         int64_t wlen = mode == 1 ? (int64_t)(next() % (uint64_t)(wwords + 1)) : wwords;
         for (int k = 0; k < 4 && wlen > 0; k++) wm[next() % (uint64_t)wlen] ^= 1ull << (next() % 64);
         if (mode == 3)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import assert_refused, clustered
 from vtool import _native
-from vtool.codecs.ids import encode_ids, information_bounds, open_codec
+from vtool.codecs.ids import encode_ids, huffman_lengths, information_bounds, open_codec
 from vtool.commands.build import add, train
 from vtool.commands.compress import compress_ids
 from vtool.index.index import load_index
@@ -65,13 +65,16 @@ def test_roc_and_ef_round_trip_any_set(values, slack):
     np.testing.assert_array_equal(_native.ef_decode(_native.ef_encode(ids, universe), len(ids), universe), ids)
 
 
-@pytest.mark.parametrize("decoder", ["roc", "ef", "packed", "wt"])
+@pytest.mark.parametrize("decoder", ["roc", "ef", "packed", "wt", "wt_shaped"])
 def test_decoders_survive_random_and_mutated_bytes(decoder):
     rng = np.random.default_rng(2)
     good = {"roc": lambda: _native.roc_encode(random_set(rng, 10**6, 500), 10**6),
             "ef": lambda: _native.ef_encode(random_set(rng, 10**6, 500), 10**6),
             "packed": lambda: _native.packed_encode(random_set(rng, 10**6, 500), 20),
-            "wt": lambda: _native.wm_build(rng.integers(0, 16, 3000).astype(np.uint32), 4)}[decoder]()
+            "wt": lambda: _native.wm_build(rng.integers(0, 16, 3000).astype(np.uint32), 4),
+            "wt_shaped": lambda: _native.wm_build_shaped(np.minimum(rng.geometric(0.3, 3000) - 1, 15).astype(np.uint32),
+                                                         np.array([2, 2, 3, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 14],
+                                                                  np.uint8))}[decoder]()
     for trial in range(300):
         data = good.copy()
         if trial % 3 == 0:
@@ -88,7 +91,7 @@ def test_decoders_survive_random_and_mutated_bytes(decoder):
             elif decoder == "ef":
                 _native.ef_decode(data, 500, 10**6)
                 _native.ef_get(data, 500, 10**6, rng.integers(0, 500, size=20))
-            elif decoder == "wt":
+            elif decoder.startswith("wt"):
                 symbol = int(rng.integers(0, 16))
                 aid = _native.wm_aid(data)
                 _native.wm_starts(data, aid, 16)
@@ -124,6 +127,52 @@ def test_wavelet_select_finds_every_occurrence(n, shape):
     offsets = np.concatenate([[0], np.cumsum(np.bincount(symbols, minlength=32))])
     rows = rng.integers(0, n, 500)
     np.testing.assert_array_equal(_native.wm_select_rows(words, aid, starts, offsets, rows), order[rows])
+
+
+@pytest.mark.parametrize("law", ["skewed", "one", "two", "with_empty"])
+def test_huffman_shaped_wavelet_matrix_selects_like_numpy(law):
+    """Codes of their Huffman lengths (a level holds only the longer codes): select, starts
+    and rows of an inverted file against numpy, on skewed laws, a single symbol, two, and
+    symbols that never occur."""
+    rng = np.random.default_rng(5)
+    nsym, n = 40, 6000
+    symbols = {"skewed": lambda: np.minimum(rng.geometric(0.15, n) - 1, nsym - 1),
+               "one": lambda: np.full(n, 7),
+               "two": lambda: rng.choice([3, 30], n, p=[0.9, 0.1]),
+               "with_empty": lambda: rng.choice(np.arange(0, nsym, 3), n)}[law]().astype(np.uint32)
+    counts = np.bincount(symbols, minlength=nsym)
+    lens = huffman_lengths(counts)
+    assert (lens[counts == 0] == 0).all() and (2.0 ** -lens[counts > 0].astype(float)).sum() <= 1
+    words = _native.wm_build_shaped(symbols, lens)
+    aid = _native.wm_aid(words)
+    starts, got_counts = _native.wm_starts(words, aid, nsym)
+    np.testing.assert_array_equal(got_counts, counts)
+    for symbol in range(nsym):
+        where = np.flatnonzero(symbols == symbol)
+        np.testing.assert_array_equal(_native.wm_select(words, aid, symbol, np.arange(len(where))), where)
+    order = np.argsort(symbols, kind="stable")
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    rows = rng.integers(0, n, 700)
+    np.testing.assert_array_equal(_native.wm_select_rows(words, aid, starts, offsets, rows), order[rows])
+    with pytest.raises(ValueError):  # a symbol with no code cannot be built
+        _native.wm_build_shaped(np.array([nsym - 1], np.uint32), np.zeros(nsym, np.uint8))
+
+
+def test_wt_codec_is_within_3_percent_of_the_entropy_of_the_list_sizes():
+    """The Huffman shape codes an id in about H(list sizes) bits: uneven lists (IVF4096 over
+    200k ids, Dirichlet sizes) cost 1.018 x H, where the fixed shape's 12 bits were 1.030 x."""
+    rng = np.random.default_rng(6)
+    n, nlist = 200_000, 4096
+    sizes = rng.multinomial(n, rng.dirichlet(np.full(nlist, 2.0)))
+    list_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    ids = rng.permutation(n).astype(np.int64)
+    sections, header, order = encode_ids("wt", ids, list_offsets)
+    bits = 8 * sum(a.nbytes for a in sections.values())
+    entropy = information_bounds(sizes)["entropy_bits_per_id"]
+    assert bits / n <= 1.03 * entropy
+    codec = open_codec(sections, header, list_offsets)
+    rows = rng.integers(0, n, 5000)
+    np.testing.assert_array_equal(codec.ids_of(rows), ids[order][rows])
 
 
 def test_wavelet_matrix_stores_only_the_bits_and_reads_the_layout_with_directories():
@@ -191,10 +240,10 @@ def test_compressed_ids_are_smaller_and_near_the_bounds(tmp_path):
                for m in ("packed", "ef", "roc", "wt")}
     bound = reports["roc"]["log2_binomial_bits_per_id"]
     assert reports["packed"]["bits_per_id"] <= 15.1  # ceil(log2 20000) + a word
-    assert reports["roc"]["bits_per_id"] <= bound + 100 * 64 / 20000  # ANS state and offsets: ~100 bits a list
+    assert reports["roc"]["bits_per_id"] <= bound + 0.1  # ~90 bits of ANS state and start-up a stream of 16 lists
     assert reports["roc"]["bits_per_id"] < reports["ef"]["bits_per_id"] < reports["packed"]["bits_per_id"]
-    entropy = reports["wt"]["entropy_bits_per_id"]  # 64 balanced lists: 6 levels, H close to 6
-    assert reports["wt"]["bits_per_id"] <= 1.08 * entropy
+    entropy = reports["wt"]["entropy_bits_per_id"]  # 64 balanced lists: H close to 6
+    assert reports["wt"]["bits_per_id"] <= 1.03 * entropy
     assert reports["wt"]["bits_per_id"] < reports["roc"]["bits_per_id"]
     auto = compress_ids(str(tmp_path / "i.vti"), str(tmp_path / "auto.vti"))
     assert auto["method"] == "wt"

@@ -13,8 +13,9 @@ maps ranks to ids and the codecs code ranks, so dense-id codecs work for any ids
     roc      Random Order Coding (bits-back rANS) of lists chained in streams of 16, sorted;
              a row's whole stream is decoded (once per search for all the rows it holds)
     wt       a wavelet matrix over "list of the id of rank i": the j-th smallest id of list l
-             is select_l(j); N ceil(log2 nlist) bits (the rank/select aid is computed on
-             opening, not stored); random access
+             is select_l(j); Huffman-shaped (list l coded in its Huffman length, about
+             N H(list sizes) bits) or fixed (N ceil(log2 nlist) bits), whichever is smaller;
+             the rank/select aid is computed on opening, not stored; random access
 
 Sections: int64 `ids`; packed `id_packed` (uint64 words); ef `id_ef` (uint64 words) and
 `id_ef_offsets`; roc `id_roc` (uint32 words) and `id_roc_offsets`; the offsets (one more than
@@ -228,10 +229,14 @@ def encode_ids(method: str, ids: np.ndarray, list_offsets: np.ndarray) -> tuple[
         return sections, header, order
     if method == "wt":
         nlist = len(list_offsets) - 1
-        lists = np.repeat(np.arange(nlist, dtype=np.uint32), np.diff(list_offsets))
+        sizes = np.diff(list_offsets)
+        lists = np.repeat(np.arange(nlist, dtype=np.uint32), sizes)
         symbols = np.empty(n, dtype=np.uint32)
         symbols[values.astype(np.int64)] = lists
-        sections["id_wt"] = _native.wm_build(symbols, (nlist - 1).bit_length())
+        fixed = _native.wm_build(symbols, (nlist - 1).bit_length())
+        lens = huffman_lengths(sizes)
+        shaped = _native.wm_build_shaped(symbols, lens) if lens is not None else fixed
+        sections["id_wt"] = shaped if len(shaped) < len(fixed) else fixed
         for lst in range(nlist):  # rows sorted by id within each list, as select returns them
             a, b = int(list_offsets[lst]), int(list_offsets[lst + 1])
             order[a:b] = a + np.argsort(values[a:b], kind="stable")
@@ -258,6 +263,36 @@ def encode_ids(method: str, ids: np.ndarray, list_offsets: np.ndarray) -> tuple[
     sections[f"id_{method}"] = np.concatenate(streams).astype(dtype) if streams else np.zeros(0, dtype)
     sections[f"id_{method}_offsets"] = _native.ef_encode(np.asarray(offsets, dtype=np.uint64), offsets[-1] + 1)
     return sections, header, order
+
+
+def huffman_lengths(counts: np.ndarray, limit: int = 32) -> np.ndarray | None:
+    """Huffman code lengths of symbols with these counts (0 for a count of 0; ties to the
+    smaller symbol, so the lengths are the same on every machine); None past `limit` bits."""
+    import heapq
+
+    counts = np.asarray(counts, dtype=np.int64)
+    present = np.flatnonzero(counts)
+    lens = np.zeros(len(counts), dtype=np.uint8)
+    if len(present) <= 1:
+        lens[present] = 1
+        return lens
+    heap = [(int(counts[s]), t, t) for t, s in enumerate(present)]  # (count, order, node): leaves first
+    parent = np.full(2 * len(present) - 1, -1, dtype=np.int64)
+    heapq.heapify(heap)
+    node = len(present)
+    while len(heap) > 1:
+        c0, _, a = heapq.heappop(heap)
+        c1, _, b = heapq.heappop(heap)
+        parent[a] = parent[b] = node
+        heapq.heappush(heap, (c0 + c1, node, node))
+        node += 1
+    depth = np.zeros(len(parent), dtype=np.int64)
+    for v in range(len(parent) - 2, -1, -1):  # parents are numbered after their children
+        depth[v] = depth[parent[v]] + 1
+    if depth[:len(present)].max() > limit:
+        return None
+    lens[present] = depth[:len(present)]
+    return lens
 
 
 def id_sections(header: dict) -> tuple[str, ...]:
