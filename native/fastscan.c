@@ -28,43 +28,56 @@ void vt_fs_pack_blocks(const uint8_t *codes, int64_t n, int64_t m, uint8_t *bloc
     }
 }
 
-static void accumulate_scalar(const uint8_t *blocks, int64_t nblocks, int64_t m, const uint8_t *lut,
-                              uint16_t *out) {
-    for (int64_t b = 0; b < nblocks; b++) {
-        const uint8_t *blk = blocks + b * 16 * m;
-        uint16_t *o = out + b * 32;
-        for (int t = 0; t < 32; t++) o[t] = 0;
-        for (int64_t j = 0; j < m; j++)
-            for (int t = 0; t < 16; t++) {
-                uint8_t byte = blk[j * 16 + t];
-                o[t] += lut[j * 16 + (byte & 15)];
-                o[t + 16] += lut[j * 16 + (byte >> 4)];
-            }
+/* The fused kernel: from block b on, the sums of each block, compared with thr where they
+ * were computed; returns the first block holding a sum <= thr (its 32 sums in vector order
+ * in sums, the candidates' bits in *mask), or nb. The scan calls it again after the block
+ * with its bound updated, so a block without candidates never leaves the registers. */
+static void block_sums_scalar(const uint8_t *blk, int64_t m, const uint8_t *lut, uint16_t *o) {
+    for (int t = 0; t < 32; t++) o[t] = 0;
+    for (int64_t j = 0; j < m; j++)
+        for (int t = 0; t < 16; t++) {
+            uint8_t byte = blk[j * 16 + t];
+            o[t] += lut[j * 16 + (byte & 15)];
+            o[t + 16] += lut[j * 16 + (byte >> 4)];
+        }
+}
+
+static int64_t next_scalar(const uint8_t *blocks, int64_t b, int64_t nb, int64_t m, const uint8_t *lut, uint32_t thr,
+                           uint16_t *sums, uint32_t *mask) {
+    for (; b < nb; b++) {
+        block_sums_scalar(blocks + b * 16 * m, m, lut, sums);
+        uint32_t mk = 0;
+        for (int t = 0; t < 32; t++) mk |= (uint32_t)(sums[t] <= thr) << t;
+        if (mk) {
+            *mask = mk;
+            return b;
+        }
     }
+    return nb;
 }
 
 #if VT_X86
 /* The SIMD paths look up 16 vectors per 128-bit lane and sub-quantizer (low nibbles: vectors
  * 0-15, high nibbles: 16-31) and add the looked-up bytes as 16-bit words, without unpacking:
  * even += word (even vector + 256 * odd vector, mod 2^16) and odd += word >> 8. The even
- * vectors' sums are then even - (odd << 8), exact since every sum is below 2^16. */
-
-/* Words (vector 2i, 2i+1 as even/odd accumulators) -> 16 sums in vector order. */
-VT_TARGET_AVX2 static inline void store_sums16(__m128i even, __m128i odd, uint16_t *o) {
-    even = _mm_sub_epi16(even, _mm_slli_epi16(odd, 8));
-    _mm_storeu_si128((__m128i *)o, _mm_unpacklo_epi16(even, odd));
-    _mm_storeu_si128((__m128i *)(o + 8), _mm_unpackhi_epi16(even, odd));
-}
-
+ * vectors' sums are then even - (odd << 8), exact since every sum is below 2^16; unpacking
+ * even and odd words gives the sums in vector order. */
 VT_TARGET_AVX2 static inline __m128i fold256(__m256i v) {
     return _mm_add_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
 }
 
-VT_TARGET_AVX2 static void accumulate_avx2(const uint8_t *blocks, int64_t nblocks, int64_t m, const uint8_t *lut,
-                                           uint16_t *out) {
+/* 16 bits, one a vector: which of the 16 sums (vectors in order, two registers) are <= thr. */
+VT_TARGET_AVX2 static inline uint32_t le_mask16(__m128i a, __m128i b, __m128i th) {
+    __m128i ca = _mm_cmpeq_epi16(_mm_min_epu16(a, th), a), cb = _mm_cmpeq_epi16(_mm_min_epu16(b, th), b);
+    return (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(ca, cb));
+}
+
+VT_TARGET_AVX2 static int64_t next_avx2(const uint8_t *blocks, int64_t b, int64_t nb, int64_t m, const uint8_t *lut,
+                                        uint32_t thr, uint16_t *sums, uint32_t *mask) {
     /* two sub-quantizers per register, one per 128-bit lane */
     const __m256i low4 = _mm256_set1_epi8(15), zero = _mm256_setzero_si256();
-    for (int64_t b = 0; b < nblocks; b++) {
+    const __m128i l4 = _mm_set1_epi8(15), th = _mm_set1_epi16((short)(thr > 0xFFFF ? 0xFFFF : thr));
+    for (; b < nb; b++) {
         const uint8_t *blk = blocks + b * 16 * m;
         __m256i e0 = zero, o0 = zero, e1 = zero, o1 = zero; /* vectors 0-15, 16-31 */
         int64_t j = 0;
@@ -80,7 +93,6 @@ VT_TARGET_AVX2 static void accumulate_avx2(const uint8_t *blocks, int64_t nblock
         }
         __m128i fe0 = fold256(e0), fo0 = fold256(o0), fe1 = fold256(e1), fo1 = fold256(o1);
         if (j < m) { /* odd m: the last sub-quantizer on 128 bits */
-            const __m128i l4 = _mm_set1_epi8(15);
             __m128i c = _mm_loadu_si128((const __m128i *)(blk + j * 16));
             __m128i t = _mm_loadu_si128((const __m128i *)(lut + j * 16));
             __m128i r0 = _mm_shuffle_epi8(t, _mm_and_si128(c, l4));
@@ -90,9 +102,21 @@ VT_TARGET_AVX2 static void accumulate_avx2(const uint8_t *blocks, int64_t nblock
             fe1 = _mm_add_epi16(fe1, r1);
             fo1 = _mm_add_epi16(fo1, _mm_srli_epi16(r1, 8));
         }
-        store_sums16(fe0, fo0, out + b * 32);
-        store_sums16(fe1, fo1, out + b * 32 + 16);
+        fe0 = _mm_sub_epi16(fe0, _mm_slli_epi16(fo0, 8));
+        fe1 = _mm_sub_epi16(fe1, _mm_slli_epi16(fo1, 8));
+        __m128i v0 = _mm_unpacklo_epi16(fe0, fo0), v1 = _mm_unpackhi_epi16(fe0, fo0);
+        __m128i v2 = _mm_unpacklo_epi16(fe1, fo1), v3 = _mm_unpackhi_epi16(fe1, fo1);
+        uint32_t mk = le_mask16(v0, v1, th) | le_mask16(v2, v3, th) << 16;
+        if (mk) {
+            _mm_storeu_si128((__m128i *)sums, v0);
+            _mm_storeu_si128((__m128i *)(sums + 8), v1);
+            _mm_storeu_si128((__m128i *)(sums + 16), v2);
+            _mm_storeu_si128((__m128i *)(sums + 24), v3);
+            *mask = mk;
+            return b;
+        }
     }
+    return nb;
 }
 
 VT_TARGET_AVX512 static inline __m128i fold512(__m512i v) {
@@ -110,14 +134,15 @@ lookup512(__m512i c, __m512i t, __m512i low4, __m512i *e0, __m512i *o0, __m512i 
     *o1 = _mm512_add_epi16(*o1, _mm512_srli_epi16(r1, 8));
 }
 
-VT_TARGET_AVX512 static void accumulate_avx512(const uint8_t *blocks, int64_t nblocks, int64_t m,
-                                               const uint8_t *lut, uint16_t *out) {
+VT_TARGET_AVX512 static int64_t next_avx512(const uint8_t *blocks, int64_t b, int64_t nb, int64_t m,
+                                            const uint8_t *lut, uint32_t thr, uint16_t *sums, uint32_t *mask) {
     /* four sub-quantizers per register, one per 128-bit lane; the last 1-3 by masked loads
        (a zero table and zero codes add nothing) */
     const __m512i low4 = _mm512_set1_epi8(15), zero = _mm512_setzero_si512();
+    const __m128i th = _mm_set1_epi16((short)(thr > 0xFFFF ? 0xFFFF : thr));
     const int64_t full = m & ~(int64_t)3;
     const __mmask64 tail = m > full ? (((__mmask64)1 << (16 * (m - full))) - 1) : 0;
-    for (int64_t b = 0; b < nblocks; b++) {
+    for (; b < nb; b++) {
         const uint8_t *blk = blocks + b * 16 * m;
         __m512i e0 = zero, o0 = zero, e1 = zero, o1 = zero;
         for (int64_t j = 0; j < full; j += 4)
@@ -126,74 +151,44 @@ VT_TARGET_AVX512 static void accumulate_avx512(const uint8_t *blocks, int64_t nb
         if (tail)
             lookup512(_mm512_maskz_loadu_epi8(tail, blk + full * 16), _mm512_maskz_loadu_epi8(tail, lut + full * 16),
                       low4, &e0, &o0, &e1, &o1);
-        store_sums16(fold512(e0), fold512(o0), out + b * 32);
-        store_sums16(fold512(e1), fold512(o1), out + b * 32 + 16);
+        __m128i fe0 = fold512(e0), fo0 = fold512(o0), fe1 = fold512(e1), fo1 = fold512(o1);
+        fe0 = _mm_sub_epi16(fe0, _mm_slli_epi16(fo0, 8));
+        fe1 = _mm_sub_epi16(fe1, _mm_slli_epi16(fo1, 8));
+        __m128i v0 = _mm_unpacklo_epi16(fe0, fo0), v1 = _mm_unpackhi_epi16(fe0, fo0);
+        __m128i v2 = _mm_unpacklo_epi16(fe1, fo1), v3 = _mm_unpackhi_epi16(fe1, fo1);
+        uint32_t mk = (uint32_t)_mm_cmple_epu16_mask(v0, th) | (uint32_t)_mm_cmple_epu16_mask(v1, th) << 8 |
+                      (uint32_t)_mm_cmple_epu16_mask(v2, th) << 16 | (uint32_t)_mm_cmple_epu16_mask(v3, th) << 24;
+        if (mk) {
+            _mm_storeu_si128((__m128i *)sums, v0);
+            _mm_storeu_si128((__m128i *)(sums + 8), v1);
+            _mm_storeu_si128((__m128i *)(sums + 16), v2);
+            _mm_storeu_si128((__m128i *)(sums + 24), v3);
+            *mask = mk;
+            return b;
+        }
     }
+    return nb;
 }
 #endif
 
+typedef int64_t (*next_fn)(const uint8_t *, int64_t, int64_t, int64_t, const uint8_t *, uint32_t, uint16_t *,
+                           uint32_t *);
+
+static next_fn next_kernel(void) {
+#if VT_X86
+    switch (vt_simd_level()) {
+    case VT_AVX512: return next_avx512;
+    case VT_AVX2: return next_avx2;
+    }
+#endif
+    return next_scalar;
+}
+
+/* Every block's 32 sums (the kernel with a bound that every sum meets). */
 void vt_fs_accumulate(const uint8_t *blocks, int64_t nblocks, int64_t m, const uint8_t *lut, uint16_t *out) {
-#if VT_X86
-    switch (vt_simd_level()) {
-    case VT_AVX512: accumulate_avx512(blocks, nblocks, m, lut, out); return;
-    case VT_AVX2: accumulate_avx2(blocks, nblocks, m, lut, out); return;
-    }
-#endif
-    accumulate_scalar(blocks, nblocks, m, lut, out);
-}
-
-/* Positions t < count whose sum is <= thr, in increasing order; returns how many. */
-static int64_t candidates_scalar(const uint16_t *sums, int64_t count, uint32_t thr, int32_t *idx) {
-    int64_t n = 0;
-    for (int64_t t = 0; t < count; t++)
-        if (sums[t] <= thr) idx[n++] = (int32_t)t;
-    return n;
-}
-
-#if VT_X86
-VT_TARGET_AVX2 static int64_t candidates_avx2(const uint16_t *sums, int64_t count, uint32_t thr, int32_t *idx) {
-    if (thr >= 0xFFFF) return candidates_scalar(sums, count, thr, idx);
-    const __m256i th = _mm256_set1_epi16((short)thr);
-    int64_t n = 0, t = 0;
-    for (; t + 16 <= count; t += 16) {
-        __m256i s = _mm256_loadu_si256((const __m256i *)(sums + t));
-        /* s <= thr (unsigned) when min(s, thr) == s; two mask bits per word */
-        uint32_t mask = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi16(_mm256_min_epu16(s, th), s)) & 0x55555555u;
-        while (mask) {
-            idx[n++] = (int32_t)(t + (__builtin_ctz(mask) >> 1));
-            mask &= mask - 1;
-        }
-    }
-    for (; t < count; t++)
-        if (sums[t] <= thr) idx[n++] = (int32_t)t;
-    return n;
-}
-
-VT_TARGET_AVX512 static int64_t candidates_avx512(const uint16_t *sums, int64_t count, uint32_t thr, int32_t *idx) {
-    if (thr >= 0xFFFF) return candidates_scalar(sums, count, thr, idx);
-    const __m512i th = _mm512_set1_epi16((short)thr);
-    int64_t n = 0, t = 0;
-    for (; t + 32 <= count; t += 32) {
-        uint32_t mask = _mm512_cmple_epu16_mask(_mm512_loadu_si512((const void *)(sums + t)), th);
-        while (mask) {
-            idx[n++] = (int32_t)(t + __builtin_ctz(mask));
-            mask &= mask - 1;
-        }
-    }
-    for (; t < count; t++)
-        if (sums[t] <= thr) idx[n++] = (int32_t)t;
-    return n;
-}
-#endif
-
-static int64_t candidates(const uint16_t *sums, int64_t count, uint32_t thr, int32_t *idx) {
-#if VT_X86
-    switch (vt_simd_level()) {
-    case VT_AVX512: return candidates_avx512(sums, count, thr, idx);
-    case VT_AVX2: return candidates_avx2(sums, count, thr, idx);
-    }
-#endif
-    return candidates_scalar(sums, count, thr, idx);
+    next_fn next = next_kernel();
+    uint32_t mask;
+    for (int64_t b = 0; b < nblocks; b++) next(blocks, b, b + 1, m, lut, 0xFFFF, out + b * 32, &mask);
 }
 
 /* Table quantization: t = lut (+ add, the per-list terms of a residual search) -> uint8.
@@ -410,11 +405,11 @@ static inline uint32_t int_threshold(float limit, float bias, float scale) {
 }
 
 /* Candidates of a radius search (kept out of line: the top-k loop stays as small as it was). */
-__attribute__((noinline)) static int radius_push(vt_collector *out, int64_t q, const int32_t *cand, int64_t nc,
-                                                 const uint16_t *sums, float bias, float inv, int64_t first) {
-    for (int64_t c = 0; c < nc; c++) {
-        float dist = bias + (float)sums[cand[c]] * inv;
-        if (vt_collector_push(out, q, dist, first + cand[c])) return -4;
+__attribute__((noinline)) static int radius_push(vt_collector *out, int64_t q, uint32_t mask, const uint16_t *sums,
+                                                 float bias, float inv, int64_t first) {
+    for (; mask; mask &= mask - 1) {
+        int t = __builtin_ctz(mask);
+        if (vt_collector_push(out, q, bias + (float)sums[t] * inv, first + t)) return -4;
     }
     return 0;
 }
@@ -430,10 +425,10 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
     float *cbt = malloc(sizeof(float) * (size_t)(16 * d));
     float *scratch = malloc(sizeof(float) * (size_t)(2 * m));
     uint8_t *qlut = malloc((size_t)(m * 16));
-    uint16_t *sums = malloc(sizeof(uint16_t) * 32 * 64);
-    int32_t *cand = malloc(sizeof(int32_t) * 32 * 64);
+    uint16_t sums[32];
+    const next_fn next = next_kernel();
     int rc = 0;
-    if (!qv || !lut || !qterm || !cbt || !scratch || !qlut || !sums || !cand) {
+    if (!qv || !lut || !qterm || !cbt || !scratch || !qlut) {
         rc = -4;
         goto done;
     }
@@ -479,24 +474,21 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
                 lbias = -lanes16(x, centroids + l * d, d, 0);
             }
             float inv = 1.f / scale;
-            for (int64_t bb = 0; bb < nb; bb += 64) {
-                int64_t nblk = nb - bb < 64 ? nb - bb : 64;
-                vt_fs_accumulate(blocks + (b0 + bb) * 16 * m, nblk, m, qlut, sums);
-                int64_t first = begin + bb * 32, count = end - first < nblk * 32 ? end - first : nblk * 32;
-                const float fb = tbias + lbias;
+            const float fb = tbias + lbias;
+            const uint8_t *lb = blocks + b0 * 16 * m;
+            for (int64_t b = 0; b < nb; b++) { /* the bound refreshed after each block with candidates */
+                uint32_t mask = 0, thr = int_threshold(topk ? h[0] : out->radius, fb, scale);
+                if ((b = next(lb, b, nb, m, qlut, thr, sums, &mask)) == nb) break;
+                int64_t first = begin + b * 32;
+                if (end - first < 32) mask &= (1u << (end - first)) - 1; /* not the padding of the last block */
                 if (!topk) {
-                    int64_t nc = candidates(sums, count, int_threshold(out->radius, fb, scale), cand);
-                    if ((rc = radius_push(out, q, cand, nc, sums, fb, inv, first))) goto done;
+                    if ((rc = radius_push(out, q, mask, sums, fb, inv, first))) goto done;
                     continue;
                 }
-                for (int64_t t0 = 0; t0 < count; t0 += 32) { /* the heap's bound refreshed per block */
-                    int64_t nc = candidates(sums + t0, count - t0 < 32 ? count - t0 : 32,
-                                            int_threshold(h[0], fb, scale), cand);
-                    for (int64_t c = 0; c < nc; c++) {
-                        int64_t t = t0 + cand[c];
-                        float dist = fb + (float)sums[t] * inv;
-                        if (dist <= h[0]) vt_heap_push(h, hp, k, dist, first + t);
-                    }
+                for (; mask; mask &= mask - 1) {
+                    int t = __builtin_ctz(mask);
+                    float dist = fb + (float)sums[t] * inv;
+                    if (dist <= h[0]) vt_heap_push(h, hp, k, dist, first + t);
                 }
             }
         }
@@ -509,7 +501,5 @@ done:
     free(cbt);
     free(scratch);
     free(qlut);
-    free(sums);
-    free(cand);
     return rc;
 }
