@@ -414,92 +414,144 @@ __attribute__((noinline)) static int radius_push(vt_collector *out, int64_t q, u
     return 0;
 }
 
+/* One list scanned for one query with its table: candidates into the query's heap (or radius
+ * list); the bound is refreshed after each block with candidates. */
+static int scan_list(const next_fn next, const uint8_t *lb, int64_t nb, int64_t begin, int64_t end, int64_t m,
+                     const uint8_t *qlut, float fb, float scale, vt_collector *out, int64_t q) {
+    const int topk = !out->radius_mode;
+    const int64_t k = out->k;
+    float *h = topk ? out->hd + q * k : NULL;
+    int64_t *hp = topk ? out->hi + q * k : NULL;
+    const float inv = 1.f / scale;
+    uint16_t sums[32];
+    for (int64_t b = 0; b < nb; b++) {
+        uint32_t mask = 0, thr = int_threshold(topk ? h[0] : out->radius, fb, scale);
+        if ((b = next(lb, b, nb, m, qlut, thr, sums, &mask)) == nb) break;
+        int64_t first = begin + b * 32;
+        if (end - first < 32) mask &= (1u << (end - first)) - 1; /* not the padding of the last block */
+        if (!topk) {
+            if (radius_push(out, q, mask, sums, fb, inv, first)) return -4;
+            continue;
+        }
+        for (; mask; mask &= mask - 1) {
+            int t = __builtin_ctz(mask);
+            float dist = fb + (float)sums[t] * inv;
+            if (dist <= h[0]) vt_heap_push(h, hp, k, dist, first + t);
+        }
+    }
+    return 0;
+}
+
+static int by_key(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Queries are taken QUERY_BATCH at a time, list by list (as Faiss's fast-scan does): a list's
+ * codes are read once for every query of the batch that probes it and stay in cache
+ * (synthetic 1M, IVF1024, PQ32x4fsnp, nprobe 64: +11 % with AVX-512, +16 % with AVX2). */
+#define QUERY_BATCH 256
+
 int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
                    const uint8_t *blocks, const int64_t *block_offsets, const int64_t *list_offsets, int64_t nlist,
                    const int64_t *probes, int64_t nprobe, const float *codebooks, const float *precomputed, int64_t m,
                    int metric, vt_collector *out) {
-    if (nq < 0 || d <= 0 || m <= 0 || nprobe < 0 || !out || out->nq != nq) return -1;
+    if (nq < 0 || d <= 0 || m <= 0 || nprobe < 0 || nlist < 0 || nlist > INT32_MAX || !out || out->nq != nq)
+        return -1;
+    const int residual_l2 = by_residual && centroids && metric != 1;
+    const int residual_ip = by_residual && centroids && metric == 1;
+    int64_t qb = nq < QUERY_BATCH ? (nq ? nq : 1) : QUERY_BATCH;
+    if (nprobe && qb > 0xffffffffll / nprobe) qb = 0xffffffffll / nprobe; /* a pair's index fits 32 bits */
+    if (qb < 1) return -1;
+    const int64_t tsize = m * 16;
     float *qv = malloc(sizeof(float) * (size_t)d);
-    float *lut = malloc(sizeof(float) * (size_t)(m * 16));
-    float *qterm = malloc(sizeof(float) * (size_t)(m * 16));
+    float *lut = malloc(sizeof(float) * (size_t)tsize);
     float *cbt = malloc(sizeof(float) * (size_t)(16 * d));
     float *scratch = malloc(sizeof(float) * (size_t)(2 * m));
-    uint8_t *qlut = malloc((size_t)(m * 16));
-    uint16_t sums[32];
-    const next_fn next = next_kernel();
+    uint8_t *lqlut = malloc((size_t)tsize);                     /* a (query, list) table */
+    uint8_t *qluts = malloc((size_t)(qb * tsize));              /* tables of the batch's queries */
+    float *qbias = malloc(sizeof(float) * (size_t)qb), *qscale = malloc(sizeof(float) * (size_t)qb);
+    float *qterms = residual_l2 && precomputed ? malloc(sizeof(float) * (size_t)(qb * tsize)) : NULL;
+    int64_t *pairs = malloc(sizeof(int64_t) * (size_t)(qb * nprobe > 0 ? qb * nprobe : 1));
+    next_fn next = next_kernel();
     int rc = 0;
-    if (!qv || !lut || !qterm || !cbt || !scratch || !qlut) {
+    if (!qv || !lut || !cbt || !scratch || !lqlut || !qluts || !qbias || !qscale || !pairs ||
+        (residual_l2 && precomputed && !qterms)) {
         rc = -4;
         goto done;
     }
     vt_lut_transpose(VT_SCAN_PQ, codebooks, d, m, 16, cbt);
-    int residual_l2 = by_residual && centroids && metric != 1;
-    int residual_ip = by_residual && centroids && metric == 1;
-    const int topk = !out->radius_mode;
-    const int64_t k = out->k;
-    for (int64_t q = 0; q < nq; q++) {
-        const float *x = queries + q * d;
-        float *h = topk ? out->hd + q * k : NULL; /* the heap read directly in the hot loop */
-        int64_t *hp = topk ? out->hi + q * k : NULL;
-        float tbias = 0.f, scale = 1.f;
-        if (!residual_l2) {
-            vt_lut_from_transposed(VT_SCAN_PQ, x, d, cbt, m, 16, metric, lut);
-            quantize_lut(lut, NULL, m, qlut, &tbias, &scale, scratch);
-        } else if (precomputed) { /* -2 <x_j, codeword>, shared by every list */
-            vt_lut_from_transposed(VT_SCAN_PQ, x, d, cbt, m, 16, 1, qterm);
-            for (int64_t c = 0; c < m * 16; c++) qterm[c] *= 2.f;
-        }
-        for (int64_t p = 0; p < nprobe; p++) {
-            int64_t l = probes[q * nprobe + p], begin, end;
-            if ((rc = vt_list_range(list_offsets, nlist, l, &begin, &end))) goto done;
-            if (l < 0) continue;
-            int64_t b0 = block_offsets[l], nb = block_offsets[l + 1] - b0;
-            if (nb != (end - begin + 31) / 32) {
-                rc = -3;
-                goto done;
+    for (int64_t q0 = 0; q0 < nq && !rc; q0 += qb) {
+        const int64_t nb_q = nq - q0 < qb ? nq - q0 : qb;
+        int64_t npairs = 0;
+        for (int64_t i = 0; i < nb_q; i++) { /* each query's own table, and its probes by list */
+            const float *x = queries + (q0 + i) * d;
+            if (!residual_l2) {
+                vt_lut_from_transposed(VT_SCAN_PQ, x, d, cbt, m, 16, metric, lut);
+                quantize_lut(lut, NULL, m, qluts + i * tsize, &qbias[i], &qscale[i], scratch);
+            } else if (precomputed) { /* -2 <x_j, codeword>, shared by every list */
+                float *qt = qterms + i * tsize;
+                vt_lut_from_transposed(VT_SCAN_PQ, x, d, cbt, m, 16, 1, qt);
+                for (int64_t c = 0; c < tsize; c++) qt[c] *= 2.f;
             }
-            if (begin == end) continue;
-            float lbias = 0.f;
+            for (int64_t p = 0; p < nprobe; p++) {
+                int64_t l = probes[(q0 + i) * nprobe + p], begin, end;
+                if ((rc = vt_list_range(list_offsets, nlist, l, &begin, &end))) goto done;
+                if (l < 0 || begin == end) continue;
+                if (block_offsets[l + 1] - block_offsets[l] != (end - begin + 31) / 32) {
+                    rc = -3;
+                    goto done;
+                }
+                pairs[npairs++] = l << 32 | (i * nprobe + p); /* by list, then query */
+            }
+        }
+        /* each query's nearest list first, query by query: its heap gets a tight bound early;
+           then the other lists, list by list. Not by residual (L2): a table is then built for
+           every (query, list) and costs more than reading the codes, so queries stay in turn
+           and each takes its lists nearest first. */
+        int64_t first = residual_l2 ? npairs : 0;
+        for (int64_t t = 0; t < npairs && !residual_l2; t++)
+            if ((pairs[t] & 0xffffffff) % nprobe == 0) {
+                int64_t tmp = pairs[first];
+                pairs[first++] = pairs[t];
+                pairs[t] = tmp;
+            }
+        qsort(pairs + first, (size_t)(npairs - first), sizeof(int64_t), by_key);
+        for (int64_t t = 0; t < npairs && !rc; t++) {
+            const int64_t l = pairs[t] >> 32, i = (pairs[t] & 0xffffffff) / nprobe, q = q0 + i;
+            const float *x = queries + q * d;
+            const uint8_t *qlut = qluts + i * tsize;
+            float tbias = qbias[i], scale = qscale[i], lbias = 0.f;
             if (residual_l2) {
                 const float *c = centroids + l * d;
+                qlut = lqlut;
                 if (precomputed) { /* |q - c|^2 + (|r|^2 + 2<c, r>) - 2<q, r> */
-                    quantize_lut(precomputed + l * m * 16, qterm, m, qlut, &tbias, &scale, scratch);
+                    quantize_lut(precomputed + l * tsize, qterms + i * tsize, m, lqlut, &tbias, &scale, scratch);
                     lbias = lanes16(x, c, d, 1);
                 } else {
-                    for (int64_t i = 0; i < d; i++) qv[i] = x[i] - c[i];
+                    for (int64_t j = 0; j < d; j++) qv[j] = x[j] - c[j];
                     vt_lut_from_transposed(VT_SCAN_PQ, qv, d, cbt, m, 16, metric, lut);
-                    quantize_lut(lut, NULL, m, qlut, &tbias, &scale, scratch);
+                    quantize_lut(lut, NULL, m, lqlut, &tbias, &scale, scratch);
                 }
             } else if (residual_ip) {
                 lbias = -lanes16(x, centroids + l * d, d, 0);
             }
-            float inv = 1.f / scale;
-            const float fb = tbias + lbias;
-            const uint8_t *lb = blocks + b0 * 16 * m;
-            for (int64_t b = 0; b < nb; b++) { /* the bound refreshed after each block with candidates */
-                uint32_t mask = 0, thr = int_threshold(topk ? h[0] : out->radius, fb, scale);
-                if ((b = next(lb, b, nb, m, qlut, thr, sums, &mask)) == nb) break;
-                int64_t first = begin + b * 32;
-                if (end - first < 32) mask &= (1u << (end - first)) - 1; /* not the padding of the last block */
-                if (!topk) {
-                    if ((rc = radius_push(out, q, mask, sums, fb, inv, first))) goto done;
-                    continue;
-                }
-                for (; mask; mask &= mask - 1) {
-                    int t = __builtin_ctz(mask);
-                    float dist = fb + (float)sums[t] * inv;
-                    if (dist <= h[0]) vt_heap_push(h, hp, k, dist, first + t);
-                }
-            }
+            const int64_t b0 = block_offsets[l], nb = block_offsets[l + 1] - b0;
+            rc = scan_list(next, blocks + b0 * tsize, nb, list_offsets[l], list_offsets[l + 1], m, qlut, tbias + lbias,
+                           scale, out, q);
         }
     }
-    rc = vt_collector_finish(out);
+    if (!rc) rc = vt_collector_finish(out);
 done:
     free(qv);
     free(lut);
-    free(qterm);
     free(cbt);
     free(scratch);
-    free(qlut);
+    free(lqlut);
+    free(qluts);
+    free(qbias);
+    free(qscale);
+    free(qterms);
+    free(pairs);
     return rc;
 }

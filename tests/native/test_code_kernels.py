@@ -355,3 +355,30 @@ def test_rerank_keeps_the_exact_best_of_each_shortlist(metric):
             assert (got_p[q, len(order):] == -1).all() and np.isinf(got_d[q, len(order):]).all()
     with pytest.raises(ValueError):
         _native.rerank(queries, vectors, np.full((nq, s), n), k, metric)
+
+
+@pytest.mark.parametrize("radius", [None, 9.0])
+def test_fast_scan_batches_of_queries_list_by_list_give_each_query_its_own_results(radius):
+    """Past 256 queries a call goes list by list over a batch of queries: every query's
+    results (top-k, or every candidate within a radius) are those of a search of it alone."""
+    rng = np.random.default_rng(10)
+    d, m, sizes = 8, 4, [40, 0, 300, 33, 97]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    codes = rng.integers(0, 16, size=(offsets[-1], m)).astype(np.uint8)
+    blocks = np.concatenate([_native.fs_pack_blocks(codes[offsets[l]:offsets[l + 1]]) for l in range(len(sizes))])
+    block_offsets = np.concatenate([[0], np.cumsum([(s + 31) // 32 for s in sizes])]).astype(np.int64)
+    books = rng.normal(size=(m, 16, d // m)).astype(np.float32)
+    queries = rng.normal(size=(600, d)).astype(np.float32)
+    probes = np.stack([rng.permutation(len(sizes))[:3] for _ in range(len(queries))])
+    k = None if radius else 7
+    batch = _native.ivf_fs_scan(queries, blocks, block_offsets, offsets, probes, books, "l2", k, radius=radius)
+    for q in rng.choice(len(queries), 25, replace=False):
+        alone = _native.ivf_fs_scan(queries[q:q + 1], blocks, block_offsets, offsets, probes[q:q + 1], books, "l2", k,
+                                    radius=radius)
+        if radius is None:
+            np.testing.assert_array_equal(batch[0][q], alone[0][0])
+            np.testing.assert_array_equal(batch[1][q], alone[1][0])
+        else:
+            lims, dist, pos = batch
+            np.testing.assert_array_equal(dist[lims[q]:lims[q + 1]], alone[1])
+            np.testing.assert_array_equal(pos[lims[q]:lims[q + 1]], alone[2])
