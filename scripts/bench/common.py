@@ -32,7 +32,22 @@ def import_faiss(coretype: str | None = None):
         os.environ["OPENBLAS_CORETYPE"] = chosen
     import faiss
 
+    match_simd_level(faiss)
     return faiss
+
+
+def match_simd_level(faiss) -> None:
+    """With VTOOL_SIMD=avx2 (an AVX2 machine played on an AVX-512 one) faiss runs its AVX2
+    kernels too: its wheel dispatches at run time, to AVX512_SPR on a Sapphire Rapids."""
+    wanted = {"avx2": "SIMDLevel_AVX2", "scalar": "SIMDLevel_NONE"}.get(os.environ.get("VTOOL_SIMD", "").lower())
+    config = getattr(faiss, "SIMDConfig", None)
+    if wanted and config is not None and hasattr(faiss, wanted):
+        config.set_level(getattr(faiss, wanted))
+
+
+def faiss_simd_level(faiss) -> str | None:
+    config = getattr(faiss, "SIMDConfig", None)
+    return config.get_level_name() if config is not None else None
 
 
 def blas_report() -> list[dict]:
@@ -50,7 +65,8 @@ def machine() -> dict:
         cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
     return {"cpu": cpu, "cores": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(),
             "vtool": __version__, "vtool_simd": _native.simd_level(),
-            "openblas_coretype_for_faiss": os.environ.get("OPENBLAS_CORETYPE"), "blas": blas_report()}
+            "openblas_coretype_for_faiss": os.environ.get("OPENBLAS_CORETYPE"), "blas": blas_report(),
+            "faiss_simd": faiss_simd_level(sys.modules["faiss"]) if "faiss" in sys.modules else None}
 
 
 def median_time(fn, repeats: int = 5) -> tuple[float, object]:
