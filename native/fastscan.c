@@ -72,6 +72,20 @@ VT_TARGET_AVX2 static inline uint32_t le_mask16(__m128i a, __m128i b, __m128i th
     return (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(ca, cb));
 }
 
+/* The four folded accumulators -> the 32 sums in vector order (v[0]: vectors 0-7, ... v[3]: 24-31). */
+VT_TARGET_AVX2 static inline void sums_in_order(__m128i fe0, __m128i fo0, __m128i fe1, __m128i fo1, __m128i v[4]) {
+    fe0 = _mm_sub_epi16(fe0, _mm_slli_epi16(fo0, 8));
+    fe1 = _mm_sub_epi16(fe1, _mm_slli_epi16(fo1, 8));
+    v[0] = _mm_unpacklo_epi16(fe0, fo0);
+    v[1] = _mm_unpackhi_epi16(fe0, fo0);
+    v[2] = _mm_unpacklo_epi16(fe1, fo1);
+    v[3] = _mm_unpackhi_epi16(fe1, fo1);
+}
+
+VT_TARGET_AVX2 static inline void store_sums(const __m128i v[4], uint16_t *sums) {
+    for (int i = 0; i < 4; i++) _mm_storeu_si128((__m128i *)(sums + 8 * i), v[i]);
+}
+
 VT_TARGET_AVX2 static int64_t next_avx2(const uint8_t *blocks, int64_t b, int64_t nb, int64_t m, const uint8_t *lut,
                                         uint32_t thr, uint16_t *sums, uint32_t *mask) {
     /* two sub-quantizers per register, one per 128-bit lane */
@@ -102,16 +116,11 @@ VT_TARGET_AVX2 static int64_t next_avx2(const uint8_t *blocks, int64_t b, int64_
             fe1 = _mm_add_epi16(fe1, r1);
             fo1 = _mm_add_epi16(fo1, _mm_srli_epi16(r1, 8));
         }
-        fe0 = _mm_sub_epi16(fe0, _mm_slli_epi16(fo0, 8));
-        fe1 = _mm_sub_epi16(fe1, _mm_slli_epi16(fo1, 8));
-        __m128i v0 = _mm_unpacklo_epi16(fe0, fo0), v1 = _mm_unpackhi_epi16(fe0, fo0);
-        __m128i v2 = _mm_unpacklo_epi16(fe1, fo1), v3 = _mm_unpackhi_epi16(fe1, fo1);
-        uint32_t mk = le_mask16(v0, v1, th) | le_mask16(v2, v3, th) << 16;
+        __m128i v[4];
+        sums_in_order(fe0, fo0, fe1, fo1, v);
+        uint32_t mk = le_mask16(v[0], v[1], th) | le_mask16(v[2], v[3], th) << 16;
         if (mk) {
-            _mm_storeu_si128((__m128i *)sums, v0);
-            _mm_storeu_si128((__m128i *)(sums + 8), v1);
-            _mm_storeu_si128((__m128i *)(sums + 16), v2);
-            _mm_storeu_si128((__m128i *)(sums + 24), v3);
+            store_sums(v, sums);
             *mask = mk;
             return b;
         }
@@ -151,18 +160,12 @@ VT_TARGET_AVX512 static int64_t next_avx512(const uint8_t *blocks, int64_t b, in
         if (tail)
             lookup512(_mm512_maskz_loadu_epi8(tail, blk + full * 16), _mm512_maskz_loadu_epi8(tail, lut + full * 16),
                       low4, &e0, &o0, &e1, &o1);
-        __m128i fe0 = fold512(e0), fo0 = fold512(o0), fe1 = fold512(e1), fo1 = fold512(o1);
-        fe0 = _mm_sub_epi16(fe0, _mm_slli_epi16(fo0, 8));
-        fe1 = _mm_sub_epi16(fe1, _mm_slli_epi16(fo1, 8));
-        __m128i v0 = _mm_unpacklo_epi16(fe0, fo0), v1 = _mm_unpackhi_epi16(fe0, fo0);
-        __m128i v2 = _mm_unpacklo_epi16(fe1, fo1), v3 = _mm_unpackhi_epi16(fe1, fo1);
-        uint32_t mk = (uint32_t)_mm_cmple_epu16_mask(v0, th) | (uint32_t)_mm_cmple_epu16_mask(v1, th) << 8 |
-                      (uint32_t)_mm_cmple_epu16_mask(v2, th) << 16 | (uint32_t)_mm_cmple_epu16_mask(v3, th) << 24;
+        __m128i v[4];
+        sums_in_order(fold512(e0), fold512(o0), fold512(e1), fold512(o1), v);
+        uint32_t mk = 0;
+        for (int i = 0; i < 4; i++) mk |= (uint32_t)_mm_cmple_epu16_mask(v[i], th) << (8 * i);
         if (mk) {
-            _mm_storeu_si128((__m128i *)sums, v0);
-            _mm_storeu_si128((__m128i *)(sums + 8), v1);
-            _mm_storeu_si128((__m128i *)(sums + 16), v2);
-            _mm_storeu_si128((__m128i *)(sums + 24), v3);
+            store_sums(v, sums);
             *mask = mk;
             return b;
         }
