@@ -262,10 +262,14 @@ VT_TARGET_AVX2 static void round_avx2(const float *lut, const float *add, int64_
     }
 }
 
+VT_TARGET_AVX512 static inline __m512 load16_avx512(const float *lut, const float *add, int64_t j) {
+    __m512 t = _mm512_loadu_ps(lut + j * 16);
+    return add ? _mm512_add_ps(t, _mm512_loadu_ps(add + j * 16)) : t;
+}
+
 VT_TARGET_AVX512 static void span_avx512(const float *lut, const float *add, int64_t m, float *mins, float *spans) {
     for (int64_t j = 0; j < m; j++) {
-        __m512 t = _mm512_loadu_ps(lut + j * 16);
-        if (add) t = _mm512_add_ps(t, _mm512_loadu_ps(add + j * 16));
+        __m512 t = load16_avx512(lut, add, j);
         mins[j] = _mm512_reduce_min_ps(t);
         spans[j] = _mm512_reduce_max_ps(t) - mins[j];
     }
@@ -275,8 +279,7 @@ VT_TARGET_AVX512 static void round_avx512(const float *lut, const float *add, in
                                           uint8_t *qlut) {
     const __m512 va = _mm512_set1_ps(a), half = _mm512_set1_ps(0.5f), top = _mm512_set1_ps(255.f);
     for (int64_t j = 0; j < m; j++) {
-        __m512 t = _mm512_loadu_ps(lut + j * 16);
-        if (add) t = _mm512_add_ps(t, _mm512_loadu_ps(add + j * 16));
+        __m512 t = load16_avx512(lut, add, j);
         t = _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(t, _mm512_set1_ps(mins[j])), va), half);
         t = _mm512_min_ps(_mm512_floor_ps(t), top);
         _mm_storeu_si128((__m128i *)(qlut + j * 16), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(t)));
