@@ -112,7 +112,7 @@ def main() -> None:
         faiss.omp_set_num_threads(threads)
         with threadpool_limits(threads):
             rate = common.sgemm_gflops(d)
-            t_v, (dv, iv) = common.median_time(lambda: knn(q, xb, 100), args.repeats)
+            t_v, (dv, iv) = common.median_time(lambda: knn(q, xb, 100, threads=threads), args.repeats)
             t_f, (df, i_f) = common.median_time(lambda: faiss.knn(q, xb, 100), args.repeats)
         agree = float(np.mean(iv[:, :10] == i_f[:, :10]))
         row = {"threads": threads, "queries": len(q), "k": 100, "vtool_qps": len(q) / t_v,
