@@ -66,6 +66,15 @@ static inline void vt_heap_push(float *hd, int64_t *hi, int64_t k, float d, int6
     if (vt_worse(hd[0], hi[0], d, id)) vt_heap_replace_top(hd, hi, k, d, id);
 }
 
+/* The lanes of a SIMD compare that passed, pushed in lane order (each checked again: the
+ * heap's worst moves as they go in), so the heap sees the same pushes as a scalar loop. */
+static inline void vt_push_masked(float *h, int64_t *ids, int64_t k, const float *dd, unsigned mask, int64_t id0) {
+    for (; mask; mask &= mask - 1) {
+        int t = __builtin_ctz(mask);
+        if (dd[t] <= h[0]) vt_heap_push(h, ids, k, dd[t], id0 + t);
+    }
+}
+
 /* collect.c: a collector takes results query by query (positions, minimised distances). */
 typedef struct {
     float *d;

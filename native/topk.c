@@ -43,15 +43,6 @@ static void fold_scalar(float *h, int64_t *ids, int64_t k, const float *row, int
     }
 }
 
-/* The lanes of a SIMD compare that passed, pushed in lane order (each checked again: the
- * heap's worst moves as they go in). */
-static inline void push_masked(float *h, int64_t *ids, int64_t k, const float *dd, unsigned mask, int64_t id0) {
-    for (; mask; mask &= mask - 1) {
-        int t = __builtin_ctz(mask);
-        if (dd[t] <= h[0]) vt_heap_push(h, ids, k, dd[t], id0 + t);
-    }
-}
-
 #if VT_X86
 VT_TARGET_AVX2 static void fold_avx2(float *h, int64_t *ids, int64_t k, const float *row, int64_t nb, int64_t id0,
                                      float qn, const float *bnorm, int metric) {
@@ -70,7 +61,7 @@ VT_TARGET_AVX2 static void fold_avx2(float *h, int64_t *ids, int64_t k, const fl
         if (!mask) continue;
         float dd[8];
         _mm256_storeu_ps(dd, d);
-        push_masked(h, ids, k, dd, mask, id0 + j);
+        vt_push_masked(h, ids, k, dd, mask, id0 + j);
     }
     fold_scalar(h, ids, k, row + j, nb - j, id0 + j, qn, bnorm ? bnorm + j : NULL, metric);
 }
@@ -91,7 +82,7 @@ VT_TARGET_AVX512 static void fold_avx512(float *h, int64_t *ids, int64_t k, cons
         if (!mask) continue;
         float dd[16];
         _mm512_storeu_ps(dd, d);
-        push_masked(h, ids, k, dd, mask, id0 + j);
+        vt_push_masked(h, ids, k, dd, mask, id0 + j);
     }
     fold_scalar(h, ids, k, row + j, nb - j, id0 + j, qn, bnorm ? bnorm + j : NULL, metric);
 }

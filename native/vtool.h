@@ -47,6 +47,11 @@ void vt_heap_sort(float *hd, int64_t *hi, int64_t nq, int64_t k);
  * matrix); labels and distances (squared L2, or inner product for metric 1). */
 int vt_assign_nearest(const float *x, int64_t n, int64_t d, const float *c, const float *cnorm, int64_t k,
                       int metric, int64_t *labels, float *dist);
+/* The nprobe nearest centroids of each row (chosen by fused products, ties to the smaller
+ * index), nearest first by their distances computed directly: labels and distances
+ * n x nprobe (squared L2, or -inner product for metric 1; -1 / inf past k). */
+int vt_nearest_centroids(const float *x, int64_t n, int64_t d, const float *c, const float *cnorm, int64_t k,
+                         int metric, int64_t nprobe, int64_t *labels, float *dist);
 
 /* kmeans.c */
 void vt_kmeans_accumulate(const float *x, int64_t n, int64_t d, const int64_t *assign,

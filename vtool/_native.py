@@ -145,6 +145,25 @@ def default_threads() -> int:
     return cores
 
 
+def nearest_centroids(x: np.ndarray, centroids: np.ndarray, nprobe: int,
+                      metric: str = "l2") -> tuple[np.ndarray, np.ndarray]:
+    """The nprobe nearest centroids of each row, nearest first (ties to the smaller index):
+    (labels int64, distances float32), both (n, nprobe); distances are squared L2, or minus
+    the inner product for ip. One thread (the IVF probe of each search thread)."""
+    x, centroids = _f32(x), _f32(centroids)
+    n, d = x.shape
+    assert centroids.ndim == 2 and centroids.shape[1] == d and 0 < nprobe
+    labels = np.empty((n, nprobe), dtype=np.int64)
+    dist = np.empty((n, nprobe), dtype=np.float32)
+    cnorm = norms_sqr(centroids)  # held here: a pointer does not keep its array alive
+    rc = lib.vt_nearest_centroids(_ptr("float *", x), n, d, _ptr("float *", centroids),
+                                  _ptr("float *", cnorm), len(centroids), METRICS[metric], nprobe,
+                                  _ptr("int64_t *", labels), _ptr("float *", dist))
+    if rc != 0:
+        raise MemoryError("vt_nearest_centroids could not allocate its centroid tiles")
+    return labels, dist
+
+
 def assign_nearest(x: np.ndarray, centroids: np.ndarray, metric: str = "l2",
                    threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centroid of each row (ties to the smaller index): (labels int64, distances float32).

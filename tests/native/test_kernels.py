@@ -217,6 +217,47 @@ def test_fused_nearest_centroid_breaks_exact_ties_to_the_smaller_index(level):
 
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_nearest_centroids_match_scalar_reference_and_numpy(level, metric):
+    """The IVF probe: the nprobe nearest centroids, fused products and heaps."""
+    rng = np.random.default_rng(13)
+    for n, d, k, nprobe in [(1, 1, 1, 1), (7, 3, 5, 5), (9, 50, 256, 16), (33, 17, 31, 4), (100, 64, 33, 32),
+                            (17, 128, 300, 7), (10, 8, 4, 6)]:
+        x = rng.normal(size=(n, d)).astype(np.float32)
+        c = rng.normal(size=(k, d)).astype(np.float32)
+        runs = []
+        for lv in ("scalar", level):  # the scalar reference, then the level
+            _native.set_simd_level(lv)
+            exact = _native.pairwise(x, c, metric) * (1 if metric == "l2" else -1)
+            runs.append((*_native.nearest_centroids(x, c, nprobe, metric), exact))
+        want = np.sort(exact, axis=1)[:, :nprobe]
+        tol = 1e-4 * (1 + np.abs(exact).max())
+        kept = min(nprobe, k)
+        for labels, dist, exact in runs:
+            assert np.all(labels[:, kept:] == -1) and np.all(dist[:, kept:] == np.inf)
+            labels, dist = labels[:, :kept], dist[:, :kept]
+            assert np.all(np.diff(dist, axis=1) >= 0)
+            assert all(len(set(row)) == kept for row in labels)  # distinct lists
+            # any disagreement with numpy must be a near-tie
+            np.testing.assert_allclose(np.take_along_axis(exact, labels, 1), want[:, :kept], atol=tol)
+            # the distances reported are the direct ones (pairwise), not |x|^2 + |c|^2 - 2<x,c>
+            np.testing.assert_array_equal(dist, np.take_along_axis(exact, labels, 1))
+        if nprobe == 1:  # the same choice as the fused nearest centroid
+            np.testing.assert_array_equal(runs[1][0][:, 0], _native.assign_nearest(x, c, metric, threads=1)[0])
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_nearest_centroids_break_exact_ties_to_the_smaller_index(level):
+    _native.set_simd_level(level)
+    c = np.repeat(np.eye(4, dtype=np.float32), 20, axis=0)  # 80 centroids, each value 20 times
+    x = np.eye(4, dtype=np.float32)[[3, 0, 2, 1, 3]]
+    labels, dist = _native.nearest_centroids(x, c, 25)
+    np.testing.assert_array_equal(labels[:, :20], (np.array([60, 0, 40, 20, 60])[:, None] + np.arange(20)))
+    np.testing.assert_array_equal(dist[:, :20], 0)
+    np.testing.assert_array_equal(labels[:, 20:], np.arange(5)[None] + [[0], [20], [0], [0], [0]])
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("metric", ["l2", "ip"])
 def test_distances_to_listed_rows_match_contiguous_rows(level, metric):
     """A graph search reads rows in place, in any order and with repeats."""
     rng = np.random.default_rng(11)

@@ -196,14 +196,9 @@ class IVF(Structure):
         return {"nprobe": self.clamp_nprobe(nprobe)}
 
     def probe(self, xq: np.ndarray, nprobe: int, metric: str = "l2"):
-        """nprobe is already clamped. Coarse distances are squared L2 (None for ip)."""
-        if nprobe == 1:
-            labels, dist = _native.assign_nearest(xq, self._centroids, metric, threads=1)
-            return labels[:, None], dist[:, None] if metric == "l2" else None
-        # direct SIMD distances, not BLAS: this runs in every search thread at once, and
-        # concurrent BLAS calls oversubscribe the cores (OpenBLAS even serialises them)
-        dist = _native.pairwise(xq, self._centroids, metric)
-        top = _native.TopK(len(xq), nprobe)
-        top.add_distances(dist if metric == "l2" else -dist, 0)
-        dist, probes = top.result()
+        """nprobe is already clamped. Coarse distances are squared L2 (None for ip), computed
+        directly (a by-residual scan adds them to its results). Fused SIMD products and
+        heaps, not BLAS: this runs in every search thread at once, and concurrent BLAS calls
+        oversubscribe the cores (OpenBLAS even serialises them)."""
+        probes, dist = _native.nearest_centroids(xq, self._centroids, nprobe, metric)
         return probes, dist if metric == "l2" else None
