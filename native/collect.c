@@ -1,19 +1,34 @@
 /* Result collectors: what a scan does with the distances it computes, kept apart from how
  * they are computed. Top-k heaps live in the caller's arrays; radius results grow per query
  * and are sorted and copied out at the end. */
+#include <math.h>
 #include <stdlib.h>
 #include "vtool.h"
 #include "internal.h"
 
-vt_collector *vt_topk_collector(int64_t nq, int64_t k, float *dist, int64_t *pos) {
-    if (nq < 0 || k <= 0) return NULL;
+vt_collector *vt_topk_collector(int64_t nq, int64_t k, float *dist, int64_t *pos, int ordered) {
+    if (nq < 0 || k <= 0 || k > INT64_MAX / 2) return NULL;
     vt_collector *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->nq = nq;
     c->k = k;
     c->hd = dist;
     c->hi = pos;
+    c->ordered = ordered;
     vt_heap_init(dist, pos, nq, k);
+    if (k >= VT_RESERVOIR_K && nq > 0) {
+        c->cap = 2 * k;
+        size_t slots = (size_t)nq * (size_t)c->cap;
+        c->rd = malloc(sizeof(float) * slots);
+        c->rp = malloc(sizeof(int64_t) * slots);
+        c->rn = calloc((size_t)nq, sizeof(int64_t));
+        c->rthr = malloc(sizeof(float) * (size_t)nq);
+        if (!c->rd || !c->rp || !c->rn || !c->rthr) {
+            vt_collector_free(c);
+            return NULL;
+        }
+        for (int64_t q = 0; q < nq; q++) c->rthr[q] = INFINITY;
+    }
     return c;
 }
 
@@ -74,10 +89,83 @@ static void sort_results(float *d, int64_t *p, int64_t n) {
     }
 }
 
+static void swap(float *d, int64_t *p, int64_t a, int64_t b) {
+    float td = d[a];
+    int64_t tp = p[a];
+    d[a] = d[b];
+    p[a] = p[b];
+    d[b] = td;
+    p[b] = tp;
+}
+
+/* Reorder n results so that the k best by (distance, position) come first, in any order
+ * (quickselect with a median-of-three pivot; positions are distinct, so no key repeats). */
+static void select_best(float *d, int64_t *p, int64_t n, int64_t k) {
+    int64_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (vt_worse(d[lo], p[lo], d[mid], p[mid])) swap(d, p, lo, mid);
+        if (vt_worse(d[mid], p[mid], d[hi], p[hi])) swap(d, p, mid, hi);
+        if (vt_worse(d[lo], p[lo], d[mid], p[mid])) swap(d, p, lo, mid);
+        swap(d, p, mid, hi); /* the median of three as the pivot, at hi */
+        int64_t at = lo;
+        for (int64_t j = lo; j < hi; j++)
+            if (vt_worse(d[hi], p[hi], d[j], p[j])) swap(d, p, at++, j);
+        swap(d, p, at, hi);
+        if (at == k - 1 || at == k) return;
+        if (at < k) lo = at + 1;
+        else hi = at - 1;
+    }
+}
+
+/* Ascending (distance, position): insertion for a short list, else heap sort. */
+static void sort_short(float *d, int64_t *p, int64_t n) {
+    if (n > 64) {
+        sort_results(d, p, n);
+        return;
+    }
+    for (int64_t j = 1; j < n; j++) {
+        float v = d[j];
+        int64_t id = p[j], i = j;
+        for (; i > 0 && vt_worse(d[i - 1], p[i - 1], v, id); i--) {
+            d[i] = d[i - 1];
+            p[i] = p[i - 1];
+        }
+        d[i] = v;
+        p[i] = id;
+    }
+}
+
+void vt_reservoir_shrink(vt_collector *c, int64_t q) {
+    float *d = c->rd + q * c->cap;
+    int64_t *p = c->rp + q * c->cap, k = c->k;
+    select_best(d, p, c->rn[q], k);
+    float worst = d[0];
+    for (int64_t j = 1; j < k; j++) worst = d[j] > worst ? d[j] : worst;
+    c->rn[q] = k;
+    c->rthr[q] = worst;
+}
+
 int vt_collector_finish(vt_collector *c) {
     if (!c) return -1;
+    if (!c->radius_mode && c->cap) { /* the k best of each reservoir into the caller's arrays */
+        for (int64_t q = 0; q < c->nq; q++) {
+            float *d = c->rd + q * c->cap, *hd = c->hd + q * c->k;
+            int64_t *p = c->rp + q * c->cap, *hi = c->hi + q * c->k, n = c->rn[q];
+            if (n > c->k) {
+                select_best(d, p, n, c->k);
+                n = c->k;
+            }
+            if (c->ordered) sort_short(d, p, n);
+            for (int64_t j = 0; j < n; j++) {
+                hd[j] = d[j];
+                hi[j] = p[j];
+            }
+        }
+        return 0;
+    }
     if (!c->radius_mode) {
-        vt_heap_sort(c->hd, c->hi, c->nq, c->k);
+        if (c->ordered) vt_heap_sort(c->hd, c->hi, c->nq, c->k);
         return 0;
     }
     for (int64_t q = 0; q < c->nq; q++) sort_results(c->lists[q].d, c->lists[q].p, c->lists[q].n);
@@ -109,6 +197,10 @@ int vt_radius_results(const vt_collector *c, int64_t *lims, float *dist, int64_t
 
 void vt_collector_free(vt_collector *c) {
     if (!c) return;
+    free(c->rd);
+    free(c->rp);
+    free(c->rn);
+    free(c->rthr);
     if (c->lists) {
         for (int64_t q = 0; q < c->nq; q++) {
             free(c->lists[q].d);

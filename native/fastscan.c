@@ -410,9 +410,10 @@ static inline uint32_t int_threshold(float limit, float bias, float scale) {
     return room >= 65535.f ? 0xFFFFu : room < 0.f ? 0u : (uint32_t)room + 1u;
 }
 
-/* Candidates of a radius search (kept out of line: the top-k loop stays as small as it was). */
-__attribute__((noinline)) static int radius_push(vt_collector *out, int64_t q, uint32_t mask, const uint16_t *sums,
-                                                 float bias, float inv, int64_t first) {
+/* Candidates into a radius list or a reservoir (kept out of line: the heap's loop stays as
+ * small as it was). */
+__attribute__((noinline)) static int push_all(vt_collector *out, int64_t q, uint32_t mask, const uint16_t *sums,
+                                              float bias, float inv, int64_t first) {
     for (; mask; mask &= mask - 1) {
         int t = __builtin_ctz(mask);
         if (vt_collector_push(out, q, bias + (float)sums[t] * inv, first + t)) return -4;
@@ -420,23 +421,23 @@ __attribute__((noinline)) static int radius_push(vt_collector *out, int64_t q, u
     return 0;
 }
 
-/* One list scanned for one query with its table: candidates into the query's heap (or radius
+/* One list scanned for one query with its table: candidates into the query's top-k (or radius
  * list); the bound is refreshed after each block with candidates. */
 static int scan_list(const next_fn next, const uint8_t *lb, int64_t nb, int64_t begin, int64_t end, int64_t m,
                      const uint8_t *qlut, float fb, float scale, vt_collector *out, int64_t q) {
-    const int topk = !out->radius_mode;
+    const int heap = !out->radius_mode && !out->cap;
     const int64_t k = out->k;
-    float *h = topk ? out->hd + q * k : NULL;
-    int64_t *hp = topk ? out->hi + q * k : NULL;
+    float *h = heap ? out->hd + q * k : NULL;
+    int64_t *hp = heap ? out->hi + q * k : NULL;
     const float inv = 1.f / scale;
     uint16_t sums[32];
     for (int64_t b = 0; b < nb; b++) {
-        uint32_t mask = 0, thr = int_threshold(topk ? h[0] : out->radius, fb, scale);
+        uint32_t mask = 0, thr = int_threshold(vt_collector_threshold(out, q), fb, scale);
         if ((b = next(lb, b, nb, m, qlut, thr, sums, &mask)) == nb) break;
         int64_t first = begin + b * 32;
         if (end - first < 32) mask &= (1u << (end - first)) - 1; /* not the padding of the last block */
-        if (!topk) {
-            if (radius_push(out, q, mask, sums, fb, inv, first)) return -4;
+        if (!heap) {
+            if (push_all(out, q, mask, sums, fb, inv, first)) return -4;
             continue;
         }
         for (; mask; mask &= mask - 1) {

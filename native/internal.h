@@ -84,24 +84,46 @@ typedef struct {
 
 struct vt_collector {
     int radius_mode;
+    int ordered; /* top-k: each query's results sorted at the end (0: a shortlist to re-rank) */
     int64_t nq, k;
-    float *hd; /* top-k: the caller's heaps, nq x k */
+    float *hd; /* top-k: the caller's arrays, nq x k (a heap per query, or the reservoir's output) */
     int64_t *hi;
+    /* top-k with a reservoir (k >= VT_RESERVOIR_K): cap = 2k slots a query, filled up to rn[q]
+       with results <= rthr[q]; when full, the k best stay and rthr[q] becomes the worst of them */
+    int64_t cap, *rn, *rp;
+    float *rd, *rthr;
     float radius;
     vt_rlist *lists; /* radius: one growable list per query */
 };
 
+/* From this k on, a top-k collector appends to a reservoir instead of pushing into a heap: a
+ * search whose first lists fill the top-k (a shortlist of 40 for RFlat) pays an append a
+ * candidate instead of a sift through the heap. */
+#define VT_RESERVOIR_K 20
+
 int vt_rlist_grow(vt_rlist *r);
+void vt_reservoir_shrink(vt_collector *c, int64_t q);
 
 /* The distance a result must not exceed to be kept for query q. */
 static inline float vt_collector_threshold(const vt_collector *c, int64_t q) {
-    return c->radius_mode ? c->radius : c->hd[q * c->k];
+    return c->radius_mode ? c->radius : c->cap ? c->rthr[q] : c->hd[q * c->k];
+}
+
+static inline void vt_reservoir_push(vt_collector *c, int64_t q, float d, int64_t pos) {
+    if (!(d <= c->rthr[q])) return;
+    int64_t at = q * c->cap + c->rn[q];
+    c->rd[at] = d;
+    c->rp[at] = pos;
+    if (++c->rn[q] == c->cap) vt_reservoir_shrink(c, q);
 }
 
 /* Offer one result; 0, or -4 when a radius list cannot grow. */
 static inline int vt_collector_push(vt_collector *c, int64_t q, float d, int64_t pos) {
     if (!c->radius_mode) {
-        vt_heap_push(c->hd + q * c->k, c->hi + q * c->k, c->k, d, pos);
+        if (c->cap)
+            vt_reservoir_push(c, q, d, pos);
+        else
+            vt_heap_push(c->hd + q * c->k, c->hi + q * c->k, c->k, d, pos);
         return 0;
     }
     if (!(d <= c->radius)) return 0;
@@ -115,6 +137,10 @@ static inline int vt_collector_push(vt_collector *c, int64_t q, float d, int64_t
 /* Offer a run of n results at positions pos0.. The mode is tested once, and the heap's top
  * read through a local pointer, so the loop costs what a bare heap scan costs. */
 static inline int vt_collector_run(vt_collector *c, int64_t q, const float *dist, int64_t n, int64_t pos0) {
+    if (!c->radius_mode && c->cap) {
+        for (int64_t j = 0; j < n; j++) vt_reservoir_push(c, q, dist[j], pos0 + j);
+        return 0;
+    }
     if (!c->radius_mode) {
         const int64_t k = c->k;
         float *h = c->hd + q * k;

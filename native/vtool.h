@@ -78,13 +78,14 @@ void vt_sq4_ny(const float *x, const uint8_t *codes, int64_t n, int64_t d, const
 void vt_bf16_ny(const float *x, const uint16_t *codes, int64_t n, int64_t d, int metric, float *out);
 
 /* collect.c: result collectors, one per query. A top-k collector keeps the k best
- * (distance, position) in a max-heap written to the caller's arrays; a radius collector
- * keeps every result with distance <= radius (minimised distances: for inner product the
- * caller passes -R). */
+ * (distance, position) of each query (ties to the smaller position), written to the
+ * caller's arrays at the end, sorted when `ordered` (else in any order, empty slots
+ * -1 / inf: a shortlist to re-rank); a radius collector keeps every result with distance
+ * <= radius (minimised distances: for inner product the caller passes -R). */
 typedef struct vt_collector vt_collector;
-vt_collector *vt_topk_collector(int64_t nq, int64_t k, float *dist, int64_t *pos);
+vt_collector *vt_topk_collector(int64_t nq, int64_t k, float *dist, int64_t *pos, int ordered);
 vt_collector *vt_radius_collector(int64_t nq, float radius);
-/* Sort every query's results (ascending distance, ties to the smaller position). */
+/* Write every query's results (sorted: ascending distance, ties to the smaller position). */
 int vt_collector_finish(vt_collector *c);
 /* Radius collectors: results of all queries; lims has nq + 1 entries. */
 int64_t vt_radius_total(const vt_collector *c);

@@ -219,12 +219,14 @@ def scan_kind(name: str) -> int:
 class _Collector:
     """A native result collector: top-k into arrays, or every result within a radius."""
 
-    def __init__(self, nq: int, k: int | None = None, radius: float | None = None):
+    def __init__(self, nq: int, k: int | None = None, radius: float | None = None, ordered: bool = True):
+        """ordered=False: top-k results in any order (a shortlist to re-rank; no sorting)."""
         self.nq, self.k = nq, k
         if k is not None:
             self.dist = np.empty((nq, k), dtype=np.float32)
             self.pos = np.empty((nq, k), dtype=np.int64)
-            self.ptr = lib.vt_topk_collector(nq, k, _ptr("float *", self.dist), _ptr("int64_t *", self.pos))
+            self.ptr = lib.vt_topk_collector(nq, k, _ptr("float *", self.dist), _ptr("int64_t *", self.pos),
+                                             int(ordered))
         else:
             self.ptr = lib.vt_radius_collector(nq, radius)
         if self.ptr == ffi.NULL:
@@ -255,9 +257,11 @@ def _codes_ptr(codes: np.ndarray):
 def ivf_scan(kind: int, queries: np.ndarray, codes: np.ndarray, list_offsets: np.ndarray, probes: np.ndarray,
              metric: str, k: int | None = None, centroids: np.ndarray | None = None, by_residual: bool = False,
              coarse_dist: np.ndarray | None = None, params: np.ndarray | None = None, m: int = 0,
-             ksub: int = 0, precomputed: np.ndarray | None = None, radius: float | None = None):
+             ksub: int = 0, precomputed: np.ndarray | None = None, radius: float | None = None,
+             ordered: bool = True):
     """Scan the probed lists of codes (N, code_size) uint8: top-k (distances, row positions)
-    n x k, or with radius (minimised distance) every result within it: (lims, distances, rows)."""
+    n x k, or with radius (minimised distance) every result within it: (lims, distances, rows).
+    ordered=False: each query's top-k in any order (a shortlist to re-rank)."""
     queries = _f32(queries)
     probes = np.ascontiguousarray(probes, dtype=np.int64)
     nq, d = queries.shape
@@ -265,7 +269,7 @@ def ivf_scan(kind: int, queries: np.ndarray, codes: np.ndarray, list_offsets: np
     if coarse_dist is not None:
         coarse_dist = _f32(coarse_dist)
     params = _f32(params if params is not None else np.zeros(1, np.float32))
-    out = _Collector(nq, k, radius)
+    out = _Collector(nq, k, radius, ordered)
     rc = lib.vt_ivf_scan(kind, _ptr("float *", queries), nq, d, _opt("float *", centroids), int(by_residual),
                          _codes_ptr(codes), codes.shape[1], _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)),
                          len(list_offsets) - 1, _ptr("int64_t *", probes), _opt("float *", coarse_dist),
@@ -280,13 +284,13 @@ def ivf_scan(kind: int, queries: np.ndarray, codes: np.ndarray, list_offsets: np
 def ivf_fs_scan(queries: np.ndarray, blocks: np.ndarray, block_offsets: np.ndarray, list_offsets: np.ndarray,
                 probes: np.ndarray, codebooks: np.ndarray, metric: str, k: int | None = None,
                 centroids: np.ndarray | None = None, by_residual: bool = False,
-                precomputed: np.ndarray | None = None, radius: float | None = None):
+                precomputed: np.ndarray | None = None, radius: float | None = None, ordered: bool = True):
     """Fast-scan (approximate distances from 8-bit tables): top-k or radius, as ivf_scan."""
     queries = _f32(queries)
     probes = np.ascontiguousarray(probes, dtype=np.int64)
     nq, d = queries.shape
     m = codebooks.shape[0]
-    out = _Collector(nq, k, radius)
+    out = _Collector(nq, k, radius, ordered)
     rc = lib.vt_ivf_fs_scan(_ptr("float *", queries), nq, d, _opt("float *", centroids), int(by_residual),
                             _codes_ptr(blocks), _ptr("int64_t *", np.ascontiguousarray(block_offsets, np.int64)),
                             _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)), len(list_offsets) - 1,
@@ -454,14 +458,14 @@ def _check_graph(rc: int, what: str) -> None:
 
 def hnsw_search(graph: Graph, kind: int, queries: np.ndarray, codes: np.ndarray, metric: str, ef: int,
                 k: int | None = None, radius: float | None = None, params: np.ndarray | None = None,
-                m: int = 0, ksub: int = 0):
+                m: int = 0, ksub: int = 0, ordered: bool = True):
     """Top-k (distances, rows) n x k, or every result of the ef best within a radius
     (lims, distances, rows): the graph searched with distances to its encoded rows."""
     queries = _f32(queries)
     nq, d = queries.shape
     assert codes.ndim == 2 and codes.dtype == np.uint8
     params = _f32(params if params is not None else np.zeros(1, np.float32))
-    out = _Collector(nq, k, radius)
+    out = _Collector(nq, k, radius, ordered)
     rc = lib.vt_hnsw_search(graph.c, kind, _ptr("float *", queries), nq, d, _codes_ptr(codes), len(codes),
                             codes.shape[1], _ptr("float *", params), m, ksub, METRICS[metric], ef, out.ptr)
     result = out.result()

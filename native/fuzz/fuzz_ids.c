@@ -113,7 +113,7 @@ static void fuzz_graph(void) {
         g.level0_pos = pos;
         g.degree = degree;
     }
-    vt_collector *c = vt_topk_collector(3, 4, dist, ids);
+    vt_collector *c = vt_topk_collector(3, 4, dist, ids, 1);
     vt_hnsw_search(&g, VT_SCAN_FLAT, queries, 3, D, (const uint8_t *)codes, n, D * 4, NULL, 0, 0,
                    (int)(next() % 2), 1 + (int64_t)(next() % 20), c);
     vt_collector_free(c);

@@ -97,3 +97,57 @@ def test_scanner_distances_to_arbitrary_rows_equal_the_list_scan(level, metric):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
     with pytest.raises(ValueError):
         s.distances(codes, np.array([n]))
+
+
+def brute_topk(exact_row: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best (distance, row) pairs, ties to the smaller row."""
+    order = np.lexsort((rows, exact_row[rows]))[:k]
+    return exact_row[rows][order], rows[order]
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("k", [1, 19, 20, 40, 333])
+def test_topk_heap_and_reservoir_keep_the_k_best_with_ties_to_the_smaller_row(level, k):
+    """From k = 20 the collector appends to a reservoir of 2k and keeps the k best when full;
+    the heap below: either gives the k best by (distance, row). Integer data: many exact ties."""
+    rng = np.random.default_rng(5)
+    offsets, _ = lists(rng, [0, 37, 700, 1, 300, 64], 4)
+    x = rng.integers(-2, 3, size=(int(offsets[-1]), 4)).astype(np.float32)
+    queries = rng.integers(-2, 3, size=(9, 4)).astype(np.float32)
+    probes = np.stack([rng.permutation(6)[:4] for _ in range(9)])
+    exact = ((queries[:, None] - x[None]) ** 2).sum(-1)
+    _native.set_simd_level(level)
+    dist, pos = _native.ivf_scan(FLAT, queries, x.view(np.uint8), offsets, probes, "l2", k=k)
+    any_d, any_p = _native.ivf_scan(FLAT, queries, x.view(np.uint8), offsets, probes, "l2", k=k, ordered=False)
+    for q in range(len(queries)):
+        rows = np.concatenate([np.arange(offsets[l], offsets[l + 1]) for l in probes[q]])
+        want_d, want_p = brute_topk(exact[q], rows, k)
+        n = len(want_p)
+        np.testing.assert_array_equal(pos[q, :n], want_p)
+        np.testing.assert_array_equal(dist[q, :n], want_d)
+        assert np.all(pos[q, n:] == -1) and np.all(dist[q, n:] == np.inf)
+        # unordered: the same pairs, in some order, empty slots included
+        got = sorted(zip(any_p[q].tolist(), any_d[q].tolist()))
+        assert got == sorted(zip(pos[q].tolist(), dist[q].tolist()))
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("k", [10, 40])
+def test_fast_scan_top_k_is_the_same_through_heap_or_reservoir_and_in_any_order(level, k):
+    rng = np.random.default_rng(6)
+    m, sizes = 4, [300, 5, 170]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    codes = rng.integers(0, 16, size=(int(offsets[-1]), m)).astype(np.uint8)
+    blocks = np.concatenate([_native.fs_pack_blocks(codes[offsets[l]:offsets[l + 1]]) for l in range(3)])
+    bo = np.concatenate([[0], np.cumsum((np.array(sizes) + 31) // 32)]).astype(np.int64)
+    books = rng.normal(size=(m, 16, 2)).astype(np.float32)
+    q = rng.normal(size=(5, 8)).astype(np.float32)
+    probes = np.tile([2, 0, 1], (5, 1))
+    _native.set_simd_level(level)
+    every_d, every_p = _native.ivf_fs_scan(q, blocks, bo, offsets, probes, books, "l2", k=int(offsets[-1]))
+    d, p = _native.ivf_fs_scan(q, blocks, bo, offsets, probes, books, "l2", k=k)
+    ad, ap = _native.ivf_fs_scan(q, blocks, bo, offsets, probes, books, "l2", k=k, ordered=False)
+    np.testing.assert_array_equal(p, every_p[:, :k])
+    np.testing.assert_array_equal(d, every_d[:, :k])
+    for i in range(5):
+        assert sorted(zip(ap[i].tolist(), ad[i].tolist())) == sorted(zip(p[i].tolist(), d[i].tolist()))

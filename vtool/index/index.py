@@ -299,7 +299,7 @@ class Index:
         params = self.structure.search_params(nprobe, ef, short_k)
 
         def run(a: int, b: int):
-            dist, pos = self._scan(xq[a:b], params, k=short_k)
+            dist, pos = self._scan(xq[a:b], params, k=short_k, ordered=source is None)
             if source is not None:
                 dist, pos = rerank(queries[a:b], pos, k, self.metric, source)
             return dist, pos
