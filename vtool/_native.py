@@ -9,6 +9,7 @@ import numpy as np
 
 from vtool._native_lib import ffi, lib
 from vtool.errors import CorruptData
+from vtool.workers import map_threads
 
 LEVEL_NAMES = ("scalar", "avx2", "avx512")
 METRICS = {"l2": 0, "ip": 1}
@@ -188,12 +189,7 @@ def assign_nearest(x: np.ndarray, centroids: np.ndarray, metric: str = "l2",
     threads = threads or default_threads()
     step = max(1024, -(-n // threads))
     chunks = [(a, min(a + step, n)) for a in range(0, n, step)]
-    if len(chunks) > 1:
-        with ThreadPoolExecutor(len(chunks)) as pool:
-            list(pool.map(run, chunks))
-    else:
-        for c in chunks:
-            run(c)
+    map_threads(len(chunks), run, chunks)
     return labels, dist
 
 

@@ -6,12 +6,12 @@ bounded by the block sizes, whatever the size of the base, which may be streamed
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Iterator
 
 import numpy as np
 
 from vtool import _native
+from vtool.workers import map_threads
 
 QUERY_BLOCK = 4096
 BASE_BLOCK = 1024
@@ -38,14 +38,13 @@ def knn_blocks(queries: np.ndarray, base_blocks: Iterable[tuple[int, np.ndarray]
     def fold(ip, id0, q0, bnorm):
         top.add_inner_products(ip, id0, q0, None if qnorm is None else qnorm[q0:q0 + len(ip)], bnorm, metric)
 
-    with ThreadPoolExecutor(parts) as pool:  # cffi releases the GIL in C calls
-        for id0, block in _sub_blocks(base_blocks):
-            bnorm = _native.norms_sqr(block) if metric == "l2" else None
-            for q0 in range(0, nq, QUERY_BLOCK):
-                q = queries[q0:q0 + QUERY_BLOCK]
-                ip = np.matmul(q, block.T, out=buf[:len(q) * len(block)].reshape(len(q), len(block)))
-                step = -(-len(q) // parts)
-                list(pool.map(lambda a: fold(ip[a:a + step], id0, q0 + a, bnorm), range(0, len(q), step)))
+    for id0, block in _sub_blocks(base_blocks):
+        bnorm = _native.norms_sqr(block) if metric == "l2" else None
+        for q0 in range(0, nq, QUERY_BLOCK):
+            q = queries[q0:q0 + QUERY_BLOCK]
+            ip = np.matmul(q, block.T, out=buf[:len(q) * len(block)].reshape(len(q), len(block)))
+            step = -(-len(q) // parts)
+            map_threads(parts, lambda a: fold(ip[a:a + step], id0, q0 + a, bnorm), range(0, len(q), step))
     dist, ids = top.result()
     if metric == "ip":
         dist = -dist

@@ -11,7 +11,6 @@ range_search, save in memory) and the file drivers of vtool/commands/build.py. A
 from __future__ import annotations
 
 import contextlib
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -23,6 +22,7 @@ from vtool.index.container import VtiFile, write_vti
 from vtool.index.refine import DEFAULT_K_FACTOR, RFlat, exact_distances, gather, rerank, vectors_by_id
 from vtool.index.spec import IndexSpec, parse_spec
 from vtool.io.vectors import check_values, unit_rows
+from vtool.workers import map_threads
 
 METRIC_NAMES = ("l2", "ip", "cosine")  # cosine: ip over unit-length vectors
 QUERY_CHUNK = 256  # fewest queries a search thread takes at once
@@ -399,10 +399,7 @@ class Index:
 
 
 def _map(threads: int, run, chunks: list) -> list:
-    if threads > 1 and len(chunks) > 1:
-        with ThreadPoolExecutor(threads) as pool:  # cffi releases the GIL in C calls
-            return list(pool.map(lambda c: run(*c), chunks))
-    return [run(*c) for c in chunks]
+    return map_threads(threads, lambda c: run(*c), chunks)
 
 
 def _parallel(chunks: list, threads: int, run):

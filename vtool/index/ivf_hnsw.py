@@ -10,7 +10,6 @@ assigns with ef 32. Header: `quantizer_hnsw_seed`, `quantizer_hnsw_ef_constructi
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -18,6 +17,7 @@ from vtool import _native
 from vtool.errors import VtoolError
 from vtool.index.graph import DEFAULT_EF_SEARCH, HNSW, MAX_M
 from vtool.index.structure import IVF, MAX_NLIST
+from vtool.workers import map_threads
 
 PREFIX = "quantizer_"
 ASSIGN_EF = 32
@@ -93,8 +93,7 @@ class IVFHNSW(IVF):
         threads = _native.default_threads()
         step = max(1024, -(-len(x) // threads))
         chunks = [x[a:a + step] for a in range(0, len(x), step)]
-        with ThreadPoolExecutor(threads) as pool:
-            parts = list(pool.map(lambda c: self._nearest(c, 1, ASSIGN_EF, metric)[1][:, 0], chunks))
+        parts = map_threads(threads, lambda c: self._nearest(c, 1, ASSIGN_EF, metric)[1][:, 0], chunks)
         return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
     def search_params(self, nprobe: int | None = None, ef: int | None = None, k: int = 1) -> dict:
