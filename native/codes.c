@@ -219,6 +219,17 @@ void vt_fp16_ny(const float *x, const uint16_t *codes, int64_t n, int64_t d, int
 
 /* ADC: out[i] = bias + sum_j lut[j * ksub + code_i[j]] (+ the float stored after the m code
  * bytes when extra_norm, for RQ). Codes are read with a byte stride, so any layout works. */
+static float adc_finish(float s0, float s1, float s2, float s3, const uint8_t *c, int64_t m, float bias,
+                        int extra_norm) {
+    float s = bias + ((s0 + s1) + (s2 + s3));
+    if (extra_norm) {
+        float nrm;
+        memcpy(&nrm, c + m, 4);
+        s += nrm;
+    }
+    return s;
+}
+
 static float adc_one(const float *lut, int64_t m, int64_t ksub, const uint8_t *c, float bias, int extra_norm) {
     float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
     int64_t j = 0;
@@ -229,18 +240,37 @@ static float adc_one(const float *lut, int64_t m, int64_t ksub, const uint8_t *c
         s3 += lut[(j + 3) * ksub + c[j + 3]];
     }
     for (; j < m; j++) s0 += lut[j * ksub + c[j]];
-    float s = bias + ((s0 + s1) + (s2 + s3));
-    if (extra_norm) {
-        float nrm;
-        memcpy(&nrm, c + m, 4);
-        s += nrm;
-    }
-    return s;
+    return adc_finish(s0, s1, s2, s3, c, m, bias, extra_norm);
 }
 
+/* Two rows at a time through one walk of the table (a pointer moved a sub-quantizer at a
+ * time, not an index computed per lookup): each row's sums in adc_one's order. */
 static void adc_ny_scalar(const float *lut, int64_t m, int64_t ksub, const uint8_t *codes, int64_t n,
                           int64_t code_size, float bias, int extra_norm, float *out) {
-    for (int64_t i = 0; i < n; i++) out[i] = adc_one(lut, m, ksub, codes + i * code_size, bias, extra_norm);
+    int64_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        const uint8_t *a = codes + i * code_size, *b = a + code_size;
+        const float *t = lut;
+        float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f, b0 = 0.f, b1 = 0.f, b2 = 0.f, b3 = 0.f;
+        int64_t j = 0;
+        for (; j + 4 <= m; j += 4, t += 4 * ksub) {
+            a0 += t[a[j]];
+            b0 += t[b[j]];
+            a1 += t[ksub + a[j + 1]];
+            b1 += t[ksub + b[j + 1]];
+            a2 += t[2 * ksub + a[j + 2]];
+            b2 += t[2 * ksub + b[j + 2]];
+            a3 += t[3 * ksub + a[j + 3]];
+            b3 += t[3 * ksub + b[j + 3]];
+        }
+        for (; j < m; j++, t += ksub) {
+            a0 += t[a[j]];
+            b0 += t[b[j]];
+        }
+        out[i] = adc_finish(a0, a1, a2, a3, a, m, bias, extra_norm);
+        out[i + 1] = adc_finish(b0, b1, b2, b3, b, m, bias, extra_norm);
+    }
+    for (; i < n; i++) out[i] = adc_one(lut, m, ksub, codes + i * code_size, bias, extra_norm);
 }
 
 void vt_adc_ny(const float *lut, int64_t m, int64_t ksub, const uint8_t *codes, int64_t n, int64_t code_size,

@@ -92,11 +92,10 @@ void vt_scanner_set_query(vt_scanner *s, const float *x) {
     /* a table that does not depend on the list: PQ/RQ without residual, inner-product
        residual (bias per list), and the -2<q, r> term of precomputed L2 tables */
     if (s->has_lut && !(s->residual_l2 && !s->use_pre)) {
-        if (s->kind == VT_SCAN_PQ && s->use_pre) { /* -2 <q_j, codeword> */
-            float *qlut = s->qlut;
-            const int64_t size = s->m * s->ksub;
-            vt_lut_from_transposed(s->kind, x, s->d, s->cbt, s->m, s->ksub, 1, qlut);
-            for (int64_t c = 0; c < size; c++) qlut[c] *= 2.f;
+        if (s->kind == VT_SCAN_PQ && s->use_pre) { /* -2 <q_j, codeword>, as -<2 q_j, codeword> (exact) */
+            float *q2 = s->qv;
+            for (int64_t i = 0, d = s->d; i < d; i++) q2[i] = 2.f * x[i];
+            vt_lut_from_transposed(s->kind, q2, s->d, s->cbt, s->m, s->ksub, 1, s->qlut);
         } else {
             vt_lut_from_transposed(s->kind, x, s->d, s->cbt, s->m, s->ksub, s->metric, s->qlut);
         }
