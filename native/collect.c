@@ -108,9 +108,20 @@ static void select_best(float *d, int64_t *p, int64_t n, int64_t k) {
         if (vt_worse(d[mid], p[mid], d[hi], p[hi])) swap(d, p, mid, hi);
         if (vt_worse(d[lo], p[lo], d[mid], p[mid])) swap(d, p, lo, mid);
         swap(d, p, mid, hi); /* the median of three as the pivot, at hi */
+        /* branch-free Lomuto: every element swapped with the first not better than the
+           pivot, which advances only past better ones ([lo, at) better, [at, j] not) */
+        const float pd = d[hi];
+        const int64_t pp = p[hi];
         int64_t at = lo;
-        for (int64_t j = lo; j < hi; j++)
-            if (vt_worse(d[hi], p[hi], d[j], p[j])) swap(d, p, at++, j);
+        for (int64_t j = lo; j < hi; j++) {
+            float x = d[j];
+            int64_t xp = p[j];
+            d[j] = d[at];
+            p[j] = p[at];
+            d[at] = x;
+            p[at] = xp;
+            at += (x < pd) | ((x == pd) & (xp < pp));
+        }
         swap(d, p, at, hi);
         if (at == k - 1 || at == k) return;
         if (at < k) lo = at + 1;

@@ -1,6 +1,6 @@
 /* k-means centroid update: per-cluster sums (in double, so millions of points
  * do not lose precision) and counts from an assignment. Assignment itself is a
- * 1-NN search (BLAS inner products + vt_heap_add_ip_block). */
+ * 1-NN search (BLAS inner products + vt_collector_add_ip_block). */
 #include <string.h>
 #include "vtool.h"
 

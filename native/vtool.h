@@ -36,11 +36,6 @@ int vt_dist_rows(const float *x, const float *y, int64_t nrows, int64_t d, const
 
 /* topk.c */
 void vt_heap_init(float *hd, int64_t *hi, int64_t nq, int64_t k);
-void vt_heap_add_block(float *hd, int64_t *hi, int64_t nq, int64_t k,
-                       const float *dist, int64_t nb, int64_t id0);
-void vt_heap_add_ip_block(float *hd, int64_t *hi, int64_t nq, int64_t k,
-                          const float *ip, int64_t nb, int64_t id0,
-                          const float *qnorm, const float *bnorm, int metric);
 void vt_heap_sort(float *hd, int64_t *hi, int64_t nq, int64_t k);
 
 /* assign.c: nearest centroid of each row (fused inner products + minimum, no n x k
@@ -87,6 +82,12 @@ vt_collector *vt_topk_collector(int64_t nq, int64_t k, float *dist, int64_t *pos
 vt_collector *vt_radius_collector(int64_t nq, float radius);
 /* Write every query's results (sorted: ascending distance, ties to the smaller position). */
 int vt_collector_finish(vt_collector *c);
+/* topk.c: a block of distances, or of inner products turned into distances (squared L2 from
+ * the norms, or -ip for metric 1), offered to queries q0 .. q0 + nq - 1 of a top-k collector
+ * (rows = queries, columns = ids id0..); -1 for a radius collector or rows out of range. */
+int vt_collector_add_block(vt_collector *c, int64_t q0, int64_t nq, const float *dist, int64_t nb, int64_t id0);
+int vt_collector_add_ip_block(vt_collector *c, int64_t q0, int64_t nq, const float *ip, int64_t nb, int64_t id0,
+                              const float *qnorm, const float *bnorm, int metric);
 /* Radius collectors: results of all queries; lims has nq + 1 entries. */
 int64_t vt_radius_total(const vt_collector *c);
 int vt_radius_results(const vt_collector *c, int64_t *lims, float *dist, int64_t *pos, int64_t total);

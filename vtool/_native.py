@@ -94,38 +94,45 @@ def norms_sqr(x: np.ndarray) -> np.ndarray:
 
 
 class TopK:
-    """Running top-k (smallest distance, ties to smaller id) for nq queries."""
+    """Running top-k (smallest distance, ties to smaller id) for nq queries: a native top-k
+    collector (heaps, or from k = 20 reservoirs of 2k: memory twice the results')."""
 
     def __init__(self, nq: int, k: int):
         self.nq, self.k = nq, k
         self.dist = np.empty((nq, k), dtype=np.float32)
         self.ids = np.empty((nq, k), dtype=np.int64)
-        lib.vt_heap_init(_ptr("float *", self.dist), _ptr("int64_t *", self.ids), nq, k)
+        self.ptr = lib.vt_topk_collector(nq, k, _ptr("float *", self.dist), _ptr("int64_t *", self.ids), 1)
+        if self.ptr == ffi.NULL:
+            raise MemoryError("could not allocate a top-k collector")
 
-    def _rows(self, q0: int, nq: int):
-        d = self.dist[q0:q0 + nq]
-        i = self.ids[q0:q0 + nq]
-        return _ptr("float *", d), _ptr("int64_t *", i)
+    def __del__(self):
+        if getattr(self, "ptr", ffi.NULL) != ffi.NULL:
+            lib.vt_collector_free(self.ptr)
+            self.ptr = ffi.NULL
 
     def add_distances(self, dist: np.ndarray, id0: int, q0: int = 0) -> None:
         """Fold a block of distances (rows = queries q0.., columns = ids id0..)."""
         dist = _f32(dist)
-        hd, hi = self._rows(q0, dist.shape[0])
-        lib.vt_heap_add_block(hd, hi, dist.shape[0], self.k, _ptr("float *", dist), dist.shape[1], id0)
+        if lib.vt_collector_add_block(self.ptr, q0, dist.shape[0], _ptr("float *", dist), dist.shape[1], id0):
+            raise ValueError("distances do not fit the top-k's queries")
 
     def add_inner_products(self, ip: np.ndarray, id0: int, q0: int, qnorm: np.ndarray | None,
                            bnorm: np.ndarray | None, metric: str) -> None:
-        """Fold a block of inner products, turned into distances on the fly (L2 needs norms)."""
+        """Fold a block of inner products, turned into distances on the fly (L2 needs norms).
+        Blocks of different queries may be folded from different threads at once."""
         ip = _f32(ip)
-        hd, hi = self._rows(q0, ip.shape[0])
-        qn = _ptr("float *", _f32(qnorm)) if metric == "l2" else ffi.NULL
-        bn = _ptr("float *", _f32(bnorm)) if metric == "l2" else ffi.NULL
-        lib.vt_heap_add_ip_block(hd, hi, ip.shape[0], self.k, _ptr("float *", ip), ip.shape[1], id0,
-                                 qn, bn, METRICS[metric])
+        qn = _f32(qnorm) if metric == "l2" else None
+        bn = _f32(bnorm) if metric == "l2" else None
+        if lib.vt_collector_add_ip_block(self.ptr, q0, ip.shape[0], _ptr("float *", ip), ip.shape[1], id0,
+                                         _opt("float *", qn), _opt("float *", bn), METRICS[metric]):
+            raise ValueError("inner products do not fit the top-k's queries")
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
-        """Sorted (distances, ids); consumes the heaps."""
-        lib.vt_heap_sort(_ptr("float *", self.dist), _ptr("int64_t *", self.ids), self.nq, self.k)
+        """Sorted (distances, ids); ends the collection."""
+        if lib.vt_collector_finish(self.ptr):
+            raise RuntimeError("vt_collector_finish failed")
+        lib.vt_collector_free(self.ptr)
+        self.ptr = ffi.NULL
         return self.dist, self.ids
 
 
