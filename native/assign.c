@@ -378,16 +378,9 @@ static void exact_order(const float *x, int64_t n, int64_t d, const float *c, in
             dr[j] = INFINITY;
         }
         vt_dist_rows64_raw(x + r * d, c, lr, kept, d, metric, dr);
-        for (int64_t j = 0; j < kept; j++) {
-            float v = metric == 1 ? -dr[j] : dr[j];
-            int64_t l = lr[j], i = j;
-            for (; i > 0 && vt_worse(dr[i - 1], lr[i - 1], v, l); i--) {
-                dr[i] = dr[i - 1];
-                lr[i] = lr[i - 1];
-            }
-            dr[i] = v;
-            lr[i] = l;
-        }
+        if (metric == 1)
+            for (int64_t j = 0; j < kept; j++) dr[j] = -dr[j];
+        vt_insertion_sort(dr, lr, kept);
     }
 }
 

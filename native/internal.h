@@ -66,6 +66,21 @@ static inline void vt_heap_push(float *hd, int64_t *hi, int64_t k, float d, int6
     if (vt_worse(hd[0], hi[0], d, id)) vt_heap_replace_top(hd, hi, k, d, id);
 }
 
+/* Ascending (distance, id), ties to the smaller id: for a few entries (a probe's lists, a
+ * short top-k). */
+static inline void vt_insertion_sort(float *d, int64_t *p, int64_t n) {
+    for (int64_t j = 1; j < n; j++) {
+        float v = d[j];
+        int64_t id = p[j], i = j;
+        for (; i > 0 && vt_worse(d[i - 1], p[i - 1], v, id); i--) {
+            d[i] = d[i - 1];
+            p[i] = p[i - 1];
+        }
+        d[i] = v;
+        p[i] = id;
+    }
+}
+
 /* The lanes of a SIMD compare that passed, pushed in lane order (each checked again: the
  * heap's worst moves as they go in), so the heap sees the same pushes as a scalar loop. */
 static inline void vt_push_masked(float *h, int64_t *ids, int64_t k, const float *dd, unsigned mask, int64_t id0) {
