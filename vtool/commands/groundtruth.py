@@ -1,5 +1,6 @@
 """Exact ground truth: the library behind `vtool gt`. The base streams in batches; the
-queries and their heaps stay in memory (n_queries x (2k + 16) x 12 bytes).
+queries and their candidates stay in memory (n_queries x (2k + 16) x 12 bytes, three times
+that during the BLAS pass: its top-k collects in reservoirs of twice the shortlist).
 
 A BLAS pass keeps 2k + 16 candidates a query (float32 inner products: their rounding depends
 on the block shapes, so on --batch-size, and on the BLAS build); a second pass over the base
