@@ -56,6 +56,29 @@ static int64_t next_scalar(const uint8_t *blocks, int64_t b, int64_t nb, int64_t
     return nb;
 }
 
+/* Two queries over the same blocks (two lists' tables, two bounds): the first block where
+ * either has a candidate, with both queries' sums and masks (a mask may be 0). The codes of
+ * a block are loaded and split into nibbles once for both. */
+static int64_t next2_scalar(const uint8_t *blocks, int64_t b, int64_t nb, int64_t m, const uint8_t *lut0,
+                            const uint8_t *lut1, uint32_t thr0, uint32_t thr1, uint16_t *sums0, uint16_t *sums1,
+                            uint32_t *mask0, uint32_t *mask1) {
+    for (; b < nb; b++) {
+        block_sums_scalar(blocks + b * 16 * m, m, lut0, sums0);
+        block_sums_scalar(blocks + b * 16 * m, m, lut1, sums1);
+        uint32_t k0 = 0, k1 = 0;
+        for (int t = 0; t < 32; t++) {
+            k0 |= (uint32_t)(sums0[t] <= thr0) << t;
+            k1 |= (uint32_t)(sums1[t] <= thr1) << t;
+        }
+        if (k0 | k1) {
+            *mask0 = k0;
+            *mask1 = k1;
+            return b;
+        }
+    }
+    return nb;
+}
+
 #if VT_X86
 /* The SIMD paths look up 16 vectors per 128-bit lane and sub-quantizer (low nibbles: vectors
  * 0-15, high nibbles: 16-31) and add the looked-up bytes as 16-bit words, without unpacking:
@@ -86,46 +109,96 @@ VT_TARGET_AVX2 static inline void store_sums(const __m128i v[4], uint16_t *sums)
     for (int i = 0; i < 4; i++) _mm_storeu_si128((__m128i *)(sums + 8 * i), v[i]);
 }
 
-VT_TARGET_AVX2 static int64_t next_avx2(const uint8_t *blocks, int64_t b, int64_t nb, int64_t m, const uint8_t *lut,
-                                        uint32_t thr, uint16_t *sums, uint32_t *mask) {
+/* Looked-up bytes of a table t at the low (i0) and high (i1) nibble indices, added to the
+ * even / odd accumulators of vectors 0-15 (e0, o0) and 16-31 (e1, o1). */
+VT_TARGET_AVX2 static inline __attribute__((always_inline)) void
+acc256(__m256i t, __m256i i0, __m256i i1, __m256i *e0, __m256i *o0, __m256i *e1, __m256i *o1) {
+    __m256i r0 = _mm256_shuffle_epi8(t, i0), r1 = _mm256_shuffle_epi8(t, i1);
+    *e0 = _mm256_add_epi16(*e0, r0);
+    *o0 = _mm256_add_epi16(*o0, _mm256_srli_epi16(r0, 8));
+    *e1 = _mm256_add_epi16(*e1, r1);
+    *o1 = _mm256_add_epi16(*o1, _mm256_srli_epi16(r1, 8));
+}
+
+VT_TARGET_AVX2 static inline __attribute__((always_inline)) void
+acc128(__m128i t, __m128i i0, __m128i i1, __m128i *e0, __m128i *o0, __m128i *e1, __m128i *o1) {
+    __m128i r0 = _mm_shuffle_epi8(t, i0), r1 = _mm_shuffle_epi8(t, i1);
+    *e0 = _mm_add_epi16(*e0, r0);
+    *o0 = _mm_add_epi16(*o0, _mm_srli_epi16(r0, 8));
+    *e1 = _mm_add_epi16(*e1, r1);
+    *o1 = _mm_add_epi16(*o1, _mm_srli_epi16(r1, 8));
+}
+
+/* One or two queries (nq, a constant once inlined) over the same blocks: the codes of a block
+ * are loaded and split into nibbles once; each query's sums and mask at the first block
+ * where any query has a candidate. */
+VT_TARGET_AVX2 static inline __attribute__((always_inline)) int64_t
+blocks_avx2(const uint8_t *blocks, int64_t b, int64_t nb, int64_t m, const int nq, const uint8_t *const *luts,
+            const uint32_t *thr, uint16_t *const *sums, uint32_t *masks) {
     /* two sub-quantizers per register, one per 128-bit lane */
     const __m256i low4 = _mm256_set1_epi8(15), zero = _mm256_setzero_si256();
-    const __m128i l4 = _mm_set1_epi8(15), th = _mm_set1_epi16((short)(thr > 0xFFFF ? 0xFFFF : thr));
+    const __m128i l4 = _mm_set1_epi8(15);
+    __m128i th[2];
+    for (int q = 0; q < nq; q++) th[q] = _mm_set1_epi16((short)(thr[q] > 0xFFFF ? 0xFFFF : thr[q]));
     for (; b < nb; b++) {
         const uint8_t *blk = blocks + b * 16 * m;
-        __m256i e0 = zero, o0 = zero, e1 = zero, o1 = zero; /* vectors 0-15, 16-31 */
+        __m256i e0[2], o0[2], e1[2], o1[2]; /* vectors 0-15, 16-31 */
+        for (int q = 0; q < nq; q++) e0[q] = o0[q] = e1[q] = o1[q] = zero;
         int64_t j = 0;
         for (; j + 2 <= m; j += 2) {
             __m256i c = _mm256_loadu_si256((const __m256i *)(blk + j * 16));
-            __m256i t = _mm256_loadu_si256((const __m256i *)(lut + j * 16));
-            __m256i r0 = _mm256_shuffle_epi8(t, _mm256_and_si256(c, low4));
-            __m256i r1 = _mm256_shuffle_epi8(t, _mm256_and_si256(_mm256_srli_epi16(c, 4), low4));
-            e0 = _mm256_add_epi16(e0, r0);
-            o0 = _mm256_add_epi16(o0, _mm256_srli_epi16(r0, 8));
-            e1 = _mm256_add_epi16(e1, r1);
-            o1 = _mm256_add_epi16(o1, _mm256_srli_epi16(r1, 8));
+            __m256i i0 = _mm256_and_si256(c, low4), i1 = _mm256_and_si256(_mm256_srli_epi16(c, 4), low4);
+            for (int q = 0; q < nq; q++)
+                acc256(_mm256_loadu_si256((const __m256i *)(luts[q] + j * 16)), i0, i1, &e0[q], &o0[q], &e1[q],
+                       &o1[q]);
         }
-        __m128i fe0 = fold256(e0), fo0 = fold256(o0), fe1 = fold256(e1), fo1 = fold256(o1);
+        __m128i fe0[2], fo0[2], fe1[2], fo1[2], v[2][4];
+        for (int q = 0; q < nq; q++) {
+            fe0[q] = fold256(e0[q]);
+            fo0[q] = fold256(o0[q]);
+            fe1[q] = fold256(e1[q]);
+            fo1[q] = fold256(o1[q]);
+        }
         if (j < m) { /* odd m: the last sub-quantizer on 128 bits */
             __m128i c = _mm_loadu_si128((const __m128i *)(blk + j * 16));
-            __m128i t = _mm_loadu_si128((const __m128i *)(lut + j * 16));
-            __m128i r0 = _mm_shuffle_epi8(t, _mm_and_si128(c, l4));
-            __m128i r1 = _mm_shuffle_epi8(t, _mm_and_si128(_mm_srli_epi16(c, 4), l4));
-            fe0 = _mm_add_epi16(fe0, r0);
-            fo0 = _mm_add_epi16(fo0, _mm_srli_epi16(r0, 8));
-            fe1 = _mm_add_epi16(fe1, r1);
-            fo1 = _mm_add_epi16(fo1, _mm_srli_epi16(r1, 8));
+            __m128i i0 = _mm_and_si128(c, l4), i1 = _mm_and_si128(_mm_srli_epi16(c, 4), l4);
+            for (int q = 0; q < nq; q++)
+                acc128(_mm_loadu_si128((const __m128i *)(luts[q] + j * 16)), i0, i1, &fe0[q], &fo0[q], &fe1[q],
+                       &fo1[q]);
         }
-        __m128i v[4];
-        sums_in_order(fe0, fo0, fe1, fo1, v);
-        uint32_t mk = le_mask16(v[0], v[1], th) | le_mask16(v[2], v[3], th) << 16;
-        if (mk) {
-            store_sums(v, sums);
-            *mask = mk;
+        uint32_t mk[2], any = 0;
+        for (int q = 0; q < nq; q++) {
+            sums_in_order(fe0[q], fo0[q], fe1[q], fo1[q], v[q]);
+            mk[q] = le_mask16(v[q][0], v[q][1], th[q]) | le_mask16(v[q][2], v[q][3], th[q]) << 16;
+            any |= mk[q];
+        }
+        if (any) {
+            for (int q = 0; q < nq; q++) {
+                store_sums(v[q], sums[q]);
+                masks[q] = mk[q];
+            }
             return b;
         }
     }
     return nb;
+}
+
+VT_TARGET_AVX2 static int64_t next_avx2(const uint8_t *blocks, int64_t b, int64_t nb, int64_t m, const uint8_t *lut,
+                                        uint32_t thr, uint16_t *sums, uint32_t *mask) {
+    return blocks_avx2(blocks, b, nb, m, 1, &lut, &thr, &sums, mask);
+}
+
+VT_TARGET_AVX2 static int64_t next2_avx2(const uint8_t *blocks, int64_t b, int64_t nb, int64_t m, const uint8_t *lut0,
+                                         const uint8_t *lut1, uint32_t thr0, uint32_t thr1, uint16_t *sums0,
+                                         uint16_t *sums1, uint32_t *mask0, uint32_t *mask1) {
+    const uint8_t *luts[2] = {lut0, lut1};
+    const uint32_t thr[2] = {thr0, thr1};
+    uint16_t *sums[2] = {sums0, sums1};
+    uint32_t masks[2] = {0, 0};
+    int64_t at = blocks_avx2(blocks, b, nb, m, 2, luts, thr, sums, masks);
+    *mask0 = masks[0];
+    *mask1 = masks[1];
+    return at;
 }
 
 VT_TARGET_AVX512 static inline __m128i fold512(__m512i v) {
@@ -134,43 +207,75 @@ VT_TARGET_AVX512 static inline __m128i fold512(__m512i v) {
 }
 
 VT_TARGET_AVX512 static inline __attribute__((always_inline)) void
-lookup512(__m512i c, __m512i t, __m512i low4, __m512i *e0, __m512i *o0, __m512i *e1, __m512i *o1) {
-    __m512i r0 = _mm512_shuffle_epi8(t, _mm512_and_si512(c, low4));
-    __m512i r1 = _mm512_shuffle_epi8(t, _mm512_and_si512(_mm512_srli_epi16(c, 4), low4));
+acc512(__m512i t, __m512i i0, __m512i i1, __m512i *e0, __m512i *o0, __m512i *e1, __m512i *o1) {
+    __m512i r0 = _mm512_shuffle_epi8(t, i0), r1 = _mm512_shuffle_epi8(t, i1);
     *e0 = _mm512_add_epi16(*e0, r0);
     *o0 = _mm512_add_epi16(*o0, _mm512_srli_epi16(r0, 8));
     *e1 = _mm512_add_epi16(*e1, r1);
     *o1 = _mm512_add_epi16(*o1, _mm512_srli_epi16(r1, 8));
 }
 
-VT_TARGET_AVX512 static int64_t next_avx512(const uint8_t *blocks, int64_t b, int64_t nb, int64_t m,
-                                            const uint8_t *lut, uint32_t thr, uint16_t *sums, uint32_t *mask) {
-    /* four sub-quantizers per register, one per 128-bit lane; the last 1-3 by masked loads
-       (a zero table and zero codes add nothing) */
+/* As blocks_avx2: four sub-quantizers per register, one per 128-bit lane; the last 1-3 by
+ * masked loads (a zero table and zero codes add nothing). */
+VT_TARGET_AVX512 static inline __attribute__((always_inline)) int64_t
+blocks_avx512(const uint8_t *blocks, int64_t b, int64_t nb, int64_t m, const int nq, const uint8_t *const *luts,
+              const uint32_t *thr, uint16_t *const *sums, uint32_t *masks) {
     const __m512i low4 = _mm512_set1_epi8(15), zero = _mm512_setzero_si512();
-    const __m128i th = _mm_set1_epi16((short)(thr > 0xFFFF ? 0xFFFF : thr));
+    __m128i th[2];
+    for (int q = 0; q < nq; q++) th[q] = _mm_set1_epi16((short)(thr[q] > 0xFFFF ? 0xFFFF : thr[q]));
     const int64_t full = m & ~(int64_t)3;
     const __mmask64 tail = m > full ? (((__mmask64)1 << (16 * (m - full))) - 1) : 0;
     for (; b < nb; b++) {
         const uint8_t *blk = blocks + b * 16 * m;
-        __m512i e0 = zero, o0 = zero, e1 = zero, o1 = zero;
-        for (int64_t j = 0; j < full; j += 4)
-            lookup512(_mm512_loadu_si512((const void *)(blk + j * 16)),
-                      _mm512_loadu_si512((const void *)(lut + j * 16)), low4, &e0, &o0, &e1, &o1);
-        if (tail)
-            lookup512(_mm512_maskz_loadu_epi8(tail, blk + full * 16), _mm512_maskz_loadu_epi8(tail, lut + full * 16),
-                      low4, &e0, &o0, &e1, &o1);
-        __m128i v[4];
-        sums_in_order(fold512(e0), fold512(o0), fold512(e1), fold512(o1), v);
-        uint32_t mk = 0;
-        for (int i = 0; i < 4; i++) mk |= (uint32_t)_mm_cmple_epu16_mask(v[i], th) << (8 * i);
-        if (mk) {
-            store_sums(v, sums);
-            *mask = mk;
+        __m512i e0[2], o0[2], e1[2], o1[2];
+        for (int q = 0; q < nq; q++) e0[q] = o0[q] = e1[q] = o1[q] = zero;
+        for (int64_t j = 0; j < full; j += 4) {
+            __m512i c = _mm512_loadu_si512((const void *)(blk + j * 16));
+            __m512i i0 = _mm512_and_si512(c, low4), i1 = _mm512_and_si512(_mm512_srli_epi16(c, 4), low4);
+            for (int q = 0; q < nq; q++)
+                acc512(_mm512_loadu_si512((const void *)(luts[q] + j * 16)), i0, i1, &e0[q], &o0[q], &e1[q], &o1[q]);
+        }
+        if (tail) {
+            __m512i c = _mm512_maskz_loadu_epi8(tail, blk + full * 16);
+            __m512i i0 = _mm512_and_si512(c, low4), i1 = _mm512_and_si512(_mm512_srli_epi16(c, 4), low4);
+            for (int q = 0; q < nq; q++)
+                acc512(_mm512_maskz_loadu_epi8(tail, luts[q] + full * 16), i0, i1, &e0[q], &o0[q], &e1[q], &o1[q]);
+        }
+        __m128i v[2][4];
+        uint32_t mk[2], any = 0;
+        for (int q = 0; q < nq; q++) {
+            sums_in_order(fold512(e0[q]), fold512(o0[q]), fold512(e1[q]), fold512(o1[q]), v[q]);
+            mk[q] = 0;
+            for (int i = 0; i < 4; i++) mk[q] |= (uint32_t)_mm_cmple_epu16_mask(v[q][i], th[q]) << (8 * i);
+            any |= mk[q];
+        }
+        if (any) {
+            for (int q = 0; q < nq; q++) {
+                store_sums(v[q], sums[q]);
+                masks[q] = mk[q];
+            }
             return b;
         }
     }
     return nb;
+}
+
+VT_TARGET_AVX512 static int64_t next_avx512(const uint8_t *blocks, int64_t b, int64_t nb, int64_t m,
+                                            const uint8_t *lut, uint32_t thr, uint16_t *sums, uint32_t *mask) {
+    return blocks_avx512(blocks, b, nb, m, 1, &lut, &thr, &sums, mask);
+}
+
+VT_TARGET_AVX512 static int64_t next2_avx512(const uint8_t *blocks, int64_t b, int64_t nb, int64_t m,
+                                             const uint8_t *lut0, const uint8_t *lut1, uint32_t thr0, uint32_t thr1,
+                                             uint16_t *sums0, uint16_t *sums1, uint32_t *mask0, uint32_t *mask1) {
+    const uint8_t *luts[2] = {lut0, lut1};
+    const uint32_t thr[2] = {thr0, thr1};
+    uint16_t *sums[2] = {sums0, sums1};
+    uint32_t masks[2] = {0, 0};
+    int64_t at = blocks_avx512(blocks, b, nb, m, 2, luts, thr, sums, masks);
+    *mask0 = masks[0];
+    *mask1 = masks[1];
+    return at;
 }
 #endif
 
@@ -185,6 +290,19 @@ static next_fn next_kernel(void) {
     }
 #endif
     return next_scalar;
+}
+
+typedef int64_t (*next2_fn)(const uint8_t *, int64_t, int64_t, int64_t, const uint8_t *, const uint8_t *, uint32_t,
+                            uint32_t, uint16_t *, uint16_t *, uint32_t *, uint32_t *);
+
+static next2_fn next2_kernel(void) {
+#if VT_X86
+    switch (vt_simd_level()) {
+    case VT_AVX512: return next2_avx512;
+    case VT_AVX2: return next2_avx2;
+    }
+#endif
+    return next2_scalar;
 }
 
 /* Every block's 32 sums (the kernel with a bound that every sum meets). */
@@ -421,30 +539,54 @@ __attribute__((noinline)) static int push_all(vt_collector *out, int64_t q, uint
     return 0;
 }
 
+/* A block's candidates for query q: its heap in a tight loop, else push_all. */
+static inline int offer_block(vt_collector *out, int64_t q, uint32_t mask, const uint16_t *sums, float fb, float inv,
+                              int64_t first) {
+    if (out->radius_mode || out->cap) return push_all(out, q, mask, sums, fb, inv, first);
+    const int64_t k = out->k;
+    float *h = out->hd + q * k;
+    int64_t *hp = out->hi + q * k;
+    for (; mask; mask &= mask - 1) {
+        int t = __builtin_ctz(mask);
+        float dist = fb + (float)sums[t] * inv;
+        if (dist <= h[0]) vt_heap_push(h, hp, k, dist, first + t);
+    }
+    return 0;
+}
+
+/* The candidates of a list's block: none from the padding past its last row. */
+static inline uint32_t in_list(uint32_t mask, int64_t first, int64_t end) {
+    return end - first < 32 ? mask & ((1u << (end - first)) - 1) : mask;
+}
+
 /* One list scanned for one query with its table: candidates into the query's top-k (or radius
  * list); the bound is refreshed after each block with candidates. */
 static int scan_list(const next_fn next, const uint8_t *lb, int64_t nb, int64_t begin, int64_t end, int64_t m,
                      const uint8_t *qlut, float fb, float scale, vt_collector *out, int64_t q) {
-    const int heap = !out->radius_mode && !out->cap;
-    const int64_t k = out->k;
-    float *h = heap ? out->hd + q * k : NULL;
-    int64_t *hp = heap ? out->hi + q * k : NULL;
-    const float inv = 1.f / scale;
     uint16_t sums[32];
     for (int64_t b = 0; b < nb; b++) {
         uint32_t mask = 0, thr = int_threshold(vt_collector_threshold(out, q), fb, scale);
         if ((b = next(lb, b, nb, m, qlut, thr, sums, &mask)) == nb) break;
         int64_t first = begin + b * 32;
-        if (end - first < 32) mask &= (1u << (end - first)) - 1; /* not the padding of the last block */
-        if (!heap) {
-            if (push_all(out, q, mask, sums, fb, inv, first)) return -4;
-            continue;
-        }
-        for (; mask; mask &= mask - 1) {
-            int t = __builtin_ctz(mask);
-            float dist = fb + (float)sums[t] * inv;
-            if (dist <= h[0]) vt_heap_push(h, hp, k, dist, first + t);
-        }
+        if (offer_block(out, q, in_list(mask, first, end), sums, fb, 1.f / scale, first)) return -4;
+    }
+    return 0;
+}
+
+/* The same list for two queries at once (codes read once): each query sees the bounds and
+ * candidates it would alone, so the results do not change. */
+static int scan_list2(const next2_fn next2, const uint8_t *lb, int64_t nb, int64_t begin, int64_t end, int64_t m,
+                      const uint8_t *lut0, float fb0, float scale0, int64_t q0, const uint8_t *lut1, float fb1,
+                      float scale1, int64_t q1, vt_collector *out) {
+    uint16_t s0[32], s1[32];
+    for (int64_t b = 0; b < nb; b++) {
+        uint32_t k0 = 0, k1 = 0, t0 = int_threshold(vt_collector_threshold(out, q0), fb0, scale0),
+                 t1 = int_threshold(vt_collector_threshold(out, q1), fb1, scale1);
+        if ((b = next2(lb, b, nb, m, lut0, lut1, t0, t1, s0, s1, &k0, &k1)) == nb) break;
+        int64_t first = begin + b * 32;
+        if (offer_block(out, q0, in_list(k0, first, end), s0, fb0, 1.f / scale0, first) ||
+            offer_block(out, q1, in_list(k1, first, end), s1, fb1, 1.f / scale1, first))
+            return -4;
     }
     return 0;
 }
@@ -481,6 +623,7 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
     float *qterms = residual_l2 && precomputed ? malloc(sizeof(float) * (size_t)(qb * tsize)) : NULL;
     int64_t *pairs = malloc(sizeof(int64_t) * (size_t)(qb * nprobe > 0 ? qb * nprobe : 1));
     next_fn next = next_kernel();
+    next2_fn next2 = next2_kernel();
     int rc = 0;
     if (!qv || !lut || !cbt || !scratch || !lqlut || !qluts || !qbias || !qscale || !pairs ||
         (residual_l2 && precomputed && !qterms)) {
@@ -529,6 +672,19 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
             const float *x = queries + q * d;
             const uint8_t *qlut = qluts + i * tsize;
             float tbias = qbias[i], scale = qscale[i], lbias = 0.f;
+            const int64_t b0 = block_offsets[l], nb = block_offsets[l + 1] - b0;
+            if (!residual_l2 && t + 1 < npairs && pairs[t + 1] >> 32 == l) { /* two queries, one list */
+                const int64_t i1 = (pairs[t + 1] & 0xffffffff) / nprobe, q1 = q0 + i1;
+                float lbias1 = 0.f;
+                if (residual_ip) {
+                    lbias = -lanes16(x, centroids + l * d, d, 0);
+                    lbias1 = -lanes16(queries + q1 * d, centroids + l * d, d, 0);
+                }
+                rc = scan_list2(next2, blocks + b0 * tsize, nb, list_offsets[l], list_offsets[l + 1], m, qlut,
+                                tbias + lbias, scale, q, qluts + i1 * tsize, qbias[i1] + lbias1, qscale[i1], q1, out);
+                t++;
+                continue;
+            }
             if (residual_l2) {
                 const float *c = centroids + l * d;
                 qlut = lqlut;
@@ -543,7 +699,6 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
             } else if (residual_ip) {
                 lbias = -lanes16(x, centroids + l * d, d, 0);
             }
-            const int64_t b0 = block_offsets[l], nb = block_offsets[l + 1] - b0;
             rc = scan_list(next, blocks + b0 * tsize, nb, list_offsets[l], list_offsets[l + 1], m, qlut, tbias + lbias,
                            scale, out, q);
         }

@@ -357,10 +357,13 @@ def test_rerank_keeps_the_exact_best_of_each_shortlist(metric):
         _native.rerank(queries, vectors, np.full((nq, s), n), k, metric)
 
 
-@pytest.mark.parametrize("radius", [None, 9.0])
-def test_fast_scan_batches_of_queries_list_by_list_give_each_query_its_own_results(radius):
-    """Past 256 queries a call goes list by list over a batch of queries: every query's
-    results (top-k, or every candidate within a radius) are those of a search of it alone."""
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("radius,k,metric", [(None, 7, "l2"), (9.0, None, "l2"), (None, 25, "l2"), (None, 7, "ip")])
+def test_fast_scan_batches_of_queries_list_by_list_give_each_query_its_own_results(level, radius, k, metric):
+    """Past 256 queries a call goes list by list over a batch of queries, two queries of a list
+    at a time: every query's results (top-k from a heap or a reservoir, or every candidate
+    within a radius; inner product by residual too) are those of a search of it alone."""
+    _native.set_simd_level(level)
     rng = np.random.default_rng(10)
     d, m, sizes = 8, 4, [40, 0, 300, 33, 97]
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
@@ -370,11 +373,13 @@ def test_fast_scan_batches_of_queries_list_by_list_give_each_query_its_own_resul
     books = rng.normal(size=(m, 16, d // m)).astype(np.float32)
     queries = rng.normal(size=(600, d)).astype(np.float32)
     probes = np.stack([rng.permutation(len(sizes))[:3] for _ in range(len(queries))])
-    k = None if radius else 7
-    batch = _native.ivf_fs_scan(queries, blocks, block_offsets, offsets, probes, books, "l2", k, radius=radius)
+    residual = dict(centroids=rng.normal(size=(len(sizes), d)).astype(np.float32), by_residual=True) \
+        if metric == "ip" else {}
+    batch = _native.ivf_fs_scan(queries, blocks, block_offsets, offsets, probes, books, metric, k, radius=radius,
+                                **residual)
     for q in rng.choice(len(queries), 25, replace=False):
-        alone = _native.ivf_fs_scan(queries[q:q + 1], blocks, block_offsets, offsets, probes[q:q + 1], books, "l2", k,
-                                    radius=radius)
+        alone = _native.ivf_fs_scan(queries[q:q + 1], blocks, block_offsets, offsets, probes[q:q + 1], books, metric, k,
+                                    radius=radius, **residual)
         if radius is None:
             np.testing.assert_array_equal(batch[0][q], alone[0][0])
             np.testing.assert_array_equal(batch[1][q], alone[1][0])
