@@ -384,23 +384,69 @@ static void exact_order(const float *x, int64_t n, int64_t d, const float *c, in
     }
 }
 
+/* Centroids packed once for a run of probes (an IVF search's chunks share them): the
+ * tiles of the SIMD level in use when made, and the caller's centroids and norms. */
+struct vt_centroid_tiles {
+    tiles t;
+    const float *c, *cnorm;
+    int64_t k, d;
+    int metric;
+};
+
+vt_centroid_tiles *vt_centroid_tiles_new(const float *c, const float *cnorm, int64_t k, int64_t d, int metric) {
+    if (d <= 0 || k <= 0 || k >= 0x7fffffff) return NULL;
+    vt_centroid_tiles *ct = calloc(1, sizeof *ct);
+    if (!ct) return NULL;
+    if (tiles_make(&ct->t, c, cnorm, k, d, metric)) {
+        free(ct);
+        return NULL;
+    }
+    ct->c = c;
+    ct->cnorm = cnorm;
+    ct->k = k;
+    ct->d = d;
+    ct->metric = metric;
+    return ct;
+}
+
+void vt_centroid_tiles_free(vt_centroid_tiles *ct) {
+    if (!ct) return;
+    tiles_free(&ct->t);
+    free(ct);
+}
+
+int vt_probe_tiles(const vt_centroid_tiles *ct, const float *x, int64_t n, int64_t nprobe, int64_t *labels,
+                   float *dist) {
+    if (!ct || n < 0 || nprobe <= 0) return -1;
+    const tiles *t = &ct->t;
+    const float *c = ct->c, *cnorm = ct->cnorm;
+    const int64_t k = ct->k, d = ct->d;
+    const int metric = ct->metric;
+    if (nprobe == 1) {
+        if (t->level == VT_SCALAR) assign_scalar(x, n, d, c, cnorm, k, metric, labels, dist);
+#if VT_X86
+        else if (t->level == VT_AVX512) assign_avx512(x, n, d, t->packed, t->pnorm, t->ntiles, metric, labels, dist);
+        else assign_avx2(x, n, d, t->packed, t->pnorm, t->ntiles, metric, labels, dist);
+#endif
+    } else {
+        vt_heap_init(dist, labels, n, nprobe);
+        if (t->level == VT_SCALAR) topn_scalar(x, n, d, c, cnorm, k, metric, nprobe, dist, labels);
+#if VT_X86
+        else if (t->level == VT_AVX512)
+            topn_avx512(x, n, d, t->packed, t->pnorm, t->ntiles, k, metric, nprobe, dist, labels);
+        else topn_avx2(x, n, d, t->packed, t->pnorm, t->ntiles, k, metric, nprobe, dist, labels);
+#endif
+    }
+    exact_order(x, n, d, c, metric, nprobe, labels, dist);
+    return 0;
+}
+
 int vt_nearest_centroids(const float *x, int64_t n, int64_t d, const float *c, const float *cnorm, int64_t k,
                          int metric, int64_t nprobe, int64_t *labels, float *dist) {
     if (n < 0 || d <= 0 || k <= 0 || k >= 0x7fffffff || nprobe <= 0) return -1;
-    if (nprobe == 1) {
-        int rc = vt_assign_nearest(x, n, d, c, cnorm, k, metric, labels, dist);
-        if (!rc) exact_order(x, n, d, c, metric, 1, labels, dist);
-        return rc;
-    }
-    tiles t;
-    if (tiles_make(&t, c, cnorm, k, d, metric)) return -2;
-    vt_heap_init(dist, labels, n, nprobe);
-    if (t.level == VT_SCALAR) topn_scalar(x, n, d, c, cnorm, k, metric, nprobe, dist, labels);
-#if VT_X86
-    else if (t.level == VT_AVX512) topn_avx512(x, n, d, t.packed, t.pnorm, t.ntiles, k, metric, nprobe, dist, labels);
-    else topn_avx2(x, n, d, t.packed, t.pnorm, t.ntiles, k, metric, nprobe, dist, labels);
-#endif
-    tiles_free(&t);
-    exact_order(x, n, d, c, metric, nprobe, labels, dist);
-    return 0;
+    vt_centroid_tiles *ct = vt_centroid_tiles_new(c, cnorm, k, d, metric);
+    if (!ct) return -2;
+    int rc = vt_probe_tiles(ct, x, n, nprobe, labels, dist);
+    vt_centroid_tiles_free(ct);
+    return rc;
 }

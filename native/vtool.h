@@ -47,6 +47,13 @@ int vt_assign_nearest(const float *x, int64_t n, int64_t d, const float *c, cons
  * n x nprobe (squared L2, or -inner product for metric 1; -1 / inf past k). */
 int vt_nearest_centroids(const float *x, int64_t n, int64_t d, const float *c, const float *cnorm, int64_t k,
                          int metric, int64_t nprobe, int64_t *labels, float *dist);
+/* The same with the centroids packed once (for the SIMD level in use then) and kept by the
+ * caller with c and cnorm, which must outlive it: an IVF search's chunks share one. */
+typedef struct vt_centroid_tiles vt_centroid_tiles;
+vt_centroid_tiles *vt_centroid_tiles_new(const float *c, const float *cnorm, int64_t k, int64_t d, int metric);
+void vt_centroid_tiles_free(vt_centroid_tiles *ct);
+int vt_probe_tiles(const vt_centroid_tiles *ct, const float *x, int64_t n, int64_t nprobe, int64_t *labels,
+                   float *dist);
 
 /* kmeans.c */
 void vt_kmeans_accumulate(const float *x, int64_t n, int64_t d, const int64_t *assign,

@@ -153,23 +153,43 @@ def default_threads() -> int:
     return cores
 
 
+class CentroidTiles:
+    """Centroids packed once for the SIMD level in use (native/assign.c), for many probes: the
+    nprobe nearest of each row, nearest first (ties to the smaller index), as (labels int64,
+    distances float32), both (n, nprobe); squared L2, or minus the inner product for ip.
+    A probe runs on the calling thread; one object serves many threads at once."""
+
+    def __init__(self, centroids: np.ndarray, metric: str = "l2"):
+        self.centroids = _f32(centroids)  # held here: the native object points into them
+        assert self.centroids.ndim == 2 and len(self.centroids) > 0
+        self.cnorm = norms_sqr(self.centroids)
+        self.d = self.centroids.shape[1]
+        self.level = simd_level()
+        self.ptr = lib.vt_centroid_tiles_new(_ptr("float *", self.centroids), _ptr("float *", self.cnorm),
+                                             len(self.centroids), self.d, METRICS[metric])
+        if self.ptr == ffi.NULL:
+            raise MemoryError("vt_centroid_tiles_new could not allocate the centroid tiles")
+
+    def __del__(self):
+        if getattr(self, "ptr", ffi.NULL) != ffi.NULL:
+            lib.vt_centroid_tiles_free(self.ptr)
+            self.ptr = ffi.NULL
+
+    def nearest(self, x: np.ndarray, nprobe: int) -> tuple[np.ndarray, np.ndarray]:
+        x = _f32(x)
+        assert x.ndim == 2 and x.shape[1] == self.d and nprobe > 0
+        labels = np.empty((len(x), nprobe), dtype=np.int64)
+        dist = np.empty((len(x), nprobe), dtype=np.float32)
+        if lib.vt_probe_tiles(self.ptr, _ptr("float *", x), len(x), nprobe, _ptr("int64_t *", labels),
+                              _ptr("float *", dist)):
+            raise ValueError("bad probe arguments")
+        return labels, dist
+
+
 def nearest_centroids(x: np.ndarray, centroids: np.ndarray, nprobe: int,
                       metric: str = "l2") -> tuple[np.ndarray, np.ndarray]:
-    """The nprobe nearest centroids of each row, nearest first (ties to the smaller index):
-    (labels int64, distances float32), both (n, nprobe); distances are squared L2, or minus
-    the inner product for ip. One thread (the IVF probe of each search thread)."""
-    x, centroids = _f32(x), _f32(centroids)
-    n, d = x.shape
-    assert centroids.ndim == 2 and centroids.shape[1] == d and 0 < nprobe
-    labels = np.empty((n, nprobe), dtype=np.int64)
-    dist = np.empty((n, nprobe), dtype=np.float32)
-    cnorm = norms_sqr(centroids)  # held here: a pointer does not keep its array alive
-    rc = lib.vt_nearest_centroids(_ptr("float *", x), n, d, _ptr("float *", centroids),
-                                  _ptr("float *", cnorm), len(centroids), METRICS[metric], nprobe,
-                                  _ptr("int64_t *", labels), _ptr("float *", dist))
-    if rc != 0:
-        raise MemoryError("vt_nearest_centroids could not allocate its centroid tiles")
-    return labels, dist
+    """The nprobe nearest centroids of each row (CentroidTiles.nearest, packed for this call)."""
+    return CentroidTiles(centroids, metric).nearest(x, nprobe)
 
 
 def assign_nearest(x: np.ndarray, centroids: np.ndarray, metric: str = "l2",

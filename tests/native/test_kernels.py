@@ -308,3 +308,19 @@ def test_inner_product_fold_is_the_same_at_every_level_and_thread_count(metric):
                    if metric == "l2" else -ip)
     _, ref_i = reference_topk(np.maximum(ref, 0) if metric == "l2" else ref, 20)
     np.testing.assert_array_equal(results[0][1][[0, 1, 2, 4]], ref_i[[0, 1, 2, 4]])
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_centroid_tiles_packed_once_serve_many_probes_alike(level):
+    """An IVF search's chunks share one packing of the centroids (per SIMD level)."""
+    _native.set_simd_level(level)
+    rng = np.random.default_rng(14)
+    c = rng.normal(size=(70, 24)).astype(np.float32)
+    x = rng.normal(size=(50, 24)).astype(np.float32)
+    tiles = _native.CentroidTiles(c)
+    assert tiles.level == level
+    for chunk in np.array_split(x, 3):
+        for nprobe in (1, 6):
+            got, want = tiles.nearest(chunk, nprobe), _native.nearest_centroids(chunk, c, nprobe)
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])

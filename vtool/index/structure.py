@@ -131,6 +131,7 @@ class IVF(Structure):
         self._nlist = nlist
         super().__init__(d)
         self._centroids: np.ndarray | None = None
+        self._probe_tiles: dict = {}
 
     @classmethod
     def parse(cls, match, spec: str) -> dict:
@@ -161,6 +162,7 @@ class IVF(Structure):
         result = kmeans(x, self.nlist, niter=niter, seed=seed, init=init, metric=metric,
                         label=f"IVF{self.nlist} k-means")
         self._centroids = result.centroids
+        self._probe_tiles = {}
         self.metric = metric
         return {"kmeans_objective": result.objective[-1], "empty_splits": result.splits}
 
@@ -169,6 +171,7 @@ class IVF(Structure):
 
     def load(self, arrays: dict[str, np.ndarray]) -> None:
         self._centroids = arrays["centroids"]
+        self._probe_tiles = {}
 
     def check(self, arrays: dict[str, np.ndarray]) -> str | None:
         return check_section(arrays, "centroids", np.float32, (self.nlist, self.d)) or super().check(arrays)
@@ -200,5 +203,14 @@ class IVF(Structure):
         directly (a by-residual scan adds them to its results). Fused SIMD products and
         heaps, not BLAS: this runs in every search thread at once, and concurrent BLAS calls
         oversubscribe the cores (OpenBLAS even serialises them)."""
-        probes, dist = _native.nearest_centroids(xq, self._centroids, nprobe, metric)
+        probes, dist = self._tiles(metric).nearest(xq, nprobe)
         return probes, dist if metric == "l2" else None
+
+    def _tiles(self, metric: str) -> _native.CentroidTiles:
+        """The centroids packed for the probes, once per SIMD level and metric (a search's
+        chunks share them: packing 1,024 x 128 centroids took 0.1 ms a call)."""
+        key = (_native.simd_level(), metric)
+        tiles = self._probe_tiles.get(key)
+        if tiles is None:
+            tiles = self._probe_tiles[key] = _native.CentroidTiles(self._centroids, metric)
+        return tiles
