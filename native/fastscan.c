@@ -56,25 +56,20 @@ static int64_t next_scalar(const uint8_t *blocks, int64_t b, int64_t nb, int64_t
     return nb;
 }
 
-/* Two queries over the same blocks (two lists' tables, two bounds): the first block where
+/* Two queries over the same blocks (each its table and bound): the first block where
  * either has a candidate, with both queries' sums and masks (a mask may be 0). The codes of
  * a block are loaded and split into nibbles once for both. */
-static int64_t next2_scalar(const uint8_t *blocks, int64_t b, int64_t nb, int64_t m, const uint8_t *lut0,
-                            const uint8_t *lut1, uint32_t thr0, uint32_t thr1, uint16_t *sums0, uint16_t *sums1,
-                            uint32_t *mask0, uint32_t *mask1) {
+static int64_t next2_scalar(const uint8_t *blocks, int64_t b, int64_t nb, int64_t m, const uint8_t *const luts[2],
+                            const uint32_t thr[2], uint16_t *const sums[2], uint32_t masks[2]) {
     for (; b < nb; b++) {
-        block_sums_scalar(blocks + b * 16 * m, m, lut0, sums0);
-        block_sums_scalar(blocks + b * 16 * m, m, lut1, sums1);
-        uint32_t k0 = 0, k1 = 0;
-        for (int t = 0; t < 32; t++) {
-            k0 |= (uint32_t)(sums0[t] <= thr0) << t;
-            k1 |= (uint32_t)(sums1[t] <= thr1) << t;
+        uint32_t any = 0;
+        for (int q = 0; q < 2; q++) {
+            block_sums_scalar(blocks + b * 16 * m, m, luts[q], sums[q]);
+            masks[q] = 0;
+            for (int t = 0; t < 32; t++) masks[q] |= (uint32_t)(sums[q][t] <= thr[q]) << t;
+            any |= masks[q];
         }
-        if (k0 | k1) {
-            *mask0 = k0;
-            *mask1 = k1;
-            return b;
-        }
+        if (any) return b;
     }
     return nb;
 }
@@ -188,17 +183,10 @@ VT_TARGET_AVX2 static int64_t next_avx2(const uint8_t *blocks, int64_t b, int64_
     return blocks_avx2(blocks, b, nb, m, 1, &lut, &thr, &sums, mask);
 }
 
-VT_TARGET_AVX2 static int64_t next2_avx2(const uint8_t *blocks, int64_t b, int64_t nb, int64_t m, const uint8_t *lut0,
-                                         const uint8_t *lut1, uint32_t thr0, uint32_t thr1, uint16_t *sums0,
-                                         uint16_t *sums1, uint32_t *mask0, uint32_t *mask1) {
-    const uint8_t *luts[2] = {lut0, lut1};
-    const uint32_t thr[2] = {thr0, thr1};
-    uint16_t *sums[2] = {sums0, sums1};
-    uint32_t masks[2] = {0, 0};
-    int64_t at = blocks_avx2(blocks, b, nb, m, 2, luts, thr, sums, masks);
-    *mask0 = masks[0];
-    *mask1 = masks[1];
-    return at;
+VT_TARGET_AVX2 static int64_t next2_avx2(const uint8_t *blocks, int64_t b, int64_t nb, int64_t m,
+                                         const uint8_t *const luts[2], const uint32_t thr[2], uint16_t *const sums[2],
+                                         uint32_t masks[2]) {
+    return blocks_avx2(blocks, b, nb, m, 2, luts, thr, sums, masks);
 }
 
 VT_TARGET_AVX512 static inline __m128i fold512(__m512i v) {
@@ -266,16 +254,9 @@ VT_TARGET_AVX512 static int64_t next_avx512(const uint8_t *blocks, int64_t b, in
 }
 
 VT_TARGET_AVX512 static int64_t next2_avx512(const uint8_t *blocks, int64_t b, int64_t nb, int64_t m,
-                                             const uint8_t *lut0, const uint8_t *lut1, uint32_t thr0, uint32_t thr1,
-                                             uint16_t *sums0, uint16_t *sums1, uint32_t *mask0, uint32_t *mask1) {
-    const uint8_t *luts[2] = {lut0, lut1};
-    const uint32_t thr[2] = {thr0, thr1};
-    uint16_t *sums[2] = {sums0, sums1};
-    uint32_t masks[2] = {0, 0};
-    int64_t at = blocks_avx512(blocks, b, nb, m, 2, luts, thr, sums, masks);
-    *mask0 = masks[0];
-    *mask1 = masks[1];
-    return at;
+                                             const uint8_t *const luts[2], const uint32_t thr[2],
+                                             uint16_t *const sums[2], uint32_t masks[2]) {
+    return blocks_avx512(blocks, b, nb, m, 2, luts, thr, sums, masks);
 }
 #endif
 
@@ -292,8 +273,8 @@ static next_fn next_kernel(void) {
     return next_scalar;
 }
 
-typedef int64_t (*next2_fn)(const uint8_t *, int64_t, int64_t, int64_t, const uint8_t *, const uint8_t *, uint32_t,
-                            uint32_t, uint16_t *, uint16_t *, uint32_t *, uint32_t *);
+typedef int64_t (*next2_fn)(const uint8_t *, int64_t, int64_t, int64_t, const uint8_t *const[2], const uint32_t[2],
+                            uint16_t *const[2], uint32_t[2]);
 
 static next2_fn next2_kernel(void) {
 #if VT_X86
@@ -576,17 +557,17 @@ static int scan_list(const next_fn next, const uint8_t *lb, int64_t nb, int64_t 
 /* The same list for two queries at once (codes read once): each query sees the bounds and
  * candidates it would alone, so the results do not change. */
 static int scan_list2(const next2_fn next2, const uint8_t *lb, int64_t nb, int64_t begin, int64_t end, int64_t m,
-                      const uint8_t *lut0, float fb0, float scale0, int64_t q0, const uint8_t *lut1, float fb1,
-                      float scale1, int64_t q1, vt_collector *out) {
+                      const uint8_t *const luts[2], const float fb[2], const float scale[2], const int64_t q[2],
+                      vt_collector *out) {
     uint16_t s0[32], s1[32];
+    uint16_t *const sums[2] = {s0, s1};
     for (int64_t b = 0; b < nb; b++) {
-        uint32_t k0 = 0, k1 = 0, t0 = int_threshold(vt_collector_threshold(out, q0), fb0, scale0),
-                 t1 = int_threshold(vt_collector_threshold(out, q1), fb1, scale1);
-        if ((b = next2(lb, b, nb, m, lut0, lut1, t0, t1, s0, s1, &k0, &k1)) == nb) break;
+        uint32_t masks[2] = {0, 0}, thr[2];
+        for (int i = 0; i < 2; i++) thr[i] = int_threshold(vt_collector_threshold(out, q[i]), fb[i], scale[i]);
+        if ((b = next2(lb, b, nb, m, luts, thr, sums, masks)) == nb) break;
         int64_t first = begin + b * 32;
-        if (offer_block(out, q0, in_list(k0, first, end), s0, fb0, 1.f / scale0, first) ||
-            offer_block(out, q1, in_list(k1, first, end), s1, fb1, 1.f / scale1, first))
-            return -4;
+        for (int i = 0; i < 2; i++)
+            if (offer_block(out, q[i], in_list(masks[i], first, end), sums[i], fb[i], 1.f / scale[i], first)) return -4;
     }
     return 0;
 }
@@ -680,8 +661,11 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
                     lbias = -lanes16(x, centroids + l * d, d, 0);
                     lbias1 = -lanes16(queries + q1 * d, centroids + l * d, d, 0);
                 }
-                rc = scan_list2(next2, blocks + b0 * tsize, nb, list_offsets[l], list_offsets[l + 1], m, qlut,
-                                tbias + lbias, scale, q, qluts + i1 * tsize, qbias[i1] + lbias1, qscale[i1], q1, out);
+                const uint8_t *const luts[2] = {qlut, qluts + i1 * tsize};
+                const float fb[2] = {tbias + lbias, qbias[i1] + lbias1}, sc[2] = {scale, qscale[i1]};
+                const int64_t qs[2] = {q, q1};
+                rc = scan_list2(next2, blocks + b0 * tsize, nb, list_offsets[l], list_offsets[l + 1], m, luts, fb, sc, qs,
+                                out);
                 t++;
                 continue;
             }
