@@ -21,7 +21,6 @@
 
 #define RANS_L (1ull << 31)
 #define SCALE 31
-#define BLOCK 2048
 
 typedef struct {
     uint64_t x;
@@ -30,47 +29,46 @@ typedef struct {
     int err;
 } rans;
 
-static void push(rans *r, uint32_t w) {
-    if (r->len >= r->cap) {
-        r->err = 1;
-        return;
+/* Renormalisation without branches (whether a word moves is a coin flip, a mispredicted
+ * branch every other id): the word is stored or read regardless and the length moves by 0
+ * or 1. The stack has a readable word below its bottom (stack[-1]). */
+static inline void put(rans *r, uint64_t start, uint64_t freq) {
+    uint64_t x = r->x;
+    int64_t out = x >= (freq << 32);
+    if (r->len >= r->cap) { /* full: only a wrong word count gets here */
+        r->err |= (int)out;
+        out = 0;
+    } else {
+        r->stack[r->len] = (uint32_t)x;
     }
-    r->stack[r->len++] = w;
+    r->len += out;
+    x >>= out << 5;
+    r->x = ((x / freq) << SCALE) + (x % freq) + start;
 }
 
 /* Popping past the bottom yields zeros while compressing (bits-back on an empty stack);
  * while decompressing it is corruption. */
-static uint32_t pop(rans *r, int bottom_is_error) {
-    if (r->len > 0) return r->stack[--r->len];
-    if (bottom_is_error) r->err = 1;
-    return 0;
-}
-
-static void put(rans *r, uint64_t start, uint64_t freq) {
-    if (r->x >= (freq << 32)) {
-        push(r, (uint32_t)r->x);
-        r->x >>= 32;
-    }
-    r->x = ((r->x / freq) << SCALE) + (r->x % freq) + start;
-}
-
-static void take(rans *r, uint64_t start, uint64_t freq, int bottom_is_error) {
+static inline void take(rans *r, uint64_t start, uint64_t freq, int bottom_is_error) {
     uint64_t slot = r->x & ((1ull << SCALE) - 1);
-    r->x = freq * (r->x >> SCALE) + slot - start;
-    if (r->x < RANS_L) r->x = (r->x << 32) | pop(r, bottom_is_error);
+    uint64_t x = freq * (r->x >> SCALE) + slot - start;
+    int64_t in = x < RANS_L, empty = r->len == 0;
+    uint64_t w = r->stack[r->len - 1] & -(uint64_t)!empty;
+    r->err |= (int)(in & empty & bottom_is_error);
+    r->len -= in & !empty;
+    r->x = (x << (in << 5)) | (w & -(uint64_t)in);
 }
 
 /* Uniform over [0, range), range <= 2^31. */
-static void enc_uniform(rans *r, uint64_t v, uint64_t range) {
+static inline void enc_uniform(rans *r, uint64_t v, uint64_t range) {
     uint64_t f = (1ull << SCALE) / range, rem = (1ull << SCALE) - f * range;
     put(r, v * f + (v < rem ? v : rem), f + (v < rem));
 }
 
-static uint64_t dec_uniform(rans *r, uint64_t range, int bottom_is_error) {
-    uint64_t f = (1ull << SCALE) / range, rem = (1ull << SCALE) - f * range;
-    uint64_t slot = r->x & ((1ull << SCALE) - 1), v;
-    if (slot < rem * (f + 1)) v = slot / (f + 1);
-    else v = rem + (slot - rem * (f + 1)) / f;
+static inline uint64_t dec_uniform(rans *r, uint64_t range, int bottom_is_error) {
+    /* 32-bit divisions: range, f + 1 and the slot are below 2^32 */
+    uint64_t f = (uint32_t)(1u << SCALE) / (uint32_t)range, rem = (1ull << SCALE) - f * range;
+    uint32_t slot = (uint32_t)(r->x & ((1ull << SCALE) - 1)), split = (uint32_t)(rem * (f + 1));
+    uint64_t v = slot < split ? slot / (uint32_t)(f + 1) : rem + (slot - split) / (uint32_t)f;
     if (v >= range) { /* only reachable through corrupt state */
         r->err = 1;
         return 0;
@@ -99,92 +97,107 @@ static uint64_t dec_big(rans *r, uint64_t range) {
     return (hi << k) | lo;
 }
 
-/* An ordered multiset in sorted blocks: rank-and-insert, select-and-delete in O(n / BLOCK + BLOCK). */
+/* The set of ids coded so far, sorted, in blocks of at most `cap` values (cap grows with the
+ * list, about 2 sqrt(n), at least 64): a block scan, a branch-free search in one block and a
+ * short move a step, O(sqrt n), where one big block moved kilobytes an id. The blocks' sizes
+ * and last values are kept apart so that the scan reads two small arrays. */
 typedef struct {
     uint64_t **blocks;
     int64_t *sizes;
-    int64_t nblocks, cap;
+    uint64_t *last;
+    int64_t nblocks, maxblocks, cap;
 } blocked;
 
 static int bl_init(blocked *b, int64_t n) {
-    b->cap = n / (BLOCK / 2) + 2;
-    b->blocks = calloc((size_t)b->cap, sizeof(uint64_t *));
-    b->sizes = calloc((size_t)b->cap, sizeof(int64_t));
+    b->cap = 64;
+    while (b->cap < 4096 && b->cap * b->cap < 4 * n) b->cap *= 2;
+    b->maxblocks = n / (b->cap / 2) + 2;
+    b->blocks = calloc((size_t)b->maxblocks, sizeof(uint64_t *));
+    b->sizes = calloc((size_t)b->maxblocks, sizeof(int64_t));
+    b->last = calloc((size_t)b->maxblocks, sizeof(uint64_t));
     b->nblocks = 0;
-    return b->blocks && b->sizes ? 0 : -1;
+    return b->blocks && b->sizes && b->last ? 0 : -1;
 }
 
 static void bl_free(blocked *b) {
     if (b->blocks)
-        for (int64_t i = 0; i < b->cap; i++) free(b->blocks[i]);
+        for (int64_t i = 0; i < b->maxblocks; i++) free(b->blocks[i]);
     free(b->blocks);
     free(b->sizes);
+    free(b->last);
 }
 
-/* Insert v (not present); returns its rank, or -1 (duplicate or out of memory). */
-static int64_t bl_insert(blocked *b, uint64_t v) {
-    if (b->nblocks == 0) {
-        if (!(b->blocks[0] = malloc(sizeof(uint64_t) * BLOCK))) return -1;
-        b->nblocks = 1;
+/* Append a block holding sorted values (count <= cap / 2): the encoder's starting set. */
+static int bl_append(blocked *b, const uint64_t *values, int64_t count) {
+    int64_t k = b->nblocks;
+    if (k >= b->maxblocks || !(b->blocks[k] = malloc(sizeof(uint64_t) * (size_t)b->cap))) return -1;
+    if (count) memcpy(b->blocks[k], values, sizeof(uint64_t) * (size_t)count);
+    b->sizes[k] = count;
+    b->last[k] = count ? values[count - 1] : 0;
+    b->nblocks++;
+    return 0;
+}
+
+/* How many of the first n values e_t of a block, t counted from `before`, have e_t - t <= g:
+ * the keys e_t - t never decrease; a binary search whose steps are conditional moves. */
+static int64_t count_le(const uint64_t *e, int64_t n, int64_t before, uint64_t g) {
+    int64_t pos = 0, step = 1;
+    if (!n) return 0;
+    while (step * 2 <= n) step *= 2;
+    for (; step; step >>= 1) {
+        int64_t at = pos + step, probe = (at <= n ? at : n) - 1;
+        int64_t ok = (at <= n) & (e[probe] - (uint64_t)(before + probe) <= g);
+        pos += step & -ok;
     }
-    int64_t k = 0, rank = 0;
-    while (k < b->nblocks - 1 && b->sizes[k] && b->blocks[k][b->sizes[k] - 1] < v) rank += b->sizes[k++];
+    return pos;
+}
+
+/* Insert the g-th value below the universe that is not in the set (the values e_t - t of the
+ * set's members never decrease, so it is g + #{t : e_t - t <= g}) and return its rank in the
+ * set; its value in *value. -1: out of memory. */
+static int64_t bl_insert_gap(blocked *b, uint64_t g, uint64_t *value) {
+    if (b->nblocks == 0 && bl_append(b, NULL, 0)) return -1;
+    int64_t k = 0, c = 0;
+    for (; k < b->nblocks - 1; k++) { /* whole blocks below the value; the last block takes the rest */
+        int64_t sz = b->sizes[k];
+        if (sz && b->last[k] - (uint64_t)(c + sz - 1) > g) break;
+        c += sz;
+    }
     uint64_t *blk = b->blocks[k];
-    int64_t lo = 0, hi = b->sizes[k];
-    while (lo < hi) {
-        int64_t mid = (lo + hi) / 2;
-        if (blk[mid] < v) lo = mid + 1;
-        else hi = mid;
-    }
-    if (lo < b->sizes[k] && blk[lo] == v) return -1;
-    memmove(blk + lo + 1, blk + lo, sizeof(uint64_t) * (size_t)(b->sizes[k] - lo));
+    int64_t sz = b->sizes[k], lo = count_le(blk, sz, c, g);
+    uint64_t v = g + (uint64_t)(c + lo);
+    memmove(blk + lo + 1, blk + lo, sizeof(uint64_t) * (size_t)(sz - lo));
     blk[lo] = v;
-    b->sizes[k]++;
-    if (b->sizes[k] == BLOCK) { /* split in halves */
-        if (b->nblocks >= b->cap) return -1;
-        uint64_t *half = malloc(sizeof(uint64_t) * BLOCK);
-        if (!half) return -1;
-        memmove(b->blocks + k + 2, b->blocks + k + 1, sizeof(uint64_t *) * (size_t)(b->nblocks - k - 1));
-        memmove(b->sizes + k + 2, b->sizes + k + 1, sizeof(int64_t) * (size_t)(b->nblocks - k - 1));
-        memcpy(half, blk + BLOCK / 2, sizeof(uint64_t) * (BLOCK / 2));
-        b->blocks[k + 1] = half;
-        b->sizes[k + 1] = BLOCK / 2;
-        b->sizes[k] = BLOCK / 2;
+    b->sizes[k] = ++sz;
+    b->last[k] = blk[sz - 1];
+    if (sz == b->cap) { /* split in halves */
+        int64_t half = sz / 2;
+        uint64_t *upper = b->nblocks < b->maxblocks ? malloc(sizeof(uint64_t) * (size_t)b->cap) : NULL;
+        if (!upper) return -1;
+        int64_t move = b->nblocks - k - 1;
+        memmove(b->blocks + k + 2, b->blocks + k + 1, sizeof(uint64_t *) * (size_t)move);
+        memmove(b->sizes + k + 2, b->sizes + k + 1, sizeof(int64_t) * (size_t)move);
+        memmove(b->last + k + 2, b->last + k + 1, sizeof(uint64_t) * (size_t)move);
+        memcpy(upper, blk + half, sizeof(uint64_t) * (size_t)(sz - half));
+        b->blocks[k + 1] = upper;
+        b->sizes[k + 1] = sz - half;
+        b->last[k + 1] = upper[sz - half - 1];
+        b->sizes[k] = half;
+        b->last[k] = blk[half - 1];
         b->nblocks++;
     }
-    return rank + lo;
+    *value = v;
+    return c + lo;
 }
 
-/* The id whose gap index is g (the g-th value below the universe not in the set), and its
- * rank: c = #{t : e_t - t <= g} (e_t - t never decreases), v = g + c. */
-static uint64_t bl_gap_to_value(const blocked *b, uint64_t g, int64_t *rank) {
-    int64_t c = 0;
-    for (int64_t k = 0; k < b->nblocks; k++) {
-        int64_t sz = b->sizes[k];
-        if (!sz) continue;
-        if (b->blocks[k][sz - 1] - (uint64_t)(c + sz - 1) <= g) {
-            c += sz;
-            continue;
-        }
-        int64_t lo = 0, hi = sz; /* first t in block with e_t - (c + t) > g */
-        while (lo < hi) {
-            int64_t mid = (lo + hi) / 2;
-            if (b->blocks[k][mid] - (uint64_t)(c + mid) <= g) lo = mid + 1;
-            else hi = mid;
-        }
-        c += lo;
-        break;
-    }
-    *rank = c;
-    return g + (uint64_t)c;
-}
-
+/* Remove and return the j-th smallest value (j below the set's size). */
 static uint64_t bl_take(blocked *b, int64_t j) {
     int64_t k = 0;
     while (j >= b->sizes[k]) j -= b->sizes[k++];
-    uint64_t v = b->blocks[k][j];
-    memmove(b->blocks[k] + j, b->blocks[k] + j + 1, sizeof(uint64_t) * (size_t)(b->sizes[k] - j - 1));
-    b->sizes[k]--;
+    uint64_t *blk = b->blocks[k], v = blk[j];
+    int64_t sz = --b->sizes[k];
+    memmove(blk + j, blk + j + 1, sizeof(uint64_t) * (size_t)(sz - j));
+    if (sz) b->last[k] = blk[sz - 1];
     return v;
 }
 
@@ -215,7 +228,7 @@ int64_t vt_roc_encode(const uint64_t *ids, const int64_t *counts, int64_t nlists
     for (int64_t l = 0, at = 0; l < nlists; at += counts[l++])
         for (int64_t i = at; i < at + counts[l]; i++)
             if (ids[i] >= universe || (i > at && ids[i] <= ids[i - 1])) return -2;
-    rans r = {RANS_L, out + 2, 0, cap - 2, 0};
+    rans r = {RANS_L, out + 2, 0, cap - 2, 0}; /* out[1], below the stack, is readable */
     for (int64_t l = 0, at = 0; l < nlists && !r.err; at += counts[l++]) {
         int64_t n = counts[l];
         blocked set = {0};
@@ -223,15 +236,11 @@ int64_t vt_roc_encode(const uint64_t *ids, const int64_t *counts, int64_t nlists
             bl_free(&set);
             return -3;
         }
-        for (int64_t i = 0; i < n; i += BLOCK / 2) { /* the sorted ids as full blocks */
-            int64_t k = set.nblocks++;
-            if (!(set.blocks[k] = malloc(sizeof(uint64_t) * BLOCK))) {
+        for (int64_t i = 0; i < n; i += set.cap / 2) /* the sorted ids in half-full blocks */
+            if (bl_append(&set, ids + at + i, n - i < set.cap / 2 ? n - i : set.cap / 2)) {
                 bl_free(&set);
                 return -3;
             }
-            set.sizes[k] = n - i < BLOCK / 2 ? n - i : BLOCK / 2;
-            memcpy(set.blocks[k], ids + at + i, sizeof(uint64_t) * (size_t)set.sizes[k]);
-        }
         for (int64_t i = n; i >= 1 && !r.err; i--) {
             int64_t j = (int64_t)dec_uniform(&r, (uint64_t)i, 0);
             uint64_t v = bl_take(&set, j);
@@ -252,8 +261,9 @@ int vt_roc_decode(const uint32_t *stream, int64_t nwords, const int64_t *counts,
     int64_t total = nlists >= 0 ? total_count(counts, nlists) : -1;
     if (total < 0 || nwords < 2 || universe < 1 || universe > (1ull << 55)) return -1;
     int64_t cap = nwords + total + 2;
-    uint32_t *stack = malloc(sizeof(uint32_t) * (size_t)cap);
-    if (!stack) return -3;
+    uint32_t *below = malloc(sizeof(uint32_t) * (size_t)(cap + 1)), *stack = below + 1;
+    if (!below) return -3;
+    below[0] = 0;
     memcpy(stack, stream + 2, sizeof(uint32_t) * (size_t)(nwords - 2));
     rans r = {(uint64_t)stream[0] | ((uint64_t)stream[1] << 32), stack, nwords - 2, cap, 0};
     int rc = r.x < RANS_L || r.x >= (1ull << 63) ? -2 : 0;
@@ -264,11 +274,14 @@ int vt_roc_decode(const uint32_t *stream, int64_t nwords, const int64_t *counts,
         if ((uint64_t)n > universe) rc = -1;
         else if (bl_init(&set, n)) rc = -3;
         for (int64_t i = 1; i <= n && !rc; i++) {
-            uint64_t g = dec_big(&r, universe - (uint64_t)i + 1);
-            int64_t rank;
-            uint64_t v = bl_gap_to_value(&set, g, &rank);
-            if (r.err || v >= universe || bl_insert(&set, v) != rank) {
+            uint64_t g = dec_big(&r, universe - (uint64_t)i + 1), v;
+            if (r.err || g > universe - (uint64_t)i) { /* v = g + rank < universe */
                 rc = -2;
+                break;
+            }
+            int64_t rank = bl_insert_gap(&set, g, &v);
+            if (rank < 0) {
+                rc = -3;
                 break;
             }
             enc_uniform(&r, (uint64_t)rank, (uint64_t)i);
@@ -287,7 +300,7 @@ int vt_roc_decode(const uint32_t *stream, int64_t nwords, const int64_t *counts,
     if (!rc && r.x != RANS_L) rc = -2;
     for (int64_t k = 0; k < r.len && !rc; k++)
         if (stack[k]) rc = -2;
-    free(stack);
+    free(below);
     return rc;
 }
 
@@ -299,11 +312,15 @@ int vt_roc_get_rows(const uint32_t *data, int64_t ndata, const int64_t *word_off
                     int64_t nlist, int64_t group, uint64_t universe, const int64_t *rows, int64_t count,
                     uint64_t *values) {
     uint64_t *ids = NULL;
-    int64_t *counts = NULL, cap = 0, current = -1, first = 0, rc = 0;
+    int64_t *counts = NULL, cap = 0, current = -1, first = 0, end = 0, rc = 0;
     if (group < 1 || nlist < 0) return -1;
     if (!(counts = malloc(sizeof(int64_t) * (size_t)group))) return -3;
     for (int64_t t = 0; t < count && !rc; t++) {
         int64_t r = rows[t], lo = 0, hi = nlist;
+        if (current >= 0 && r >= first && r - first < end - first) { /* in the stream decoded last */
+            values[t] = ids[r - first];
+            continue;
+        }
         if (r < 0 || nlist <= 0 || r >= list_offsets[nlist]) {
             rc = -1;
             break;
@@ -337,6 +354,7 @@ int vt_roc_get_rows(const uint32_t *data, int64_t ndata, const int64_t *word_off
             }
             current = g;
             first = list_offsets[l0];
+            end = list_offsets[l1];
         }
         values[t] = ids[r - first];
     }

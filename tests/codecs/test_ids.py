@@ -295,6 +295,22 @@ def test_codec_sections_open_through_the_generic_interface():
         np.testing.assert_array_equal(codec.ids_of(rows), ids[order][rows])
 
 
+def test_ids_of_on_two_threads_gives_the_ids_of_one():
+    """A search's final rows are resolved on its threads: the random-access codecs in equal
+    parts, ROC cut where a stream begins (streams of 16 lists, some empty), in any row order."""
+    rng = np.random.default_rng(8)
+    n, nlist = 30_000, 70
+    sizes = rng.multinomial(n, rng.dirichlet(np.full(nlist, 0.5)))
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    ids = rng.permutation(n) * 3 + 5  # not dense: through the id table
+    rows = np.concatenate([rng.integers(0, n, 20_000), [0, n - 1]])
+    for method in ("packed", "ef", "roc", "wt"):
+        sections, header, order = encode_ids(method, ids, offsets)
+        codec = open_codec(sections, header, offsets)
+        np.testing.assert_array_equal(codec.ids_of(rows, threads=2), ids[order][rows])
+        np.testing.assert_array_equal(codec.ids_of(rows, threads=3), codec.ids_of(rows))
+
+
 @pytest.mark.parametrize("spec", ["IVF16,PQ4", "IVF16,PQ4x6", "PQ8"])
 def test_ans_compressed_codes_search_identically_and_near_the_ideal_length(tmp_path, spec):
     index_with_ids(tmp_path, spec)

@@ -34,10 +34,12 @@ import numpy as np
 
 from vtool import _native
 from vtool.errors import VtoolError
+from vtool.workers import map_threads
 
 METHODS = ("int64", "packed", "ef", "roc", "wt")
 ROC_GROUP = 16  # lists a ROC stream chains: one start-up and final state (~90 bits) for 16 lists
 RANDOM_ACCESS = ("int64", "packed", "ef", "wt")
+PARALLEL_ROWS = 8192  # fewer rows are resolved on one thread (a thread's hand-off costs ~0.1 ms)
 
 
 def _bit_width(v: int) -> int:
@@ -60,18 +62,32 @@ class IdCodec(ABC):
     def n(self) -> int:
         return int(self.list_offsets[-1])
 
-    def ids_of(self, rows: np.ndarray) -> np.ndarray:
+    def ids_of(self, rows: np.ndarray, threads: int = 1) -> np.ndarray:
+        """The ids of rows; on several threads for a large batch (a search's final top-k)."""
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) and (rows.min() < 0 or rows.max() >= self.n):
             raise VtoolError("row out of range for the id codec")
-        return self._to_ids(self._values_of(rows))
+        return self._to_ids(self._values_of(rows, threads if len(rows) >= PARALLEL_ROWS else 1))
 
-    def decode_all(self) -> np.ndarray:
-        return self.ids_of(np.arange(self.n))
+    def decode_all(self, threads: int = 1) -> np.ndarray:
+        return self.ids_of(np.arange(self.n), threads)
 
     @abstractmethod
-    def _values_of(self, rows: np.ndarray) -> np.ndarray:
+    def _values_of(self, rows: np.ndarray, threads: int) -> np.ndarray:
         """Coded values (ranks, or the ids themselves without a table) of the rows."""
+
+    @staticmethod
+    def _in_parts(values_of, rows: np.ndarray, cuts, threads: int) -> np.ndarray:
+        """values_of over rows[cuts[i]:cuts[i + 1]] on threads, concatenated."""
+        cuts = [int(c) for c in cuts]
+        parts = map_threads(threads, lambda ab: values_of(rows[ab[0]:ab[1]]), zip(cuts[:-1], cuts[1:]))
+        return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
+
+    def _even_parts(self, values_of, rows: np.ndarray, threads: int) -> np.ndarray:
+        """A random-access codec's rows in `threads` equal parts."""
+        if threads <= 1:
+            return values_of(rows)
+        return self._in_parts(values_of, rows, np.linspace(0, len(rows), threads + 1).astype(np.int64), threads)
 
     def _to_ids(self, values: np.ndarray) -> np.ndarray:
         values = np.asarray(values, dtype=np.uint64)
@@ -89,7 +105,7 @@ class IdCodec(ABC):
 class Int64Ids(IdCodec):
     name = "int64"
 
-    def _values_of(self, rows):
+    def _values_of(self, rows, threads):
         return self.sections["ids"][rows]
 
     def _to_ids(self, values):
@@ -99,8 +115,10 @@ class Int64Ids(IdCodec):
 class PackedIds(IdCodec):
     name = "packed"
 
-    def _values_of(self, rows):
-        return _native.packed_get(self.sections["id_packed"], _bit_width(self.universe - 1), self.n, rows)
+    def _values_of(self, rows, threads):
+        return self._even_parts(
+            lambda part: _native.packed_get(self.sections["id_packed"], _bit_width(self.universe - 1), self.n, part),
+            rows, threads)
 
 
 class _PerList(IdCodec):
@@ -119,9 +137,11 @@ class EliasFanoIds(_PerList):
     name = "ef"
     data_name, offsets_name = "id_ef", "id_ef_offsets"
 
-    def _values_of(self, rows):
+    def _values_of(self, rows, threads):
         try:
-            return _native.ef_get_rows(self.sections["id_ef"], self.offsets, self.list_offsets, self.universe, rows)
+            return self._even_parts(
+                lambda part: _native.ef_get_rows(self.sections["id_ef"], self.offsets, self.list_offsets,
+                                                 self.universe, part), rows, threads)
         except ValueError:
             raise VtoolError("corrupt Elias-Fano ids") from None
 
@@ -139,13 +159,21 @@ class RocIds(_PerList):
     def streams(self) -> int:
         return -(-(len(self.list_offsets) - 1) // self.group)
 
-    def _values_of(self, rows):
-        """Rows sorted so that each stream they touch is decoded once, in one C call."""
+    def _values_of(self, rows, threads):
+        """Rows sorted so that each stream they touch is decoded once; on several threads, the
+        sorted rows are cut where a stream begins (no stream decoded twice)."""
         order = np.argsort(rows, kind="stable")
+        ordered = rows[order]
+        cuts = [0, len(rows)]
+        if threads > 1:
+            stream = (np.searchsorted(self.list_offsets, ordered, side="right") - 1) // self.group
+            targets = stream[np.linspace(0, len(rows), threads + 1).astype(np.int64)[1:-1]]
+            cuts = np.unique(np.concatenate([[0], np.searchsorted(stream, targets), [len(rows)]]))
         out = np.empty(len(rows), dtype=np.uint64)
         try:
-            out[order] = _native.roc_get_rows(self.sections[self.data_name], self.offsets, self.list_offsets,
-                                              self.universe, rows[order], self.group)
+            out[order] = self._in_parts(
+                lambda part: _native.roc_get_rows(self.sections[self.data_name], self.offsets, self.list_offsets,
+                                                  self.universe, part, self.group), ordered, cuts, threads)
         except ValueError:
             raise VtoolError("corrupt ROC ids") from None
         return out
@@ -173,10 +201,12 @@ class WaveletIds(IdCodec):
             self._aid = aid, starts
         return self._aid
 
-    def _values_of(self, rows):
+    def _values_of(self, rows, threads):
         aid, starts = self._select_aid()
         try:
-            return _native.wm_select_rows(self.sections["id_wt"], aid, starts, self.list_offsets, rows).astype(np.uint64)
+            return self._even_parts(
+                lambda part: _native.wm_select_rows(self.sections["id_wt"], aid, starts, self.list_offsets, part),
+                rows, threads).astype(np.uint64)
         except ValueError:
             raise VtoolError("corrupt wavelet-matrix ids") from None
 

@@ -308,7 +308,7 @@ class Index:
         with self.decoding():
             dist, pos = _parallel(self._chunks(len(xq), threads, scratch), threads, run)
             ids = np.full(pos.shape, -1, dtype=np.int64)
-            ids[pos >= 0] = self.id_codec.ids_of(pos[pos >= 0])
+            ids[pos >= 0] = self.id_codec.ids_of(pos[pos >= 0], threads)
         if self.metric == "ip":
             dist = np.where(pos >= 0, -dist, -np.inf).astype(np.float32)
         return dist, ids
@@ -356,7 +356,7 @@ class Index:
         dist = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.float32)
         pos = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.int64)
         with self.decoding():
-            ids = self.id_codec.ids_of(pos) if len(pos) else np.zeros(0, np.int64)
+            ids = self.id_codec.ids_of(pos, threads) if len(pos) else np.zeros(0, np.int64)
         return lims, (-dist if self.metric == "ip" else dist).astype(np.float32), ids
 
     def _chunks(self, nq: int, threads: int, scratch: int) -> list[tuple[int, int]]:
