@@ -255,7 +255,7 @@ int64_t vt_wm_aid_size(const uint64_t *words, int64_t nwords) {
 }
 
 WM_INLINE uint64_t level_word(const wm_level *lv, int64_t w, int bit) { /* word w of the bits, or of their complement */
-    uint64_t word = bit ? lv->bits[w] : ~lv->bits[w];
+    uint64_t word = lv->bits[w] ^ ((uint64_t)bit - 1); /* no branch on the bit: rows' bits are coin flips */
     if (w == lv->n / 64 && (lv->n & 63)) word &= (1ull << (lv->n & 63)) - 1; /* nothing past n */
     return word;
 }
@@ -385,29 +385,81 @@ WM_INLINE int select64(uint64_t x, int r) {
     return 8 * byte + select_in_byte[256 * (r - before) + ((x >> (8 * byte)) & 0xff)];
 }
 
-/* Position of the j-th (0-based) one (bit = 1) or zero (bit = 0); -1 if there is none. */
-WM_INLINE int64_t select_bit(const wm_level *lv, int bit, int64_t j) {
+/* A select in three steps, so that a batch can issue each step's loads for all its rows
+ * before it needs any (each step reads what the previous one found: a sample, then the
+ * block ranks and word counts, then the word):
+ *   sel_blocks: the blocks the j-th one (bit = 1) or zero (bit = 0) lies between (-1 if
+ *               there is none); sel_word: the word holding it and its rank there;
+ *   sel_in_word: its position. */
+typedef struct {
+    int64_t j, lo, hi;
+} sel_state;
+
+WM_INLINE int sel_blocks(const wm_level *lv, int bit, int64_t j, sel_state *s) {
     int64_t total = bit ? lv->n - lv->zeros : lv->zeros;
     if (j < 0 || j >= total) return -1;
-    int64_t lo = lv->samp[bit][j / DIR_BITS], hi = lv->samp[bit][j / DIR_BITS + 1];
-    if (hi >= lv->nblk) hi = lv->nblk - 1;
-#define BEFORE(b) (bit ? (int64_t)lv->rank[b] : (int64_t)(b) * DIR_BITS - (int64_t)lv->rank[b])
-    while (lo < hi) { /* the last block whose count before it is <= j: usually one or two steps */
-        int64_t mid = (lo + hi + 1) / 2;
-        if (BEFORE(mid) <= j) lo = mid;
-        else hi = mid - 1;
+    s->j = j;
+    s->lo = lv->samp[bit][j / DIR_BITS];
+    s->hi = lv->samp[bit][j / DIR_BITS + 1];
+    if (s->hi >= lv->nblk) s->hi = lv->nblk - 1;
+    __builtin_prefetch(lv->rank + s->lo);
+    __builtin_prefetch(lv->sub + 16 * s->lo);
+    return 0;
+}
+
+/* Ones before (bit = 1) or zeros before (bit = 0) a point with `ones` ones among `total` bits,
+ * without a branch on the bit: m is all ones for a zero bit. */
+WM_INLINE int64_t count_of(int64_t ones, int64_t total, int64_t m) { return (total & m) + ((ones ^ m) - m); }
+
+/* How many of a block's word counts after the first (ones, or zeros: m all ones) are <= left,
+ * i.e. the word holding the occurrence: a loop, or (vec, x86) one SSE2 compare of the 16. */
+WM_INLINE int word_in_block(const uint16_t *sub, int64_t left, int64_t m, int vec) {
+#if VT_X86
+    if (vec) {
+        const __m128i vm = _mm_set1_epi16((short)m), lim = _mm_set1_epi16((short)left);
+        const __m128i bits_lo = _mm_setr_epi16(0, 64, 128, 192, 256, 320, 384, 448);
+        const __m128i bits_hi = _mm_setr_epi16(512, 576, 640, 704, 768, 832, 896, 960);
+        __m128i a = _mm_loadu_si128((const __m128i *)sub), b = _mm_loadu_si128((const __m128i *)(sub + 8));
+        a = _mm_add_epi16(_mm_and_si128(bits_lo, vm), _mm_sub_epi16(_mm_xor_si128(a, vm), vm));
+        b = _mm_add_epi16(_mm_and_si128(bits_hi, vm), _mm_sub_epi16(_mm_xor_si128(b, vm), vm));
+        int above = _mm_movemask_epi8(_mm_packs_epi16(_mm_cmpgt_epi16(a, lim), _mm_cmpgt_epi16(b, lim)));
+        return 15 - __builtin_popcount((unsigned)above); /* the first count is 0 <= left */
     }
-    int64_t left = j - BEFORE(lo);
-#undef BEFORE
-    const uint16_t *sub = lv->sub + 16 * lo; /* the word, without branches: counts only grow */
+#endif
     int i = 0;
-    for (int t = 1; t < 16; t++) i += (bit ? (int64_t)sub[t] : 64 * t - (int64_t)sub[t]) <= left;
-    left -= bit ? (int64_t)sub[i] : 64 * i - (int64_t)sub[i];
+    for (int t = 1; t < 16; t++) i += count_of(sub[t], 64 * t, m) <= left;
+    return i;
+}
+
+WM_INLINE int64_t sel_word(const wm_level *lv, int bit, sel_state *s, int vec) {
+    int64_t lo = s->lo, j = s->j, m = (int64_t)bit - 1;
+    /* the last block whose count before it is <= j, branch-free over the sample's span */
+    for (int64_t span = s->hi - lo, step; span > 0; span -= step) {
+        step = (span + 1) / 2;
+        int64_t mid = lo + step;
+        lo = count_of(lv->rank[mid], mid * DIR_BITS, m) <= j ? mid : lo;
+    }
+    int64_t left = j - count_of(lv->rank[lo], lo * DIR_BITS, m);
+    const uint16_t *sub = lv->sub + 16 * lo;
+    int i = word_in_block(sub, left, m, vec);
+    s->j = left - count_of(sub[i], 64 * i, m);
     int64_t w = lo * 16 + i;
+    __builtin_prefetch(lv->bits + w);
+    return w;
+}
+
+WM_INLINE int64_t sel_in_word(const wm_level *lv, int bit, int64_t w, int64_t left) {
     if (w >= bit_words(lv->n)) return -1; /* not reached: the aid was computed from these bits */
     uint64_t word = level_word(lv, w, bit);
     if (left >= __builtin_popcountll(word)) return -1;
     return w * 64 + select64(word, (int)left);
+}
+
+WM_INLINE int64_t select_bit(const wm_level *lv, int bit, int64_t j) {
+    sel_state s;
+    if (sel_blocks(lv, bit, j, &s)) return -1;
+    int64_t w = sel_word(lv, bit, &s, 0);
+    return sel_in_word(lv, bit, w, s.j);
 }
 
 /* The symbol's range [p, end) below its last level (empty for a symbol with no code). */
@@ -465,36 +517,45 @@ int vt_wm_starts(const uint64_t *words, int64_t nwords, const uint32_t *aid, int
     return 0;
 }
 
-#define WM_LANES 16 /* rows taken level by level together: their loads overlap */
+#define WM_LANES 64 /* rows taken level by level together: their loads overlap */
 
 WM_INLINE int select_rows_core(const wm_view *w, const int64_t *starts, const int64_t *list_offsets, int64_t nlist,
-                               const int64_t *rows, int64_t count, int64_t *positions) {
+                               const int64_t *rows, int64_t count, int64_t *positions, int vec) {
     for (int64_t t0 = 0; t0 < count; t0 += WM_LANES) {
-        int lanes = count - t0 < WM_LANES ? (int)(count - t0) : WM_LANES, top = 0;
+        int lanes = count - t0 < WM_LANES ? (int)(count - t0) : WM_LANES;
         int64_t pos[WM_LANES];
         uint32_t code[WM_LANES];
-        int len[WM_LANES];
+        int len[WM_LANES], order[WM_LANES], deeper[34] = {0}; /* deeper[k]: lanes with codes longer than k */
         for (int i = 0; i < lanes; i++) {
-            int64_t r = rows[t0 + i], lo = 0, hi = nlist;
+            int64_t r = rows[t0 + i], lo = 0;
             if (r < 0 || r >= list_offsets[nlist]) return -1;
-            while (hi - lo > 1) {
-                int64_t mid = (lo + hi) / 2;
-                if (list_offsets[mid] <= r) lo = mid;
-                else hi = mid;
+            for (int64_t span = nlist - 1, step; span > 0; span -= step) { /* the list: a branch-free search */
+                step = (span + 1) / 2;
+                lo = list_offsets[lo + step] <= r ? lo + step : lo;
             }
             if (sym_code(w, (uint32_t)lo, &code[i], &len[i]) || (w->shaped && !len[i])) return -1;
             pos[i] = starts[lo] + r - list_offsets[lo];
             if (pos[i] < 0 || pos[i] >= w->n) return -1;
-            top = len[i] > top ? len[i] : top;
+            deeper[len[i]]++;
         }
-        for (int k = top - 1; k >= 0; k--) { /* wm_up, the lanes in lockstep */
+        /* the lanes longest code first (a counting sort), so that the lanes a level holds
+           are a prefix of `order`: no per-lane test of the code length */
+        for (int k = 32; k >= 0; k--) deeper[k] += deeper[k + 1];
+        for (int i = 0; i < lanes; i++) order[--deeper[len[i]]] = i; /* leaves deeper[k] = lanes longer than k */
+        for (int k = w->levels - 1; k >= 0; k--) { /* wm_up, the lanes in lockstep, a select step at a time */
             const wm_level *lv = &w->lv[k];
-            for (int i = 0; i < lanes; i++) {
-                if (len[i] <= k) continue;
-                int bit = (code[i] >> (len[i] - 1 - k)) & 1;
-                pos[i] = select_bit(lv, bit, bit ? pos[i] - lv->zeros : pos[i]);
-                if (pos[i] < 0) return -1;
+            const int active = deeper[k];
+            sel_state st[WM_LANES];
+            int64_t word[WM_LANES];
+            int bit[WM_LANES];
+            for (int a = 0; a < active; a++) {
+                int i = order[a];
+                bit[a] = (code[i] >> (len[i] - 1 - k)) & 1;
+                if (sel_blocks(lv, bit[a], pos[i] - (lv->zeros & -(int64_t)bit[a]), &st[a])) return -1;
             }
+            for (int a = 0; a < active; a++) word[a] = sel_word(lv, bit[a], &st[a], vec);
+            for (int a = 0; a < active; a++)
+                if ((pos[order[a]] = sel_in_word(lv, bit[a], word[a], st[a].j)) < 0) return -1;
         }
         for (int i = 0; i < lanes; i++) positions[t0 + i] = pos[i];
     }
@@ -503,13 +564,13 @@ WM_INLINE int select_rows_core(const wm_view *w, const int64_t *starts, const in
 
 static int select_rows_generic(const wm_view *w, const int64_t *starts, const int64_t *list_offsets, int64_t nlist,
                                const int64_t *rows, int64_t count, int64_t *positions) {
-    return select_rows_core(w, starts, list_offsets, nlist, rows, count, positions);
+    return select_rows_core(w, starts, list_offsets, nlist, rows, count, positions, 0);
 }
 
 #if VT_X86
 WM_POPCNT static int select_rows_popcnt(const wm_view *w, const int64_t *starts, const int64_t *list_offsets,
                                         int64_t nlist, const int64_t *rows, int64_t count, int64_t *positions) {
-    return select_rows_core(w, starts, list_offsets, nlist, rows, count, positions);
+    return select_rows_core(w, starts, list_offsets, nlist, rows, count, positions, 1);
 }
 #endif
 

@@ -102,9 +102,22 @@ def test_decoders_survive_random_and_mutated_bytes(decoder):
             pass  # refused cleanly
 
 
+LEVELS = [lvl for lvl in _native.LEVEL_NAMES
+          if _native.LEVEL_NAMES.index(lvl) <= _native.LEVEL_NAMES.index(_native.cpu_max_level())]
+
+
+@pytest.fixture(params=LEVELS)
+def simd_level(request):
+    """Row selects have a scalar copy and one with popcnt and an SSE2 word search."""
+    before = _native.simd_level()
+    _native.set_simd_level(request.param)
+    yield request.param
+    _native.set_simd_level(before)
+
+
 @pytest.mark.parametrize("n", [1, 63, 64, 1023, 1024, 1025, 5000, 70000])
 @pytest.mark.parametrize("shape", ["uniform", "skewed", "one", "sparse"])
-def test_wavelet_select_finds_every_occurrence(n, shape):
+def test_wavelet_select_finds_every_occurrence(n, shape, simd_level):
     """select_l(j) is the position of the j-th l, for every l and j (numpy as the reference),
     on lengths around the word, quarter and block sizes, and symbol laws that leave levels
     all ones, all zeros or nearly so (the select samples' edge cases)."""
@@ -130,7 +143,7 @@ def test_wavelet_select_finds_every_occurrence(n, shape):
 
 
 @pytest.mark.parametrize("law", ["skewed", "one", "two", "with_empty"])
-def test_huffman_shaped_wavelet_matrix_selects_like_numpy(law):
+def test_huffman_shaped_wavelet_matrix_selects_like_numpy(law, simd_level):
     """Codes of their Huffman lengths (a level holds only the longer codes): select, starts
     and rows of an inverted file against numpy, on skewed laws, a single symbol, two, and
     symbols that never occur."""
