@@ -5,14 +5,16 @@ encode / decode throughput, and search time compressed / uncompressed (nprobe 16
 On glove-50-l2 (200k) and a synthetic 1M x 32 set (fixed seed), IVF256 to IVF4096.
 Prints tables and writes scripts/bench/results/bench_ids.json.
 
-    .venv/bin/python scripts/bench/bench_ids.py [--nlists 256,1024,4096] [--repeats 3]
+    .venv/bin/python scripts/bench/bench_ids.py [--nlists 256,1024,4096] [--repeats 7]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,7 +45,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", default="glove-50-l2,synthetic-1M-32")
     ap.add_argument("--nlists", default="256,512,1024,2048,4096")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--name", default="bench_ids", help="results file name (scripts/bench/results/NAME.json)")
     args = ap.parse_args()
     out = {"machine": common.machine(), "results": []}
@@ -59,20 +61,28 @@ def main() -> None:
                 compress_ids(f"{tmp}/i.vti", f"{tmp}/int64.vti", method="int64")
                 plain = load_index(f"{tmp}/int64.vti")
 
-                def fresh_search(path, threads):  # freshly opened: no decoded list cached from a previous run
-                    return lambda: load_index(path, verify=False).search(queries, 10, 16, threads=threads)
+                def search_time(path, threads):  # freshly opened: no decoded list cached from a previous run
+                    t0 = time.perf_counter()
+                    load_index(path, verify=False).search(queries, 10, 16, threads=threads)
+                    return time.perf_counter() - t0
 
-                t_plain = {t: common.median_time(fresh_search(f"{tmp}/int64.vti", t), args.repeats)[0] for t in (1, 2)}
                 entry = {"dataset": name, "nlist": nlist, "n": plain.ntotal}
                 for method in METHODS:
                     rep = compress_ids(f"{tmp}/i.vti", f"{tmp}/{method}.vti", method=method, verify=True)
-                    slow = {t: common.median_time(fresh_search(f"{tmp}/{method}.vti", t), args.repeats)[0] / t_plain[t]
-                            for t in (1, 2)}
                     entry[method] = {"bits_per_id": rep["bits_per_id"], "encode_ids_per_s": rep["encode_ids_per_second"],
-                                     "decode_ids_per_s": rep["decode_ids_per_second"], "search_slowdown": slow[1],
-                                     "search_slowdown_2_threads": slow[2]}
+                                     "decode_ids_per_s": rep["decode_ids_per_second"]}
                     entry.update({k: rep[k] for k in ("log2_binomial_bits_per_id", "entropy_bits_per_id",
                                                        "zstd_bits_per_id")})
+                # rounds of the plain search and each codec's, back to back: the slowdown is the
+                # median of a round's ratios (this VM drifts by 20 % between minutes)
+                for threads, key in ((1, "search_slowdown"), (2, "search_slowdown_2_threads")):
+                    ratios = {m: [] for m in METHODS}
+                    for _ in range(args.repeats):
+                        base = search_time(f"{tmp}/int64.vti", threads)
+                        for method in METHODS:
+                            ratios[method].append(search_time(f"{tmp}/{method}.vti", threads) / base)
+                    for method in METHODS:
+                        entry[method][key] = statistics.median(ratios[method])
                 out["results"].append(entry)
                 rows.append([nlist, 64, entry["packed"]["bits_per_id"], entry["ef"]["bits_per_id"],
                              entry["roc"]["bits_per_id"], entry["wt"]["bits_per_id"], entry["zstd_bits_per_id"],
