@@ -94,9 +94,9 @@ def bench_spec(spec, path, base, queries, gt, tmp, repeats, nlist):
         rows, curve_v, curve_f = [], [], []
         with threadpool_limits(threads):
             for nprobe in NPROBES:
-                tv, (_, iv) = common.median_time(lambda: index.search(queries, 10, nprobe, threads), repeats)
                 ivf.nprobe = nprobe
-                tf, (_, i_f) = common.median_time(lambda: fidx.search(queries, 10), repeats)
+                (tv, (_, iv)), (tf, (_, i_f)) = common.interleaved_times(
+                    [lambda: index.search(queries, 10, nprobe, threads), lambda: fidx.search(queries, 10)], repeats)
                 rv, rf = common.recall_at_k(iv, gt, 10), common.recall_at_k(i_f, gt, 10)
                 curve_v.append((rv, len(queries) / tv))
                 curve_f.append((rf, len(queries) / tf))

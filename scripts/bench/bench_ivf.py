@@ -87,9 +87,9 @@ def main() -> None:
             faiss.omp_set_num_threads(threads)
             with threadpool_limits(threads):
                 for nprobe in NPROBES:
-                    tv, (dv, iv) = common.median_time(lambda: index.search(xq, 10, nprobe, threads), args.repeats)
                     fidx.nprobe = nprobe
-                    tf, (df, i_f) = common.median_time(lambda: fidx.search(xq, 10), args.repeats)
+                    (tv, (dv, iv)), (tf, (df, i_f)) = common.interleaved_times(
+                        [lambda: index.search(xq, 10, nprobe, threads), lambda: fidx.search(xq, 10)], args.repeats)
                     rv, rf = common.recall_at_k(iv, gt, 10), common.recall_at_k(i_f, gt, 10)
                     qv, qf = len(xq) / tv, len(xq) / tf
                     curve_v.append((rv, qv))
@@ -112,8 +112,8 @@ def main() -> None:
         faiss.omp_set_num_threads(threads)
         with threadpool_limits(threads):
             rate = common.sgemm_gflops(d)
-            t_v, (dv, iv) = common.median_time(lambda: knn(q, xb, 100, threads=threads), args.repeats)
-            t_f, (df, i_f) = common.median_time(lambda: faiss.knn(q, xb, 100), args.repeats)
+            (t_v, (dv, iv)), (t_f, (df, i_f)) = common.interleaved_times(
+                [lambda: knn(q, xb, 100, threads=threads), lambda: faiss.knn(q, xb, 100)], args.repeats)
         agree = float(np.mean(iv[:, :10] == i_f[:, :10]))
         row = {"threads": threads, "queries": len(q), "k": 100, "vtool_qps": len(q) / t_v,
                "faiss_qps": len(q) / t_f, "ratio": t_f / t_v, "sgemm_gflops": rate,

@@ -79,6 +79,22 @@ def median_time(fn, repeats: int = 5) -> tuple[float, object]:
     return statistics.median(times), result
 
 
+def interleaved_times(fns, repeats: int = 5, warmup: int = 1) -> list[tuple[float, object]]:
+    """Median wall time and last result of each fn, the fns run in turn in every round (so a
+    drift of the shared machine reaches all sides alike), after `warmup` untimed rounds (the
+    first run of a configuration pays page faults, a pool's start and cold caches: on this VM
+    a search's first run at a new thread count measured up to 1.3x the next ones, on either side)."""
+    times = [[] for _ in fns]
+    results = [None] * len(fns)
+    for round_ in range(warmup + repeats):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            results[i] = fn()
+            if round_ >= warmup:
+                times[i].append(time.perf_counter() - t0)
+    return [(statistics.median(t), r) for t, r in zip(times, results)]
+
+
 def print_table(title: str, header: list[str], rows: list[list]) -> None:
     widths = [max(len(str(h)), *(len(_fmt(r[i])) for r in rows)) for i, h in enumerate(header)]
     print(f"\n{title}")
