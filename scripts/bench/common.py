@@ -79,19 +79,25 @@ def median_time(fn, repeats: int = 5) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def interleaved_times(fns, repeats: int = 5, warmup: int = 1) -> list[tuple[float, object]]:
-    """Median wall time and last result of each fn, the fns run in turn in every round (so a
-    drift of the shared machine reaches all sides alike), after `warmup` untimed rounds (the
-    first run of a configuration pays page faults, a pool's start and cold caches: on this VM
-    a search's first run at a new thread count measured up to 1.3x the next ones, on either side)."""
+SETTLE_S = 0.25  # OpenBLAS's idle workers spin ~0.1 s (2^28 cycles) after a call, libgomp's ~1 ms
+
+
+def interleaved_times(fns, repeats: int = 5) -> list[tuple[float, object]]:
+    """Median wall time and last result of each fn, the fns taking turns in every round (so a
+    drift of the shared machine reaches every side alike). Each timed call follows a pause
+    and one untimed call of the same fn: it runs in its own library's steady state (pools up,
+    caches warm), not in the other's leftovers. Measured here: a vtool search right after a
+    faiss search took 1.07-1.19x its time after a pause, as faiss's BLAS threads still spun
+    on the second core; the first run of a configuration up to 1.3x the next (page faults)."""
     times = [[] for _ in fns]
     results = [None] * len(fns)
-    for round_ in range(warmup + repeats):
+    for _ in range(repeats):
         for i, fn in enumerate(fns):
+            time.sleep(SETTLE_S)
+            fn()
             t0 = time.perf_counter()
             results[i] = fn()
-            if round_ >= warmup:
-                times[i].append(time.perf_counter() - t0)
+            times[i].append(time.perf_counter() - t0)
     return [(statistics.median(t), r) for t, r in zip(times, results)]
 
 
