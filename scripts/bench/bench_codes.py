@@ -95,12 +95,13 @@ def bench_spec(spec, path, base, queries, gt, tmp, repeats, nlist):
         with threadpool_limits(threads):
             for nprobe in NPROBES:
                 ivf.nprobe = nprobe
-                (tv, (_, iv)), (tf, (_, i_f)) = common.interleaved_times(
+                (tv, (_, iv), rounds_v), (tf, (_, i_f), rounds_f) = common.interleaved_times(
                     [lambda: index.search(queries, 10, nprobe, threads), lambda: fidx.search(queries, 10)], repeats)
                 rv, rf = common.recall_at_k(iv, gt, 10), common.recall_at_k(i_f, gt, 10)
                 curve_v.append((rv, len(queries) / tv))
                 curve_f.append((rf, len(queries) / tf))
-                rows.append([nprobe, rv, len(queries) / tv, rf, len(queries) / tf, tf / tv])
+                rows.append([nprobe, rv, len(queries) / tv, rf, len(queries) / tf,
+                             common.paired_ratio(rounds_f, rounds_v)])
         for row, (rf, qf) in zip(rows, curve_f):
             at = common.qps_at_recall(curve_v, rf)
             row.append(at / qf if at else "n/a")
@@ -122,7 +123,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", default="glove-50-l2,minilm-wordnet-384,synthetic-1M-128")
     ap.add_argument("--specs", default=None, help="comma-separated subset of each dataset's specs (by index: 0,2, or encoding: SQ4,SQbf16)")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--queries", type=int, default=2000)
     ap.add_argument("--name", default="bench_codes", help="JSON file name under scripts/bench/results/")
     args = ap.parse_args()

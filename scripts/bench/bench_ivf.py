@@ -88,13 +88,13 @@ def main() -> None:
             with threadpool_limits(threads):
                 for nprobe in NPROBES:
                     fidx.nprobe = nprobe
-                    (tv, (dv, iv)), (tf, (df, i_f)) = common.interleaved_times(
+                    (tv, (dv, iv), rounds_v), (tf, (df, i_f), rounds_f) = common.interleaved_times(
                         [lambda: index.search(xq, 10, nprobe, threads), lambda: fidx.search(xq, 10)], args.repeats)
                     rv, rf = common.recall_at_k(iv, gt, 10), common.recall_at_k(i_f, gt, 10)
                     qv, qf = len(xq) / tv, len(xq) / tf
                     curve_v.append((rv, qv))
                     curve_f.append((rf, qf))
-                    rows.append([nprobe, rv, qv, rf, qf, qv / qf])
+                    rows.append([nprobe, rv, qv, rf, qf, common.paired_ratio(rounds_f, rounds_v)])
             for row, (rf, qf) in zip(rows, curve_f):
                 at = common.qps_at_recall(curve_v, rf)
                 row.append(at / qf if at else "n/a")
@@ -112,18 +112,18 @@ def main() -> None:
         faiss.omp_set_num_threads(threads)
         with threadpool_limits(threads):
             rate = common.sgemm_gflops(d)
-            (t_v, (dv, iv)), (t_f, (df, i_f)) = common.interleaved_times(
+            (t_v, (dv, iv), rounds_v), (t_f, (df, i_f), rounds_f) = common.interleaved_times(
                 [lambda: knn(q, xb, 100, threads=threads), lambda: faiss.knn(q, xb, 100)], args.repeats)
         agree = float(np.mean(iv[:, :10] == i_f[:, :10]))
         row = {"threads": threads, "queries": len(q), "k": 100, "vtool_qps": len(q) / t_v,
-               "faiss_qps": len(q) / t_f, "ratio": t_f / t_v, "sgemm_gflops": rate,
+               "faiss_qps": len(q) / t_f, "ratio": common.paired_ratio(rounds_f, rounds_v), "sgemm_gflops": rate,
                "vtool_fraction_of_sgemm": flops / t_v / 1e9 / rate, "faiss_fraction_of_sgemm": flops / t_f / 1e9 / rate,
                "top10_id_agreement": agree, "vtool_recall@10_vs_gt": common.recall_at_k(iv, gt, 10)}
         out["exact_knn"].append(row)
         common.print_table(f"exact k-NN, {len(q)} queries x {n}, k=100, {threads} thread(s) (queries/s; "
                            f"sgemm {rate:.1f} GFLOP/s, fraction of it)",
                            ["vtool", "faiss", "vtool/faiss", "vtool frac", "faiss frac", "top-10 agreement"],
-                           [[len(q) / t_v, len(q) / t_f, t_f / t_v, row["vtool_fraction_of_sgemm"],
+                           [[len(q) / t_v, len(q) / t_f, row["ratio"], row["vtool_fraction_of_sgemm"],
                              row["faiss_fraction_of_sgemm"], agree]])
     faiss.omp_set_num_threads(2)
     print("\nBLAS:", *(f"{b['prefix']} {b['version']} {b['architecture']} x{b['num_threads']}"

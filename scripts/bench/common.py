@@ -82,9 +82,10 @@ def median_time(fn, repeats: int = 5) -> tuple[float, object]:
 SETTLE_S = 0.25  # OpenBLAS's idle workers spin ~0.1 s (2^28 cycles) after a call, libgomp's ~1 ms
 
 
-def interleaved_times(fns, repeats: int = 5) -> list[tuple[float, object]]:
-    """Median wall time and last result of each fn, the fns taking turns in every round (so a
-    drift of the shared machine reaches every side alike). Each timed call follows a pause
+def interleaved_times(fns, repeats: int = 5) -> list[tuple[float, object, list[float]]]:
+    """Median wall time, last result and every round's time of each fn, the fns taking turns
+    in every round (so a drift of the shared machine reaches every side alike: compare sides
+    by the median of their per-round ratios, paired_ratio). Each timed call follows a pause
     and one untimed call of the same fn: it runs in its own library's steady state (pools up,
     caches warm), not in the other's leftovers. Measured here: a vtool search right after a
     faiss search took 1.07-1.19x its time after a pause, as faiss's BLAS threads still spun
@@ -98,7 +99,13 @@ def interleaved_times(fns, repeats: int = 5) -> list[tuple[float, object]]:
             t0 = time.perf_counter()
             results[i] = fn()
             times[i].append(time.perf_counter() - t0)
-    return [(statistics.median(t), r) for t, r in zip(times, results)]
+    return [(statistics.median(t), r, t) for t, r in zip(times, results)]
+
+
+def paired_ratio(slow: list[float], fast: list[float]) -> float:
+    """Median over rounds of slow / fast: this VM moved a search's time by 20 % between
+    minutes, but two runs in one round (half a second apart) moved together."""
+    return statistics.median(a / b for a, b in zip(slow, fast))
 
 
 def print_table(title: str, header: list[str], rows: list[list]) -> None:
