@@ -51,6 +51,19 @@ def test_roc_costs_the_binomial_bound_plus_a_small_constant():
         assert bound <= bits <= bound + 128, (universe, n, bits, bound)
 
 
+@pytest.mark.parametrize("n", [31, 32, 33, 64, 65, 1025, 4097, 20_000])
+def test_roc_round_trips_dense_and_clustered_sets(n):
+    """Sets whose gap keys e_t - t are all equal (every id below the universe, or runs of
+    consecutive ids), at sizes around the decoder's block splits."""
+    rng = np.random.default_rng(n)
+    runs = np.unique(np.concatenate([np.arange(s, s + 50) for s in rng.integers(0, 10 * n, n // 50 + 1)]))[:n]
+    for ids, universe in [(np.arange(n), n), (np.arange(n), n + 1), (np.arange(1, n + 1), n + 1),
+                          (runs, int(runs[-1]) + 7)]:
+        ids = np.asarray(ids, dtype=np.uint64)
+        stream = _native.roc_encode(ids, universe)
+        np.testing.assert_array_equal(_native.roc_decode(stream, len(ids), universe), ids)
+
+
 def test_a_huge_single_list_round_trips():
     ids = np.arange(0, 3_000_000, 3, dtype=np.uint64)
     np.testing.assert_array_equal(_native.roc_decode(_native.roc_encode(ids, 3_000_000), len(ids), 3_000_000), ids)
