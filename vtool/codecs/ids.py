@@ -39,7 +39,7 @@ from vtool.workers import map_threads
 METHODS = ("int64", "packed", "ef", "roc", "wt")
 ROC_GROUP = 16  # lists a ROC stream chains: one start-up and final state (~90 bits) for 16 lists
 RANDOM_ACCESS = ("int64", "packed", "ef", "wt")
-PARALLEL_ROWS = 8192  # fewer rows are resolved on one thread (a thread's hand-off costs ~0.1 ms)
+PARALLEL_ROWS = 8192  # fewer rows are resolved on one thread: too little work to split
 
 
 def _bit_width(v: int) -> int:
