@@ -20,7 +20,8 @@ def tune(
     queries: Annotated[str, typer.Argument(help="Query vectors (split into a tuning part and a held-out part).")],
     gt: Annotated[str, typer.Option("--gt", help="Ground truth of the queries (k-NN; range for range-ap / rsm).")],
     target_recall: Annotated[Optional[float], typer.Option(help="Pick the fastest point whose measure reaches "
-                                                           "this.")] = None,
+                                                           "this (points within 5 % of the fastest tie; the "
+                                                           "smallest parameters win).")] = None,
     target_qps: Annotated[Optional[float], typer.Option(help="Pick the most accurate point reaching this many "
                                                         "queries per second.")] = None,
     measure: Annotated[str, typer.Option(help="k-recall@k, 1-recall@k, recall@1, range-ap or rsm (these two "

@@ -7,8 +7,8 @@ radius) — is swept on part of the queries, coarse to fine: powers
 of two until the target is met, then bisection between the last two powers. Every point is
 measured on this machine (quality against the ground truth, QPS as the faster of two runs).
 The Pareto front (no other point both better and faster) is reported, and the cheapest point
-meeting the target is chosen: for a recall target the fastest point reaching it, for a QPS
-target the most accurate point reaching it. The chosen point is then measured on the
+meeting the target is chosen: for a recall target the fastest point reaching it (within 5 %,
+the one with the smallest parameters), for a QPS target the most accurate point reaching it. The chosen point is then measured on the
 held-out queries, which took no part in the choice. With write, it becomes the index's
 default search parameters (header field `search_defaults`).
 """
@@ -27,6 +27,7 @@ K_FACTORS = (1, 2, 4, 8)  # RFlat shortlists swept
 RADIUS_FACTORS = (1.0, 1.1, 1.25, 1.5)  # range search: search radii swept, as multiples of --radius
 MEASURES = ("k-recall@k", "1-recall@k", "recall@1", "range-ap", "rsm")
 MAX_EF = 4096
+QPS_TIE = 0.05  # QPS this close to the fastest point's is a tie, broken by the least work
 
 
 def knob(index, k: int) -> tuple[str, int, int] | None:
@@ -229,10 +230,16 @@ def _sweep(index, k, measure, target_recall, target_qps, deadline, radius=None, 
 
 def _choose(points: list[dict], target_recall, target_qps) -> dict | None:
     """The cheapest point meeting the target: fastest reaching the recall, or most accurate
-    reaching the QPS; None when no point does."""
+    reaching the QPS; None when no point does. Points within QPS_TIE of the fastest count as
+    equally fast (the faster of two runs of a small sample still moves that much), and of
+    those the one doing the least work wins, so the choice does not follow timing noise."""
     if target_recall is not None:
         good = [p for p in points if p["quality"] >= target_recall]
-        return max(good, key=lambda p: (p["qps"] or 0, p["quality"])) if good else None
+        if not good:
+            return None
+        fastest = max(p["qps"] or 0 for p in good)
+        tied = [p for p in good if (p["qps"] or 0) >= (1 - QPS_TIE) * fastest]
+        return min(tied, key=lambda p: tuple(p.get(key) or 0 for key in ("nprobe", "ef", "k_factor")))
     good = [p for p in points if (p["qps"] or 0) >= target_qps]
     return max(good, key=lambda p: (p["quality"], p["qps"] or 0)) if good else None
 
