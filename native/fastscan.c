@@ -598,7 +598,7 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
     float *lut = malloc(sizeof(float) * (size_t)tsize);
     float *cbt = malloc(sizeof(float) * (size_t)(16 * d));
     float *scratch = malloc(sizeof(float) * (size_t)(2 * m));
-    uint8_t *lqlut = malloc((size_t)tsize);                     /* a (query, list) table */
+    uint8_t *lqluts = malloc((size_t)(2 * tsize));              /* (query, list) tables, by residual */
     uint8_t *qluts = malloc((size_t)(qb * tsize));              /* tables of the batch's queries */
     float *qbias = malloc(sizeof(float) * (size_t)qb), *qscale = malloc(sizeof(float) * (size_t)qb);
     float *qterms = residual_l2 && precomputed ? malloc(sizeof(float) * (size_t)(qb * tsize)) : NULL;
@@ -606,7 +606,7 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
     next_fn next = next_kernel();
     next2_fn next2 = next2_kernel();
     int rc = 0;
-    if (!qv || !lut || !cbt || !scratch || !lqlut || !qluts || !qbias || !qscale || !pairs ||
+    if (!qv || !lut || !cbt || !scratch || !lqluts || !qluts || !qbias || !qscale || !pairs ||
         (residual_l2 && precomputed && !qterms)) {
         rc = -4;
         goto done;
@@ -636,55 +636,56 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
                 pairs[npairs++] = l << 32 | (i * nprobe + p); /* by list, then query */
             }
         }
-        /* each query's nearest list first, query by query: its heap gets a tight bound early;
-           then the other lists, list by list. Not by residual (L2): a table is then built for
-           every (query, list) and costs more than reading the codes, so queries stay in turn
-           and each takes its lists nearest first. */
-        int64_t first = residual_l2 ? npairs : 0;
-        for (int64_t t = 0; t < npairs && !residual_l2; t++)
+        /* each query's nearest list first (its heap gets a tight bound early), then the other
+           lists; both groups by list, so that queries probing the same list meet and two at a
+           time share the loads of its codes (scan_list2). The results do not depend on the
+           order: the heaps keep the least (distance, id). */
+        int64_t first = 0;
+        for (int64_t t = 0; t < npairs; t++)
             if ((pairs[t] & 0xffffffff) % nprobe == 0) {
                 int64_t tmp = pairs[first];
                 pairs[first++] = pairs[t];
                 pairs[t] = tmp;
             }
+        qsort(pairs, (size_t)first, sizeof(int64_t), by_key);
         qsort(pairs + first, (size_t)(npairs - first), sizeof(int64_t), by_key);
-        for (int64_t t = 0; t < npairs && !rc; t++) {
-            const int64_t l = pairs[t] >> 32, i = (pairs[t] & 0xffffffff) / nprobe, q = q0 + i;
-            const float *x = queries + q * d;
-            const uint8_t *qlut = qluts + i * tsize;
-            float tbias = qbias[i], scale = qscale[i], lbias = 0.f;
-            const int64_t b0 = block_offsets[l], nb = block_offsets[l + 1] - b0;
-            if (!residual_l2 && t + 1 < npairs && pairs[t + 1] >> 32 == l) { /* two queries, one list */
-                const int64_t i1 = (pairs[t + 1] & 0xffffffff) / nprobe, q1 = q0 + i1;
-                float lbias1 = 0.f;
-                if (residual_ip) {
-                    lbias = -lanes16(x, centroids + l * d, d, 0);
-                    lbias1 = -lanes16(queries + q1 * d, centroids + l * d, d, 0);
+        for (int64_t t = 0; t < npairs && !rc;) {
+            const int64_t l = pairs[t] >> 32;
+            const int two = t + 1 < npairs && pairs[t + 1] >> 32 == l;
+            const uint8_t *luts[2];
+            float fb[2], sc[2];
+            int64_t qs[2];
+            for (int s = 0; s <= two; s++) { /* the table, bias and scale of each query on list l */
+                const int64_t i = (pairs[t + s] & 0xffffffff) / nprobe;
+                const float *x = queries + (q0 + i) * d;
+                luts[s] = qluts + i * tsize;
+                fb[s] = qbias[i];
+                sc[s] = qscale[i];
+                qs[s] = q0 + i;
+                if (residual_l2) { /* a table for the (query, list) pair */
+                    const float *c = centroids + l * d;
+                    uint8_t *own = lqluts + s * tsize;
+                    luts[s] = own;
+                    if (precomputed) { /* |q - c|^2 + (|r|^2 + 2<c, r>) - 2<q, r> */
+                        quantize_lut(precomputed + l * tsize, qterms + i * tsize, m, own, &fb[s], &sc[s], scratch);
+                        fb[s] += lanes16(x, c, d, 1);
+                    } else {
+                        for (int64_t j = 0; j < d; j++) qv[j] = x[j] - c[j];
+                        vt_lut_from_transposed(VT_SCAN_PQ, qv, d, cbt, m, 16, metric, lut);
+                        quantize_lut(lut, NULL, m, own, &fb[s], &sc[s], scratch);
+                    }
+                } else if (residual_ip) {
+                    fb[s] -= lanes16(x, centroids + l * d, d, 0);
                 }
-                const uint8_t *const luts[2] = {qlut, qluts + i1 * tsize};
-                const float fb[2] = {tbias + lbias, qbias[i1] + lbias1}, sc[2] = {scale, qscale[i1]};
-                const int64_t qs[2] = {q, q1};
+            }
+            const int64_t b0 = block_offsets[l], nb = block_offsets[l + 1] - b0;
+            if (two)
                 rc = scan_list2(next2, blocks + b0 * tsize, nb, list_offsets[l], list_offsets[l + 1], m, luts, fb, sc, qs,
                                 out);
-                t++;
-                continue;
-            }
-            if (residual_l2) {
-                const float *c = centroids + l * d;
-                qlut = lqlut;
-                if (precomputed) { /* |q - c|^2 + (|r|^2 + 2<c, r>) - 2<q, r> */
-                    quantize_lut(precomputed + l * tsize, qterms + i * tsize, m, lqlut, &tbias, &scale, scratch);
-                    lbias = lanes16(x, c, d, 1);
-                } else {
-                    for (int64_t j = 0; j < d; j++) qv[j] = x[j] - c[j];
-                    vt_lut_from_transposed(VT_SCAN_PQ, qv, d, cbt, m, 16, metric, lut);
-                    quantize_lut(lut, NULL, m, lqlut, &tbias, &scale, scratch);
-                }
-            } else if (residual_ip) {
-                lbias = -lanes16(x, centroids + l * d, d, 0);
-            }
-            rc = scan_list(next, blocks + b0 * tsize, nb, list_offsets[l], list_offsets[l + 1], m, qlut, tbias + lbias,
-                           scale, out, q);
+            else
+                rc = scan_list(next, blocks + b0 * tsize, nb, list_offsets[l], list_offsets[l + 1], m, luts[0], fb[0],
+                               sc[0], out, qs[0]);
+            t += 1 + two;
         }
     }
     if (!rc) rc = vt_collector_finish(out);
@@ -693,7 +694,7 @@ done:
     free(lut);
     free(cbt);
     free(scratch);
-    free(lqlut);
+    free(lqluts);
     free(qluts);
     free(qbias);
     free(qscale);

@@ -50,13 +50,23 @@ def test_ivf_probing_every_list_returns_exactly_the_flat_results(tmp_path, metri
     np.testing.assert_array_equal(vd, fd)
 
 
-def test_results_are_identical_across_thread_counts(tmp_path):
+@pytest.mark.parametrize("spec", ["IVF16,Flat", "IVF16,PQ8x4fs", "IVF16_HNSW4,SQ8", "HNSW8,Flat"])
+def test_results_are_identical_across_thread_counts(tmp_path, spec):
+    """600 queries: several chunks a thread, k-NN and range results the same."""
     base, queries = clustered(3000, 16, seed=5), clustered(600, 16, seed=6)
-    ivf = build(tmp_path, base, "IVF16,Flat")
-    d1, i1 = ivf.search(queries, 10, nprobe=4, threads=1)
-    d2, i2 = ivf.search(queries, 10, nprobe=4, threads=2)
-    np.testing.assert_array_equal(i1, i2)
-    np.testing.assert_array_equal(d1, d2)
+    ivf = build(tmp_path, base, spec)
+    knob = {"ef": 16} if spec.startswith("HNSW") else {"nprobe": 4}
+    d1, i1 = ivf.search(queries, 10, threads=1, **knob)
+    radius = float(np.median(d1[:, 5]))
+    lims1, rd1, ri1 = ivf.range_search(queries, radius, threads=1, **knob)
+    for threads in (2, 3):
+        d2, i2 = ivf.search(queries, 10, threads=threads, **knob)
+        np.testing.assert_array_equal(i1, i2)
+        np.testing.assert_array_equal(d1, d2)
+        lims2, rd2, ri2 = ivf.range_search(queries, radius, threads=threads, **knob)
+        np.testing.assert_array_equal(lims1, lims2)
+        np.testing.assert_array_equal(ri1, ri2)
+        np.testing.assert_array_equal(rd1, rd2)
 
 
 def test_unfilled_results_are_minus_one_and_inf(tmp_path):

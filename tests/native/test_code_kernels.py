@@ -358,11 +358,14 @@ def test_rerank_keeps_the_exact_best_of_each_shortlist(metric):
 
 
 @pytest.mark.parametrize("level", LEVELS)
-@pytest.mark.parametrize("radius,k,metric", [(None, 7, "l2"), (9.0, None, "l2"), (None, 25, "l2"), (None, 7, "ip")])
-def test_fast_scan_batches_of_queries_list_by_list_give_each_query_its_own_results(level, radius, k, metric):
+@pytest.mark.parametrize("radius,k,metric,residual", [
+    (None, 7, "l2", None), (9.0, None, "l2", None), (None, 25, "l2", None), (None, 7, "ip", "direct"),
+    (None, 7, "l2", "direct"), (None, 7, "l2", "precomputed"), (40.0, None, "l2", "precomputed")])
+def test_fast_scan_batches_of_queries_list_by_list_give_each_query_its_own_results(level, radius, k, metric,
+                                                                                   residual):
     """Past 256 queries a call goes list by list over a batch of queries, two queries of a list
     at a time: every query's results (top-k from a heap or a reservoir, or every candidate
-    within a radius; inner product by residual too) are those of a search of it alone."""
+    within a radius; by residual, each pair's own tables) are those of a search of it alone."""
     _native.set_simd_level(level)
     rng = np.random.default_rng(10)
     d, m, sizes = 8, 4, [40, 0, 300, 33, 97]
@@ -373,8 +376,11 @@ def test_fast_scan_batches_of_queries_list_by_list_give_each_query_its_own_resul
     books = rng.normal(size=(m, 16, d // m)).astype(np.float32)
     queries = rng.normal(size=(600, d)).astype(np.float32)
     probes = np.stack([rng.permutation(len(sizes))[:3] for _ in range(len(queries))])
-    residual = dict(centroids=rng.normal(size=(len(sizes), d)).astype(np.float32), by_residual=True) \
-        if metric == "ip" else {}
+    centroids = rng.normal(size=(len(sizes), d)).astype(np.float32)
+    precomputed = ((books.astype(np.float64) ** 2).sum(-1)[None] + 2 * np.einsum(
+        "ljd,jkd->ljk", centroids.reshape(-1, m, d // m), books)).astype(np.float32)
+    residual = {None: {}, "direct": dict(centroids=centroids, by_residual=True),
+                "precomputed": dict(centroids=centroids, by_residual=True, precomputed=precomputed)}[residual]
     batch = _native.ivf_fs_scan(queries, blocks, block_offsets, offsets, probes, books, metric, k, radius=radius,
                                 **residual)
     for q in rng.choice(len(queries), 25, replace=False):
