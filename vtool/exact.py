@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from vtool import _native
-from vtool.workers import map_threads
+from vtool.workers import blas_held_to, map_threads
 
 QUERY_BLOCK = 4096
 BASE_BLOCK = 1024
@@ -49,7 +48,7 @@ def knn_blocks(queries: np.ndarray, base_blocks: Iterable[tuple[int, np.ndarray]
             ip = np.matmul(q, block.T, out=bufs[i][:len(q) * len(block)].reshape(len(q), len(block)))
             top.add_inner_products(ip, id0, q0, None if qnorm is None else qnorm[q0:q0 + len(q)], bnorm, metric)
 
-    with threadpool_limits(limits=1 if parts > 1 else threads, user_api="blas"):
+    with blas_held_to(1 if parts > 1 else threads):
         for id0, block in _sub_blocks(base_blocks):
             bnorm = _native.norms_sqr(block) if metric == "l2" else None
             map_threads(parts, lambda i: part(i, id0, block, bnorm), range(len(ranges)))

@@ -22,7 +22,7 @@ from vtool.index.container import VtiFile, write_vti
 from vtool.index.refine import DEFAULT_K_FACTOR, RFlat, exact_distances, gather, rerank, vectors_by_id
 from vtool.index.spec import IndexSpec, parse_spec
 from vtool.io.vectors import check_values, unit_rows
-from vtool.workers import map_threads
+from vtool.workers import blas_held_to, map_threads
 
 METRIC_NAMES = ("l2", "ip", "cosine")  # cosine: ip over unit-length vectors
 QUERY_CHUNK = 256  # fewest queries a search thread takes at once
@@ -295,18 +295,17 @@ class Index:
             raise VtoolError("--k-factor must be at least 1")
         source = self._refine_source(refine_vectors)
         short_k = min(k * k_factor, self.ntotal) if source is not None else k
-        xq = self.apply_transform(queries)
         params = self.structure.search_params(nprobe, ef, short_k)
 
-        def run(a: int, b: int):
-            dist, pos = self._scan(xq[a:b], params, k=short_k, ordered=source is None)
+        def run(a: int, b: int):  # each chunk rotated (OPQ) on its thread
+            dist, pos = self._scan(self.apply_transform(queries[a:b]), params, k=short_k, ordered=source is None)
             if source is not None:
                 dist, pos = rerank(queries[a:b], pos, k, self.metric, source)
             return dist, pos
 
         scratch = self.nlist + (short_k * self.d if source is not None else 0)  # coarse distances, re-ranked vectors
-        with self.decoding():
-            dist, pos = _parallel(self._chunks(len(xq), threads, scratch), threads, run)
+        with self.decoding(), blas_held_to(1):
+            dist, pos = _parallel(self._chunks(len(queries), threads, scratch), threads, run)
             ids = np.full(pos.shape, -1, dtype=np.int64)
             ids[pos >= 0] = self.id_codec.ids_of(pos[pos >= 0], threads)
         if self.metric == "ip":
@@ -326,11 +325,10 @@ class Index:
         internal = radius if self.metric == "l2" else -radius
         source = self._refine_source(refine_vectors)
         vectors_of = gather(source) if source is not None else None
-        xq = self.apply_transform(queries)
         params = self.structure.search_params(nprobe, ef)
 
         def run(a: int, b: int):
-            lims, dist, pos = self._scan(xq[a:b], params, radius=internal)
+            lims, dist, pos = self._scan(self.apply_transform(queries[a:b]), params, radius=internal)
             if vectors_of and len(pos):
                 q_of = np.repeat(np.arange(b - a), np.diff(lims))
                 exact = np.empty(len(pos), np.float32)
@@ -345,10 +343,10 @@ class Index:
                 np.cumsum(np.bincount(q_of, minlength=b - a), out=lims[1:])
             return lims, dist, pos
 
-        chunks = self._chunks(len(xq), threads, self.nlist)
-        with self.decoding():
+        chunks = self._chunks(len(queries), threads, self.nlist)
+        with self.decoding(), blas_held_to(1):
             parts = _map(threads, run, chunks)
-        lims = np.zeros(len(xq) + 1, np.int64)
+        lims = np.zeros(len(queries) + 1, np.int64)
         at = 0
         for (a, b), part in zip(chunks, parts):
             lims[a + 1:b + 1] = part[0][1:] + at
