@@ -8,9 +8,9 @@ of two until the target is met, then bisection between the last two powers. Ever
 measured on this machine (quality against the ground truth, QPS as the faster of two runs).
 The Pareto front (no other point both better and faster) is reported, and the cheapest point
 meeting the target is chosen: for a recall target the fastest point reaching it (within 5 %,
-the one with the smallest parameters), for a QPS target the most accurate point reaching it. The chosen point is then measured on the
-held-out queries, which took no part in the choice. With write, it becomes the index's
-default search parameters (header field `search_defaults`).
+the one with the smallest parameters), for a QPS target the most accurate point reaching it.
+The chosen point is then measured on the held-out queries, which took no part in the choice.
+With write, it becomes the index's default search parameters (header field `search_defaults`).
 """
 
 from __future__ import annotations
