@@ -170,6 +170,18 @@ static inline int vt_collector_run(vt_collector *c, int64_t q, const float *dist
     return 0;
 }
 
+/* rankset.c: the ROC decoder's sorted set of 32-bit ids: insert the g-th value missing from
+ * the set and learn its rank (blocks counted with SIMD compares at the level in use). */
+typedef struct {
+    uint32_t **blocks, *last;
+    int64_t *sizes, nblocks, maxblocks;
+    int64_t (*insert)(uint32_t *e, int64_t n, uint32_t base, uint32_t g);
+} vt_rankset;
+int vt_rankset_init(vt_rankset *s, int64_t n);
+void vt_rankset_free(vt_rankset *s);
+int64_t vt_rankset_insert_gap(vt_rankset *s, uint32_t g, uint32_t *value);
+int64_t vt_rankset_read(const vt_rankset *s, uint64_t *out);
+
 /* codes.c: a min/max scalar quantizer (SQ8, SQ4) scans with the query prepared once per call,
  * so the inner loop is one multiply-add per component: L2 uses xs = x - vmin - step/2 and
  * |xs - c * step|^2; IP uses xs = x * step, bias + <xs, c>. vt_sq_run prepares the query and

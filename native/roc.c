@@ -16,7 +16,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include "vtool.h"
+#include "internal.h"
 #include "bits.h"
 
 #define RANS_L (1ull << 31)
@@ -254,6 +254,41 @@ int64_t vt_roc_encode(const uint64_t *ids, const int64_t *counts, int64_t nlists
     return r.len + 2;
 }
 
+/* The decoder's set: ids below 2^32 at a SIMD level in SIMD-counted blocks (rankset.c), others
+ * in the encoder's blocks (the reference the SIMD set is tested against). */
+typedef struct {
+    vt_rankset simd;
+    blocked wide;
+    int is_wide;
+} id_set;
+
+static int id_set_init(id_set *s, int64_t n, uint64_t universe) {
+    memset(s, 0, sizeof *s);
+    s->is_wide = universe > (1ull << 32) || vt_simd_level() == VT_SCALAR;
+    return s->is_wide ? bl_init(&s->wide, n) : vt_rankset_init(&s->simd, n);
+}
+
+static void id_set_free(id_set *s) {
+    if (s->is_wide) bl_free(&s->wide);
+    else vt_rankset_free(&s->simd);
+}
+
+static inline int64_t id_set_insert_gap(id_set *s, uint64_t g, uint64_t *value) {
+    if (s->is_wide) return bl_insert_gap(&s->wide, g, value);
+    uint32_t v;
+    int64_t rank = vt_rankset_insert_gap(&s->simd, (uint32_t)g, &v);
+    *value = v;
+    return rank;
+}
+
+static int64_t id_set_read(const id_set *s, uint64_t *out) {
+    if (!s->is_wide) return vt_rankset_read(&s->simd, out);
+    int64_t p = 0;
+    for (int64_t k = 0; k < s->wide.nblocks; k++)
+        for (int64_t t = 0; t < s->wide.sizes[k]; t++) out[p++] = s->wide.blocks[k][t];
+    return p;
+}
+
 /* Decompress a stream of nlists lists (the last coded comes out first) into their sorted ids,
  * concatenated in list order; 0 on success, < 0 if the stream is corrupt. */
 int vt_roc_decode(const uint32_t *stream, int64_t nwords, const int64_t *counts, int64_t nlists, uint64_t universe,
@@ -270,16 +305,16 @@ int vt_roc_decode(const uint32_t *stream, int64_t nwords, const int64_t *counts,
     for (int64_t l = nlists - 1, at = total; l >= 0 && !rc; l--) {
         int64_t n = counts[l];
         at -= n;
-        blocked set = {0};
+        id_set set = {0};
         if ((uint64_t)n > universe) rc = -1;
-        else if (bl_init(&set, n)) rc = -3;
+        else if (id_set_init(&set, n, universe)) rc = -3;
         for (int64_t i = 1; i <= n && !rc; i++) {
             uint64_t g = dec_big(&r, universe - (uint64_t)i + 1), v;
             if (r.err || g > universe - (uint64_t)i) { /* v = g + rank < universe */
                 rc = -2;
                 break;
             }
-            int64_t rank = bl_insert_gap(&set, g, &v);
+            int64_t rank = id_set_insert_gap(&set, g, &v);
             if (rank < 0) {
                 rc = -3;
                 break;
@@ -287,13 +322,8 @@ int vt_roc_decode(const uint32_t *stream, int64_t nwords, const int64_t *counts,
             enc_uniform(&r, (uint64_t)rank, (uint64_t)i);
             if (r.err) rc = -2;
         }
-        if (!rc) { /* read the set out in order */
-            int64_t p = 0;
-            for (int64_t k = 0; k < set.nblocks; k++)
-                for (int64_t t = 0; t < set.sizes[k]; t++) ids[at + p++] = set.blocks[k][t];
-            if (p != n) rc = -2;
-        }
-        bl_free(&set);
+        if (!rc && id_set_read(&set, ids + at) != n) rc = -2; /* read the set out in order */
+        id_set_free(&set);
     }
     /* decoding undoes the encoding exactly: the state is back where encoding began and only
        the zero words the start-up borrowed are left (anything else: wrong counts or bytes) */

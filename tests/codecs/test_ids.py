@@ -121,11 +121,28 @@ LEVELS = [lvl for lvl in _native.LEVEL_NAMES
 
 @pytest.fixture(params=LEVELS)
 def simd_level(request):
-    """Row selects have a scalar copy and one with popcnt and an SSE2 word search."""
+    """Kernels with a copy a level: the wavelet row selects (scalar, popcnt, BMI2) and the ROC
+    decoder's set (scalar blocks, AVX2 and AVX-512 counts)."""
     before = _native.simd_level()
     _native.set_simd_level(request.param)
     yield request.param
     _native.set_simd_level(before)
+
+
+@pytest.mark.parametrize("universe", [70, 1000, 10**6, 2**32 - 1, 2**32])
+@pytest.mark.parametrize("n", [1, 31, 32, 33, 63, 64, 65, 127, 128, 129, 1000, 6000])
+def test_roc_decodes_the_same_sets_at_every_level(universe, n, simd_level):
+    """The SIMD set (32-bit blocks of 64, counted by vector compares, values moved a lane) against
+    the input, at sizes around its block and vector lengths: random sets, every id from the
+    universe's top down (the largest values a 32-bit block holds) and runs of consecutive ids
+    (gap keys all equal, which the counts must take whole)."""
+    rng = np.random.default_rng(n + universe % 997)
+    n = min(n, universe)
+    top = np.arange(universe - n, universe, dtype=np.uint64)
+    runs = np.unique(np.concatenate([np.arange(s, s + 20) for s in rng.integers(0, universe - 20, n // 20 + 1)]))[:n]
+    for ids in (random_set(rng, universe, n), top, runs.astype(np.uint64)):
+        stream = _native.roc_encode(ids, universe)
+        np.testing.assert_array_equal(_native.roc_decode(stream, len(ids), universe), ids)
 
 
 @pytest.mark.parametrize("n", [1, 63, 64, 1023, 1024, 1025, 5000, 70000])
