@@ -99,6 +99,10 @@ def median_time(fn, repeats: int = 5) -> tuple[float, object]:
 SETTLE_S = 0.25  # OpenBLAS's idle workers spin ~0.1 s (2^28 cycles) after a call, libgomp's ~1 ms
 
 
+SHORT_CALL_ROUNDS = 0.2  # timed seconds a side after which a cell stops adding rounds
+MAX_ROUNDS_FACTOR = 3     # rounds a cell of short calls may take: this many times `repeats`
+
+
 def interleaved_times(fns, repeats: int = 5) -> list[tuple[float, object, list[float]]]:
     """Median wall time, last result and every round's time of each fn, the fns taking turns
     in every round (so a drift of the shared machine reaches every side alike: compare sides
@@ -106,16 +110,23 @@ def interleaved_times(fns, repeats: int = 5) -> list[tuple[float, object, list[f
     and one untimed call of the same fn: it runs in its own library's steady state (pools up,
     caches warm), not in the other's leftovers. Measured here: a vtool search right after a
     faiss search took 1.07-1.19x its time after a pause, as faiss's BLAS threads still spun
-    on the second core; the first run of a configuration up to 1.3x the next (page faults)."""
+    on the second core; the first run of a configuration up to 1.3x the next (page faults).
+
+    Short calls get more rounds (up to MAX_ROUNDS_FACTOR x repeats, until every side has
+    SHORT_CALL_ROUNDS seconds timed): a 7 ms two-thread search moves by 30 % from one call to
+    the next on this VM, and five rounds gave a cell 0.73 that 41 rounds put at 1.07."""
     times = [[] for _ in fns]
     results = [None] * len(fns)
-    for _ in range(repeats):
+    rounds = 0
+    while rounds < repeats or (rounds < MAX_ROUNDS_FACTOR * repeats and
+                               min(sum(t) for t in times) < SHORT_CALL_ROUNDS):
         for i, fn in enumerate(fns):
             time.sleep(SETTLE_S)
             fn()
             t0 = time.perf_counter()
             results[i] = fn()
             times[i].append(time.perf_counter() - t0)
+        rounds += 1
     return [(statistics.median(t), r, t) for t, r in zip(times, results)]
 
 
