@@ -63,7 +63,7 @@ def faiss_index(spec: str, d: int):
     return index
 
 
-def bench_spec(spec, path, base, queries, gt, tmp, repeats, nlist):
+def bench_spec(spec, path, base, queries, gt, tmp, repeats, nlist, nprobes=NPROBES):
     n, d = base.shape
     sample_n = min(n, max(256 * nlist, 65536))
     sample = base[np.sort(np.random.default_rng(0).choice(n, sample_n, replace=False))]
@@ -93,7 +93,7 @@ def bench_spec(spec, path, base, queries, gt, tmp, repeats, nlist):
         faiss.omp_set_num_threads(threads)
         rows, curve_v, curve_f = [], [], []
         with threadpool_limits(threads):
-            for nprobe in NPROBES:
+            for nprobe in nprobes:
                 ivf.nprobe = nprobe
                 (tv, (_, iv), rounds_v), (tf, (_, i_f), rounds_f) = common.interleaved_times(
                     [lambda: index.search(queries, 10, nprobe, threads), lambda: fidx.search(queries, 10)], repeats)
@@ -126,8 +126,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--queries", type=int, default=2000)
     ap.add_argument("--name", default="bench_codes", help="JSON file name under scripts/bench/results/")
+    ap.add_argument("--nprobes", default=",".join(map(str, NPROBES)), help="the nprobe values searched (1,2,4: a re-check of the short searches)")
     args = ap.parse_args()
     results = {"machine": common.machine(), "repeats": args.repeats, "datasets": {}}
+    nprobes = tuple(int(v) for v in args.nprobes.split(","))
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets.split(","):
             path, base, queries, gt = load(name, tmp, args.queries)
@@ -139,7 +141,8 @@ def main() -> None:
             results["datasets"][name] = []
             for spec in specs:
                 nlist = int(spec.split("IVF")[1].split(",")[0])
-                results["datasets"][name].append(bench_spec(spec, path, base, queries, gt, tmp, args.repeats, nlist))
+                results["datasets"][name].append(bench_spec(spec, path, base, queries, gt, tmp, args.repeats, nlist,
+                                                            nprobes))
     print("\nBLAS:", *(f"{b['prefix']} {b['version']} {b['architecture']}" for b in results["machine"]["blas"]
                        if b["internal_api"] == "openblas"), sep="\n  ")
     print(f"JSON: {common.write_json(args.name, results)}")
