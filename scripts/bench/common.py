@@ -99,7 +99,7 @@ def median_time(fn, repeats: int = 5) -> tuple[float, object]:
 SETTLE_S = 0.25  # OpenBLAS's idle workers spin ~0.1 s (2^28 cycles) after a call, libgomp's ~1 ms
 
 
-SHORT_CALL_ROUNDS = 0.2  # timed seconds a side after which a cell stops adding rounds
+SHORT_CALL_SECONDS = 0.2  # timed seconds a side after which a cell stops adding rounds
 MAX_ROUNDS_FACTOR = 3     # rounds a cell of short calls may take: this many times `repeats`
 
 
@@ -113,13 +113,13 @@ def interleaved_times(fns, repeats: int = 5) -> list[tuple[float, object, list[f
     on the second core; the first run of a configuration up to 1.3x the next (page faults).
 
     Short calls get more rounds (up to MAX_ROUNDS_FACTOR x repeats, until every side has
-    SHORT_CALL_ROUNDS seconds timed): a 7 ms two-thread search moves by 30 % from one call to
+    SHORT_CALL_SECONDS seconds timed): a 7 ms two-thread search moves by 30 % from one call to
     the next on this VM, and five rounds gave a cell 0.73 that 41 rounds put at 1.07."""
     times = [[] for _ in fns]
     results = [None] * len(fns)
     rounds = 0
     while rounds < repeats or (rounds < MAX_ROUNDS_FACTOR * repeats and
-                               min(sum(t) for t in times) < SHORT_CALL_ROUNDS):
+                               min(sum(t) for t in times) < SHORT_CALL_SECONDS):
         for i, fn in enumerate(fns):
             time.sleep(SETTLE_S)
             fn()
