@@ -229,6 +229,13 @@ int main(int argc, char **argv) {
                     for (int64_t l = 0; l < nl; l++) loff[l + 1] = loff[l] + counts[l];
                     int64_t rows[16];
                     for (int k = 0; k < 16; k++) rows[k] = loff[nl] ? (int64_t)(next() % (uint64_t)loff[nl]) : 0;
+                    if (next() & 1) /* in order half the time: their lists found by a walk */
+                        for (int k = 1; k < 16; k++)
+                            for (int t = k; t > 0 && rows[t - 1] > rows[t]; t--) {
+                                int64_t r = rows[t];
+                                rows[t] = rows[t - 1];
+                                rows[t - 1] = r;
+                            }
                     if (loff[nl]) vt_wm_select_rows(wm, wlen, aid, naid, starts, loff, nl, rows, 16, (int64_t *)out);
                 }
                 free(starts);

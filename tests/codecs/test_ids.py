@@ -145,12 +145,14 @@ def test_roc_decodes_the_same_sets_at_every_level(universe, n, simd_level):
         np.testing.assert_array_equal(_native.roc_decode(stream, len(ids), universe), ids)
 
 
-@pytest.mark.parametrize("n", [1, 63, 64, 1023, 1024, 1025, 5000, 70000])
+@pytest.mark.parametrize("n", [1, 63, 64, 1023, 1024, 1025, 5000, 32768, 33728, 70000])
 @pytest.mark.parametrize("shape", ["uniform", "skewed", "one", "sparse"])
 def test_wavelet_select_finds_every_occurrence(n, shape, simd_level):
     """select_l(j) is the position of the j-th l, for every l and j (numpy as the reference),
-    on lengths around the word, quarter and block sizes, and symbol laws that leave levels
-    all ones, all zeros or nearly so (the select samples' edge cases)."""
+    on lengths around the word, the 16-word window and the 512-word superblock (32,768 bits
+    and 15 words past it), and symbol laws that leave levels all ones, all zeros or nearly so
+    (the select samples' edge cases, and stretches too sparse for one window). Rows of an
+    inverted file in any order (a search per list) and sorted (their lists found by a walk)."""
     rng = np.random.default_rng(n)
     levels = 5
     symbols = {"uniform": lambda: rng.integers(0, 32, n),
@@ -169,7 +171,8 @@ def test_wavelet_select_finds_every_occurrence(n, shape, simd_level):
     order = np.argsort(symbols, kind="stable")  # rows of an inverted file: list by list, ids ascending
     offsets = np.concatenate([[0], np.cumsum(np.bincount(symbols, minlength=32))])
     rows = rng.integers(0, n, 500)
-    np.testing.assert_array_equal(_native.wm_select_rows(words, aid, starts, offsets, rows), order[rows])
+    for rows in (rows, np.sort(rows)):
+        np.testing.assert_array_equal(_native.wm_select_rows(words, aid, starts, offsets, rows), order[rows])
 
 
 @pytest.mark.parametrize("law", ["skewed", "one", "two", "with_empty"])
@@ -196,7 +199,8 @@ def test_huffman_shaped_wavelet_matrix_selects_like_numpy(law, simd_level):
     order = np.argsort(symbols, kind="stable")
     offsets = np.concatenate([[0], np.cumsum(counts)])
     rows = rng.integers(0, n, 700)
-    np.testing.assert_array_equal(_native.wm_select_rows(words, aid, starts, offsets, rows), order[rows])
+    for rows in (rows, np.sort(rows)):
+        np.testing.assert_array_equal(_native.wm_select_rows(words, aid, starts, offsets, rows), order[rows])
     with pytest.raises(ValueError):  # a symbol with no code cannot be built
         _native.wm_build_shaped(np.array([nsym - 1], np.uint32), np.zeros(nsym, np.uint8))
 

@@ -161,8 +161,9 @@ class RocIds(_PerList):
 
     def _values_of(self, rows, threads):
         """Rows sorted so that each stream they touch is decoded once; on several threads, the
-        sorted rows are cut where a stream begins (no stream decoded twice)."""
-        order = np.argsort(rows, kind="stable")
+        sorted rows are cut where a stream begins (no stream decoded twice). Equal rows get
+        equal ids, so the sort need not be stable (20,000 rows: 0.3 ms, stable 1.5)."""
+        order = np.argsort(rows)
         ordered = rows[order]
         cuts = [0, len(rows)]
         if threads > 1:
