@@ -3,6 +3,7 @@
  * and are sorted and copied out at the end. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "vtool.h"
 #include "internal.h"
 
@@ -119,22 +120,88 @@ static void select_best(float *d, int64_t *p, int64_t n, int64_t k) {
     }
 }
 
-/* Ascending (distance, position): insertion for a short list, else heap sort. */
+/* Ascending (distance, position): insertion for up to 256 (the k best after a quickselect
+ * are partly in order: 100 of them sort in a third of a heap sort's time), else heap sort. */
 static void sort_short(float *d, int64_t *p, int64_t n) {
-    if (n > 64)
+    if (n > 256)
         sort_results(d, p, n);
     else
         vt_insertion_sort(d, p, n);
 }
 
+/* Reorder n distinct keys so that a[t] is the t-th smallest, the smaller ones before it. */
+static uint64_t nth_key(uint64_t *a, int64_t n, int64_t t) {
+    int64_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        uint64_t x;
+#define KEY_SWAP(i, j) (x = a[i], a[i] = a[j], a[j] = x)
+        if (a[lo] > a[mid]) KEY_SWAP(lo, mid);
+        if (a[mid] > a[hi]) KEY_SWAP(mid, hi);
+        if (a[lo] > a[mid]) KEY_SWAP(lo, mid);
+        KEY_SWAP(mid, hi); /* the median of three as the pivot, at hi */
+        const uint64_t pivot = a[hi];
+        int64_t at = lo;
+        for (int64_t j = lo; j < hi; j++) { /* branch-free Lomuto, as in select_best */
+            x = a[j];
+            a[j] = a[at];
+            a[at] = x;
+            at += x < pivot;
+        }
+        KEY_SWAP(at, hi);
+#undef KEY_SWAP
+        if (at == t) break;
+        if (at < t) lo = at + 1;
+        else hi = at - 1;
+    }
+    return a[t];
+}
+
+#define KEY_SCRATCH 4096 /* reservoirs up to this size (k up to 2,048) select on keys on the stack */
+
+/* The k best of n results by (distance, position) moved to the front, in any order; returns
+ * the worst of them. A quickselect over one array of keys (the distance's order bits, then
+ * the slot) finds the k-th distance t, one branch-free pass keeps what lies below t and the
+ * positions tied at t, the smallest of which are kept. */
+static float keep_best(float *d, int64_t *p, int64_t n, int64_t k) {
+    if (n > KEY_SCRATCH) {
+        select_best(d, p, n, k);
+        float worst = d[0];
+        for (int64_t j = 1; j < k; j++) worst = d[j] > worst ? d[j] : worst;
+        return worst;
+    }
+    uint64_t keys[KEY_SCRATCH];
+    for (int64_t j = 0; j < n; j++) {
+        uint32_t u;
+        memcpy(&u, d + j, sizeof u);
+        u ^= (uint32_t)((int32_t)u >> 31) | 0x80000000u; /* float order as unsigned order (no NaN here) */
+        keys[j] = (uint64_t)u << 32 | (uint64_t)j;
+    }
+    const float t = d[nth_key(keys, n, k - 1) & 0xffffffffu];
+    int64_t below = 0, tied = 0;
+    for (int64_t j = 0; j < n; j++) { /* keys[] now gathers the tied positions */
+        float x = d[j];
+        int64_t pj = p[j];
+        d[below] = x;
+        p[below] = pj;
+        keys[tied] = (uint64_t)pj;
+        below += x < t;
+        tied += x == t;
+    }
+    int64_t need = k - below; /* 1 <= need <= tied: t is the k-th distance */
+    if (tied > need) nth_key(keys, tied, need - 1);
+    for (int64_t j = 0; j < need; j++) {
+        d[below + j] = t;
+        p[below + j] = (int64_t)keys[j];
+    }
+    return t;
+}
+
 void vt_reservoir_shrink(vt_collector *c, int64_t q) {
     float *d = c->rd + q * c->cap;
-    int64_t *p = c->rp + q * c->cap, k = c->k;
-    select_best(d, p, c->rn[q], k);
-    float worst = d[0];
-    for (int64_t j = 1; j < k; j++) worst = d[j] > worst ? d[j] : worst;
-    c->rn[q] = k;
-    c->rthr[q] = worst;
+    int64_t *p = c->rp + q * c->cap;
+    c->rthr[q] = keep_best(d, p, c->rn[q], c->k);
+    c->rn[q] = c->k;
 }
 
 int vt_collector_finish(vt_collector *c) {
@@ -144,7 +211,7 @@ int vt_collector_finish(vt_collector *c) {
             float *d = c->rd + q * c->cap, *hd = c->hd + q * c->k;
             int64_t *p = c->rp + q * c->cap, *hi = c->hi + q * c->k, n = c->rn[q];
             if (n > c->k) {
-                select_best(d, p, n, c->k);
+                keep_best(d, p, n, c->k);
                 n = c->k;
             }
             if (c->ordered) sort_short(d, p, n);

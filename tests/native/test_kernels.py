@@ -91,12 +91,16 @@ def reference_topk(dist: np.ndarray, k: int):
     return out, ids
 
 
-@pytest.mark.parametrize("k", [1, 2, 5, 10, 100])
+@pytest.mark.parametrize("k", [1, 2, 5, 10, 100, 2100])
 def test_topk_selection_matches_sorting_with_ties_to_smaller_id(k):
+    """Heaps below k = 20, reservoirs from it (kept by a select on keys; past 4,096 slots, k >
+    2,048, on the pairs): random, heavily tied, all-zero and signed-zero distances."""
     rng = np.random.default_rng(k)
-    for dist in (rng.normal(size=(20, 300)).astype(np.float32),
-                 rng.integers(0, 5, size=(20, 300)).astype(np.float32),  # heavy ties
+    nb = max(300, 3 * k)
+    for dist in (rng.normal(size=(20, nb)).astype(np.float32),
+                 rng.integers(0, 5, size=(20, nb)).astype(np.float32),  # heavy ties
                  np.zeros((3, 50), np.float32),
+                 np.copysign(rng.integers(0, 2, (3, nb)), rng.choice([-1, 1], (3, nb))).astype(np.float32),
                  rng.normal(size=(4, 3)).astype(np.float32)):  # fewer candidates than k
         top = _native.TopK(dist.shape[0], k)
         for j0 in range(0, dist.shape[1], 37):  # fold in blocks, as the searches do
