@@ -4,7 +4,7 @@ Measures k-means time, add rate, search QPS and recall@10 at nprobe 1..64 on 1 a
 threads, and exact k-NN throughput; prints tables with ratios (vtool / faiss, >1 means
 vtool is faster) and writes scripts/bench/results/bench_ivf.json. Medians of --repeats.
 
-    .venv/bin/python scripts/bench/bench_ivf.py [--nlist 256] [--repeats 5]
+    .venv/bin/python scripts/bench/bench_ivf.py [--nlist 256] [--repeats 5] [--parts knn]
 """
 
 from __future__ import annotations
@@ -37,7 +37,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--knn-queries", type=int, default=2000)
     ap.add_argument("--name", default="bench_ivf", help="JSON file name under scripts/bench/results/")
+    ap.add_argument("--parts", default="kmeans,add,search,knn", help="which comparisons to run (comma-separated)")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
+    if parts - {"kmeans", "add", "search", "knn"}:
+        ap.error(f"unknown parts: {sorted(parts - {'kmeans', 'add', 'search', 'knn'})}")
     data = common.SHARED_DATA / args.dataset
     base_path = data / "base.npy"
     xb = np.load(base_path)
@@ -49,7 +53,22 @@ def main() -> None:
     rng = np.random.default_rng(0)
     sample = xb[np.sort(rng.choice(n, min(n, 256 * args.nlist), replace=False))]
 
-    # k-means: same sample, same k and iterations, both with all (2) BLAS threads.
+    if "kmeans" in parts:
+        bench_kmeans(args, sample, d, out)
+    if parts & {"add", "search"}:
+        bench_add_and_search(args, parts, base_path, xb, xq, gt, sample, out)
+    if "knn" in parts:
+        bench_knn(args, xb, xq, gt, out)
+    faiss.omp_set_num_threads(2)
+    print("\nBLAS:", *(f"{b['prefix']} {b['version']} {b['architecture']} x{b['num_threads']}"
+                       for b in out["machine"]["blas"] if b["internal_api"] == "openblas"), sep="\n  ")
+    print(f"vtool SIMD: {out['machine']['vtool_simd']}; faiss OPENBLAS_CORETYPE="
+          f"{out['machine']['openblas_coretype_for_faiss']}")
+    print(f"JSON: {common.write_json(args.name, out)}")
+
+
+def bench_kmeans(args, sample: np.ndarray, d: int, out: dict) -> None:
+    """Same sample, same k and iterations, both with all (2) BLAS threads."""
     t_v, _ = common.median_time(lambda: kmeans(sample, args.nlist, niter=args.niter, seed=1), args.repeats)
 
     def faiss_kmeans():
@@ -62,11 +81,12 @@ def main() -> None:
     common.print_table(f"k-means: {len(sample)} x {d}, k={args.nlist}, {args.niter} iterations (median s)",
                        ["vtool", "faiss", "faiss/vtool"], [[t_v, t_f, t_f / t_v]])
 
+
+def bench_add_and_search(args, parts: set, base_path, xb, xq, gt, sample, out: dict) -> None:
+    n, d = xb.shape
     with tempfile.TemporaryDirectory() as tmp:
         model, index_path = f"{tmp}/model.vti", f"{tmp}/index.vti"
         train(str(base_path), model, f"IVF{args.nlist},Flat", seed=0, niter=args.niter)
-        t_add_v, _ = common.median_time(lambda: add(model, [str(base_path)], index_path), args.repeats)
-        index = load_index(index_path)
         fq = faiss.IndexFlatL2(d)
         fidx = faiss.IndexIVFFlat(fq, d, args.nlist)
         fidx.train(sample)
@@ -75,12 +95,20 @@ def main() -> None:
             fidx.reset()
             fidx.add(xb)
 
-        t_add_f, _ = common.median_time(faiss_add, args.repeats)
-        out["add"] = {"vtool_vectors_per_s": n / t_add_v, "faiss_vectors_per_s": n / t_add_f,
-                      "ratio": t_add_f / t_add_v, "note": "vtool: npy file -> checksummed .vti on disk; faiss: in memory"}
-        common.print_table(f"add {n} vectors (vectors/s, median)", ["vtool", "faiss", "vtool/faiss"],
-                           [[n / t_add_v, n / t_add_f, t_add_f / t_add_v]])
-
+        if "add" in parts:
+            t_add_v, _ = common.median_time(lambda: add(model, [str(base_path)], index_path), args.repeats)
+            t_add_f, _ = common.median_time(faiss_add, args.repeats)
+            out["add"] = {"vtool_vectors_per_s": n / t_add_v, "faiss_vectors_per_s": n / t_add_f,
+                          "ratio": t_add_f / t_add_v,
+                          "note": "vtool: npy file -> checksummed .vti on disk; faiss: in memory"}
+            common.print_table(f"add {n} vectors (vectors/s, median)", ["vtool", "faiss", "vtool/faiss"],
+                               [[n / t_add_v, n / t_add_f, t_add_f / t_add_v]])
+        else:
+            add(model, [str(base_path)], index_path)
+            faiss_add()
+        if "search" not in parts:
+            return
+        index = load_index(index_path)
         out["search"] = []
         for threads in (1, 2):
             rows, curve_v, curve_f = [], [], []
@@ -105,6 +133,9 @@ def main() -> None:
                                ["nprobe", "vtool R@10", "vtool QPS", "faiss R@10", "faiss QPS", "ratio",
                                 "ratio@equal recall"], rows)
 
+
+def bench_knn(args, xb, xq, gt, out: dict) -> None:
+    n, d = xb.shape
     q = xq[:args.knn_queries]
     flops = 2.0 * len(q) * n * d  # the product alone
     out["exact_knn"] = []
@@ -125,12 +156,6 @@ def main() -> None:
                            ["vtool", "faiss", "vtool/faiss", "vtool frac", "faiss frac", "top-10 agreement"],
                            [[len(q) / t_v, len(q) / t_f, row["ratio"], row["vtool_fraction_of_sgemm"],
                              row["faiss_fraction_of_sgemm"], agree]])
-    faiss.omp_set_num_threads(2)
-    print("\nBLAS:", *(f"{b['prefix']} {b['version']} {b['architecture']} x{b['num_threads']}"
-                       for b in out["machine"]["blas"] if b["internal_api"] == "openblas"), sep="\n  ")
-    print(f"vtool SIMD: {out['machine']['vtool_simd']}; faiss OPENBLAS_CORETYPE="
-          f"{out['machine']['openblas_coretype_for_faiss']}")
-    print(f"JSON: {common.write_json(args.name, out)}")
 
 
 if __name__ == "__main__":
