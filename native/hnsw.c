@@ -262,7 +262,7 @@ int vt_hnsw_search(const vt_hnsw *g, int kind, const float *queries, int64_t nq,
                    vt_collector *out) {
     if (nq < 0 || d <= 0 || ef < 1 || !out || out->nq != nq || g->n < 0 || g->m < 1 || g->r0 < 1 || ncodes < g->n ||
         g->r0 > VT_MAX_DEGREE) return -1;
-    vt_scanner *s = vt_scanner_new(kind, d, NULL, 0, 0, code_size, params, m, ksub, NULL, metric);
+    vt_scanner *s = vt_scanner_new(kind, d, NULL, 0, 0, code_size, params, m, ksub, NULL, 0, metric);
     vt_hnsw_ctx *c = vt_hnsw_ctx_new(g->n);
     int rc = s && c ? 0 : -4;
     source src = {s, codes, NULL, NULL, d, metric, code_size};

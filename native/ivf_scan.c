@@ -23,10 +23,10 @@ void vt_build_lut(int kind, const float *qv, int64_t d, const float *codebooks, 
 int vt_ivf_scan(int kind, const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
                 const uint8_t *codes, int64_t code_size, const int64_t *list_offsets, int64_t nlist,
                 const int64_t *probes, const float *coarse_dist, int64_t nprobe, const float *params, int64_t m,
-                int64_t ksub, const float *precomputed, int metric, vt_collector *out) {
+                int64_t ksub, const float *precomputed, const float *terms, int metric, vt_collector *out) {
     if (nq < 0 || d <= 0 || nprobe < 0 || code_size <= 0 || !out || out->nq != nq) return -1;
     vt_scanner *s = vt_scanner_new(kind, d, centroids, nlist, by_residual, code_size, params, m, ksub, precomputed,
-                                   metric);
+                                   terms != NULL, metric);
     if (!s) return -4;
     float buf[SCAN_CHUNK];
     int rc = 0;
@@ -38,7 +38,7 @@ int vt_ivf_scan(int kind, const float *queries, int64_t nq, int64_t d, const flo
             if ((rc = vt_scanner_set_list(s, l, coarse_dist ? coarse_dist[q * nprobe + p] : NAN))) break;
             for (int64_t j0 = begin; j0 < end && !rc; j0 += SCAN_CHUNK) {
                 int64_t n = end - j0 < SCAN_CHUNK ? end - j0 : SCAN_CHUNK;
-                vt_scanner_run(s, codes + j0 * code_size, n, buf);
+                vt_scanner_run(s, codes + j0 * code_size, n, terms ? terms + j0 : NULL, buf);
                 rc = vt_collector_run(out, q, buf, n, j0);
             }
         }
@@ -46,4 +46,23 @@ int vt_ivf_scan(int kind, const float *queries, int64_t nq, int64_t d, const flo
     vt_scanner_free(s);
     if (!rc) rc = vt_collector_finish(out);
     return rc;
+}
+
+int vt_list_terms(const float *precomputed, int64_t m, int64_t ksub, const uint8_t *codes, int64_t code_size,
+                  const int64_t *list_offsets, int64_t nlist, const int64_t *lists, int64_t nlists, float *terms) {
+    if (m <= 0 || ksub <= 0 || ksub > 256 || code_size < m) return -1;
+    for (int64_t i = 0; i < nlists; i++) {
+        int64_t l = lists[i], begin, end;
+        if (l < 0 || l >= nlist) return -2;
+        int rc = vt_list_range(list_offsets, nlist, l, &begin, &end);
+        if (rc) return rc;
+        const float *table = precomputed + l * m * ksub;
+        for (int64_t r = begin; r < end; r++) { /* summed in double, rounded once */
+            const uint8_t *c = codes + r * code_size;
+            double t = 0.;
+            for (int64_t j = 0; j < m; j++) t += table[j * ksub + c[j]];
+            terms[r] = (float)t;
+        }
+    }
+    return 0;
 }

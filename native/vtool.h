@@ -106,14 +106,17 @@ void vt_collector_free(vt_collector *c);
  * (no IVF). precomputed (L2 by residual): nlist x m x ksub, PQ: |codeword|^2 + 2<c_l,
  * codeword>; RQ: 2<c_l, codeword> (|r|^2 is stored with each code). */
 typedef struct vt_scanner vt_scanner;
+/* row_terms (with precomputed tables): lists are scanned with each row's part of its list's
+ * table given to vt_scanner_run (vt_list_terms), instead of a table composed per list. */
 vt_scanner *vt_scanner_new(int kind, int64_t d, const float *centroids, int64_t nlist, int by_residual,
                            int64_t code_size, const float *params, int64_t m, int64_t ksub,
-                           const float *precomputed, int metric);
+                           const float *precomputed, int row_terms, int metric);
 void vt_scanner_free(vt_scanner *s);
 void vt_scanner_set_query(vt_scanner *s, const float *x);
 /* coarse_dist: |q - c_l|^2 when known (saves a pass), else NaN. */
 int vt_scanner_set_list(vt_scanner *s, int64_t list, float coarse_dist);
-void vt_scanner_run(const vt_scanner *s, const uint8_t *codes, int64_t n, float *out);
+/* terms: the rows' terms when the scanner was made with row_terms, else NULL. */
+void vt_scanner_run(const vt_scanner *s, const uint8_t *codes, int64_t n, const float *terms, float *out);
 int vt_scanner_rows(const vt_scanner *s, const uint8_t *codes, int64_t ncodes, const int64_t *rows, int64_t n,
                     float *out);
 
@@ -122,7 +125,11 @@ int vt_scanner_rows(const vt_scanner *s, const uint8_t *codes, int64_t ncodes, c
 int vt_ivf_scan(int kind, const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
                 const uint8_t *codes, int64_t code_size, const int64_t *list_offsets, int64_t nlist,
                 const int64_t *probes, const float *coarse_dist, int64_t nprobe, const float *params, int64_t m,
-                int64_t ksub, const float *precomputed, int metric, vt_collector *out);
+                int64_t ksub, const float *precomputed, const float *terms, int metric, vt_collector *out);
+/* terms[r] = sum_j precomputed[l][j][code_j] for the rows r of the given lists: the part of
+ * a row's distance that depends on its list, not on the query. 0, or -2 for a bad list. */
+int vt_list_terms(const float *precomputed, int64_t m, int64_t ksub, const uint8_t *codes, int64_t code_size,
+                  const int64_t *list_offsets, int64_t nlist, const int64_t *lists, int64_t nlists, float *terms);
 void vt_build_lut(int kind, const float *qv, int64_t d, const float *codebooks, int64_t m, int64_t ksub,
                   int metric, float *lut);
 

@@ -281,11 +281,15 @@ def ivf_scan(kind: int, queries: np.ndarray, codes: np.ndarray, list_offsets: np
              metric: str, k: int | None = None, centroids: np.ndarray | None = None, by_residual: bool = False,
              coarse_dist: np.ndarray | None = None, params: np.ndarray | None = None, m: int = 0,
              ksub: int = 0, precomputed: np.ndarray | None = None, radius: float | None = None,
-             ordered: bool = True):
+             ordered: bool = True, terms: np.ndarray | None = None):
     """Scan the probed lists of codes (N, code_size) uint8: top-k (distances, row positions)
     n x k, or with radius (minimised distance) every result within it: (lims, distances, rows).
-    ordered=False: each query's top-k in any order (a shortlist to re-rank)."""
+    ordered=False: each query's top-k in any order (a shortlist to re-rank). terms (N float32,
+    from list_terms, with precomputed): each row's list term, in place of a table per list."""
     queries = _f32(queries)
+    if terms is not None and (precomputed is None or terms.dtype != np.float32 or terms.shape != (codes.shape[0],)
+                              or not terms.flags.c_contiguous):
+        raise ValueError("terms must be float32, one a row, with the precomputed tables")
     probes = np.ascontiguousarray(probes, dtype=np.int64)
     nq, d = queries.shape
     assert codes.ndim == 2 and codes.dtype == np.uint8
@@ -297,11 +301,28 @@ def ivf_scan(kind: int, queries: np.ndarray, codes: np.ndarray, list_offsets: np
                          _codes_ptr(codes), codes.shape[1], _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)),
                          len(list_offsets) - 1, _ptr("int64_t *", probes), _opt("float *", coarse_dist),
                          probes.shape[1], _ptr("float *", params), m, ksub, _opt("float *", precomputed),
-                         METRICS[metric], out.ptr)
+                         _opt("float *", terms), METRICS[metric], out.ptr)
     result = out.result()
     if rc != 0:
         raise RuntimeError(f"vt_ivf_scan failed with code {rc}")
     return result
+
+
+def list_terms(precomputed: np.ndarray, codes: np.ndarray, list_offsets: np.ndarray, lists: np.ndarray,
+               terms: np.ndarray) -> None:
+    """terms[r] = sum_j precomputed[l, j, code_j] for the rows r of each of `lists` (in place):
+    what an L2 by-residual PQ / RQ distance owes to the row's list, whatever the query."""
+    nlist, m, ksub = precomputed.shape
+    lists = np.ascontiguousarray(lists, dtype=np.int64)
+    list_offsets = np.ascontiguousarray(list_offsets, np.int64)
+    assert codes.ndim == 2 and codes.dtype == np.uint8 and len(list_offsets) == nlist + 1
+    assert terms.dtype == np.float32 and terms.shape == (codes.shape[0],)
+    if list_offsets[0] != 0 or list_offsets[-1] > codes.shape[0] or (np.diff(list_offsets) < 0).any():
+        raise ValueError("list_terms: list offsets do not fit the codes")
+    if lib.vt_list_terms(_ptr("float *", _f32(precomputed)), m, ksub, _codes_ptr(codes), codes.shape[1],
+                         _ptr("int64_t *", list_offsets), nlist, _ptr("int64_t *", lists), len(lists),
+                         _ptr("float *", terms)):
+        raise ValueError("list_terms: a list out of range or inconsistent list offsets")
 
 
 def ivf_fs_scan(queries: np.ndarray, blocks: np.ndarray, block_offsets: np.ndarray, list_offsets: np.ndarray,
@@ -335,7 +356,7 @@ class Scanner:
         self._keep = (_f32(params if params is not None else np.zeros(1, np.float32)), centroids, precomputed)
         self.ptr = lib.vt_scanner_new(kind, d, _opt("float *", centroids), 0 if centroids is None else len(centroids),
                                       int(by_residual), code_size, _ptr("float *", self._keep[0]), m, ksub,
-                                      _opt("float *", precomputed), METRICS[metric])
+                                      _opt("float *", precomputed), 0, METRICS[metric])
         if self.ptr == ffi.NULL:
             raise ValueError("vt_scanner_new refused its parameters")
         self.d = d

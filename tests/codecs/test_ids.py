@@ -15,6 +15,7 @@ from vtool import _native
 from vtool.codecs.ids import encode_ids, huffman_lengths, information_bounds, open_codec
 from vtool.commands.build import add, train
 from vtool.commands.compress import compress_ids
+from vtool.index import codestore
 from vtool.index.index import load_index
 
 UNIVERSES = [1, 2, 1000, 200_000, 2**31 - 1, 2**31 + 5, 2**40]
@@ -374,6 +375,32 @@ def test_ans_compressed_codes_search_identically_and_near_the_ideal_length(tmp_p
         np.testing.assert_array_equal(d1, d0)
     again = compress_ids(str(tmp_path / "c.vti"), str(tmp_path / "c2.vti"), method="roc", verify=True)
     assert again["code_bits_per_vector"] == pytest.approx(report["code_bits_per_vector"], rel=0.01)
+
+
+def test_pq_scans_by_row_terms_find_what_tables_composed_per_list_find(tmp_path, monkeypatch):
+    """Codes of 16 bytes and more are scanned by the query's table, each row adding its list's
+    term (summed once per index; per decoded list for ANS-coded codes); shorter codes compose
+    a table per (query, list). Same neighbours, distances within float rounding; ANS-coded
+    codes exactly as plain ones."""
+    index_with_ids(tmp_path, "IVF16,PQ16", d=32)
+    queries = clustered(60, 32, seed=7)
+    plain = load_index(str(tmp_path / "i.vti"))
+    assert plain.store.list_terms(plain._precomputed(), np.arange(16)) is not None
+    d_terms, i_terms = plain.search(queries, 10, 4)
+    monkeypatch.setattr(codestore, "TERMS_MAX_BYTES", 0)
+    tables = load_index(str(tmp_path / "i.vti"))
+    assert tables.store.list_terms(tables._precomputed(), np.arange(16)) is None
+    d_tab, i_tab = tables.search(queries, 10, 4)
+    monkeypatch.undo()
+    np.testing.assert_allclose(d_terms, d_tab, rtol=1e-5)
+    assert (i_terms == i_tab).mean() > 0.99  # only near-equal distances may swap
+    compress_ids(str(tmp_path / "i.vti"), str(tmp_path / "c.vti"), method="ef", codes="ans")
+    coded = load_index(str(tmp_path / "c.vti"))
+    for nprobe in (1, 4, 16):  # lists decoded (and their terms summed) a few at a time
+        d, i = coded.search(queries, 10, nprobe, threads=2)
+        want_d, want_i = plain.search(queries, 10, nprobe)
+        np.testing.assert_array_equal(i, want_i)
+        np.testing.assert_array_equal(d, want_d)
 
 
 def test_code_compression_refuses_other_encodings(tmp_path, cli):

@@ -243,6 +243,35 @@ def test_ivf_scan_of_every_encoding_matches_brute_force_on_decoded_vectors(level
         # a swap is only allowed between near-equal distances
         assert same.all() or np.allclose(np.sort(got_d[q, :len(want_d)]), want_d, rtol=1e-4, atol=1e-3)
         assert (got_p[q, len(want_p):] == -1).all()
+    if precomputed is not None:  # by the query's table and each row's list term: the same results
+        terms = np.empty(n, np.float32)
+        _native.list_terms(precomputed, codes, offsets, np.arange(len(sizes)), terms)
+        by_terms = _native.ivf_scan(kcode, queries, codes, offsets, probes, metric, 10, centroids=centroids,
+                                    by_residual=True, coarse_dist=coarse, params=params, m=m, ksub=ksub,
+                                    precomputed=precomputed, terms=terms)
+        np.testing.assert_allclose(by_terms[0], got_d, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(by_terms[1], got_p)
+
+
+def test_list_terms_and_scans_by_them_refuse_what_does_not_fit():
+    rng = np.random.default_rng(2)
+    codes = rng.integers(0, 16, size=(10, 4)).astype(np.uint8)
+    tables = rng.normal(size=(2, 4, 16)).astype(np.float32)
+    offsets, terms = np.array([0, 4, 10], np.int64), np.empty(10, np.float32)
+    _native.list_terms(tables, codes, offsets, np.array([1, 0]), terms)
+    np.testing.assert_allclose(terms, [tables[int(r >= 4), np.arange(4), codes[r]].sum() for r in range(10)], rtol=1e-6)
+    for lists, offs in (([2], offsets), ([-1], offsets), ([0], np.array([0, 6, 5], np.int64)),
+                        ([1], np.array([0, 4, 11], np.int64))):
+        with pytest.raises(ValueError):
+            _native.list_terms(tables, codes, offs, np.array(lists), terms)
+    with pytest.raises(ValueError):  # terms without the tables they come from, or of the wrong length
+        _native.ivf_scan(KIND_PQ, rng.normal(size=(1, 8)).astype(np.float32), codes, offsets, np.array([[0]]), "l2",
+                         3, params=rng.normal(size=(4, 16, 2)).astype(np.float32), m=4, ksub=16, terms=terms)
+    with pytest.raises(ValueError):
+        _native.ivf_scan(KIND_PQ, rng.normal(size=(1, 8)).astype(np.float32), codes, offsets, np.array([[0]]), "l2",
+                         3, centroids=rng.normal(size=(2, 8)).astype(np.float32), by_residual=True,
+                         params=rng.normal(size=(4, 16, 2)).astype(np.float32), m=4, ksub=16, precomputed=tables,
+                         terms=terms[:9])
 
 
 @pytest.mark.parametrize("metric,residual", [("l2", None), ("ip", None), ("l2", "precomputed"), ("l2", "direct"),
