@@ -164,15 +164,17 @@ def recall_at_k(ids: np.ndarray, gt: np.ndarray, k: int) -> float:
 def qps_at_recall(curve: list[tuple[float, float]], target: float) -> float | None:
     """QPS at a recall, interpolated (log-linear) on the curve's Pareto frontier (a point
     another one beats in both recall and QPS never counts: where recall stops rising with
-    nprobe, the slower point is not what a user would run); None if out of range."""
+    nprobe, the slower point is not what a user would run). Below the frontier's lowest
+    recall, its fastest point (it reaches the target, and nothing on the curve is faster);
+    None above its highest recall."""
     frontier, best = [], -1.0
     for r, q in sorted(curve, key=lambda p: (-p[0], -p[1])):  # highest recall first
         if q > best:
             frontier.append((r, q))
             best = q
     pts = frontier[::-1]
-    if len(pts) == 1:
-        return pts[0][1] if pts[0][0] == target else None
+    if target <= pts[0][0]:
+        return pts[0][1]
     for (r0, q0), (r1, q1) in zip(pts, pts[1:]):
         if r0 <= target <= r1:
             if r1 == r0:
