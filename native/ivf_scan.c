@@ -50,7 +50,8 @@ int vt_ivf_scan(int kind, const float *queries, int64_t nq, int64_t d, const flo
 
 int vt_list_terms(const float *precomputed, int64_t m, int64_t ksub, const uint8_t *codes, int64_t code_size,
                   const int64_t *list_offsets, int64_t nlist, const int64_t *lists, int64_t nlists, float *terms) {
-    if (m <= 0 || ksub <= 0 || ksub > 256 || code_size < m) return -1;
+    if (m <= 0 || ksub <= 0 || ksub > 256 || (ksub & (ksub - 1)) || code_size < m) return -1;
+    const unsigned km = (unsigned)ksub - 1; /* a corrupt code byte reads a wrong entry, not past the table */
     for (int64_t i = 0; i < nlists; i++) {
         int64_t l = lists[i], begin, end;
         if (l < 0 || l >= nlist) return -2;
@@ -60,7 +61,7 @@ int vt_list_terms(const float *precomputed, int64_t m, int64_t ksub, const uint8
         for (int64_t r = begin; r < end; r++) { /* summed in double, rounded once */
             const uint8_t *c = codes + r * code_size;
             double t = 0.;
-            for (int64_t j = 0; j < m; j++) t += table[j * ksub + c[j]];
+            for (int64_t j = 0; j < m; j++) t += table[j * ksub + (c[j] & km)];
             terms[r] = (float)t;
         }
     }

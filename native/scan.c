@@ -37,7 +37,8 @@ vt_scanner *vt_scanner_new(int kind, int64_t d, const float *centroids, int64_t 
                            int64_t code_size, const float *params, int64_t m, int64_t ksub,
                            const float *precomputed, int row_terms, int metric) {
     if (d <= 0 || code_size <= 0 || kind < VT_SCAN_FLAT || kind > VT_SCAN_BF16) return NULL;
-    if (is_lut_kind(kind) && (m <= 0 || ksub <= 0 || ksub > 256 || (kind == VT_SCAN_PQ && d % m))) return NULL;
+    if (is_lut_kind(kind) && (m <= 0 || ksub <= 0 || ksub > 256 || (ksub & (ksub - 1)) || (kind == VT_SCAN_PQ && d % m)))
+        return NULL; /* ksub a power of two: codes index tables through a mask (codes.c) */
     vt_scanner *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->kind = kind;

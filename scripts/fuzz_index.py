@@ -24,7 +24,8 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 SPECS = ["Flat", "IVF8,Flat", "IVF8,PQ4", "IVF8,PQ4x4fs,RFlat", "OPQ4,IVF8,SQ8", "IVF8,SQ4", "IVF4,RQ2",
-         "PQ4np", "IVF8,SQfp16", "HNSW4,Flat", "HNSW4,SQ8", "NSG6,Flat", "IVF8_HNSW4,PQ4"]
+         "PQ4np", "IVF8,SQfp16", "HNSW4,Flat", "HNSW4,SQ8", "NSG6,Flat", "IVF8_HNSW4,PQ4",
+         "IVF4,RQ12x4"]  # 16-byte codes: scanned by row terms
 COMPRESS = [None, ("ef", None), ("roc", None), ("packed", "ans"), ("wt", None)]
 RSS_CAP = 2 << 30  # bytes a worker may map before it counts as a blow-up
 D = 8

@@ -658,6 +658,8 @@ def bf16_distances(x: np.ndarray, codes: np.ndarray, metric: str = "l2"):
 def adc_distances(lut: np.ndarray, codes: np.ndarray, extra_norm: bool = False, bias: float = 0.0):
     lut, codes = _f32(lut), np.ascontiguousarray(codes, dtype=np.uint8)
     m, ksub = lut.shape
+    if not 0 < ksub <= 256 or ksub & (ksub - 1) or codes.shape[1] < m + 4 * bool(extra_norm):
+        raise ValueError("adc_distances: tables of a power of two up to 256 entries, codes of m bytes (+4 with a norm)")
     out = np.empty(len(codes), dtype=np.float32)
     lib.vt_adc_ny(_ptr("float *", lut), m, ksub, _ptr("uint8_t *", codes), len(codes), codes.shape[1], bias,
                   int(extra_norm), _ptr("float *", out))

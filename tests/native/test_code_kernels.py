@@ -253,6 +253,18 @@ def test_ivf_scan_of_every_encoding_matches_brute_force_on_decoded_vectors(level
         np.testing.assert_array_equal(by_terms[1], got_p)
 
 
+def test_a_sub_code_past_its_table_reads_a_wrong_entry_never_past_the_table():
+    """4-bit sub-codes in bytes: a corrupt byte is masked to the 16-entry table (a wrong
+    distance, no read beyond it); tables must be a power of two long."""
+    rng = np.random.default_rng(3)
+    lut = rng.normal(size=(3, 16)).astype(np.float32)
+    codes = np.array([[0xF3, 0x10, 0xFF], [3, 0, 15]], np.uint8)
+    got = _native.adc_distances(lut, codes)
+    assert got[0] == got[1] == np.float32(lut[0, 3] + lut[1, 0] + lut[2, 15])
+    with pytest.raises(ValueError):
+        _native.adc_distances(rng.normal(size=(3, 12)).astype(np.float32), codes)
+
+
 def test_list_terms_and_scans_by_them_refuse_what_does_not_fit():
     rng = np.random.default_rng(2)
     codes = rng.integers(0, 16, size=(10, 4)).astype(np.uint8)
