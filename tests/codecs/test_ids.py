@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import assert_refused, clustered
-from vtool import _native
+from vtool import _native, memory
 from vtool.codecs.ids import encode_ids, huffman_lengths, information_bounds, open_codec
 from vtool.commands.build import add, train
 from vtool.commands.compress import compress_ids
@@ -392,6 +392,11 @@ def test_pq_scans_by_row_terms_find_what_tables_composed_per_list_find(tmp_path,
     assert tables.store.list_terms(tables._precomputed(), np.arange(16)) is None
     d_tab, i_tab = tables.search(queries, 10, 4)
     monkeypatch.undo()
+    with memory.limited(64 << 20):  # under a budget, terms only where a quarter of what it leaves holds them
+        monkeypatch.setattr(memory, "free", lambda: 4 * 4 * 3000 - 1)
+        budgeted = load_index(str(tmp_path / "i.vti"))
+        assert budgeted.store.list_terms(budgeted._precomputed(), np.arange(16)) is None
+        monkeypatch.undo()
     np.testing.assert_allclose(d_terms, d_tab, rtol=1e-5)
     assert (i_terms == i_tab).mean() > 0.99  # only near-equal distances may swap
     compress_ids(str(tmp_path / "i.vti"), str(tmp_path / "c.vti"), method="ef", codes="ans")

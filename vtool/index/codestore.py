@@ -17,7 +17,7 @@ import threading
 
 import numpy as np
 
-from vtool import _native
+from vtool import _native, memory
 from vtool.codecs.codes import CompressedCodes
 from vtool.io.atomic import open_memmap
 from vtool.quant.encoding import Encoding
@@ -85,8 +85,9 @@ class PlainRows:
         table a (query, list) took 40 % of an IVF256,PQ48 search at d = 384 (1.5-2.4x faster
         with the terms). None without tables, for codes under TERMS_MIN_CODE_BYTES (the terms
         would grow them by a quarter or more, for little: GloVe IVF256,PQ10 1-4 %), or past
-        TERMS_MAX_BYTES."""
-        if precomputed is None or self.codes.shape[1] < TERMS_MIN_CODE_BYTES or 4 * len(self.codes) > TERMS_MAX_BYTES:
+        TERMS_MAX_BYTES (a quarter of what a --memory-budget leaves)."""
+        cap = TERMS_MAX_BYTES if memory.budget() is None else min(TERMS_MAX_BYTES, memory.free() // 4)
+        if precomputed is None or self.codes.shape[1] < TERMS_MIN_CODE_BYTES or 4 * len(self.codes) > cap:
             return None
         with self._terms_lock:
             if self._terms is None or self._terms[0] is not precomputed:
