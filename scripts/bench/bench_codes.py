@@ -95,20 +95,22 @@ def bench_spec(spec, path, base, queries, gt, tmp, repeats, nlist, nprobes=NPROB
         with threadpool_limits(threads):
             for nprobe in nprobes:
                 ivf.nprobe = nprobe
-                (tv, (_, iv), rounds_v), (tf, (_, i_f), rounds_f) = common.interleaved_times(
+                (tv, (_, iv), rounds_v, cold_v), (tf, (_, i_f), rounds_f, cold_f) = common.interleaved_times(
                     [lambda: index.search(queries, 10, nprobe, threads), lambda: fidx.search(queries, 10)], repeats)
                 rv, rf = common.recall_at_k(iv, gt, 10), common.recall_at_k(i_f, gt, 10)
                 curve_v.append((rv, len(queries) / tv))
                 curve_f.append((rf, len(queries) / tf))
                 rows.append([nprobe, rv, len(queries) / tv, rf, len(queries) / tf,
-                             common.paired_ratio(rounds_f, rounds_v)])
+                             common.paired_ratio(rounds_f, rounds_v), common.paired_ratio(cold_f, cold_v)])
         for row, (rf, qf) in zip(rows, curve_f):
             at = common.qps_at_recall(curve_v, rf)
             row.append(at / qf if at else "n/a")
             out["search"].append(dict(zip(["nprobe", "vtool_recall", "vtool_qps", "faiss_recall", "faiss_qps",
-                                            "qps_ratio_same_nprobe", "qps_ratio_equal_recall"], row), threads=threads))
+                                            "qps_ratio_same_nprobe", "qps_ratio_cold_same_nprobe",
+                                            "qps_ratio_equal_recall"], row), threads=threads))
         common.print_table(f"{spec}: search, {len(queries)} queries, k=10, {threads} thread(s)",
-                           ["nprobe", "vtool R@10", "vtool QPS", "faiss R@10", "faiss QPS", "ratio", "ratio@eq.recall"],
+                           ["nprobe", "vtool R@10", "vtool QPS", "faiss R@10", "faiss QPS", "ratio", "cold ratio",
+                            "ratio@eq.recall"],
                            rows)
     common.print_table(f"{spec}: train / encode", ["", "vtool", "faiss", "faiss/vtool"],
                        [["train s", out["train_s"]["vtool"], out["train_s"]["faiss"],

@@ -116,7 +116,7 @@ def bench_add_and_search(args, parts: set, base_path, xb, xq, gt, sample, out: d
             with threadpool_limits(threads):
                 for nprobe in NPROBES:
                     fidx.nprobe = nprobe
-                    (tv, (dv, iv), rounds_v), (tf, (df, i_f), rounds_f) = common.interleaved_times(
+                    (tv, (dv, iv), rounds_v, _), (tf, (df, i_f), rounds_f, _) = common.interleaved_times(
                         [lambda: index.search(xq, 10, nprobe, threads), lambda: fidx.search(xq, 10)], args.repeats)
                     rv, rf = common.recall_at_k(iv, gt, 10), common.recall_at_k(i_f, gt, 10)
                     qv, qf = len(xq) / tv, len(xq) / tf
@@ -143,7 +143,7 @@ def bench_knn(args, xb, xq, gt, out: dict) -> None:
         faiss.omp_set_num_threads(threads)
         with threadpool_limits(threads):
             rate = common.sgemm_gflops(d)
-            (t_v, (dv, iv), rounds_v), (t_f, (df, i_f), rounds_f) = common.interleaved_times(
+            (t_v, (dv, iv), rounds_v, _), (t_f, (df, i_f), rounds_f, _) = common.interleaved_times(
                 [lambda: knn(q, xb, 100, threads=threads), lambda: faiss.knn(q, xb, 100)], args.repeats)
         agree = float(np.mean(iv[:, :10] == i_f[:, :10]))
         row = {"threads": threads, "queries": len(q), "k": 100, "vtool_qps": len(q) / t_v,

@@ -97,37 +97,48 @@ def median_time(fn, repeats: int = 5) -> tuple[float, object]:
 
 
 SETTLE_S = 0.25  # OpenBLAS's idle workers spin ~0.1 s (2^28 cycles) after a call, libgomp's ~1 ms
+WARMUP_S = 0.2   # calls of one side before its timed call: a steady state (see interleaved_times)
 
 
 SHORT_CALL_SECONDS = 0.2  # timed seconds a side after which a cell stops adding rounds
 MAX_ROUNDS_FACTOR = 3     # rounds a cell of short calls may take: this many times `repeats`
 
 
-def interleaved_times(fns, repeats: int = 5) -> list[tuple[float, object, list[float]]]:
-    """Median wall time, last result and every round's time of each fn, the fns taking turns
-    in every round (so a drift of the shared machine reaches every side alike: compare sides
-    by the median of their per-round ratios, paired_ratio). Each timed call follows a pause
-    and one untimed call of the same fn: it runs in its own library's steady state (pools up,
-    caches warm), not in the other's leftovers. Measured here: a vtool search right after a
-    faiss search took 1.07-1.19x its time after a pause, as faiss's BLAS threads still spun
-    on the second core; the first run of a configuration up to 1.3x the next (page faults).
+def interleaved_times(fns, repeats: int = 5) -> list[tuple[float, object, list[float], list[float]]]:
+    """Median wall time, last result, every round's time and every round's cold time of each
+    fn, the fns taking turns in every round (so a drift of the shared machine reaches every
+    side alike: compare sides by the median of their per-round ratios, paired_ratio).
+
+    Each round, each side: a pause (the other side's threads stop spinning), one call timed
+    cold (what a one-off batch sees), calls of the same fn for WARMUP_S, then the timed call:
+    sustained throughput, each library in its own steady state, not in the other's leftovers.
+    Measured here (GloVe fast-scan, two threads, 7-12 ms searches): a vtool search right after
+    a faiss search took 1.07-1.19x its time, as faiss's BLAS threads still spun on the second
+    core; after a pause vtool needed ~0.1 s of calls to reach its steady time (12.1 -> 8.1 ms)
+    while faiss, whose OpenMP threads spin between calls, needed one (13.2 -> 11 ms); one
+    untimed call therefore measured faiss warm and vtool cold.
 
     Short calls get more rounds (up to MAX_ROUNDS_FACTOR x repeats, until every side has
     SHORT_CALL_SECONDS seconds timed): a 7 ms two-thread search moves by 30 % from one call to
     the next on this VM, and five rounds gave a cell 0.73 that 41 rounds put at 1.07."""
     times = [[] for _ in fns]
+    cold = [[] for _ in fns]
     results = [None] * len(fns)
     rounds = 0
     while rounds < repeats or (rounds < MAX_ROUNDS_FACTOR * repeats and
                                min(sum(t) for t in times) < SHORT_CALL_SECONDS):
         for i, fn in enumerate(fns):
             time.sleep(SETTLE_S)
+            t0 = time.perf_counter()
             fn()
+            cold[i].append(time.perf_counter() - t0)
+            while time.perf_counter() - t0 < WARMUP_S:
+                fn()
             t0 = time.perf_counter()
             results[i] = fn()
             times[i].append(time.perf_counter() - t0)
         rounds += 1
-    return [(statistics.median(t), r, t) for t, r in zip(times, results)]
+    return [(statistics.median(t), r, t, c) for t, r, c in zip(times, results, cold)]
 
 
 def paired_ratio(slow: list[float], fast: list[float]) -> float:
