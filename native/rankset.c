@@ -3,164 +3,275 @@
  * decreases and counts the values missing below e_t, so the g-th missing value is
  * g + #{t : e_t - t <= g}.
  *
- * Values sit in blocks of at most RS_CAP, split in halves when full. A step walks the blocks'
- * last values to the block holding the answer, counts in it with SIMD compares (every value
- * of the block, a popcount of lane masks: no branch on the data), then moves the values above
- * the new one up a lane. Against the scalar level's binary search of 64-bit blocks (roc.c,
- * also the reference the tests hold these kernels to), 1M ids in lists of 244 decode in a
- * third less time at AVX-512 (57 -> 39 ns an id), a tenth less at AVX2.
+ * Values sit in blocks of `cap` (16 … 128, by the set's size: a block is a few vectors, and
+ * the blocks' keys a few vectors too), split in halves when full. Each block keeps the key
+ * e_t - t of its last value and the count of values before it, in vectors: a step counts the
+ * keys <= g to find its block, counts in the block with SIMD compares (every lane, masked to
+ * its size), rewrites the block with the new value in place (each lane takes itself, the
+ * value or its lower neighbour) and moves the later blocks' keys and counts by one. No branch
+ * depends on the data: the loops' trip counts change only when a block splits. Blocks come
+ * from one pool made with the set; a reset empties the set for the next list.
+ *
+ * Small sets (up to RS_FLAT_MAX values, values below 2^31) keep no order at all: each value's
+ * key e - t, unsorted, in one array, and a step is one pass over it: count the keys <= g (the
+ * rank), take one from the others (the values the new one goes below), append g. Its chain of
+ * dependent operations is a compare and a popcount, where the blocks' is a search, two
+ * dependent loads and a count; the values are put in order once, at the end (t = e - key).
+ * The scalar
+ * level's binary search of 64-bit blocks (roc.c) is the reference these kernels are tested
+ * against.
  */
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
 
-#define RS_CAP 64 /* values a block: 4 AVX-512 or 8 AVX2 vectors (larger blocks counted slower) */
-#define RS_PAD 16 /* lanes readable before a block (the shift reads one vector below) and after */
+#define RS_MIN_CAP 16  /* values a block, at least: one AVX-512 vector */
+#define RS_MAX_CAP 128 /* at most: the number of blocks grows past this, not the blocks */
+#define RS_PAD 16      /* lanes readable before a block (the shift reads one vector below) and after */
+#define RS_LANES 16    /* the per-block arrays are whole AVX-512 vectors long */
+#define RS_FLAT_MAX 512 /* sets kept as unsorted keys, at most */
+#define RS_NONE 0xFFFFFFFFu /* a flat set's keys past its values: above every g below 2^31, 512 steps on */
+
+static int split(vt_rankset *s, int64_t k);
 
 #if VT_X86
-/* Block kernels: given a block's n sorted values e (its first one the base-th of the set),
- * count lo = #{t < n : e[t] - (base + t) <= g}, store v = g + base + lo at position lo with
- * the values from lo on moved up a lane, and return lo. The move goes from the block's end
- * down, each vector from itself and the one below it (aligned loads of values not yet
- * rewritten, so every load meets the store that wrote it whole). */
-VT_TARGET_AVX2 static int64_t insert_avx2(uint32_t *e, int64_t n, uint32_t base, uint32_t g) {
-    const __m256i vg = _mm256_set1_epi32((int)g), lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    __m256i t = _mm256_add_epi32(lane, _mm256_set1_epi32((int)base));
-    int64_t lo = 0;
-    for (int64_t i = 0; i < n; i += 8) {
-        __m256i key = _mm256_sub_epi32(_mm256_load_si256((const __m256i *)(e + i)), t);
-        __m256i le = _mm256_cmpeq_epi32(_mm256_min_epu32(key, vg), key); /* key <= g, unsigned */
-        unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(le));
-        if (n - i < 8) mask &= (1u << (n - i)) - 1;
-        lo += __builtin_popcount(mask);
-        t = _mm256_add_epi32(t, _mm256_set1_epi32(8));
+/* Per level: locate g's block (the keys <= g among every block but the last, which takes the
+ * rest), insert into it, return the rank; the value in *value. */
+VT_TARGET_AVX512 static int64_t insert_gap_avx512(vt_rankset *s, uint32_t g, uint32_t *value) {
+    const __m512i vg = _mm512_set1_epi32((int)g),
+                  lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                  sixteen = _mm512_set1_epi32(16);
+    int64_t nb = s->nblocks - 1, k = 0, cap = s->cap;
+    for (int64_t i = 0; i < nb; i += 16) {
+        __mmask16 valid = (__mmask16)(nb - i < 16 ? (1u << (nb - i)) - 1 : 0xFFFFu);
+        k += __builtin_popcount(_mm512_mask_cmple_epu32_mask(valid, _mm512_load_si512(s->key + i), vg));
     }
-    int64_t first = lo & ~(int64_t)7; /* the vector where v goes; those above it move up a lane */
-    __m256i cur = _mm256_load_si256((const __m256i *)(e + (n & ~(int64_t)7))), up;
-    for (int64_t i = n & ~(int64_t)7;; i -= 8) {
-        __m256i below = _mm256_load_si256((const __m256i *)(e + i - 8));
-        up = _mm256_alignr_epi8(cur, _mm256_permute2x128_si256(below, cur, 0x21), 12); /* cur up a lane */
-        if (i == first) break;
-        _mm256_store_si256((__m256i *)(e + i), up);
-        cur = below;
+    uint32_t *e = s->blocks[k], c = s->cum[k];
+    int64_t n = s->sizes[k], lo = 0; /* n < cap */
+    __m512i t = _mm512_add_epi32(lane, _mm512_set1_epi32((int)c));
+    for (int64_t i = 0; i < cap; i += 16) { /* independent counts, masked to the block's size */
+        __mmask16 valid = (__mmask16)(n - i >= 16 ? 0xFFFFu : n - i > 0 ? (1u << (n - i)) - 1 : 0u);
+        lo += __builtin_popcount(_mm512_mask_cmple_epu32_mask(valid, _mm512_sub_epi32(_mm512_load_si512(e + i), t), vg));
+        t = _mm512_add_epi32(t, sixteen);
     }
-    __m256i at = _mm256_add_epi32(lane, _mm256_set1_epi32((int)first)), vlo = _mm256_set1_epi32((int)lo);
-    __m256i out = _mm256_blendv_epi8(cur, up, _mm256_cmpgt_epi32(at, vlo));
-    out = _mm256_blendv_epi8(out, _mm256_set1_epi32((int)(g + base + (uint32_t)lo)), _mm256_cmpeq_epi32(at, vlo));
-    _mm256_store_si256((__m256i *)(e + first), out);
-    return lo;
+    uint32_t v = g + c + (uint32_t)lo, old_last = e[n - 1]; /* e[-1] (padding) when empty */
+    const __m512i vlo = _mm512_set1_epi32((int)lo), vv = _mm512_set1_epi32((int)v);
+    __m512i low = _mm512_load_si512(e - 16), at = lane;
+    for (int64_t i = 0; i < cap; i += 16) { /* low to high: each vector is read before it is written */
+        __m512i cur = _mm512_load_si512(e + i);
+        __m512i out = _mm512_mask_blend_epi32(_mm512_cmpgt_epi32_mask(at, vlo), cur, _mm512_alignr_epi32(cur, low, 15));
+        _mm512_store_si512(e + i, _mm512_mask_blend_epi32(_mm512_cmpeq_epi32_mask(at, vlo), out, vv));
+        low = cur;
+        at = _mm512_add_epi32(at, sixteen);
+    }
+    s->sizes[k] = n + 1;
+    /* block k's new key and the later blocks' counts and keys, written as whole vectors (a
+       scalar store under the next vector load of the keys stalled it: a quarter of the time) */
+    const __m512i vk = _mm512_set1_epi32((int)k), one = _mm512_set1_epi32(1),
+                  key_k = _mm512_set1_epi32((int)((lo == n ? v : old_last) - (c + (uint32_t)n)));
+    at = lane;
+    for (int64_t i = 0; i <= nb; i += 16) {
+        __m512i cum = _mm512_load_si512(s->cum + i), key = _mm512_load_si512(s->key + i);
+        __mmask16 after = _mm512_cmpgt_epi32_mask(at, vk);
+        _mm512_store_si512(s->cum + i, _mm512_mask_add_epi32(cum, after, cum, one));
+        key = _mm512_mask_sub_epi32(key, after, key, one);
+        _mm512_store_si512(s->key + i, _mm512_mask_blend_epi32(_mm512_cmpeq_epi32_mask(at, vk), key, key_k));
+        at = _mm512_add_epi32(at, sixteen);
+    }
+    *value = v;
+    if (n + 1 == cap && split(s, k)) return -1;
+    return c + lo;
 }
 
-VT_TARGET_AVX512 static int64_t insert_avx512(uint32_t *e, int64_t n, uint32_t base, uint32_t g) {
-    const __m512i vg = _mm512_set1_epi32((int)g),
-                  lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    __m512i t = _mm512_add_epi32(lane, _mm512_set1_epi32((int)base));
-    int64_t lo = 0;
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 valid = n - i < 16 ? (__mmask16)((1u << (n - i)) - 1) : (__mmask16)0xFFFF;
-        __m512i key = _mm512_sub_epi32(_mm512_load_si512(e + i), t);
-        lo += __builtin_popcount(_mm512_mask_cmple_epu32_mask(valid, key, vg));
-        t = _mm512_add_epi32(t, _mm512_set1_epi32(16));
+VT_TARGET_AVX512 static int64_t insert_flat_avx512(vt_rankset *s, uint32_t g, uint32_t *value) {
+    const __m512i vg = _mm512_set1_epi32((int)g), one = _mm512_set1_epi32(1), sixteen = _mm512_set1_epi32(16),
+                  vsize = _mm512_set1_epi32((int)s->size);
+    __m512i at = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    int64_t size = s->size, rank = 0;
+    uint32_t *keys = s->key;
+    if (size >= RS_FLAT_MAX) return -1;
+    for (int64_t i = 0; i <= size; i += 16) {
+        __m512i k = _mm512_load_si512(keys + i);
+        __mmask16 le = _mm512_cmple_epu32_mask(k, vg);
+        rank += __builtin_popcount(le);
+        k = _mm512_mask_sub_epi32(k, (__mmask16)~le, k, one);
+        _mm512_store_si512(keys + i, _mm512_mask_blend_epi32(_mm512_cmpeq_epi32_mask(at, vsize), k, vg));
+        at = _mm512_add_epi32(at, sixteen);
     }
-    int64_t first = lo & ~(int64_t)15; /* the vector where v goes; those above it move up a lane */
-    __m512i cur = _mm512_load_si512(e + (n & ~(int64_t)15)), up;
-    for (int64_t i = n & ~(int64_t)15;; i -= 16) {
-        __m512i below = _mm512_load_si512(e + i - 16);
-        up = _mm512_alignr_epi32(cur, below, 15); /* cur up a lane, the lane below from below */
-        if (i == first) break;
-        _mm512_store_si512(e + i, up);
-        cur = below;
+    *value = g + (uint32_t)rank;
+    s->values[size] = *value;
+    s->size = size + 1;
+    return rank;
+}
+
+VT_TARGET_AVX2 static inline unsigned le_mask_epu32(__m256i a, __m256i b) { /* lanes with a <= b, unsigned */
+    return (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_min_epu32(a, b), a)));
+}
+
+VT_TARGET_AVX2 static int64_t insert_gap_avx2(vt_rankset *s, uint32_t g, uint32_t *value) {
+    const __m256i vg = _mm256_set1_epi32((int)g), lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                  eight = _mm256_set1_epi32(8);
+    int64_t nb = s->nblocks - 1, k = 0, cap = s->cap;
+    for (int64_t i = 0; i < nb; i += 8) {
+        unsigned valid = nb - i < 8 ? (1u << (nb - i)) - 1 : 0xFFu;
+        k += __builtin_popcount(le_mask_epu32(_mm256_load_si256((const __m256i *)(s->key + i)), vg) & valid);
     }
-    __m512i at = _mm512_add_epi32(lane, _mm512_set1_epi32((int)first)), vlo = _mm512_set1_epi32((int)lo);
-    __m512i out = _mm512_mask_blend_epi32(_mm512_cmpgt_epi32_mask(at, vlo), cur, up);
-    _mm512_store_si512(e + first, _mm512_mask_blend_epi32(_mm512_cmpeq_epi32_mask(at, vlo), out,
-                                                         _mm512_set1_epi32((int)(g + base + (uint32_t)lo))));
-    return lo;
+    uint32_t *e = s->blocks[k], c = s->cum[k];
+    int64_t n = s->sizes[k], lo = 0; /* n < cap */
+    __m256i t = _mm256_add_epi32(lane, _mm256_set1_epi32((int)c));
+    for (int64_t i = 0; i < cap; i += 8) {
+        unsigned valid = n - i >= 8 ? 0xFFu : n - i > 0 ? (1u << (n - i)) - 1 : 0u;
+        lo += __builtin_popcount(le_mask_epu32(_mm256_sub_epi32(_mm256_load_si256((const __m256i *)(e + i)), t), vg) & valid);
+        t = _mm256_add_epi32(t, eight);
+    }
+    uint32_t v = g + c + (uint32_t)lo, old_last = e[n - 1]; /* e[-1] (padding) when empty */
+    const __m256i vlo = _mm256_set1_epi32((int)lo), vv = _mm256_set1_epi32((int)v);
+    __m256i low = _mm256_load_si256((const __m256i *)(e - 8)), at = lane;
+    for (int64_t i = 0; i < cap; i += 8) { /* low to high: each vector is read before it is written */
+        __m256i cur = _mm256_load_si256((const __m256i *)(e + i));
+        __m256i up = _mm256_alignr_epi8(cur, _mm256_permute2x128_si256(low, cur, 0x21), 12); /* cur up a lane */
+        __m256i out = _mm256_blendv_epi8(cur, up, _mm256_cmpgt_epi32(at, vlo));
+        _mm256_store_si256((__m256i *)(e + i), _mm256_blendv_epi8(out, vv, _mm256_cmpeq_epi32(at, vlo)));
+        low = cur;
+        at = _mm256_add_epi32(at, eight);
+    }
+    s->sizes[k] = n + 1;
+    /* block k's new key and the later blocks' counts and keys, as whole vectors (see avx512) */
+    const __m256i vk = _mm256_set1_epi32((int)k),
+                  key_k = _mm256_set1_epi32((int)((lo == n ? v : old_last) - (c + (uint32_t)n)));
+    at = lane;
+    for (int64_t i = 0; i <= nb; i += 8) {
+        __m256i after = _mm256_cmpgt_epi32(at, vk); /* -1 lanes */
+        __m256i *cp = (__m256i *)(s->cum + i), *kp = (__m256i *)(s->key + i);
+        _mm256_store_si256(cp, _mm256_sub_epi32(_mm256_load_si256(cp), after));
+        _mm256_store_si256(kp, _mm256_blendv_epi8(_mm256_add_epi32(_mm256_load_si256(kp), after), key_k,
+                                                  _mm256_cmpeq_epi32(at, vk)));
+        at = _mm256_add_epi32(at, eight);
+    }
+    *value = v;
+    if (n + 1 == cap && split(s, k)) return -1;
+    return c + lo;
+}
+
+VT_TARGET_AVX2 static int64_t insert_flat_avx2(vt_rankset *s, uint32_t g, uint32_t *value) {
+    const __m256i vg = _mm256_set1_epi32((int)g), eight = _mm256_set1_epi32(8), vsize = _mm256_set1_epi32((int)s->size);
+    __m256i at = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    int64_t size = s->size, rank = 0;
+    uint32_t *keys = s->key;
+    if (size >= RS_FLAT_MAX) return -1;
+    for (int64_t i = 0; i <= size; i += 8) {
+        __m256i k = _mm256_load_si256((const __m256i *)(keys + i));
+        __m256i le = _mm256_cmpeq_epi32(_mm256_min_epu32(k, vg), k); /* -1 where k <= g */
+        rank += __builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(le)));
+        k = _mm256_add_epi32(k, _mm256_andnot_si256(le, _mm256_set1_epi32(-1))); /* one less where k > g */
+        _mm256_store_si256((__m256i *)(keys + i), _mm256_blendv_epi8(k, vg, _mm256_cmpeq_epi32(at, vsize)));
+        at = _mm256_add_epi32(at, eight);
+    }
+    *value = g + (uint32_t)rank;
+    s->values[size] = *value;
+    s->size = size + 1;
+    return rank;
 }
 #endif
 
-/* A block: 64-byte aligned, with a vector of padding on each side (the SIMD kernels read whole
- * vectors: one lane before the first value, up to a vector past the last). */
-static uint32_t *block_alloc(void) {
-    uint32_t *base = aligned_alloc(64, sizeof(uint32_t) * (RS_CAP + 2 * RS_PAD));
-    if (base) memset(base, 0, sizeof(uint32_t) * (RS_CAP + 2 * RS_PAD));
-    return base ? base + RS_PAD : NULL;
-}
-
-static void block_free(uint32_t *blk) {
-    if (blk) free(blk - RS_PAD);
-}
-
-/* A set for up to n values, counted by the kernels of the SIMD level in use (AVX2 or
- * AVX-512; -1 at the scalar level, which the decoder serves from its own blocks). */
-int vt_rankset_init(vt_rankset *s, int64_t n) {
+/* A set for up to n values below `universe`, counted by the kernels of the SIMD level in use
+ * (AVX2 or AVX-512; -1 at the scalar level, which the decoder serves from its own blocks).
+ * Flat: RS_FLAT_MAX keys and values and a vector of RS_NONE keys past them. Blocks: of cap
+ * values, each with a vector of padding on either side (the kernels read one lane below the
+ * first value), all from one pool; the per-block arrays whole vectors long. */
+int vt_rankset_init(vt_rankset *s, int64_t n, uint64_t universe) {
     memset(s, 0, sizeof *s);
 #if VT_X86
     if (vt_simd_level() == VT_SCALAR) return -1;
-    s->insert = vt_simd_level() == VT_AVX512 ? insert_avx512 : insert_avx2;
+    int avx512 = vt_simd_level() == VT_AVX512;
+    s->flat = n <= RS_FLAT_MAX && universe <= (1ull << 31);
+    s->insert_gap = s->flat ? (avx512 ? insert_flat_avx512 : insert_flat_avx2)
+                            : (avx512 ? insert_gap_avx512 : insert_gap_avx2);
 #else
     return -1;
 #endif
-    s->maxblocks = n / (RS_CAP / 2) + 2;
-    s->blocks = calloc((size_t)s->maxblocks, sizeof(uint32_t *));
-    s->sizes = calloc((size_t)s->maxblocks, sizeof(int64_t));
-    s->last = calloc((size_t)s->maxblocks, sizeof(uint32_t));
-    return s->blocks && s->sizes && s->last ? 0 : -1;
+    if (s->flat) {
+        s->key = aligned_alloc(64, sizeof(uint32_t) * (RS_FLAT_MAX + RS_LANES));
+        s->values = malloc(sizeof(uint32_t) * RS_FLAT_MAX);
+        if (!s->key || !s->values) return -1;
+        memset(s->key, 0xFF, sizeof(uint32_t) * (RS_FLAT_MAX + RS_LANES)); /* RS_NONE */
+        return 0;
+    }
+    s->cap = RS_MIN_CAP;
+    while (s->cap < RS_MAX_CAP && s->cap * s->cap < 4 * n) s->cap *= 2; /* about 2 sqrt(n) */
+    s->maxblocks = n / (s->cap / 2) + 2;
+    size_t lanes = (size_t)((s->maxblocks + RS_LANES - 1) / RS_LANES * RS_LANES);
+    s->blocks = malloc(sizeof(uint32_t *) * (size_t)s->maxblocks);
+    s->sizes = malloc(sizeof(int64_t) * (size_t)s->maxblocks);
+    s->key = aligned_alloc(64, sizeof(uint32_t) * lanes);
+    s->cum = aligned_alloc(64, sizeof(uint32_t) * lanes);
+    s->pool = aligned_alloc(64, sizeof(uint32_t) * (size_t)(s->cap + 2 * RS_PAD) * (size_t)s->maxblocks);
+    if (!s->blocks || !s->sizes || !s->key || !s->cum || !s->pool) return -1;
+    memset(s->key, 0, sizeof(uint32_t) * lanes);
+    memset(s->cum, 0, sizeof(uint32_t) * lanes);
+    memset(s->pool, 0, sizeof(uint32_t) * (size_t)(s->cap + 2 * RS_PAD) * (size_t)s->maxblocks);
+    vt_rankset_reset(s);
+    return 0;
+}
+
+/* Empty the set (for up to as many values as it was made for). */
+void vt_rankset_reset(vt_rankset *s) {
+    if (s->flat) { /* the keys the last list's steps read (and took one from), and a vector more */
+        memset(s->key, 0xFF, sizeof(uint32_t) * (size_t)((s->size + 1 + RS_LANES) / RS_LANES * RS_LANES));
+        s->size = 0;
+        return;
+    }
+    s->size = 0;
+    s->nblocks = 1;
+    s->used = 1;
+    s->blocks[0] = s->pool + RS_PAD;
+    s->sizes[0] = 0;
+    s->cum[0] = 0;
 }
 
 void vt_rankset_free(vt_rankset *s) {
-    if (s->blocks)
-        for (int64_t i = 0; i < s->maxblocks; i++) block_free(s->blocks[i]);
+    free(s->values);
     free(s->blocks);
     free(s->sizes);
-    free(s->last);
+    free(s->key);
+    free(s->cum);
+    free(s->pool);
     memset(s, 0, sizeof *s);
 }
 
-/* Split full block k in halves; -1 when out of memory. */
+/* Split full block k in halves (its key and count, and the later blocks', are up to date);
+ * -1 when out of blocks. */
 static int split(vt_rankset *s, int64_t k) {
+    if (s->nblocks >= s->maxblocks) return -1;
     int64_t sz = s->sizes[k], half = sz / 2, move = s->nblocks - k - 1;
-    uint32_t *upper = s->nblocks < s->maxblocks ? block_alloc() : NULL;
-    if (!upper) return -1;
+    uint32_t *upper = s->pool + (size_t)(s->cap + 2 * RS_PAD) * (size_t)s->used++ + RS_PAD, *lower = s->blocks[k];
     memmove(s->blocks + k + 2, s->blocks + k + 1, sizeof(uint32_t *) * (size_t)move);
     memmove(s->sizes + k + 2, s->sizes + k + 1, sizeof(int64_t) * (size_t)move);
-    memmove(s->last + k + 2, s->last + k + 1, sizeof(uint32_t) * (size_t)move);
-    memcpy(upper, s->blocks[k] + half, sizeof(uint32_t) * (size_t)(sz - half));
+    memmove(s->key + k + 2, s->key + k + 1, sizeof(uint32_t) * (size_t)move);
+    memmove(s->cum + k + 2, s->cum + k + 1, sizeof(uint32_t) * (size_t)move);
+    memcpy(upper, lower + half, sizeof(uint32_t) * (size_t)(sz - half));
     s->blocks[k + 1] = upper;
     s->sizes[k + 1] = sz - half;
-    s->last[k + 1] = upper[sz - half - 1];
     s->sizes[k] = half;
-    s->last[k] = s->blocks[k][half - 1];
+    s->cum[k + 1] = s->cum[k] + (uint32_t)half;
+    s->key[k] = lower[half - 1] - (s->cum[k] + (uint32_t)half - 1);
+    s->key[k + 1] = upper[sz - half - 1] - (s->cum[k + 1] + (uint32_t)(sz - half) - 1);
     s->nblocks++;
     return 0;
 }
 
-/* Insert the g-th value not in the set (it must be below 2^32) and return its rank; the
- * value in *value. -1: out of memory, or more values than the set was made for. */
-int64_t vt_rankset_insert_gap(vt_rankset *s, uint32_t g, uint32_t *value) {
-    if (s->nblocks == 0) {
-        if (!(s->blocks[0] = block_alloc())) return -1;
-        s->nblocks = 1;
-    }
-    int64_t k = 0;
-    uint32_t c = 0;
-    for (; k < s->nblocks - 1; k++) { /* whole blocks below the value; the last block takes the rest */
-        uint32_t sz = (uint32_t)s->sizes[k];
-        if (s->last[k] - (c + sz - 1) > g) break;
-        c += sz;
-    }
-    uint32_t *blk = s->blocks[k];
-    int64_t sz = s->sizes[k], lo = s->insert(blk, sz, c, g);
-    *value = blk[lo];
-    s->sizes[k] = ++sz;
-    s->last[k] = blk[sz - 1];
-    if (sz == RS_CAP && split(s, k)) return -1;
-    return c + lo;
-}
-
-/* The set's values in ascending order; returns how many. */
+/* The set's values in ascending order; returns how many (-1: a flat set's keys and values
+ * disagree, which exact arithmetic never gives). */
 int64_t vt_rankset_read(const vt_rankset *s, uint64_t *out) {
     int64_t p = 0;
+    if (s->flat) { /* each value's rank is its value less its key */
+        for (int64_t j = 0; j < s->size; j++) {
+            uint32_t t = s->values[j] - s->key[j];
+            if (t >= (uint64_t)s->size) return -1;
+            out[t] = s->values[j];
+        }
+        return s->size;
+    }
     for (int64_t k = 0; k < s->nblocks; k++)
         for (int64_t t = 0; t < s->sizes[k]; t++) out[p++] = s->blocks[k][t];
     return p;

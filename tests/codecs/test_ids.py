@@ -130,13 +130,16 @@ def simd_level(request):
     _native.set_simd_level(before)
 
 
-@pytest.mark.parametrize("universe", [70, 1000, 10**6, 2**32 - 1, 2**32])
-@pytest.mark.parametrize("n", [1, 31, 32, 33, 63, 64, 65, 127, 128, 129, 1000, 6000])
+@pytest.mark.parametrize("universe", [70, 1000, 10**6, 2**31, 2**31 + 1, 2**32 - 1, 2**32])
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 256, 257, 1000, 1024, 1025, 6000,
+                               70000])
 def test_roc_decodes_the_same_sets_at_every_level(universe, n, simd_level):
-    """The SIMD set (32-bit blocks of 64, counted by vector compares, values moved a lane) against
-    the input, at sizes around its block and vector lengths: random sets, every id from the
-    universe's top down (the largest values a 32-bit block holds) and runs of consecutive ids
-    (gap keys all equal, which the counts must take whole)."""
+    """The SIMD set (32-bit blocks of 16 to 128 values by the set's size, counted by vector
+    compares, values moved a lane) against the input, at sizes around its block and vector
+    lengths and where the block size changes (64, 256, 1,024 ids), and past the tabulated steps
+    (65,536) and the universes they serve (2^31): random sets, every id from the universe's
+    top down (the largest values a 32-bit block holds) and runs of consecutive ids (gap keys
+    all equal, which the counts must take whole)."""
     rng = np.random.default_rng(n + universe % 997)
     n = min(n, universe)
     top = np.arange(universe - n, universe, dtype=np.uint64)
@@ -432,6 +435,9 @@ def test_roc_rows_of_lists_chained_in_streams(group):
     list_offsets = np.concatenate([[0], np.cumsum(counts)])
     values = np.concatenate(lists)
     rows = rng.integers(0, len(values), 3000)
+    np.testing.assert_array_equal(_native.roc_get_rows(data, word_offsets, list_offsets, universe, rows, group),
+                                  values[rows])
+    rows = np.sort(rows)  # streams decoded side by side, each once
     np.testing.assert_array_equal(_native.roc_get_rows(data, word_offsets, list_offsets, universe, rows, group),
                                   values[rows])
     with pytest.raises(ValueError):  # a stream read as holding other lists
