@@ -3,7 +3,7 @@
  * decreases and counts the values missing below e_t, so the g-th missing value is
  * g + #{t : e_t - t <= g}.
  *
- * Values sit in blocks of `cap` (16 … 128, by the set's size: a block is a few vectors, and
+ * Values sit in blocks of `cap` (16 … 64, by the set's size: a block is a few vectors, and
  * the blocks' keys a few vectors too), split in halves when full. Each block keeps the key
  * e_t - t of its last value and the count of values before it, in vectors: a step counts the
  * keys <= g to find its block, counts in the block with SIMD compares (every lane, masked to
@@ -26,7 +26,7 @@
 #include "internal.h"
 
 #define RS_MIN_CAP 16  /* values a block, at least: one AVX-512 vector */
-#define RS_MAX_CAP 128 /* at most: the number of blocks grows past this, not the blocks */
+#define RS_MAX_CAP 64 /* at most: the number of blocks grows past this, not the blocks */
 #define RS_PAD 16      /* lanes readable before a block (the shift reads one vector below) and after */
 #define RS_LANES 16    /* the per-block arrays are whole AVX-512 vectors long */
 #define RS_FLAT_MAX 512 /* sets kept as unsorted keys, at most */
