@@ -173,16 +173,18 @@ static inline int vt_collector_run(vt_collector *c, int64_t q, const float *dist
 /* rankset.c: the ROC decoder's sorted set of 32-bit ids: insert the g-th value missing from
  * the set and learn its rank (blocks counted with SIMD compares at the level in use). */
 typedef struct vt_rankset {
-    int flat;                 /* a small set: unsorted keys and values (else blocks) */
-    int64_t size;             /* values in a flat set */
-    uint32_t *values;         /* a flat set's values, in insertion order */
-    uint32_t **blocks, *pool; /* blocks in order, pointing into the pool */
-    uint32_t *key, *cum; /* per value (flat) or block: e_t - t (of its last value); values before it */
+    int flat_ok, flat;             /* values below 2^31: lists up to RS_FLAT_MAX may be flat; this one is */
+    int64_t size;                  /* values in the flat list */
+    uint32_t *flat_keys, *flat_values; /* per value, in insertion order: e - t, e */
+    uint32_t **blocks, *pool;      /* blocks in order, pointing into the pool */
+    uint32_t *key, *cum;           /* per block: e_t - t of its last value; values before it (whole vectors) */
     int64_t *sizes, nblocks, maxblocks, cap, used;
-    int64_t (*insert_gap)(struct vt_rankset *s, uint32_t g, uint32_t *value);
+    int64_t (*insert_gap)(struct vt_rankset *s, uint32_t g, uint32_t *value); /* this list's kernel */
+    int64_t (*flat_kernel)(struct vt_rankset *s, uint32_t g, uint32_t *value);
+    int64_t (*block_kernel)(struct vt_rankset *s, uint32_t g, uint32_t *value);
 } vt_rankset;
 int vt_rankset_init(vt_rankset *s, int64_t n, uint64_t universe);
-void vt_rankset_reset(vt_rankset *s);
+void vt_rankset_reset(vt_rankset *s, int64_t n);
 void vt_rankset_free(vt_rankset *s);
 /* Insert the g-th value not in the set (below 2^32) and return its rank, the value in *value;
  * -1: more values than the set was made for. */

@@ -12,14 +12,13 @@
  * depends on the data: the loops' trip counts change only when a block splits. Blocks come
  * from one pool made with the set; a reset empties the set for the next list.
  *
- * Small sets (up to RS_FLAT_MAX values, values below 2^31) keep no order at all: each value's
- * key e - t, unsorted, in one array, and a step is one pass over it: count the keys <= g (the
- * rank), take one from the others (the values the new one goes below), append g. Its chain of
- * dependent operations is a compare and a popcount, where the blocks' is a search, two
- * dependent loads and a count; the values are put in order once, at the end (t = e - key).
- * The scalar
- * level's binary search of 64-bit blocks (roc.c) is the reference these kernels are tested
- * against.
+ * Short lists (up to RS_FLAT_MAX values, values below 2^31; chosen list by list) keep no order
+ * at all: each value's key e - t, unsorted, in one array, and a step is one pass over it:
+ * count the keys <= g (the rank), take one from the others (the values the new one goes
+ * below), append g. Its chain of dependent operations is a compare and a popcount, where the
+ * blocks' is a search, two dependent loads and a count; the values are put in order once, at
+ * the end (t = e - key). The scalar level's binary search of 64-bit blocks (roc.c) is the
+ * reference these kernels are tested against.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -88,7 +87,7 @@ VT_TARGET_AVX512 static int64_t insert_flat_avx512(vt_rankset *s, uint32_t g, ui
                   vsize = _mm512_set1_epi32((int)s->size);
     __m512i at = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     int64_t size = s->size, rank = 0;
-    uint32_t *keys = s->key;
+    uint32_t *keys = s->flat_keys;
     if (size >= RS_FLAT_MAX) return -1;
     for (int64_t i = 0; i <= size; i += 16) {
         __m512i k = _mm512_load_si512(keys + i);
@@ -99,7 +98,7 @@ VT_TARGET_AVX512 static int64_t insert_flat_avx512(vt_rankset *s, uint32_t g, ui
         at = _mm512_add_epi32(at, sixteen);
     }
     *value = g + (uint32_t)rank;
-    s->values[size] = *value;
+    s->flat_values[size] = *value;
     s->size = size + 1;
     return rank;
 }
@@ -157,7 +156,7 @@ VT_TARGET_AVX2 static int64_t insert_flat_avx2(vt_rankset *s, uint32_t g, uint32
     const __m256i vg = _mm256_set1_epi32((int)g), eight = _mm256_set1_epi32(8), vsize = _mm256_set1_epi32((int)s->size);
     __m256i at = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     int64_t size = s->size, rank = 0;
-    uint32_t *keys = s->key;
+    uint32_t *keys = s->flat_keys;
     if (size >= RS_FLAT_MAX) return -1;
     for (int64_t i = 0; i <= size; i += 8) {
         __m256i k = _mm256_load_si256((const __m256i *)(keys + i));
@@ -168,35 +167,36 @@ VT_TARGET_AVX2 static int64_t insert_flat_avx2(vt_rankset *s, uint32_t g, uint32
         at = _mm256_add_epi32(at, eight);
     }
     *value = g + (uint32_t)rank;
-    s->values[size] = *value;
+    s->flat_values[size] = *value;
     s->size = size + 1;
     return rank;
 }
 #endif
 
-/* A set for up to n values below `universe`, counted by the kernels of the SIMD level in use
- * (AVX2 or AVX-512; -1 at the scalar level, which the decoder serves from its own blocks).
- * Flat: RS_FLAT_MAX keys and values and a vector of RS_NONE keys past them. Blocks: of cap
- * values, each with a vector of padding on either side (the kernels read one lane below the
- * first value), all from one pool; the per-block arrays whole vectors long. */
+/* A set for lists of up to n values below `universe`, counted by the kernels of the SIMD level
+ * in use (AVX2 or AVX-512; -1 at the scalar level, which the decoder serves from its own
+ * blocks). Each list chooses at its reset: flat up to RS_FLAT_MAX values below 2^31 (the keys,
+ * a vector of RS_NONE past them, and the values), else blocks of cap values, each with a vector
+ * of padding on either side (the kernels read one lane below the first value), all from one
+ * pool, the per-block arrays whole vectors long. Empty until the first reset. */
 int vt_rankset_init(vt_rankset *s, int64_t n, uint64_t universe) {
     memset(s, 0, sizeof *s);
 #if VT_X86
     if (vt_simd_level() == VT_SCALAR) return -1;
     int avx512 = vt_simd_level() == VT_AVX512;
-    s->flat = n <= RS_FLAT_MAX && universe <= (1ull << 31);
-    s->insert_gap = s->flat ? (avx512 ? insert_flat_avx512 : insert_flat_avx2)
-                            : (avx512 ? insert_gap_avx512 : insert_gap_avx2);
+    s->flat_kernel = avx512 ? insert_flat_avx512 : insert_flat_avx2;
+    s->block_kernel = avx512 ? insert_gap_avx512 : insert_gap_avx2;
 #else
     return -1;
 #endif
-    if (s->flat) {
-        s->key = aligned_alloc(64, sizeof(uint32_t) * (RS_FLAT_MAX + RS_LANES));
-        s->values = malloc(sizeof(uint32_t) * RS_FLAT_MAX);
-        if (!s->key || !s->values) return -1;
-        memset(s->key, 0xFF, sizeof(uint32_t) * (RS_FLAT_MAX + RS_LANES)); /* RS_NONE */
-        return 0;
+    s->flat_ok = universe <= (1ull << 31);
+    if (s->flat_ok) {
+        s->flat_keys = aligned_alloc(64, sizeof(uint32_t) * (RS_FLAT_MAX + RS_LANES));
+        s->flat_values = malloc(sizeof(uint32_t) * RS_FLAT_MAX);
+        if (!s->flat_keys || !s->flat_values) return -1;
+        memset(s->flat_keys, 0xFF, sizeof(uint32_t) * (RS_FLAT_MAX + RS_LANES)); /* RS_NONE */
     }
+    if (s->flat_ok && n <= RS_FLAT_MAX) return 0;
     s->cap = RS_MIN_CAP;
     while (s->cap < RS_MAX_CAP && s->cap * s->cap < 4 * n) s->cap *= 2; /* about 2 sqrt(n) */
     s->maxblocks = n / (s->cap / 2) + 2;
@@ -210,18 +210,17 @@ int vt_rankset_init(vt_rankset *s, int64_t n, uint64_t universe) {
     memset(s->key, 0, sizeof(uint32_t) * lanes);
     memset(s->cum, 0, sizeof(uint32_t) * lanes);
     memset(s->pool, 0, sizeof(uint32_t) * (size_t)(s->cap + 2 * RS_PAD) * (size_t)s->maxblocks);
-    vt_rankset_reset(s);
     return 0;
 }
 
-/* Empty the set (for up to as many values as it was made for). */
-void vt_rankset_reset(vt_rankset *s) {
-    if (s->flat) { /* the keys the last list's steps read (and took one from), and a vector more */
-        memset(s->key, 0xFF, sizeof(uint32_t) * (size_t)((s->size + 1 + RS_LANES) / RS_LANES * RS_LANES));
-        s->size = 0;
-        return;
-    }
+/* Empty the set for a list of n values (at most the n it was made for): flat or blocks. */
+void vt_rankset_reset(vt_rankset *s, int64_t n) {
+    if (s->flat) /* the keys the last list's steps read (and took one from), and a vector more */
+        memset(s->flat_keys, 0xFF, sizeof(uint32_t) * (size_t)((s->size + 1 + RS_LANES) / RS_LANES * RS_LANES));
     s->size = 0;
+    s->flat = s->flat_ok && n <= RS_FLAT_MAX;
+    s->insert_gap = s->flat ? s->flat_kernel : s->block_kernel;
+    if (s->flat) return;
     s->nblocks = 1;
     s->used = 1;
     s->blocks[0] = s->pool + RS_PAD;
@@ -230,7 +229,8 @@ void vt_rankset_reset(vt_rankset *s) {
 }
 
 void vt_rankset_free(vt_rankset *s) {
-    free(s->values);
+    free(s->flat_keys);
+    free(s->flat_values);
     free(s->blocks);
     free(s->sizes);
     free(s->key);
@@ -266,9 +266,9 @@ int64_t vt_rankset_read(const vt_rankset *s, uint64_t *out) {
     int64_t p = 0;
     if (s->flat) { /* each value's rank is its value less its key */
         for (int64_t j = 0; j < s->size; j++) {
-            uint32_t t = s->values[j] - s->key[j];
+            uint32_t t = s->flat_values[j] - s->flat_keys[j];
             if (t >= (uint64_t)s->size) return -1;
-            out[t] = s->values[j];
+            out[t] = s->flat_values[j];
         }
         return s->size;
     }

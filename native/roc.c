@@ -353,9 +353,10 @@ static void id_set_free(id_set *s) {
     memset(s, 0, sizeof *s);
 }
 
-static int id_set_reset(id_set *s) {
+/* Empty the set for a list of n values. */
+static int id_set_reset(id_set *s, int64_t n) {
     if (!s->is_wide) {
-        vt_rankset_reset(&s->simd);
+        vt_rankset_reset(&s->simd, n);
         return 0;
     }
     bl_free(&s->wide);
@@ -413,7 +414,7 @@ static int decode_stream(const uint32_t *stream, int64_t nwords, const int64_t *
         int64_t n = counts[l], i = 1;
         at -= n;
         if (!n) continue;
-        if (id_set_reset(&set)) rc = -3;
+        if (id_set_reset(&set, n)) rc = -3;
         for (; i <= nsteps && i <= n && !rc; i++) { /* one id: decode its gap, insert it, encode its rank */
             const roc_step *st = steps + i;
             uint64_t g = dec_step(&r, st), v;
