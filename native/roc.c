@@ -29,19 +29,24 @@ typedef struct {
     int err;
 } rans;
 
+/* x's low word onto the stack when out is 1 (stored regardless, kept by the length moving by
+ * out); returns the words pushed, 0 when the stack is full (only a wrong word count gets there). */
+static inline int64_t push_low_word(rans *r, uint64_t x, int64_t out) {
+    if (r->len >= r->cap) {
+        r->err |= (int)out;
+        return 0;
+    }
+    r->stack[r->len] = (uint32_t)x;
+    r->len += out;
+    return out;
+}
+
 /* Renormalisation without branches (whether a word moves is a coin flip, a mispredicted
  * branch every other id): the word is stored or read regardless and the length moves by 0
  * or 1. The stack has a readable word below its bottom (stack[-1]). */
 static inline void put(rans *r, uint64_t start, uint64_t freq) {
     uint64_t x = r->x;
-    int64_t out = x >= (freq << 32);
-    if (r->len >= r->cap) { /* full: only a wrong word count gets here */
-        r->err |= (int)out;
-        out = 0;
-    } else {
-        r->stack[r->len] = (uint32_t)x;
-    }
-    r->len += out;
+    int64_t out = push_low_word(r, x, x >= (freq << 32));
     x >>= out << 5;
     r->x = ((x / freq) << SCALE) + (x % freq) + start;
 }
@@ -161,14 +166,7 @@ static inline void enc_step(rans *r, uint64_t rank, const roc_step *st) {
     uint64_t out_a = x >= (fa << 32), out_b = x >= (f << 32);
     uint64_t xa = x >> (out_a << 5), xb = x >> (out_b << 5), ra, rb;
     uint64_t qa = div_by(xa, fa, st->e_m1, &ra), qb = div_by(xb, f, st->e_m0, &rb);
-    int64_t out = (int64_t)((out_a & sel) | (out_b & ~sel));
-    if (r->len >= r->cap) { /* full: only a wrong word count gets here */
-        r->err |= (int)out;
-        out = 0;
-    } else {
-        r->stack[r->len] = (uint32_t)x;
-    }
-    r->len += out;
+    push_low_word(r, x, (int64_t)((out_a & sel) | (out_b & ~sel)));
     uint64_t start = rank * f + (sel ? rank : st->e_rem);
     r->x = ((((qa & sel) | (qb & ~sel))) << SCALE) + ((ra & sel) | (rb & ~sel)) + start;
 }
