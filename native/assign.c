@@ -85,7 +85,7 @@ static void pack_tiles(const float *c, const float *cnorm, int64_t k, int64_t d,
 }
 
 #if VT_X86
-#define ROWS512 8
+#define ROWS512 12 /* 24 accumulators and 2 centroid vectors of the 32 registers (8 rows: 100-120 GFLOP/s, 12: 160) */
 /* Inner products of `rows` rows with the 32 centroids of a packed tile. */
 VT_TARGET_AVX512 static inline __attribute__((always_inline)) void
 tile_avx512(const float *x, int64_t d, int rows, const float *p, __m512 acc[ROWS512][2]) {
@@ -143,15 +143,18 @@ VT_TARGET_AVX512 static void assign_avx512(const float *x, int64_t n, int64_t d,
                                            float *dist) {
     float best[ROWS512];
     int64_t best_j[ROWS512];
-    int64_t r0 = 0;
-    for (; r0 + ROWS512 <= n; r0 += ROWS512) {
-        block_avx512(x + r0 * d, d, ROWS512, packed, pnorm, ntiles, metric, best, best_j);
-        for (int r = 0; r < ROWS512; r++)
+    for (int64_t r0 = 0; r0 < n;) {
+        /* blocks of a constant height (each call its own unrolled copy): 12 rows, then a tail
+           of 8, 4 and single rows (a chunk of 250 queries left 10 rows, at a quarter the speed
+           one by one) */
+        int rows = n - r0 >= ROWS512 ? ROWS512 : n - r0 >= 8 ? 8 : n - r0 >= 4 ? 4 : 1;
+        if (rows == ROWS512) block_avx512(x + r0 * d, d, ROWS512, packed, pnorm, ntiles, metric, best, best_j);
+        else if (rows == 8) block_avx512(x + r0 * d, d, 8, packed, pnorm, ntiles, metric, best, best_j);
+        else if (rows == 4) block_avx512(x + r0 * d, d, 4, packed, pnorm, ntiles, metric, best, best_j);
+        else block_avx512(x + r0 * d, d, 1, packed, pnorm, ntiles, metric, best, best_j);
+        for (int r = 0; r < rows; r++)
             finish(x + (r0 + r) * d, d, metric, best[r], best_j[r], labels + r0 + r, dist + r0 + r);
-    }
-    for (; r0 < n; r0++) {
-        block_avx512(x + r0 * d, d, 1, packed, pnorm, ntiles, metric, best, best_j);
-        finish(x + r0 * d, d, metric, best[0], best_j[0], labels + r0, dist + r0);
+        r0 += rows;
     }
 }
 
@@ -188,13 +191,16 @@ topn_block_avx512(const float *x, int64_t d, int rows, const float *packed, cons
 VT_TARGET_AVX512 static void topn_avx512(const float *x, int64_t n, int64_t d, const float *packed,
                                          const float *pnorm, int64_t ntiles, int64_t k, int metric, int64_t nprobe,
                                          float *hd, int64_t *hi) {
-    int64_t r0 = 0;
-    for (; r0 + ROWS512 <= n; r0 += ROWS512)
-        topn_block_avx512(x + r0 * d, d, ROWS512, packed, pnorm, ntiles, k, metric, nprobe, hd + r0 * nprobe,
-                          hi + r0 * nprobe);
-    for (; r0 < n; r0++)
-        topn_block_avx512(x + r0 * d, d, 1, packed, pnorm, ntiles, k, metric, nprobe, hd + r0 * nprobe,
-                          hi + r0 * nprobe);
+    for (int64_t r0 = 0; r0 < n;) { /* 12 rows a block, then a tail of 8, 4 and single rows (see assign_avx512) */
+        int rows = n - r0 >= ROWS512 ? ROWS512 : n - r0 >= 8 ? 8 : n - r0 >= 4 ? 4 : 1;
+        float *h = hd + r0 * nprobe;
+        int64_t *hx = hi + r0 * nprobe;
+        if (rows == ROWS512) topn_block_avx512(x + r0 * d, d, ROWS512, packed, pnorm, ntiles, k, metric, nprobe, h, hx);
+        else if (rows == 8) topn_block_avx512(x + r0 * d, d, 8, packed, pnorm, ntiles, k, metric, nprobe, h, hx);
+        else if (rows == 4) topn_block_avx512(x + r0 * d, d, 4, packed, pnorm, ntiles, k, metric, nprobe, h, hx);
+        else topn_block_avx512(x + r0 * d, d, 1, packed, pnorm, ntiles, k, metric, nprobe, h, hx);
+        r0 += rows;
+    }
 }
 
 #define ROWS256 4
