@@ -30,6 +30,7 @@
 #define RS_LANES 16    /* the per-block arrays are whole AVX-512 vectors long */
 #define RS_FLAT_MAX 512 /* sets kept as unsorted keys, at most */
 #define RS_NONE 0xFFFFFFFFu /* a flat set's keys past its values: above every g below 2^31, 512 steps on */
+_Static_assert(RS_NONE == 0xFFFFFFFFu, "the flat keys are filled with RS_NONE by memset of 0xFF bytes");
 
 static int split(vt_rankset *s, int64_t k);
 
@@ -194,7 +195,7 @@ int vt_rankset_init(vt_rankset *s, int64_t n, uint64_t universe) {
         s->flat_keys = aligned_alloc(64, sizeof(uint32_t) * (RS_FLAT_MAX + RS_LANES));
         s->flat_values = malloc(sizeof(uint32_t) * RS_FLAT_MAX);
         if (!s->flat_keys || !s->flat_values) return -1;
-        memset(s->flat_keys, 0xFF, sizeof(uint32_t) * (RS_FLAT_MAX + RS_LANES)); /* RS_NONE */
+        memset(s->flat_keys, 0xFF, sizeof(uint32_t) * (RS_FLAT_MAX + RS_LANES)); /* every key RS_NONE */
     }
     if (s->flat_ok && n <= RS_FLAT_MAX) return 0;
     s->cap = RS_MIN_CAP;
