@@ -203,7 +203,7 @@ VT_TARGET_AVX512 static void topn_avx512(const float *x, int64_t n, int64_t d, c
     }
 }
 
-#define ROWS256 4
+#define ROWS256 6 /* 12 accumulators, 2 centroid vectors and a broadcast of the 16 registers */
 /* Inner products of `rows` rows with the 16 centroids of a packed tile. */
 VT_TARGET_AVX2 static inline __attribute__((always_inline)) void
 tile_avx2(const float *x, int64_t d, int rows, const float *p, __m256 acc[ROWS256][2]) {
@@ -270,15 +270,14 @@ VT_TARGET_AVX2 static void assign_avx2(const float *x, int64_t n, int64_t d, con
                                        float *dist) {
     float best[ROWS256];
     int64_t best_j[ROWS256];
-    int64_t r0 = 0;
-    for (; r0 + ROWS256 <= n; r0 += ROWS256) {
-        block_avx2(x + r0 * d, d, ROWS256, packed, pnorm, ntiles, metric, best, best_j);
-        for (int r = 0; r < ROWS256; r++)
+    for (int64_t r0 = 0; r0 < n;) { /* 6 rows a block, then a tail of 4 and single rows (see assign_avx512) */
+        int rows = n - r0 >= ROWS256 ? ROWS256 : n - r0 >= 4 ? 4 : 1;
+        if (rows == ROWS256) block_avx2(x + r0 * d, d, ROWS256, packed, pnorm, ntiles, metric, best, best_j);
+        else if (rows == 4) block_avx2(x + r0 * d, d, 4, packed, pnorm, ntiles, metric, best, best_j);
+        else block_avx2(x + r0 * d, d, 1, packed, pnorm, ntiles, metric, best, best_j);
+        for (int r = 0; r < rows; r++)
             finish(x + (r0 + r) * d, d, metric, best[r], best_j[r], labels + r0 + r, dist + r0 + r);
-    }
-    for (; r0 < n; r0++) {
-        block_avx2(x + r0 * d, d, 1, packed, pnorm, ntiles, metric, best, best_j);
-        finish(x + r0 * d, d, metric, best[0], best_j[0], labels + r0, dist + r0);
+        r0 += rows;
     }
 }
 VT_TARGET_AVX2 static inline __attribute__((always_inline)) void
@@ -313,13 +312,15 @@ topn_block_avx2(const float *x, int64_t d, int rows, const float *packed, const 
 
 VT_TARGET_AVX2 static void topn_avx2(const float *x, int64_t n, int64_t d, const float *packed, const float *pnorm,
                                      int64_t ntiles, int64_t k, int metric, int64_t nprobe, float *hd, int64_t *hi) {
-    int64_t r0 = 0;
-    for (; r0 + ROWS256 <= n; r0 += ROWS256)
-        topn_block_avx2(x + r0 * d, d, ROWS256, packed, pnorm, ntiles, k, metric, nprobe, hd + r0 * nprobe,
-                        hi + r0 * nprobe);
-    for (; r0 < n; r0++)
-        topn_block_avx2(x + r0 * d, d, 1, packed, pnorm, ntiles, k, metric, nprobe, hd + r0 * nprobe,
-                        hi + r0 * nprobe);
+    for (int64_t r0 = 0; r0 < n;) { /* 6 rows a block, then a tail of 4 and single rows */
+        int rows = n - r0 >= ROWS256 ? ROWS256 : n - r0 >= 4 ? 4 : 1;
+        float *h = hd + r0 * nprobe;
+        int64_t *hx = hi + r0 * nprobe;
+        if (rows == ROWS256) topn_block_avx2(x + r0 * d, d, ROWS256, packed, pnorm, ntiles, k, metric, nprobe, h, hx);
+        else if (rows == 4) topn_block_avx2(x + r0 * d, d, 4, packed, pnorm, ntiles, k, metric, nprobe, h, hx);
+        else topn_block_avx2(x + r0 * d, d, 1, packed, pnorm, ntiles, k, metric, nprobe, h, hx);
+        r0 += rows;
+    }
 }
 #endif
 
