@@ -19,10 +19,9 @@
  * blocks' is a search, two dependent loads and a count; the values are put in order once, at
  * the end (t = e - key). A vector is a signed compare, a masked subtract and a mask count
  * (the keys biased so that AVX2 needs no unsigned compare; g's lane blended into the last
- * vector alone): on the two vector ports, three operations where seven were 3–5 % slower (1M ids at IVF4096), and
- * a two-thread decode shares those ports on a machine whose vCPUs are one core's threads.
- * The scalar level's binary search of 64-bit blocks (roc.c) is the reference these kernels
- * are tested against.
+ * vector alone): three vector operations where there were seven, 1M ids at IVF4096 decoded
+ * 3-5 % faster. The scalar level's binary search of 64-bit blocks (roc.c) is the reference
+ * these kernels are tested against.
  */
 #include <stdlib.h>
 #include <string.h>
