@@ -20,6 +20,30 @@ void vt_build_lut(int kind, const float *qv, int64_t d, const float *codebooks, 
     free(cbt);
 }
 
+/* The queries in the order of their first probed list (stable; a probe outside the lists
+ * last), so that the queries sharing a list scan it one after another while it is in cache:
+ * results do not depend on the order (each query has its own heap, fed its lists in probe
+ * order). NULL (the given order) when out of memory. */
+static int64_t *by_first_list(const int64_t *probes, int64_t nq, int64_t nprobe, int64_t nlist) {
+    int64_t *order = malloc(sizeof(int64_t) * (size_t)(nq ? nq : 1)), *start = calloc((size_t)nlist + 2, sizeof(int64_t));
+    if (!order || !start) {
+        free(order);
+        free(start);
+        return NULL;
+    }
+    for (int64_t q = 0; q < nq; q++) {
+        int64_t l = probes[q * nprobe];
+        start[(l >= 0 && l < nlist ? l : nlist) + 1]++;
+    }
+    for (int64_t l = 0; l <= nlist; l++) start[l + 1] += start[l];
+    for (int64_t q = 0; q < nq; q++) {
+        int64_t l = probes[q * nprobe];
+        order[start[l >= 0 && l < nlist ? l : nlist]++] = q;
+    }
+    free(start);
+    return order;
+}
+
 int vt_ivf_scan(int kind, const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
                 const uint8_t *codes, int64_t code_size, const int64_t *list_offsets, int64_t nlist,
                 const int64_t *probes, const float *coarse_dist, int64_t nprobe, const float *params, int64_t m,
@@ -29,8 +53,10 @@ int vt_ivf_scan(int kind, const float *queries, int64_t nq, int64_t d, const flo
                                    terms != NULL, metric);
     if (!s) return -4;
     float buf[SCAN_CHUNK];
+    int64_t *order = nprobe ? by_first_list(probes, nq, nprobe, nlist) : NULL;
     int rc = 0;
-    for (int64_t q = 0; q < nq && !rc; q++) {
+    for (int64_t t = 0; t < nq && !rc; t++) {
+        int64_t q = order ? order[t] : t;
         vt_scanner_set_query(s, queries + q * d);
         for (int64_t p = 0; p < nprobe && !rc; p++) {
             int64_t l = probes[q * nprobe + p], begin, end;
@@ -43,6 +69,7 @@ int vt_ivf_scan(int kind, const float *queries, int64_t nq, int64_t d, const flo
             }
         }
     }
+    free(order);
     vt_scanner_free(s);
     if (!rc) rc = vt_collector_finish(out);
     return rc;
