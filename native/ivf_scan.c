@@ -20,30 +20,36 @@ void vt_build_lut(int kind, const float *qv, int64_t d, const float *codebooks, 
     free(cbt);
 }
 
-/* The queries in the order of their first probed list (stable; a probe outside the lists
- * last), so that the queries sharing a list scan it one after another while it is in cache:
- * results do not depend on the order (each query has its own heap, fed its lists in probe
- * order). NULL (the given order) when out of memory. */
-static int64_t *by_first_list(const int64_t *probes, int64_t nq, int64_t nprobe, int64_t nlist) {
-    int64_t *order = malloc(sizeof(int64_t) * (size_t)(nq ? nq : 1)), *start = calloc((size_t)nlist + 2, sizeof(int64_t));
+/* The order a scan takes its units in: the queries by their first probed list (by_pair 0),
+ * or every (query, probe) pair, q * nprobe + p, by its list (by_pair 1); stable, a probe
+ * outside the lists last. Units sharing a list then scan it one after another while it is
+ * in cache, and the results do not depend on the order: each query has its own heap (or
+ * reservoir, or radius list) and keeps the best by (distance, row) whatever order its rows
+ * come in. NULL (the given order) when out of memory. */
+static int64_t *by_list(const int64_t *probes, int64_t nq, int64_t nprobe, int64_t nlist, int by_pair) {
+    int64_t units = by_pair ? nq * nprobe : nq, step = by_pair ? 1 : nprobe;
+    int64_t *order = malloc(sizeof(int64_t) * (size_t)(units ? units : 1)), *start = calloc((size_t)nlist + 2, sizeof(int64_t));
     if (!order || !start) {
         free(order);
         free(start);
         return NULL;
     }
-    for (int64_t q = 0; q < nq; q++) {
-        int64_t l = probes[q * nprobe];
+    for (int64_t u = 0; u < units; u++) {
+        int64_t l = probes[u * step];
         start[(l >= 0 && l < nlist ? l : nlist) + 1]++;
     }
     for (int64_t l = 0; l <= nlist; l++) start[l + 1] += start[l];
-    for (int64_t q = 0; q < nq; q++) {
-        int64_t l = probes[q * nprobe];
-        order[start[l >= 0 && l < nlist ? l : nlist]++] = q;
+    for (int64_t u = 0; u < units; u++) {
+        int64_t l = probes[u * step];
+        order[start[l >= 0 && l < nlist ? l : nlist]++] = u;
     }
     free(start);
     return order;
 }
 
+/* Encodings whose scans need no table a query (flat vectors, scalar quantizers) take the
+ * (query, list) pairs by list: a query costs nothing to switch to. PQ and RQ build a table a
+ * query, so they take each query whole, the queries by their first list. */
 int vt_ivf_scan(int kind, const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
                 const uint8_t *codes, int64_t code_size, const int64_t *list_offsets, int64_t nlist,
                 const int64_t *probes, const float *coarse_dist, int64_t nprobe, const float *params, int64_t m,
@@ -53,12 +59,15 @@ int vt_ivf_scan(int kind, const float *queries, int64_t nq, int64_t d, const flo
                                    terms != NULL, metric);
     if (!s) return -4;
     float buf[SCAN_CHUNK];
-    int64_t *order = nprobe ? by_first_list(probes, nq, nprobe, nlist) : NULL;
+    const int by_pair = kind != VT_SCAN_PQ && kind != VT_SCAN_RQ;
+    const int64_t units = by_pair ? nq * nprobe : nq;
+    int64_t *order = nprobe ? by_list(probes, nq, nprobe, nlist, by_pair) : NULL;
     int rc = 0;
-    for (int64_t t = 0; t < nq && !rc; t++) {
-        int64_t q = order ? order[t] : t;
+    for (int64_t t = 0; t < units && !rc; t++) {
+        int64_t u = order ? order[t] : t, q = by_pair ? u / nprobe : u;
+        int64_t p0 = by_pair ? u % nprobe : 0, p1 = by_pair ? p0 + 1 : nprobe;
         vt_scanner_set_query(s, queries + q * d);
-        for (int64_t p = 0; p < nprobe && !rc; p++) {
+        for (int64_t p = p0; p < p1 && !rc; p++) {
             int64_t l = probes[q * nprobe + p], begin, end;
             if ((rc = vt_list_range(list_offsets, nlist, l, &begin, &end)) || begin == end) continue;
             if ((rc = vt_scanner_set_list(s, l, coarse_dist ? coarse_dist[q * nprobe + p] : NAN))) break;
