@@ -61,7 +61,9 @@ int vt_ivf_scan(int kind, const float *queries, int64_t nq, int64_t d, const flo
     float buf[SCAN_CHUNK];
     const int by_pair = kind != VT_SCAN_PQ && kind != VT_SCAN_RQ;
     const int64_t units = by_pair ? nq * nprobe : nq;
-    int64_t *order = nprobe ? by_list(probes, nq, nprobe, nlist, by_pair) : NULL;
+    /* with fewer units than a quarter of the lists (a few queries: one query's search) they
+       seldom share a list, and the sort's pass over the lists would cost more than it saves */
+    int64_t *order = nprobe && units > 1 && units >= nlist / 4 ? by_list(probes, nq, nprobe, nlist, by_pair) : NULL;
     int rc = 0;
     for (int64_t t = 0; t < units && !rc; t++) {
         int64_t u = order ? order[t] : t, q = by_pair ? u / nprobe : u;
