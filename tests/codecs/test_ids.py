@@ -16,6 +16,7 @@ from vtool.codecs.ids import encode_ids, huffman_lengths, information_bounds, op
 from vtool.commands.build import add, train
 from vtool.commands.compress import compress_ids
 from vtool.index import codestore
+from vtool.index import index as index_module
 from vtool.index.index import load_index
 
 UNIVERSES = [1, 2, 1000, 200_000, 2**31 - 1, 2**31 + 5, 2**40]
@@ -268,7 +269,9 @@ def index_with_ids(tmp_path, spec="IVF16,PQ4", ids=None, n=3000, d=16):
 @pytest.mark.parametrize("method", ["packed", "ef", "roc", "wt", "int64"])
 @pytest.mark.parametrize("spec", ["IVF16,PQ4", "IVF16,Flat", "IVF8,PQ4x4fs,RFlat", "IVF8,SQ8", "Flat"])
 @pytest.mark.parametrize("sparse", [False, True])
-def test_compressed_search_is_identical_to_uncompressed(tmp_path, method, spec, sparse):
+def test_compressed_search_is_identical_to_uncompressed(tmp_path, monkeypatch, method, spec, sparse):
+    """One thread, and two over chunks of 8 queries (random-access codecs resolve each chunk's
+    ids on its thread, ROC all rows at the end)."""
     rng = np.random.default_rng(4)
     ids = np.sort(rng.choice(2**40, 3000, replace=False)) if sparse else None
     index_with_ids(tmp_path, spec, ids)
@@ -283,6 +286,11 @@ def test_compressed_search_is_identical_to_uncompressed(tmp_path, method, spec, 
         d1, i1 = after.search(queries, 10, nprobe)
         np.testing.assert_array_equal(i1, i0)
         np.testing.assert_array_equal(d1, d0)
+        with monkeypatch.context() as m:
+            m.setattr(index_module, "QUERY_CHUNK", 8)
+            d2, i2 = load_index(str(tmp_path / "c.vti")).search(queries, 10, nprobe, threads=2)
+        np.testing.assert_array_equal(i2, i0)
+        np.testing.assert_array_equal(d2, d0)
     np.testing.assert_array_equal(np.sort(after.ids), np.sort(before.ids))
 
 

@@ -28,6 +28,7 @@ The header's "id_codec" names the codec and "id_universe" the universe of the co
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -38,7 +39,6 @@ from vtool.workers import map_threads
 
 METHODS = ("int64", "packed", "ef", "roc", "wt")
 ROC_GROUP = 16  # lists a ROC stream chains: one start-up and final state (~90 bits) for 16 lists
-RANDOM_ACCESS = ("int64", "packed", "ef", "wt")
 PARALLEL_ROWS = 8192  # fewer rows are resolved on one thread: too little work to split
 
 
@@ -50,6 +50,7 @@ class IdCodec(ABC):
     """Decoder side: built from an index's sections and header."""
 
     name = "int64"
+    random_access = True  # a row's id costs the same alone as in a batch: a search resolves each chunk's own
 
     def __init__(self, sections: dict[str, np.ndarray], header: dict, list_offsets: np.ndarray):
         self.sections, self.header = sections, header
@@ -148,6 +149,7 @@ class EliasFanoIds(_PerList):
 
 class RocIds(_PerList):
     name = "roc"
+    random_access = False  # a stream is decoded whole: a search resolves all its rows at once
     data_name, offsets_name = "id_roc", "id_roc_offsets"
 
     def __init__(self, sections, header, list_offsets):
@@ -186,20 +188,25 @@ class WaveletIds(IdCodec):
     def __init__(self, sections, header, list_offsets):
         super().__init__(sections, header, list_offsets)
         self._aid: tuple[np.ndarray, np.ndarray] | None = None
+        self._aid_lock = threading.Lock()
 
     def _select_aid(self) -> tuple[np.ndarray, np.ndarray]:
         """Rank / select aid and each list's start, computed once from the bits (a pass over
-        them), the lists' lengths checked against the list offsets."""
-        if self._aid is None:
-            words, nlist = self.sections["id_wt"], len(self.list_offsets) - 1
-            try:
-                aid = _native.wm_aid(words)
-                starts, counts = _native.wm_starts(words, aid, nlist)
-            except ValueError:
-                raise VtoolError("corrupt wavelet-matrix ids") from None
-            if not np.array_equal(counts, np.diff(self.list_offsets)):
-                raise VtoolError("corrupt wavelet-matrix ids: list lengths disagree with the list offsets")
-            self._aid = aid, starts
+        them), the lists' lengths checked against the list offsets. Search threads ask for it
+        as their chunks finish: the first computes it while the others keep scanning."""
+        with self._aid_lock:
+            return self._aid if self._aid is not None else self._compute_aid()
+
+    def _compute_aid(self) -> tuple[np.ndarray, np.ndarray]:
+        words, nlist = self.sections["id_wt"], len(self.list_offsets) - 1
+        try:
+            aid = _native.wm_aid(words)
+            starts, counts = _native.wm_starts(words, aid, nlist)
+        except ValueError:
+            raise VtoolError("corrupt wavelet-matrix ids") from None
+        if not np.array_equal(counts, np.diff(self.list_offsets)):
+            raise VtoolError("corrupt wavelet-matrix ids: list lengths disagree with the list offsets")
+        self._aid = aid, starts
         return self._aid
 
     def _values_of(self, rows, threads):
@@ -230,6 +237,7 @@ def decode_offsets(words: np.ndarray, count: int, data_len: int) -> np.ndarray:
 
 
 CODECS = {c.name: c for c in (Int64Ids, PackedIds, EliasFanoIds, RocIds, WaveletIds)}
+RANDOM_ACCESS = tuple(name for name, c in CODECS.items() if c.random_access)
 
 
 def open_codec(sections: dict[str, np.ndarray], header: dict, list_offsets: np.ndarray) -> IdCodec:

@@ -297,19 +297,20 @@ class Index:
         short_k = min(k * k_factor, self.ntotal) if source is not None else k
         params = self.structure.search_params(nprobe, ef, short_k)
 
+        codec = self.id_codec
+
         def run(a: int, b: int):  # each chunk rotated (OPQ) on its thread
             dist, pos = self._scan(self.apply_transform(queries[a:b]), params, k=short_k, ordered=source is None)
             if source is not None:
                 dist, pos = rerank(queries[a:b], pos, k, self.metric, source)
-            return dist, pos
+            return dist, (_ids_at(codec, pos, 1) if codec.random_access else pos)
 
         scratch = self.nlist + (short_k * self.d if source is not None else 0)  # coarse distances, re-ranked vectors
         with self.decoding(), blas_held_to(1):
-            dist, pos = _parallel(self._chunks(len(queries), threads, scratch), threads, run)
-            ids = np.full(pos.shape, -1, dtype=np.int64)
-            ids[pos >= 0] = self.id_codec.ids_of(pos[pos >= 0], threads)
+            dist, found = _parallel(self._chunks(len(queries), threads, scratch), threads, run)
+            ids = found if codec.random_access else _ids_at(codec, found, threads)
         if self.metric == "ip":
-            dist = np.where(pos >= 0, -dist, -np.inf).astype(np.float32)
+            dist = np.where(ids >= 0, -dist, -np.inf).astype(np.float32)
         return dist, ids
 
     def range_search(self, queries: np.ndarray, radius: float, nprobe: int | None = None, threads: int = 1,
@@ -394,6 +395,13 @@ class Index:
         if "precomputed" not in self._cache:
             self._cache["precomputed"] = self.encoding.precomputed_tables(self.centroids)
         return self._cache["precomputed"]
+
+
+def _ids_at(codec: IdCodec, pos: np.ndarray, threads: int) -> np.ndarray:
+    """The ids of a search's result rows (-1 stays -1)."""
+    ids = np.full(pos.shape, -1, dtype=np.int64)
+    ids[pos >= 0] = codec.ids_of(pos[pos >= 0], threads)
+    return ids
 
 
 def _map(threads: int, run, chunks: list) -> list:
