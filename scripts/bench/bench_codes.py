@@ -6,6 +6,11 @@ IVF-SQ8): train time, encode rate, and search QPS / recall@10 at nprobe 1..64 on
 threads, with ratios vtool / faiss (>1: vtool faster) at the same nprobe and at equal
 recall (interpolated on vtool's curve). Writes scripts/bench/results/bench_codes.json.
 
+--same-index: faiss searches vtool's own index, exported with vtool.interop (the same
+centroids, codebooks, codes and lists), instead of one it trained: recall then differs only by
+the scans' arithmetic, and the ratios measure search speed alone, where two trainings'
+plateaus differ by the luck of their seeds (faiss's train and add are not timed).
+
     .venv/bin/python scripts/bench/bench_codes.py [--datasets glove-50-l2,...] [--repeats 3]
 """
 
@@ -25,6 +30,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 from vtool.commands.build import add, train  # noqa: E402
 from vtool.index.index import load_index  # noqa: E402
+from vtool.interop.faiss_index import to_faiss  # noqa: E402
 
 faiss = common.import_faiss()
 NPROBES = (1, 2, 4, 8, 16, 32, 64)
@@ -63,7 +69,7 @@ def faiss_index(spec: str, d: int):
     return index
 
 
-def bench_spec(spec, path, base, queries, gt, tmp, repeats, nlist, nprobes=NPROBES):
+def bench_spec(spec, path, base, queries, gt, tmp, repeats, nlist, nprobes=NPROBES, same_index=False):
     n, d = base.shape
     sample_n = min(n, max(256 * nlist, 65536))
     sample = base[np.sort(np.random.default_rng(0).choice(n, sample_n, replace=False))]
@@ -73,20 +79,26 @@ def bench_spec(spec, path, base, queries, gt, tmp, repeats, nlist, nprobes=NPROB
     out["train_s"] = {"vtool": time.perf_counter() - t0}
     fidx = faiss_index(spec, d)
     t0 = time.perf_counter()
-    fidx.train(sample)
-    out["train_s"]["faiss"] = time.perf_counter() - t0
+    if not same_index:
+        fidx.train(sample)
+    out["train_s"]["faiss"] = time.perf_counter() - t0 if not same_index else None
     model = load_index(f"{tmp}/m.vti")
     chunk = base[:min(n, 100_000)]
     tv, _ = common.median_time(lambda: model.encode(chunk), repeats)
-    tf, _ = common.median_time(lambda: fidx.sa_encode(chunk), repeats)
-    out["encode_vectors_per_s"] = {"vtool": len(chunk) / tv, "faiss": len(chunk) / tf, "ratio": tf / tv}
+    tf = None if same_index else common.median_time(lambda: fidx.sa_encode(chunk), repeats)[0]
+    out["encode_vectors_per_s"] = {"vtool": len(chunk) / tv, "faiss": len(chunk) / tf if tf else None,
+                                   "ratio": tf / tv if tf else None}
     t0 = time.perf_counter()
     add(f"{tmp}/m.vti", [path], f"{tmp}/i.vti")
     out["add_s"] = {"vtool_file_to_file": time.perf_counter() - t0}
-    t0 = time.perf_counter()
-    fidx.add(base)
-    out["add_s"]["faiss_in_memory"] = time.perf_counter() - t0
     index = load_index(f"{tmp}/i.vti")
+    t0 = time.perf_counter()
+    if same_index:
+        fidx = to_faiss(index)
+    else:
+        fidx.add(base)
+    out["add_s"]["faiss_in_memory"] = None if same_index else time.perf_counter() - t0
+    out["same_index"] = same_index
     ivf = faiss.extract_index_ivf(fidx)
     out["search"] = []
     for threads in (1, 2):
@@ -112,11 +124,12 @@ def bench_spec(spec, path, base, queries, gt, tmp, repeats, nlist, nprobes=NPROB
                            ["nprobe", "vtool R@10", "vtool QPS", "faiss R@10", "faiss QPS", "ratio", "cold ratio",
                             "ratio@eq.recall"],
                            rows)
-    common.print_table(f"{spec}: train / encode", ["", "vtool", "faiss", "faiss/vtool"],
-                       [["train s", out["train_s"]["vtool"], out["train_s"]["faiss"],
-                         out["train_s"]["faiss"] / out["train_s"]["vtool"]],
-                        ["encode vec/s", out["encode_vectors_per_s"]["vtool"], out["encode_vectors_per_s"]["faiss"],
-                         out["encode_vectors_per_s"]["ratio"]]])
+    if not same_index:
+        common.print_table(f"{spec}: train / encode", ["", "vtool", "faiss", "faiss/vtool"],
+                           [["train s", out["train_s"]["vtool"], out["train_s"]["faiss"],
+                             out["train_s"]["faiss"] / out["train_s"]["vtool"]],
+                            ["encode vec/s", out["encode_vectors_per_s"]["vtool"],
+                             out["encode_vectors_per_s"]["faiss"], out["encode_vectors_per_s"]["ratio"]]])
     faiss.omp_set_num_threads(2)
     return out
 
@@ -129,6 +142,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=2000)
     ap.add_argument("--name", default="bench_codes", help="JSON file name under scripts/bench/results/")
     ap.add_argument("--nprobes", default=",".join(map(str, NPROBES)), help="the nprobe values searched (1,2,4: a re-check of the short searches)")
+    ap.add_argument("--same-index", action="store_true", help="faiss searches vtool's index, exported (speed alone)")
     args = ap.parse_args()
     results = {"machine": common.machine(), "repeats": args.repeats, "datasets": {}}
     nprobes = tuple(int(v) for v in args.nprobes.split(","))
@@ -144,7 +158,7 @@ def main() -> None:
             for spec in specs:
                 nlist = int(spec.split("IVF")[1].split(",")[0])
                 results["datasets"][name].append(bench_spec(spec, path, base, queries, gt, tmp, args.repeats, nlist,
-                                                            nprobes))
+                                                            nprobes, args.same_index))
     print("\nBLAS:", *(f"{b['prefix']} {b['version']} {b['architecture']}" for b in results["machine"]["blas"]
                        if b["internal_api"] == "openblas"), sep="\n  ")
     print(f"JSON: {common.write_json(args.name, results)}")
