@@ -649,7 +649,7 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
                 qscale[i] = 0.f;
                 for (int64_t p = 0; p < nprobe; p++) { /* each pair's minima and their sum kept for its scan */
                     int64_t l = probes[(q0 + i) * nprobe + p], at = i * nprobe + p;
-                    if (l < 0 || l >= nlist) continue;
+                    if (l < 0 || l >= nlist || list_offsets[l + 1] == list_offsets[l]) continue; /* not scanned */
                     float a = own_scale(precomputed + l * tsize, qt, m, scratch), b = 0.f;
                     memcpy(pmins + at * m, scratch, sizeof(float) * (size_t)m);
                     for (int64_t j = 0; j < m; j++) b += scratch[j];
