@@ -396,14 +396,17 @@ static void spans_of(const float *lut, const float *add, int64_t m, float *mins,
 }
 
 /* The scale of a table's own quantization: 255 over its widest sub-table span, less where m
- * sub-tables could overflow a 16-bit sum. Leaves the sub-tables' minima in scratch (2 m floats). */
-static float own_scale(const float *lut, const float *add, int64_t m, float *scratch) {
-    float *mins = scratch, *spans = scratch + m, widest = 0.f, total = 0.f;
+ * sub-tables could overflow a 16-bit sum. Leaves the sub-tables' minima in scratch (2 m floats)
+ * and their sum, the table's bias, in *bias. */
+static float own_scale(const float *lut, const float *add, int64_t m, float *scratch, float *bias) {
+    float *mins = scratch, *spans = scratch + m, widest = 0.f, total = 0.f, b = 0.f;
     spans_of(lut, add, m, mins, spans);
     for (int64_t j = 0; j < m; j++) {
+        b += mins[j];
         widest = spans[j] > widest ? spans[j] : widest;
         total += spans[j];
     }
+    *bias = b;
     float a = widest > 0.f ? 255.f / widest : 1.f;
     /* sum <= a * total + m / 2 (rounding) must stay below 2^16 */
     if (m > 257 && total > 0.f && a * total + 0.5f * (float)m > 65535.f) a = (65535.f - 0.5f * (float)m - 1.f) / total;
@@ -423,10 +426,8 @@ static void round_lut(const float *lut, const float *add, int64_t m, const float
 /* A table in bytes at its own scale; the bias is its minima's sum. */
 static void quantize_lut(const float *lut, const float *add, int64_t m, uint8_t *qlut, float *bias, float *scale,
                          float *scratch) {
-    float a = own_scale(lut, add, m, scratch), b = 0.f;
-    for (int64_t j = 0; j < m; j++) b += scratch[j];
+    float a = own_scale(lut, add, m, scratch, bias);
     round_lut(lut, add, m, scratch, a, qlut);
-    *bias = b;
     *scale = a;
 }
 
@@ -650,10 +651,8 @@ int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *cen
                 for (int64_t p = 0; p < nprobe; p++) { /* each pair's minima and their sum kept for its scan */
                     int64_t l = probes[(q0 + i) * nprobe + p], at = i * nprobe + p;
                     if (l < 0 || l >= nlist || list_offsets[l + 1] == list_offsets[l]) continue; /* not scanned */
-                    float a = own_scale(precomputed + l * tsize, qt, m, scratch), b = 0.f;
+                    float a = own_scale(precomputed + l * tsize, qt, m, scratch, &pbias[at]);
                     memcpy(pmins + at * m, scratch, sizeof(float) * (size_t)m);
-                    for (int64_t j = 0; j < m; j++) b += scratch[j];
-                    pbias[at] = b;
                     qscale[i] = qscale[i] == 0.f || a < qscale[i] ? a : qscale[i];
                 }
             }
