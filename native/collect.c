@@ -204,18 +204,20 @@ void vt_reservoir_shrink(vt_collector *c, int64_t q) {
     c->rn[q] = c->k;
 }
 
-int vt_collector_finish(vt_collector *c) {
-    if (!c) return -1;
-    if (!c->radius_mode && c->cap) { /* the k best of each reservoir into the caller's arrays */
-        for (int64_t q = 0; q < c->nq; q++) {
+/* Queries q0 .. q0 + n - 1 made final: the k best of each reservoir into the caller's
+ * arrays, heaps (if ordered) and radius lists sorted. Threads may finish disjoint ranges. */
+int vt_collector_finish_queries(vt_collector *c, int64_t q0, int64_t n) {
+    if (!c || q0 < 0 || n < 0 || n > c->nq - q0) return -1;
+    if (!c->radius_mode && c->cap) {
+        for (int64_t q = q0; q < q0 + n; q++) {
             float *d = c->rd + q * c->cap, *hd = c->hd + q * c->k;
-            int64_t *p = c->rp + q * c->cap, *hi = c->hi + q * c->k, n = c->rn[q];
-            if (n > c->k) {
-                keep_best(d, p, n, c->k);
-                n = c->k;
+            int64_t *p = c->rp + q * c->cap, *hi = c->hi + q * c->k, got = c->rn[q];
+            if (got > c->k) {
+                keep_best(d, p, got, c->k);
+                got = c->k;
             }
-            if (c->ordered) sort_short(d, p, n);
-            for (int64_t j = 0; j < n; j++) {
+            if (c->ordered) sort_short(d, p, got);
+            for (int64_t j = 0; j < got; j++) {
                 hd[j] = d[j];
                 hi[j] = p[j];
             }
@@ -223,11 +225,15 @@ int vt_collector_finish(vt_collector *c) {
         return 0;
     }
     if (!c->radius_mode) {
-        if (c->ordered) vt_heap_sort(c->hd, c->hi, c->nq, c->k);
+        if (c->ordered) vt_heap_sort(c->hd + q0 * c->k, c->hi + q0 * c->k, n, c->k);
         return 0;
     }
-    for (int64_t q = 0; q < c->nq; q++) sort_results(c->lists[q].d, c->lists[q].p, c->lists[q].n);
+    for (int64_t q = q0; q < q0 + n; q++) sort_results(c->lists[q].d, c->lists[q].p, c->lists[q].n);
     return 0;
+}
+
+int vt_collector_finish(vt_collector *c) {
+    return c ? vt_collector_finish_queries(c, 0, c->nq) : -1;
 }
 
 int64_t vt_radius_total(const vt_collector *c) {

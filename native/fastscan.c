@@ -594,145 +594,209 @@ static int by_key(const void *a, const void *b) {
 
 /* Queries are taken QUERY_BATCH at a time, list by list (as Faiss's fast-scan does): a list's
  * codes are read once for every query of the batch that probes it and stay in cache
- * (synthetic 1M, IVF1024, PQ32x4fsnp, nprobe 64: +11 % with AVX-512, +16 % with AVX2). */
+ * (synthetic 1M, IVF1024, PQ32x4fsnp, nprobe 64: +11 % with AVX-512, +16 % with AVX2).
+ * The threads of a search share one job and claim its batches in turn: four batches a
+ * thread, none smaller than QUERY_BATCH_MIN. */
 #define QUERY_BATCH 256
+#define QUERY_BATCH_MIN 32
 #define PAIR_MINIMA_MAX (1 << 22) /* floats of (query, list) table minima a batch keeps (16 MB): fewer queries past it */
 
-int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
-                   const uint8_t *blocks, const int64_t *block_offsets, const int64_t *list_offsets, int64_t nlist,
-                   const int64_t *probes, int64_t nprobe, const float *codebooks, const float *precomputed, int64_t m,
-                   int metric, vt_collector *out) {
-    if (nq < 0 || d <= 0 || m <= 0 || nprobe < 0 || nlist < 0 || nlist > INT32_MAX || !out || out->nq != nq)
+/* A search's arguments and the batches its threads share. */
+struct vt_fs_job {
+    const float *queries, *centroids, *codebooks, *precomputed, *cbt;
+    const uint8_t *blocks;
+    const int64_t *block_offsets, *list_offsets, *probes;
+    int64_t nq, d, nlist, nprobe, m, qb;
+    int metric, residual_l2, residual_ip;
+    next_fn next;
+    next2_fn next2;
+    vt_collector *out;
+    vt_counter batches; /* the first query of the next batch to claim */
+};
+typedef struct vt_fs_job fs_job;
+
+/* A thread's working memory: the tables and pairs of one batch. */
+typedef struct {
+    float *qv, *lut, *scratch, *qbias, *qscale, *qterms, *pmins, *pbias;
+    uint8_t *lqluts, *qluts;
+    int64_t *pairs;
+} fs_buffers;
+
+static void fs_buffers_free(fs_buffers *b) {
+    free(b->qv);
+    free(b->lut);
+    free(b->scratch);
+    free(b->qbias);
+    free(b->qscale);
+    free(b->qterms);
+    free(b->pmins);
+    free(b->pbias);
+    free(b->lqluts);
+    free(b->qluts);
+    free(b->pairs);
+}
+
+static int fs_buffers_alloc(const fs_job *j, fs_buffers *b) {
+    const int64_t qb = j->qb, tsize = j->m * 16, precomputed = j->residual_l2 && j->precomputed;
+    memset(b, 0, sizeof *b);
+    b->qv = malloc(sizeof(float) * (size_t)j->d);
+    b->lut = malloc(sizeof(float) * (size_t)tsize);
+    b->scratch = malloc(sizeof(float) * (size_t)(2 * j->m));
+    b->lqluts = malloc((size_t)(2 * tsize)); /* (query, list) tables, by residual */
+    b->qluts = malloc((size_t)(qb * tsize)); /* tables of the batch's queries */
+    b->qbias = malloc(sizeof(float) * (size_t)qb);
+    b->qscale = malloc(sizeof(float) * (size_t)qb);
+    b->pairs = malloc(sizeof(int64_t) * (size_t)(qb * j->nprobe > 0 ? qb * j->nprobe : 1));
+    if (precomputed) {
+        b->qterms = malloc(sizeof(float) * (size_t)(qb * tsize));
+        b->pmins = malloc(sizeof(float) * (size_t)(qb * j->nprobe * j->m + 1)); /* (query, probe) minima */
+        b->pbias = malloc(sizeof(float) * (size_t)(qb * j->nprobe + 1));
+    }
+    if (!b->qv || !b->lut || !b->scratch || !b->lqluts || !b->qluts || !b->qbias || !b->qscale || !b->pairs ||
+        (precomputed && (!b->qterms || !b->pmins || !b->pbias)))
+        return -4; /* the caller frees what was allocated */
+    return 0;
+}
+
+/* Queries q0 .. q0 + nb_q - 1: their tables, their (query, list) pairs by list, the scans. */
+static int fs_batch(const fs_job *j, fs_buffers *b, int64_t q0, int64_t nb_q) {
+    const int64_t d = j->d, m = j->m, nprobe = j->nprobe, nlist = j->nlist, tsize = m * 16;
+    const int64_t *probes = j->probes, *list_offsets = j->list_offsets, *block_offsets = j->block_offsets;
+    const float *precomputed = j->precomputed;
+    int64_t npairs = 0;
+    int rc = 0;
+    for (int64_t i = 0; i < nb_q; i++) { /* each query's own table, and its probes by list */
+        const float *x = j->queries + (q0 + i) * d;
+        if (!j->residual_l2) {
+            vt_lut_from_transposed(VT_SCAN_PQ, x, d, j->cbt, m, 16, j->metric, b->lut);
+            quantize_lut(b->lut, NULL, m, b->qluts + i * tsize, &b->qbias[i], &b->qscale[i], b->scratch);
+        } else if (precomputed) { /* -2 <x_j, codeword>, shared by every list */
+            float *qt = b->qterms + i * tsize;
+            vt_lut_from_transposed(VT_SCAN_PQ, x, d, j->cbt, m, 16, 1, qt);
+            for (int64_t c = 0; c < tsize; c++) qt[c] *= 2.f;
+            /* one scale for all the query's lists, the smallest of their own (as Faiss's),
+               so that their sums count in the same units: on the synthetic 1M set the
+               top-40 then holds as many true neighbours as float ADC's (0.4721-0.4724 at
+               nprobe 2-16, against 0.4712 with a scale a (query, list)) */
+            b->qscale[i] = 0.f;
+            for (int64_t p = 0; p < nprobe; p++) { /* each pair's minima and their sum kept for its scan */
+                int64_t l = probes[(q0 + i) * nprobe + p], at = i * nprobe + p;
+                if (l < 0 || l >= nlist || list_offsets[l + 1] == list_offsets[l]) continue; /* not scanned */
+                float a = own_scale(precomputed + l * tsize, qt, m, b->scratch, &b->pbias[at]);
+                memcpy(b->pmins + at * m, b->scratch, sizeof(float) * (size_t)m);
+                b->qscale[i] = b->qscale[i] == 0.f || a < b->qscale[i] ? a : b->qscale[i];
+            }
+        }
+        for (int64_t p = 0; p < nprobe; p++) {
+            int64_t l = probes[(q0 + i) * nprobe + p], begin, end;
+            if ((rc = vt_list_range(list_offsets, nlist, l, &begin, &end))) return rc;
+            if (l < 0 || begin == end) continue;
+            if (block_offsets[l + 1] - block_offsets[l] != (end - begin + 31) / 32) return -3;
+            b->pairs[npairs++] = l << 32 | (i * nprobe + p); /* by list, then query */
+        }
+    }
+    /* each query's nearest list first (its heap gets a tight bound early), then the other
+       lists; both groups by list, so that queries probing the same list meet and two at a
+       time share the loads of its codes (scan_list2). The results do not depend on the
+       order: the heaps keep the least (distance, id). */
+    int64_t *pairs = b->pairs, first = 0;
+    for (int64_t t = 0; t < npairs; t++)
+        if ((pairs[t] & 0xffffffff) % nprobe == 0) {
+            int64_t tmp = pairs[first];
+            pairs[first++] = pairs[t];
+            pairs[t] = tmp;
+        }
+    qsort(pairs, (size_t)first, sizeof(int64_t), by_key);
+    qsort(pairs + first, (size_t)(npairs - first), sizeof(int64_t), by_key);
+    for (int64_t t = 0; t < npairs && !rc;) {
+        const int64_t l = pairs[t] >> 32;
+        const int two = t + 1 < npairs && pairs[t + 1] >> 32 == l;
+        const uint8_t *luts[2];
+        float fb[2], sc[2];
+        int64_t qs[2];
+        for (int s = 0; s <= two; s++) { /* the table, bias and scale of each query on list l */
+            const int64_t i = (pairs[t + s] & 0xffffffff) / nprobe;
+            const float *x = j->queries + (q0 + i) * d;
+            luts[s] = b->qluts + i * tsize;
+            fb[s] = b->qbias[i];
+            sc[s] = b->qscale[i];
+            qs[s] = q0 + i;
+            if (j->residual_l2) { /* a table for the (query, list) pair */
+                const float *c = j->centroids + l * d;
+                uint8_t *own = b->lqluts + s * tsize;
+                luts[s] = own;
+                if (precomputed) { /* |q - c|^2 + (|r|^2 + 2<c, r>) - 2<q, r> */
+                    const int64_t at = pairs[t + s] & 0xffffffff;
+                    round_lut(precomputed + l * tsize, b->qterms + i * tsize, m, b->pmins + at * m, b->qscale[i], own);
+                    fb[s] = b->pbias[at] + lanes16(x, c, d, 1);
+                } else {
+                    for (int64_t k = 0; k < d; k++) b->qv[k] = x[k] - c[k];
+                    vt_lut_from_transposed(VT_SCAN_PQ, b->qv, d, j->cbt, m, 16, j->metric, b->lut);
+                    quantize_lut(b->lut, NULL, m, own, &fb[s], &sc[s], b->scratch); /* made pair by pair: its own scale */
+                }
+            } else if (j->residual_ip) {
+                fb[s] -= lanes16(x, j->centroids + l * d, d, 0);
+            }
+        }
+        const int64_t b0 = block_offsets[l], nb = block_offsets[l + 1] - b0;
+        if (two)
+            rc = scan_list2(j->next2, j->blocks + b0 * tsize, nb, list_offsets[l], list_offsets[l + 1], m, luts, fb, sc,
+                            qs, j->out);
+        else
+            rc = scan_list(j->next, j->blocks + b0 * tsize, nb, list_offsets[l], list_offsets[l + 1], m, luts[0], fb[0],
+                           sc[0], j->out, qs[0]);
+        t += 1 + two;
+    }
+    return rc ? rc : vt_collector_finish_queries(j->out, q0, nb_q);
+}
+
+int vt_fs_job_run(vt_fs_job *j) {
+    if (!j) return -1;
+    fs_buffers b;
+    int rc = fs_buffers_alloc(j, &b);
+    for (int64_t q0; !rc && (q0 = vt_claim(&j->batches, j->qb)) < j->nq;)
+        rc = fs_batch(j, &b, q0, j->nq - q0 < j->qb ? j->nq - q0 : j->qb);
+    if (rc) vt_counter_stop(&j->batches, j->nq);
+    fs_buffers_free(&b);
+    return rc;
+}
+
+void vt_fs_job_free(vt_fs_job *j) {
+    if (!j) return;
+    free((void *)j->cbt);
+    free(j);
+}
+
+int vt_fs_job_new(const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
+                  const uint8_t *blocks, const int64_t *block_offsets, const int64_t *list_offsets, int64_t nlist,
+                  const int64_t *probes, int64_t nprobe, const float *codebooks, const float *precomputed, int64_t m,
+                  int metric, vt_collector *out, int threads, vt_fs_job **job) {
+    *job = NULL;
+    if (nq < 0 || d <= 0 || m <= 0 || nprobe < 0 || nlist < 0 || nlist > INT32_MAX || !out || out->nq != nq ||
+        threads < 1)
         return -1;
     const int residual_l2 = by_residual && centroids && metric != 1;
-    const int residual_ip = by_residual && centroids && metric == 1;
-    int64_t qb = nq < QUERY_BATCH ? (nq ? nq : 1) : QUERY_BATCH;
+    int64_t qb = threads == 1 ? QUERY_BATCH : -(-nq / (4 * (int64_t)threads));
+    qb = qb > QUERY_BATCH ? QUERY_BATCH : qb < QUERY_BATCH_MIN ? QUERY_BATCH_MIN : qb;
+    if (qb > nq) qb = nq ? nq : 1;
     if (nprobe && qb > 0xffffffffll / nprobe) qb = 0xffffffffll / nprobe; /* a pair's index fits 32 bits */
     while (qb > 1 && residual_l2 && precomputed && qb * nprobe * m > PAIR_MINIMA_MAX) qb /= 2;
     if (qb < 1) return -1;
-    const int64_t tsize = m * 16;
-    float *qv = malloc(sizeof(float) * (size_t)d);
-    float *lut = malloc(sizeof(float) * (size_t)tsize);
+    fs_job *j = calloc(1, sizeof *j);
     float *cbt = malloc(sizeof(float) * (size_t)(16 * d));
-    float *scratch = malloc(sizeof(float) * (size_t)(2 * m));
-    uint8_t *lqluts = malloc((size_t)(2 * tsize));              /* (query, list) tables, by residual */
-    uint8_t *qluts = malloc((size_t)(qb * tsize));              /* tables of the batch's queries */
-    float *qbias = malloc(sizeof(float) * (size_t)qb), *qscale = malloc(sizeof(float) * (size_t)qb);
-    float *qterms = residual_l2 && precomputed ? malloc(sizeof(float) * (size_t)(qb * tsize)) : NULL;
-    float *pmins = qterms ? malloc(sizeof(float) * (size_t)(qb * nprobe * m + 1)) : NULL; /* (query, probe) minima */
-    float *pbias = qterms ? malloc(sizeof(float) * (size_t)(qb * nprobe + 1)) : NULL;
-    int64_t *pairs = malloc(sizeof(int64_t) * (size_t)(qb * nprobe > 0 ? qb * nprobe : 1));
-    next_fn next = next_kernel();
-    next2_fn next2 = next2_kernel();
-    int rc = 0;
-    if (!qv || !lut || !cbt || !scratch || !lqluts || !qluts || !qbias || !qscale || !pairs ||
-        (residual_l2 && precomputed && (!qterms || !pmins || !pbias))) {
-        rc = -4;
-        goto done;
+    if (!j || !cbt) {
+        free(j);
+        free(cbt);
+        return -4;
     }
+    *j = (fs_job){.queries = queries, .centroids = centroids, .codebooks = codebooks,
+                  .precomputed = residual_l2 ? precomputed : NULL, .cbt = cbt, .blocks = blocks,
+                  .block_offsets = block_offsets, .list_offsets = list_offsets, .probes = probes, .nq = nq, .d = d,
+                  .nlist = nlist, .nprobe = nprobe, .m = m, .qb = qb, .metric = metric, .residual_l2 = residual_l2,
+                  .residual_ip = by_residual && centroids && metric == 1, .next = next_kernel(),
+                  .next2 = next2_kernel(), .out = out};
     vt_lut_transpose(VT_SCAN_PQ, codebooks, d, m, 16, cbt);
-    for (int64_t q0 = 0; q0 < nq && !rc; q0 += qb) {
-        const int64_t nb_q = nq - q0 < qb ? nq - q0 : qb;
-        int64_t npairs = 0;
-        for (int64_t i = 0; i < nb_q; i++) { /* each query's own table, and its probes by list */
-            const float *x = queries + (q0 + i) * d;
-            if (!residual_l2) {
-                vt_lut_from_transposed(VT_SCAN_PQ, x, d, cbt, m, 16, metric, lut);
-                quantize_lut(lut, NULL, m, qluts + i * tsize, &qbias[i], &qscale[i], scratch);
-            } else if (precomputed) { /* -2 <x_j, codeword>, shared by every list */
-                float *qt = qterms + i * tsize;
-                vt_lut_from_transposed(VT_SCAN_PQ, x, d, cbt, m, 16, 1, qt);
-                for (int64_t c = 0; c < tsize; c++) qt[c] *= 2.f;
-                /* one scale for all the query's lists, the smallest of their own (as Faiss's),
-                   so that their sums count in the same units: on the synthetic 1M set the
-                   top-40 then holds as many true neighbours as float ADC's (0.4721-0.4724 at
-                   nprobe 2-16, against 0.4712 with a scale a (query, list)) */
-                qscale[i] = 0.f;
-                for (int64_t p = 0; p < nprobe; p++) { /* each pair's minima and their sum kept for its scan */
-                    int64_t l = probes[(q0 + i) * nprobe + p], at = i * nprobe + p;
-                    if (l < 0 || l >= nlist || list_offsets[l + 1] == list_offsets[l]) continue; /* not scanned */
-                    float a = own_scale(precomputed + l * tsize, qt, m, scratch, &pbias[at]);
-                    memcpy(pmins + at * m, scratch, sizeof(float) * (size_t)m);
-                    qscale[i] = qscale[i] == 0.f || a < qscale[i] ? a : qscale[i];
-                }
-            }
-            for (int64_t p = 0; p < nprobe; p++) {
-                int64_t l = probes[(q0 + i) * nprobe + p], begin, end;
-                if ((rc = vt_list_range(list_offsets, nlist, l, &begin, &end))) goto done;
-                if (l < 0 || begin == end) continue;
-                if (block_offsets[l + 1] - block_offsets[l] != (end - begin + 31) / 32) {
-                    rc = -3;
-                    goto done;
-                }
-                pairs[npairs++] = l << 32 | (i * nprobe + p); /* by list, then query */
-            }
-        }
-        /* each query's nearest list first (its heap gets a tight bound early), then the other
-           lists; both groups by list, so that queries probing the same list meet and two at a
-           time share the loads of its codes (scan_list2). The results do not depend on the
-           order: the heaps keep the least (distance, id). */
-        int64_t first = 0;
-        for (int64_t t = 0; t < npairs; t++)
-            if ((pairs[t] & 0xffffffff) % nprobe == 0) {
-                int64_t tmp = pairs[first];
-                pairs[first++] = pairs[t];
-                pairs[t] = tmp;
-            }
-        qsort(pairs, (size_t)first, sizeof(int64_t), by_key);
-        qsort(pairs + first, (size_t)(npairs - first), sizeof(int64_t), by_key);
-        for (int64_t t = 0; t < npairs && !rc;) {
-            const int64_t l = pairs[t] >> 32;
-            const int two = t + 1 < npairs && pairs[t + 1] >> 32 == l;
-            const uint8_t *luts[2];
-            float fb[2], sc[2];
-            int64_t qs[2];
-            for (int s = 0; s <= two; s++) { /* the table, bias and scale of each query on list l */
-                const int64_t i = (pairs[t + s] & 0xffffffff) / nprobe;
-                const float *x = queries + (q0 + i) * d;
-                luts[s] = qluts + i * tsize;
-                fb[s] = qbias[i];
-                sc[s] = qscale[i];
-                qs[s] = q0 + i;
-                if (residual_l2) { /* a table for the (query, list) pair */
-                    const float *c = centroids + l * d;
-                    uint8_t *own = lqluts + s * tsize;
-                    luts[s] = own;
-                    if (precomputed) { /* |q - c|^2 + (|r|^2 + 2<c, r>) - 2<q, r> */
-                        const int64_t at = pairs[t + s] & 0xffffffff;
-                        round_lut(precomputed + l * tsize, qterms + i * tsize, m, pmins + at * m, qscale[i], own);
-                        fb[s] = pbias[at] + lanes16(x, c, d, 1);
-                    } else {
-                        for (int64_t j = 0; j < d; j++) qv[j] = x[j] - c[j];
-                        vt_lut_from_transposed(VT_SCAN_PQ, qv, d, cbt, m, 16, metric, lut);
-                        quantize_lut(lut, NULL, m, own, &fb[s], &sc[s], scratch); /* made pair by pair: its own scale */
-                    }
-                } else if (residual_ip) {
-                    fb[s] -= lanes16(x, centroids + l * d, d, 0);
-                }
-            }
-            const int64_t b0 = block_offsets[l], nb = block_offsets[l + 1] - b0;
-            if (two)
-                rc = scan_list2(next2, blocks + b0 * tsize, nb, list_offsets[l], list_offsets[l + 1], m, luts, fb, sc, qs,
-                                out);
-            else
-                rc = scan_list(next, blocks + b0 * tsize, nb, list_offsets[l], list_offsets[l + 1], m, luts[0], fb[0],
-                               sc[0], out, qs[0]);
-            t += 1 + two;
-        }
-    }
-    if (!rc) rc = vt_collector_finish(out);
-done:
-    free(qv);
-    free(lut);
-    free(cbt);
-    free(scratch);
-    free(lqluts);
-    free(qluts);
-    free(qbias);
-    free(qscale);
-    free(qterms);
-    free(pmins);
-    free(pbias);
-    free(pairs);
-    return rc;
+    vt_counter_init(&j->batches, 0);
+    *job = j;
+    return 0;
 }

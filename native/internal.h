@@ -1,6 +1,7 @@
 /* Private helpers shared by the native sources (not part of the cffi API). */
 #ifndef VTOOL_INTERNAL_H
 #define VTOOL_INTERNAL_H
+#include <stdatomic.h>
 #include <stdint.h>
 #include "vtool.h"
 
@@ -117,6 +118,7 @@ struct vt_collector {
 #define VT_RESERVOIR_K 20
 
 int vt_rlist_grow(vt_rlist *r);
+int vt_collector_finish_queries(vt_collector *c, int64_t q0, int64_t n);
 void vt_reservoir_shrink(vt_collector *c, int64_t q);
 
 /* The distance a result must not exceed to be kept for query q. */
@@ -168,6 +170,26 @@ static inline int vt_collector_run(vt_collector *c, int64_t q, const float *dist
     for (int64_t j = 0; j < n; j++)
         if (dist[j] <= radius && vt_collector_push(c, q, dist[j], pos0 + j)) return -4;
     return 0;
+}
+
+/* A job's items shared by the threads that run it: each claims the next from the counter,
+ * so the work is done whatever number of threads come, and whenever they come. */
+typedef struct {
+    _Atomic int64_t next;
+} vt_counter;
+
+static inline void vt_counter_init(vt_counter *c, int64_t first) {
+    atomic_init(&c->next, first);
+}
+
+/* The first of the next `step` items. */
+static inline int64_t vt_claim(vt_counter *c, int64_t step) {
+    return atomic_fetch_add_explicit(&c->next, step, memory_order_relaxed);
+}
+
+/* No item is claimed after this (a thread failed: the others stop at their next claim). */
+static inline void vt_counter_stop(vt_counter *c, int64_t end) {
+    atomic_store_explicit(&c->next, end, memory_order_relaxed);
 }
 
 /* rankset.c: the ROC decoder's sorted set of 32-bit ids: insert the g-th value missing from

@@ -47,43 +47,90 @@ static int64_t *by_list(const int64_t *probes, int64_t nq, int64_t nprobe, int64
     return order;
 }
 
-/* Encodings whose scans need no table a query (flat vectors, scalar quantizers) take the
- * (query, list) pairs by list: a query costs nothing to switch to. PQ and RQ build a table a
- * query, so they take each query whole, the queries by their first list. */
-int vt_ivf_scan(int kind, const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
-                const uint8_t *codes, int64_t code_size, const int64_t *list_offsets, int64_t nlist,
-                const int64_t *probes, const float *coarse_dist, int64_t nprobe, const float *params, int64_t m,
-                int64_t ksub, const float *precomputed, const float *terms, int metric, vt_collector *out) {
-    if (nq < 0 || d <= 0 || nprobe < 0 || code_size <= 0 || !out || out->nq != nq) return -1;
-    vt_scanner *s = vt_scanner_new(kind, d, centroids, nlist, by_residual, code_size, params, m, ksub, precomputed,
-                                   terms != NULL, metric);
-    if (!s) return -4;
-    float buf[SCAN_CHUNK];
-    const int by_pair = kind != VT_SCAN_PQ && kind != VT_SCAN_RQ;
-    const int64_t units = by_pair ? nq * nprobe : nq;
+/* A search's arguments and the batches of queries its threads share. */
+struct vt_scan_job {
+    int kind, metric, by_residual;
+    const float *queries, *centroids, *coarse_dist, *params, *precomputed, *terms;
+    const uint8_t *codes;
+    const int64_t *list_offsets, *probes;
+    int64_t nq, d, code_size, nlist, nprobe, m, ksub, qb;
+    vt_collector *out;
+    vt_counter batches; /* the first query of the next batch to claim */
+};
+typedef struct vt_scan_job scan_job;
+
+/* Queries q0 .. q0 + nb_q - 1, in the order by_list gives them. Encodings whose scans need
+ * no table a query (flat vectors, scalar quantizers) take the (query, list) pairs by list: a
+ * query costs nothing to switch to. PQ and RQ build a table a query, so they take each query
+ * whole, the queries by their first list. */
+static int scan_batch(const scan_job *j, vt_scanner *s, float *buf, int64_t q0, int64_t nb_q) {
+    const int by_pair = j->kind != VT_SCAN_PQ && j->kind != VT_SCAN_RQ;
+    const int64_t nprobe = j->nprobe, units = by_pair ? nb_q * nprobe : nb_q, d = j->d;
+    const int64_t *probes = j->probes + q0 * nprobe;
     /* with fewer units than a quarter of the lists (a few queries: one query's search) they
        seldom share a list, and the sort's pass over the lists would cost more than it saves */
-    int64_t *order = nprobe && units > 1 && units >= nlist / 4 ? by_list(probes, nq, nprobe, nlist, by_pair) : NULL;
+    int64_t *order = nprobe && units > 1 && units >= j->nlist / 4 ? by_list(probes, nb_q, nprobe, j->nlist, by_pair)
+                                                                   : NULL;
     int rc = 0;
     for (int64_t t = 0; t < units && !rc; t++) {
-        int64_t u = order ? order[t] : t, q = by_pair ? u / nprobe : u;
+        int64_t u = order ? order[t] : t, i = by_pair ? u / nprobe : u, q = q0 + i;
         int64_t p0 = by_pair ? u % nprobe : 0, p1 = by_pair ? p0 + 1 : nprobe;
-        vt_scanner_set_query(s, queries + q * d);
+        vt_scanner_set_query(s, j->queries + q * d);
         for (int64_t p = p0; p < p1 && !rc; p++) {
-            int64_t l = probes[q * nprobe + p], begin, end;
-            if ((rc = vt_list_range(list_offsets, nlist, l, &begin, &end)) || begin == end) continue;
-            if ((rc = vt_scanner_set_list(s, l, coarse_dist ? coarse_dist[q * nprobe + p] : NAN))) break;
+            int64_t l = probes[i * nprobe + p], begin, end;
+            if ((rc = vt_list_range(j->list_offsets, j->nlist, l, &begin, &end)) || begin == end) continue;
+            if ((rc = vt_scanner_set_list(s, l, j->coarse_dist ? j->coarse_dist[q * nprobe + p] : NAN))) break;
             for (int64_t j0 = begin; j0 < end && !rc; j0 += SCAN_CHUNK) {
                 int64_t n = end - j0 < SCAN_CHUNK ? end - j0 : SCAN_CHUNK;
-                vt_scanner_run(s, codes + j0 * code_size, n, terms ? terms + j0 : NULL, buf);
-                rc = vt_collector_run(out, q, buf, n, j0);
+                vt_scanner_run(s, j->codes + j0 * j->code_size, n, j->terms ? j->terms + j0 : NULL, buf);
+                rc = vt_collector_run(j->out, q, buf, n, j0);
             }
         }
     }
     free(order);
-    vt_scanner_free(s);
-    if (!rc) rc = vt_collector_finish(out);
+    return rc ? rc : vt_collector_finish_queries(j->out, q0, nb_q);
+}
+
+int vt_scan_job_run(vt_scan_job *j) {
+    if (!j) return -1;
+    vt_scanner *s = vt_scanner_new(j->kind, j->d, j->centroids, j->nlist, j->by_residual, j->code_size, j->params,
+                                   j->m, j->ksub, j->precomputed, j->terms != NULL, j->metric);
+    float *buf = malloc(sizeof(float) * SCAN_CHUNK);
+    int rc = s && buf ? 0 : -4;
+    for (int64_t q0; !rc && (q0 = vt_claim(&j->batches, j->qb)) < j->nq;)
+        rc = scan_batch(j, s, buf, q0, j->nq - q0 < j->qb ? j->nq - q0 : j->qb);
+    if (rc) vt_counter_stop(&j->batches, j->nq);
+    free(buf);
+    if (s) vt_scanner_free(s);
     return rc;
+}
+
+void vt_scan_job_free(vt_scan_job *j) {
+    free(j);
+}
+
+/* Queries in one batch for one thread (the lists shared across all of them); for more,
+ * four batches a thread, none under SCAN_BATCH_MIN queries. */
+#define SCAN_BATCH_MIN 16
+
+int vt_scan_job_new(int kind, const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
+                    const uint8_t *codes, int64_t code_size, const int64_t *list_offsets, int64_t nlist,
+                    const int64_t *probes, const float *coarse_dist, int64_t nprobe, const float *params, int64_t m,
+                    int64_t ksub, const float *precomputed, const float *terms, int metric, vt_collector *out,
+                    int threads, vt_scan_job **job) {
+    *job = NULL;
+    if (nq < 0 || d <= 0 || nprobe < 0 || code_size <= 0 || !out || out->nq != nq || threads < 1) return -1;
+    scan_job *j = calloc(1, sizeof *j);
+    if (!j) return -4;
+    int64_t qb = threads == 1 ? nq : -(-nq / (4 * (int64_t)threads));
+    *j = (scan_job){.kind = kind, .metric = metric, .by_residual = by_residual, .queries = queries,
+                    .centroids = centroids, .coarse_dist = coarse_dist, .params = params,
+                    .precomputed = precomputed, .terms = terms, .codes = codes, .list_offsets = list_offsets,
+                    .probes = probes, .nq = nq, .d = d, .code_size = code_size, .nlist = nlist, .nprobe = nprobe,
+                    .m = m, .ksub = ksub, .qb = qb < SCAN_BATCH_MIN ? SCAN_BATCH_MIN : qb, .out = out};
+    vt_counter_init(&j->batches, 0);
+    *job = j;
+    return 0;
 }
 
 int vt_list_terms(const float *precomputed, int64_t m, int64_t ksub, const uint8_t *codes, int64_t code_size,

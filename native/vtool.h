@@ -121,11 +121,20 @@ int vt_scanner_rows(const vt_scanner *s, const uint8_t *codes, int64_t ncodes, c
                     float *out);
 
 /* ivf_scan.c: scan the probed lists of an inverted file into a collector (positions are
- * row numbers; the caller maps the final results to user ids through the id map). */
-int vt_ivf_scan(int kind, const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
-                const uint8_t *codes, int64_t code_size, const int64_t *list_offsets, int64_t nlist,
-                const int64_t *probes, const float *coarse_dist, int64_t nprobe, const float *params, int64_t m,
-                int64_t ksub, const float *precomputed, const float *terms, int metric, vt_collector *out);
+ * row numbers; the caller maps the final results to user ids through the id map).
+ * A scan is a job: made once (its queries cut into batches for `threads` threads), run
+ * by any number of threads at once (each takes batches until none is left; results do
+ * not depend on which thread takes which), freed when every run has returned. The
+ * collector is finished batch by batch. new and run return 0, -1 (bad arguments), -2 / -3
+ * (a probe or list offsets out of range), -4 (no memory). */
+typedef struct vt_scan_job vt_scan_job;
+int vt_scan_job_new(int kind, const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
+                    const uint8_t *codes, int64_t code_size, const int64_t *list_offsets, int64_t nlist,
+                    const int64_t *probes, const float *coarse_dist, int64_t nprobe, const float *params, int64_t m,
+                    int64_t ksub, const float *precomputed, const float *terms, int metric, vt_collector *out,
+                    int threads, vt_scan_job **job);
+int vt_scan_job_run(vt_scan_job *job);
+void vt_scan_job_free(vt_scan_job *job);
 /* terms[r] = sum_j precomputed[l][j][code_j] for the rows r of the given lists: the part of
  * a row's distance that depends on its list, not on the query. 0, or -2 for a bad list. */
 int vt_list_terms(const float *precomputed, int64_t m, int64_t ksub, const uint8_t *codes, int64_t code_size,
@@ -134,14 +143,18 @@ void vt_build_lut(int kind, const float *qv, int64_t d, const float *codebooks, 
                   int metric, float *lut);
 
 /* fastscan.c: 4-bit PQ in blocks of 32 vectors (16 * m bytes a block, padding rows code 0),
- * 8-bit tables; vt_fs_accumulate writes 32 uint16 sums per block. */
+ * 8-bit tables; vt_fs_accumulate writes 32 uint16 sums per block. An IVF fast-scan search
+ * is a job, made, run and freed as a vt_scan_job (ivf_scan.c). */
 void vt_fs_pack_blocks(const uint8_t *codes, int64_t n, int64_t m, uint8_t *blocks);
 void vt_fs_accumulate(const uint8_t *blocks, int64_t nblocks, int64_t m, const uint8_t *lut, uint16_t *out);
 int vt_fs_quantize_lut(const float *lut, int64_t m, uint8_t *qlut, float *bias, float *scale);
-int vt_ivf_fs_scan(const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
-                   const uint8_t *blocks, const int64_t *block_offsets, const int64_t *list_offsets, int64_t nlist,
-                   const int64_t *probes, int64_t nprobe, const float *codebooks, const float *precomputed, int64_t m,
-                   int metric, vt_collector *out);
+typedef struct vt_fs_job vt_fs_job;
+int vt_fs_job_new(const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
+                  const uint8_t *blocks, const int64_t *block_offsets, const int64_t *list_offsets, int64_t nlist,
+                  const int64_t *probes, int64_t nprobe, const float *codebooks, const float *precomputed, int64_t m,
+                  int metric, vt_collector *out, int threads, vt_fs_job **job);
+int vt_fs_job_run(vt_fs_job *job);
+void vt_fs_job_free(vt_fs_job *job);
 
 /* hnsw.c: a navigable small-world graph over row numbers. Level 0 holds up to r0 (2m for
  * HNSW, R for NSG; at most 512) neighbours a node (level0: n x r0), levels 1..levels[i] up to m each (upper, from

@@ -9,7 +9,7 @@ import numpy as np
 
 from vtool._native_lib import ffi, lib
 from vtool.errors import CorruptData
-from vtool.workers import map_threads
+from vtool.workers import PARTS_PER_THREAD, map_threads, row_ranges
 
 LEVEL_NAMES = ("scalar", "avx2", "avx512")
 METRICS = {"l2": 0, "ip": 1}
@@ -175,14 +175,20 @@ class CentroidTiles:
             lib.vt_centroid_tiles_free(self.ptr)
             self.ptr = ffi.NULL
 
-    def nearest(self, x: np.ndarray, nprobe: int) -> tuple[np.ndarray, np.ndarray]:
+    def nearest(self, x: np.ndarray, nprobe: int, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Rows split across `threads` (the result does not depend on the split)."""
         x = _f32(x)
         assert x.ndim == 2 and x.shape[1] == self.d and nprobe > 0
         labels = np.empty((len(x), nprobe), dtype=np.int64)
         dist = np.empty((len(x), nprobe), dtype=np.float32)
-        if lib.vt_probe_tiles(self.ptr, _ptr("float *", x), len(x), nprobe, _ptr("int64_t *", labels),
-                              _ptr("float *", dist)):
-            raise ValueError("bad probe arguments")
+
+        def run(rows):
+            a, b = rows
+            if lib.vt_probe_tiles(self.ptr, _ptr("float *", x[a:b]), b - a, nprobe, _ptr("int64_t *", labels[a:b]),
+                                  _ptr("float *", dist[a:b])):
+                raise ValueError("bad probe arguments")
+
+        map_threads(threads, run, row_ranges(len(x), PARTS_PER_THREAD * threads if threads > 1 else 1))
         return labels, dist
 
 
@@ -213,9 +219,7 @@ def assign_nearest(x: np.ndarray, centroids: np.ndarray, metric: str = "l2",
             if rc != 0:
                 raise MemoryError("vt_assign_nearest could not allocate its centroid tiles")
 
-    threads = threads or default_threads()
-    step = max(1024, -(-n // threads))
-    chunks = [(a, min(a + step, n)) for a in range(0, n, step)]
+    chunks = row_ranges(n, threads or default_threads(), 1024)
     map_threads(len(chunks), run, chunks)
     return labels, dist
 
@@ -281,11 +285,12 @@ def ivf_scan(kind: int, queries: np.ndarray, codes: np.ndarray, list_offsets: np
              metric: str, k: int | None = None, centroids: np.ndarray | None = None, by_residual: bool = False,
              coarse_dist: np.ndarray | None = None, params: np.ndarray | None = None, m: int = 0,
              ksub: int = 0, precomputed: np.ndarray | None = None, radius: float | None = None,
-             ordered: bool = True, terms: np.ndarray | None = None):
+             ordered: bool = True, terms: np.ndarray | None = None, threads: int = 1):
     """Scan the probed lists of codes (N, code_size) uint8: top-k (distances, row positions)
     n x k, or with radius (minimised distance) every result within it: (lims, distances, rows).
     ordered=False: each query's top-k in any order (a shortlist to re-rank). terms (N float32,
-    from list_terms, with precomputed): each row's list term, in place of a table per list."""
+    from list_terms, with precomputed): each row's list term, in place of a table per list.
+    The queries split across `threads` native threads."""
     queries = _f32(queries)
     if terms is not None and (precomputed is None or terms.dtype != np.float32 or terms.shape != (codes.shape[0],)
                               or not terms.flags.c_contiguous):
@@ -296,16 +301,33 @@ def ivf_scan(kind: int, queries: np.ndarray, codes: np.ndarray, list_offsets: np
     if coarse_dist is not None:
         coarse_dist = _f32(coarse_dist)
     params = _f32(params if params is not None else np.zeros(1, np.float32))
+    list_offsets = np.ascontiguousarray(list_offsets, np.int64)
     out = _Collector(nq, k, radius, ordered)
-    rc = lib.vt_ivf_scan(kind, _ptr("float *", queries), nq, d, _opt("float *", centroids), int(by_residual),
-                         _codes_ptr(codes), codes.shape[1], _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)),
-                         len(list_offsets) - 1, _ptr("int64_t *", probes), _opt("float *", coarse_dist),
-                         probes.shape[1], _ptr("float *", params), m, ksub, _opt("float *", precomputed),
-                         _opt("float *", terms), METRICS[metric], out.ptr)
+    rc = _run_job("scan", threads, kind, _ptr("float *", queries), nq, d, _opt("float *", centroids), int(by_residual),
+                  _codes_ptr(codes), codes.shape[1], _ptr("int64_t *", list_offsets), len(list_offsets) - 1,
+                  _ptr("int64_t *", probes), _opt("float *", coarse_dist), probes.shape[1], _ptr("float *", params), m,
+                  ksub, _opt("float *", precomputed), _opt("float *", terms), METRICS[metric], out.ptr)
     result = out.result()
     if rc != 0:
-        raise RuntimeError(f"vt_ivf_scan failed with code {rc}")
+        raise RuntimeError(f"the IVF scan failed with code {rc}")
     return result
+
+
+def _run_job(kind: str, threads: int, *args) -> int:
+    """A native search job (vt_<kind>_job_*) made, run by `threads` of our workers at once
+    (each takes batches of queries until none is left: a thread that starts late finds less
+    to do, none waits for it), and freed: 0 or the first failure's code. Our persistent
+    workers, not threads made by the call: a new thread could start on its parent's core."""
+    threads = max(1, int(threads))
+    job = ffi.new(f"vt_{kind}_job **")
+    rc = getattr(lib, f"vt_{kind}_job_new")(*args, threads, job)
+    if rc:
+        return rc
+    try:
+        run = getattr(lib, f"vt_{kind}_job_run")
+        return next((r for r in map_threads(threads, lambda _: run(job[0]), range(threads)) if r), 0)
+    finally:
+        getattr(lib, f"vt_{kind}_job_free")(job[0])
 
 
 def list_terms(precomputed: np.ndarray, codes: np.ndarray, list_offsets: np.ndarray, lists: np.ndarray,
@@ -328,21 +350,25 @@ def list_terms(precomputed: np.ndarray, codes: np.ndarray, list_offsets: np.ndar
 def ivf_fs_scan(queries: np.ndarray, blocks: np.ndarray, block_offsets: np.ndarray, list_offsets: np.ndarray,
                 probes: np.ndarray, codebooks: np.ndarray, metric: str, k: int | None = None,
                 centroids: np.ndarray | None = None, by_residual: bool = False,
-                precomputed: np.ndarray | None = None, radius: float | None = None, ordered: bool = True):
-    """Fast-scan (approximate distances from 8-bit tables): top-k or radius, as ivf_scan."""
+                precomputed: np.ndarray | None = None, radius: float | None = None, ordered: bool = True,
+                threads: int = 1):
+    """Fast-scan (approximate distances from 8-bit tables): top-k or radius, as ivf_scan; the
+    queries split across `threads` native threads."""
     queries = _f32(queries)
     probes = np.ascontiguousarray(probes, dtype=np.int64)
     nq, d = queries.shape
     m = codebooks.shape[0]
+    block_offsets = np.ascontiguousarray(block_offsets, np.int64)
+    list_offsets = np.ascontiguousarray(list_offsets, np.int64)
+    codebooks = _f32(codebooks)
     out = _Collector(nq, k, radius, ordered)
-    rc = lib.vt_ivf_fs_scan(_ptr("float *", queries), nq, d, _opt("float *", centroids), int(by_residual),
-                            _codes_ptr(blocks), _ptr("int64_t *", np.ascontiguousarray(block_offsets, np.int64)),
-                            _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)), len(list_offsets) - 1,
-                            _ptr("int64_t *", probes), probes.shape[1], _ptr("float *", _f32(codebooks)),
-                            _opt("float *", precomputed), m, METRICS[metric], out.ptr)
+    rc = _run_job("fs", threads, _ptr("float *", queries), nq, d, _opt("float *", centroids), int(by_residual),
+                  _codes_ptr(blocks), _ptr("int64_t *", block_offsets), _ptr("int64_t *", list_offsets),
+                  len(list_offsets) - 1, _ptr("int64_t *", probes), probes.shape[1], _ptr("float *", codebooks),
+                  _opt("float *", precomputed), m, METRICS[metric], out.ptr)
     result = out.result()
     if rc != 0:
-        raise RuntimeError(f"vt_ivf_fs_scan failed with code {rc}")
+        raise RuntimeError(f"the fast-scan failed with code {rc}")
     return result
 
 

@@ -172,10 +172,3 @@ def worker_path(path: str) -> str:
     """A path a worker resolves as the client does (workers may start in another directory);
     URLs as they are."""
     return path if "://" in path else os.path.abspath(path)
-
-
-def row_ranges(n: int, parts: int, multiple: int, start: int = 0) -> list[tuple[int, int]]:
-    """[a, b) ranges covering start..start+n in about `parts` pieces whose lengths are
-    multiples of `multiple` (so a task reads the same batches a local pass would)."""
-    step = -(-max(-(-n // max(parts, 1)), 1) // multiple) * multiple
-    return [(a, min(start + n, a + step)) for a in range(start, start + n, step)]

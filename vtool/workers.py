@@ -34,6 +34,19 @@ def blas_held_to(threads: int):
     return _blas_controller.limit(limits=threads, user_api="blas")
 
 
+# pieces a thread's share of rows is cut into when threads split them: a thread that starts
+# late (a pool worker waking) or meets costlier rows takes fewer (GloVe's second half of
+# queries takes 1.3x the first; halves left one thread idle)
+PARTS_PER_THREAD = 4
+
+
+def row_ranges(n: int, parts: int, multiple: int = 1, start: int = 0) -> list[tuple[int, int]]:
+    """[a, b) ranges covering start..start+n in about `parts` pieces whose lengths are
+    multiples of `multiple` (so a task reads the same batches a local pass would)."""
+    step = -(-max(-(-n // max(parts, 1)), 1) // multiple) * multiple
+    return [(a, min(start + n, a + step)) for a in range(start, start + n, step)]
+
+
 def _pool(threads: int) -> ThreadPoolExecutor:
     with _lock:
         if threads not in _pools:

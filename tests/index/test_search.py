@@ -50,10 +50,11 @@ def test_ivf_probing_every_list_returns_exactly_the_flat_results(tmp_path, metri
     np.testing.assert_array_equal(vd, fd)
 
 
-@pytest.mark.parametrize("spec", ["IVF16,Flat", "IVF16,PQ8x4fs", "OPQ8,IVF16,PQ8", "IVF16_HNSW4,SQ8", "HNSW8,Flat"])
+@pytest.mark.parametrize("spec", ["IVF16,Flat", "IVF16,PQ8x4fs", "IVF16,PQ8x4fs,RFlat", "OPQ8,IVF16,PQ8",
+                                  "IVF16_HNSW4,SQ8", "HNSW8,Flat"])
 def test_results_are_identical_across_thread_counts(tmp_path, spec):
-    """600 queries: several chunks a thread (each rotated by OPQ on its own), k-NN and range
-    results the same."""
+    """600 queries: batches the native threads claim (IVF; OPQ rotating rows on threads too),
+    several chunks a thread (graphs, re-ranking); k-NN and range results the same."""
     base, queries = clustered(3000, 16, seed=5), clustered(600, 16, seed=6)
     ivf = build(tmp_path, base, spec)
     knob = {"ef": 16} if spec.startswith("HNSW") else {"nprobe": 4}

@@ -405,8 +405,9 @@ def test_rerank_keeps_the_exact_best_of_each_shortlist(metric):
 def test_fast_scan_batches_of_queries_list_by_list_give_each_query_its_own_results(level, radius, k, metric,
                                                                                    residual):
     """Past 256 queries a call goes list by list over a batch of queries, two queries of a list
-    at a time: every query's results (top-k from a heap or a reservoir, or every candidate
-    within a radius; by residual, each pair's own tables) are those of a search of it alone."""
+    at a time, and three threads share the batches: every query's results (top-k from a heap
+    or a reservoir, or every candidate within a radius; by residual, each pair's own tables)
+    are those of a search of it alone, and of the whole search on one thread."""
     _native.set_simd_level(level)
     rng = np.random.default_rng(10)
     d, m, sizes = 8, 4, [40, 0, 300, 33, 97]
@@ -423,7 +424,11 @@ def test_fast_scan_batches_of_queries_list_by_list_give_each_query_its_own_resul
     residual = {None: {}, "direct": dict(centroids=centroids, by_residual=True),
                 "precomputed": dict(centroids=centroids, by_residual=True, precomputed=precomputed)}[residual]
     batch = _native.ivf_fs_scan(queries, blocks, block_offsets, offsets, probes, books, metric, k, radius=radius,
-                                **residual)
+                                threads=3, **residual)
+    one = _native.ivf_fs_scan(queries, blocks, block_offsets, offsets, probes, books, metric, k, radius=radius,
+                              **residual)
+    for got, want in zip(batch, one):
+        np.testing.assert_array_equal(got, want)
     for q in rng.choice(len(queries), 25, replace=False):
         alone = _native.ivf_fs_scan(queries[q:q + 1], blocks, block_offsets, offsets, probes[q:q + 1], books, metric, k,
                                     radius=radius, **residual)
@@ -434,3 +439,31 @@ def test_fast_scan_batches_of_queries_list_by_list_give_each_query_its_own_resul
             lims, dist, pos = batch
             np.testing.assert_array_equal(dist[lims[q]:lims[q + 1]], alone[1])
             np.testing.assert_array_equal(pos[lims[q]:lims[q + 1]], alone[2])
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_a_scan_job_that_fails_on_one_thread_fails_the_search(threads):
+    """A list whose blocks do not match its rows (fast-scan), or a probe past the lists (every
+    scan), met by whichever thread takes that batch: the search raises, not returns part of
+    its results."""
+    rng = np.random.default_rng(11)
+    d, m, sizes = 8, 4, [40, 70, 33]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    codes = rng.integers(0, 16, size=(offsets[-1], m)).astype(np.uint8)
+    blocks = np.concatenate([_native.fs_pack_blocks(codes[offsets[l]:offsets[l + 1]]) for l in range(len(sizes))])
+    block_offsets = np.concatenate([[0], np.cumsum([(s + 31) // 32 for s in sizes])]).astype(np.int64)
+    books = rng.normal(size=(m, 16, d // m)).astype(np.float32)
+    queries = rng.normal(size=(600, d)).astype(np.float32)
+    probes = np.zeros((len(queries), 1), np.int64)
+    probes[500, 0] = 1  # the one query that meets the bad list, in the last batches
+    bad_blocks = block_offsets.copy()
+    bad_blocks[2] += 1
+    with pytest.raises(RuntimeError, match="code -3"):
+        _native.ivf_fs_scan(queries, blocks, bad_blocks, offsets, probes, books, "l2", 5, threads=threads)
+    probes[500, 0] = len(sizes)
+    with pytest.raises(RuntimeError, match="code -2"):
+        _native.ivf_fs_scan(queries, blocks, block_offsets, offsets, probes, books, "l2", 5, threads=threads)
+    vectors = rng.normal(size=(offsets[-1], d)).astype(np.float32)
+    with pytest.raises(RuntimeError, match="code -2"):
+        _native.ivf_scan(_native.scan_kind("FLAT"), queries, vectors.view(np.uint8), offsets, probes, "l2", 5,
+                         threads=threads)

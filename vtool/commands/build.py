@@ -29,6 +29,7 @@ from vtool.io.atomic import atomic_path, check_output_path, open_memmap, owner_t
 from vtool.io.codes import CodesFile, is_codes_file, open_codes
 from vtool.io.inputs import check_input_file, source_name
 from vtool.io.vectors import VectorFile, open_vectors
+from vtool.workers import row_ranges
 
 
 def metric_for(path: str, metric: str | None, fmt: str | None = None) -> tuple[str, str | None]:
@@ -291,7 +292,7 @@ def _encode_pass_dask(model_path: str, verify: bool, model: Index, sources: list
                     row += len(lab)
                 continue
             vf = src.vectors
-            for a, b in distributed.row_ranges(vf.n, cluster.workers * options.tasks_per_worker, batch_size):
+            for a, b in row_ranges(vf.n, cluster.workers * options.tasks_per_worker, batch_size):
                 tasks.append((distributed.worker_path(model_path), verify, distributed.worker_path(vf.path),
                               vf.format, vf.column, vf.id_column, vf.window, a, b, batch_size, next_id + row,
                               options.scratch))

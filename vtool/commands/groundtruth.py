@@ -27,6 +27,7 @@ from vtool.distributed import DaskOptions
 from vtool.errors import VtoolError
 from vtool.exact import knn_blocks
 from vtool.io.vectors import open_vectors
+from vtool.workers import row_ranges
 
 SHORTLIST_EXTRA = 16  # candidates kept beyond 2k by the BLAS pass, then ranked exactly
 PAIRS_AT_ONCE = 65536
@@ -104,7 +105,7 @@ def _blocks_runner(dask: DaskOptions | None, n: int, batch_size: int):
     from vtool import distributed
 
     with distributed.cluster(dask) as cluster:
-        ranges = distributed.row_ranges(n, cluster.workers * dask.tasks_per_worker, 1)
+        ranges = row_ranges(n, cluster.workers * dask.tasks_per_worker, 1)
 
         def run(fn, label, source, queries, **args):
             tasks = [(replace(source, path=distributed.worker_path(source.path)), a, b) for a, b in ranges]

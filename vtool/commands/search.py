@@ -13,6 +13,7 @@ from vtool.index.refine import DEFAULT_K_FACTOR, rerank
 from vtool.index.index import load_index
 from vtool.io.vectors import open_vectors
 from vtool.errors import VtoolError
+from vtool.workers import row_ranges
 
 
 def search(index_path: str, queries_path: str, k: int = 10, nprobe: int | None = None, threads: int | None = None,
@@ -176,7 +177,7 @@ def _on_cluster(dask: DaskOptions, index_path: str, verify: bool, queries: np.nd
     if args.get("refine"):
         args["refine"] = distributed.worker_path(args["refine"])
     with distributed.cluster(dask) as cluster:
-        ranges = distributed.row_ranges(len(queries), cluster.workers * dask.tasks_per_worker, 1)
+        ranges = row_ranges(len(queries), cluster.workers * dask.tasks_per_worker, 1)
         tasks = [(path, verify, a, b) for a, b in ranges]
         done = dict(cluster.map(functools.partial(fn, **args), tasks, label, sizes=[b - a for a, b in ranges],
                                 queries=queries))

@@ -73,11 +73,13 @@ class PlainRows:
     def ensure(self, lists: np.ndarray) -> None:
         """Make the lists readable (compressed stores decode them)."""
 
-    def scan(self, enc: Encoding, xq, probes, coarse, metric, centroids, residual, precomputed, **collector):
+    def scan(self, enc: Encoding, xq, probes, coarse, metric, centroids, residual, precomputed, threads=1,
+             **collector):
+        """The probed lists of each query into its results, on `threads` native threads."""
         return _native.ivf_scan(enc.scan_kind, xq, self.codes, self.list_offsets, probes, metric,
                                 centroids=centroids, by_residual=residual, coarse_dist=coarse,
                                 params=enc.scan_params(), m=enc.m, ksub=enc.ksub, precomputed=precomputed,
-                                terms=self.list_terms(precomputed, probes), **collector)
+                                terms=self.list_terms(precomputed, probes), threads=threads, **collector)
 
     def list_terms(self, precomputed: np.ndarray | None, probes: np.ndarray) -> np.ndarray | None:
         """Each row's part of its list's precomputed table (L2 by residual), summed once for the
@@ -159,10 +161,10 @@ class FastScanBlocks(PlainRows):
         sub = np.where((lane < 16)[:, None], byte & 15, byte >> 4).astype(np.uint8)
         return pack_nibbles(sub)
 
-    def scan(self, enc, xq, probes, coarse, metric, centroids, residual, precomputed, **collector):
+    def scan(self, enc, xq, probes, coarse, metric, centroids, residual, precomputed, threads=1, **collector):
         return _native.ivf_fs_scan(xq, self.codes, self.block_offsets, self.list_offsets, probes, enc.codebooks,
                                    metric, centroids=centroids, by_residual=residual, precomputed=precomputed,
-                                   **collector)
+                                   threads=threads, **collector)
 
 
 class AnsLists(PlainRows):
@@ -188,9 +190,9 @@ class AnsLists(PlainRows):
     def ensure(self, lists):
         self.source.ensure(lists)
 
-    def scan(self, enc, xq, probes, coarse, metric, centroids, residual, precomputed, **collector):
+    def scan(self, enc, xq, probes, coarse, metric, centroids, residual, precomputed, threads=1, **collector):
         self.ensure(probes.ravel())
-        return super().scan(enc, xq, probes, coarse, metric, centroids, residual, precomputed, **collector)
+        return super().scan(enc, xq, probes, coarse, metric, centroids, residual, precomputed, threads, **collector)
 
     def _lists_with_codes(self, probes):
         """The probed lists (decoded by scan before it asks)."""

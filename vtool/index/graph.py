@@ -68,6 +68,7 @@ class GraphStructure(Structure):
 
     prefix = ""
     is_graph = True
+    splits_queries = False
 
     def __init__(self, d: int, m: int, r0: int):
         super().__init__(d)
@@ -125,7 +126,9 @@ class GraphStructure(Structure):
             log.warning(f"ef {ef} is smaller than the {k} results asked for; using ef = {k}")
         return {"ef": max(min(ef, self.ntotal), k)}  # more candidates than vectors means all of them
 
-    def scan(self, xq, params, store, encoding, metric, by_residual=False, precomputed=None, **collector):
+    def scan(self, xq, params, store, encoding, metric, by_residual=False, precomputed=None, threads=1,
+             **collector):
+        """On the calling thread (threads is 1: splits_queries is False, the index splits them)."""
         if store.layout != "rows":
             raise VtoolError(f"a graph searches codes by row; this index stores them as {store.layout}")
         return _native.hnsw_search(self.graph, encoding.scan_kind, xq, store.codes, metric, params["ef"],

@@ -17,7 +17,7 @@ from vtool import _native
 from vtool.errors import VtoolError
 from vtool.index.graph import DEFAULT_EF_SEARCH, HNSW, MAX_M
 from vtool.index.structure import IVF, MAX_NLIST
-from vtool.workers import map_threads
+from vtool.workers import PARTS_PER_THREAD, map_threads, row_ranges
 
 PREFIX = "quantizer_"
 ASSIGN_EF = 32
@@ -91,9 +91,8 @@ class IVFHNSW(IVF):
         across the cores (the result does not depend on the split)."""
         x = np.ascontiguousarray(x, np.float32)
         threads = _native.default_threads()
-        step = max(1024, -(-len(x) // threads))
-        chunks = [x[a:a + step] for a in range(0, len(x), step)]
-        parts = map_threads(threads, lambda c: self._nearest(c, 1, ASSIGN_EF, metric)[1][:, 0], chunks)
+        parts = map_threads(threads, lambda r: self._nearest(x[r[0]:r[1]], 1, ASSIGN_EF, metric)[1][:, 0],
+                            row_ranges(len(x), threads, 1024))
         return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
     def search_params(self, nprobe: int | None = None, ef: int | None = None, k: int = 1) -> dict:
@@ -103,8 +102,12 @@ class IVFHNSW(IVF):
             raise VtoolError("--ef must be at least 1")
         return {"nprobe": nprobe, "ef": max(min(ef or DEFAULT_EF_SEARCH, self.nlist), nprobe)}
 
-    def scan(self, xq, params, store, encoding, metric, by_residual=False, precomputed=None, **collector):
-        dist, probes = self._nearest(xq, params["nprobe"], params["ef"], metric)
+    def scan(self, xq, params, store, encoding, metric, by_residual=False, precomputed=None, threads=1,
+             **collector):
+        parts = map_threads(threads, lambda r: self._nearest(xq[r[0]:r[1]], params["nprobe"], params["ef"], metric),
+                            row_ranges(len(xq), PARTS_PER_THREAD * threads if threads > 1 else 1))
+        dist = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, params["nprobe"]), np.float32)
+        probes = np.concatenate([p[1] for p in parts]) if parts else np.zeros((0, params["nprobe"]), np.int64)
         coarse = dist if metric == "l2" else None
         return store.scan(encoding, xq, probes, coarse, metric, self.centroids, by_residual, precomputed,
-                          **collector)
+                          threads=threads, **collector)

@@ -27,6 +27,9 @@ class Structure:
     row_sections: tuple[str, ...] = ()  # state that grows with the rows (a graph's links)
     has_centroids = False
     is_graph = False
+    # scan(threads=) splits the queries across native threads: one call, no return to Python
+    # (and the GIL) between batches; else the index cuts them into chunks for its threads
+    splits_queries = True
 
     def __init__(self, d: int):
         self.d = d
@@ -105,8 +108,8 @@ class Structure:
         """Take the sections that grow with the rows (none here): what is wrong, or None."""
         return None
 
-    def probe(self, xq: np.ndarray, nprobe: int | None, metric: str = "l2"):
-        """(lists to visit per query, their coarse distances or None)."""
+    def probe(self, xq: np.ndarray, nprobe: int | None, metric: str = "l2", threads: int = 1):
+        """(lists to visit per query, their coarse distances or None), on `threads` threads."""
         return np.zeros((len(xq), 1), dtype=np.int64), None
 
     def search_params(self, nprobe: int | None = None, ef: int | None = None, k: int = 1) -> dict:
@@ -115,11 +118,13 @@ class Structure:
             raise VtoolError("--ef is for graph indexes (HNSW); this index is not one")
         return {}
 
-    def scan(self, xq, params, store, encoding, metric, by_residual=False, precomputed=None, **collector):
-        """Search the rows: top-k (k=) or within a radius (radius=), as positions."""
-        probes, coarse = self.probe(xq, params.get("nprobe"), metric)
+    def scan(self, xq, params, store, encoding, metric, by_residual=False, precomputed=None, threads=1,
+             **collector):
+        """Search the rows: top-k (k=) or within a radius (radius=), as positions, the queries
+        split across `threads` (by the native scans, see splits_queries)."""
+        probes, coarse = self.probe(xq, params.get("nprobe"), metric, threads)
         return store.scan(encoding, xq, probes, coarse, metric, self.centroids, by_residual, precomputed,
-                          **collector)
+                          threads=threads, **collector)
 
 
 class IVF(Structure):
@@ -198,12 +203,12 @@ class IVF(Structure):
         super().search_params(ef=ef)
         return {"nprobe": self.clamp_nprobe(nprobe)}
 
-    def probe(self, xq: np.ndarray, nprobe: int, metric: str = "l2"):
+    def probe(self, xq: np.ndarray, nprobe: int, metric: str = "l2", threads: int = 1):
         """nprobe is already clamped. Coarse distances are squared L2 (None for ip), computed
         directly (a by-residual scan adds them to its results). Fused SIMD products and
-        heaps, not BLAS: this runs in every search thread at once, and concurrent BLAS calls
-        oversubscribe the cores (OpenBLAS even serialises them)."""
-        probes, dist = self._tiles(metric).nearest(xq, nprobe)
+        heaps, not BLAS: this may run in several search threads at once, and concurrent BLAS
+        calls oversubscribe the cores (OpenBLAS even serialises them)."""
+        probes, dist = self._tiles(metric).nearest(xq, nprobe, threads)
         return probes, dist if metric == "l2" else None
 
     def _tiles(self, metric: str) -> _native.CentroidTiles:
