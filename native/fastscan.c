@@ -606,6 +606,7 @@ struct vt_fs_job {
     const float *queries, *centroids, *codebooks, *precomputed, *cbt;
     const uint8_t *blocks;
     const int64_t *block_offsets, *list_offsets, *probes;
+    const vt_centroid_tiles *tiles; /* without probes: each batch finds its queries' nearest lists */
     int64_t nq, d, nlist, nprobe, m, qb;
     int metric, residual_l2, residual_ip;
     next_fn next;
@@ -617,9 +618,9 @@ typedef struct vt_fs_job fs_job;
 
 /* A thread's working memory: the tables and pairs of one batch. */
 typedef struct {
-    float *qv, *lut, *scratch, *qbias, *qscale, *qterms, *pmins, *pbias;
+    float *qv, *lut, *scratch, *qbias, *qscale, *qterms, *pmins, *pbias, *pdist;
     uint8_t *lqluts, *qluts;
-    int64_t *pairs;
+    int64_t *pairs, *probes;
 } fs_buffers;
 
 static void fs_buffers_free(fs_buffers *b) {
@@ -634,6 +635,8 @@ static void fs_buffers_free(fs_buffers *b) {
     free(b->lqluts);
     free(b->qluts);
     free(b->pairs);
+    free(b->probes);
+    free(b->pdist);
 }
 
 static int fs_buffers_alloc(const fs_job *j, fs_buffers *b) {
@@ -647,13 +650,17 @@ static int fs_buffers_alloc(const fs_job *j, fs_buffers *b) {
     b->qbias = malloc(sizeof(float) * (size_t)qb);
     b->qscale = malloc(sizeof(float) * (size_t)qb);
     b->pairs = malloc(sizeof(int64_t) * (size_t)(qb * j->nprobe > 0 ? qb * j->nprobe : 1));
+    if (j->tiles) { /* the batch's probes */
+        b->probes = malloc(sizeof(int64_t) * (size_t)(qb * j->nprobe + 1));
+        b->pdist = malloc(sizeof(float) * (size_t)(qb * j->nprobe + 1));
+    }
     if (precomputed) {
         b->qterms = malloc(sizeof(float) * (size_t)(qb * tsize));
         b->pmins = malloc(sizeof(float) * (size_t)(qb * j->nprobe * j->m + 1)); /* (query, probe) minima */
         b->pbias = malloc(sizeof(float) * (size_t)(qb * j->nprobe + 1));
     }
     if (!b->qv || !b->lut || !b->scratch || !b->lqluts || !b->qluts || !b->qbias || !b->qscale || !b->pairs ||
-        (precomputed && (!b->qterms || !b->pmins || !b->pbias)))
+        (precomputed && (!b->qterms || !b->pmins || !b->pbias)) || (j->tiles && (!b->probes || !b->pdist)))
         return -4; /* the caller frees what was allocated */
     return 0;
 }
@@ -661,10 +668,13 @@ static int fs_buffers_alloc(const fs_job *j, fs_buffers *b) {
 /* Queries q0 .. q0 + nb_q - 1: their tables, their (query, list) pairs by list, the scans. */
 static int fs_batch(const fs_job *j, fs_buffers *b, int64_t q0, int64_t nb_q) {
     const int64_t d = j->d, m = j->m, nprobe = j->nprobe, nlist = j->nlist, tsize = m * 16;
-    const int64_t *probes = j->probes, *list_offsets = j->list_offsets, *block_offsets = j->block_offsets;
+    const int64_t *list_offsets = j->list_offsets, *block_offsets = j->block_offsets;
     const float *precomputed = j->precomputed;
+    const int64_t *probes = j->probes ? j->probes + q0 * nprobe : b->probes; /* the batch's, query i at i * nprobe */
     int64_t npairs = 0;
     int rc = 0;
+    if (!j->probes && nprobe && vt_probe_tiles(j->tiles, j->queries + q0 * d, nb_q, nprobe, b->probes, b->pdist))
+        return -1;
     for (int64_t i = 0; i < nb_q; i++) { /* each query's own table, and its probes by list */
         const float *x = j->queries + (q0 + i) * d;
         if (!j->residual_l2) {
@@ -680,7 +690,7 @@ static int fs_batch(const fs_job *j, fs_buffers *b, int64_t q0, int64_t nb_q) {
                nprobe 2-16, against 0.4712 with a scale a (query, list)) */
             b->qscale[i] = 0.f;
             for (int64_t p = 0; p < nprobe; p++) { /* each pair's minima and their sum kept for its scan */
-                int64_t l = probes[(q0 + i) * nprobe + p], at = i * nprobe + p;
+                int64_t l = probes[i * nprobe + p], at = i * nprobe + p;
                 if (l < 0 || l >= nlist || list_offsets[l + 1] == list_offsets[l]) continue; /* not scanned */
                 float a = own_scale(precomputed + l * tsize, qt, m, b->scratch, &b->pbias[at]);
                 memcpy(b->pmins + at * m, b->scratch, sizeof(float) * (size_t)m);
@@ -688,7 +698,7 @@ static int fs_batch(const fs_job *j, fs_buffers *b, int64_t q0, int64_t nb_q) {
             }
         }
         for (int64_t p = 0; p < nprobe; p++) {
-            int64_t l = probes[(q0 + i) * nprobe + p], begin, end;
+            int64_t l = probes[i * nprobe + p], begin, end;
             if ((rc = vt_list_range(list_offsets, nlist, l, &begin, &end))) return rc;
             if (l < 0 || begin == end) continue;
             if (block_offsets[l + 1] - block_offsets[l] != (end - begin + 31) / 32) return -3;
@@ -769,11 +779,11 @@ void vt_fs_job_free(vt_fs_job *j) {
 
 int vt_fs_job_new(const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
                   const uint8_t *blocks, const int64_t *block_offsets, const int64_t *list_offsets, int64_t nlist,
-                  const int64_t *probes, int64_t nprobe, const float *codebooks, const float *precomputed, int64_t m,
-                  int metric, vt_collector *out, int threads, vt_fs_job **job) {
+                  const int64_t *probes, const vt_centroid_tiles *tiles, int64_t nprobe, const float *codebooks,
+                  const float *precomputed, int64_t m, int metric, vt_collector *out, int threads, vt_fs_job **job) {
     *job = NULL;
     if (nq < 0 || d <= 0 || m <= 0 || nprobe < 0 || nlist < 0 || nlist > INT32_MAX || !out || out->nq != nq ||
-        threads < 1)
+        threads < 1 || (!probes && !tiles))
         return -1;
     const int residual_l2 = by_residual && centroids && metric != 1;
     int64_t qb = threads == 1 ? QUERY_BATCH : -(-nq / (4 * (int64_t)threads));
@@ -791,7 +801,8 @@ int vt_fs_job_new(const float *queries, int64_t nq, int64_t d, const float *cent
     }
     *j = (fs_job){.queries = queries, .centroids = centroids, .codebooks = codebooks,
                   .precomputed = residual_l2 ? precomputed : NULL, .cbt = cbt, .blocks = blocks,
-                  .block_offsets = block_offsets, .list_offsets = list_offsets, .probes = probes, .nq = nq, .d = d,
+                  .block_offsets = block_offsets, .list_offsets = list_offsets, .probes = probes, .tiles = tiles,
+                  .nq = nq, .d = d,
                   .nlist = nlist, .nprobe = nprobe, .m = m, .qb = qb, .metric = metric, .residual_l2 = residual_l2,
                   .residual_ip = by_residual && centroids && metric == 1, .next = next_kernel(),
                   .next2 = next2_kernel(), .out = out};

@@ -151,8 +151,8 @@ int vt_fs_quantize_lut(const float *lut, int64_t m, uint8_t *qlut, float *bias, 
 typedef struct vt_fs_job vt_fs_job;
 int vt_fs_job_new(const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
                   const uint8_t *blocks, const int64_t *block_offsets, const int64_t *list_offsets, int64_t nlist,
-                  const int64_t *probes, int64_t nprobe, const float *codebooks, const float *precomputed, int64_t m,
-                  int metric, vt_collector *out, int threads, vt_fs_job **job);
+                  const int64_t *probes, const vt_centroid_tiles *tiles, int64_t nprobe, const float *codebooks,
+                  const float *precomputed, int64_t m, int metric, vt_collector *out, int threads, vt_fs_job **job);
 int vt_fs_job_run(vt_fs_job *job);
 void vt_fs_job_free(vt_fs_job *job);
 

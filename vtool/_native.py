@@ -351,12 +351,17 @@ def ivf_fs_scan(queries: np.ndarray, blocks: np.ndarray, block_offsets: np.ndarr
                 probes: np.ndarray, codebooks: np.ndarray, metric: str, k: int | None = None,
                 centroids: np.ndarray | None = None, by_residual: bool = False,
                 precomputed: np.ndarray | None = None, radius: float | None = None, ordered: bool = True,
-                threads: int = 1):
+                threads: int = 1, tiles: tuple[CentroidTiles, int] | None = None):
     """Fast-scan (approximate distances from 8-bit tables): top-k or radius, as ivf_scan; the
-    queries split across `threads` native threads."""
+    queries split across `threads` native threads. With tiles (centroids, nprobe) in place of
+    probes, each batch of queries finds its nearest lists as it is scanned."""
     queries = _f32(queries)
-    probes = np.ascontiguousarray(probes, dtype=np.int64)
     nq, d = queries.shape
+    if tiles is not None:
+        tiles_ptr, nprobe, probes_ptr = tiles[0].ptr, int(tiles[1]), ffi.NULL
+    else:
+        probes = np.ascontiguousarray(probes, dtype=np.int64)
+        tiles_ptr, nprobe, probes_ptr = ffi.NULL, probes.shape[1], _ptr("int64_t *", probes)
     m = codebooks.shape[0]
     block_offsets = np.ascontiguousarray(block_offsets, np.int64)
     list_offsets = np.ascontiguousarray(list_offsets, np.int64)
@@ -364,7 +369,7 @@ def ivf_fs_scan(queries: np.ndarray, blocks: np.ndarray, block_offsets: np.ndarr
     out = _Collector(nq, k, radius, ordered)
     rc = _run_job("fs", threads, _ptr("float *", queries), nq, d, _opt("float *", centroids), int(by_residual),
                   _codes_ptr(blocks), _ptr("int64_t *", block_offsets), _ptr("int64_t *", list_offsets),
-                  len(list_offsets) - 1, _ptr("int64_t *", probes), probes.shape[1], _ptr("float *", codebooks),
+                  len(list_offsets) - 1, probes_ptr, tiles_ptr, nprobe, _ptr("float *", codebooks),
                   _opt("float *", precomputed), m, METRICS[metric], out.ptr)
     result = out.result()
     if rc != 0:

@@ -467,3 +467,31 @@ def test_a_scan_job_that_fails_on_one_thread_fails_the_search(threads):
     with pytest.raises(RuntimeError, match="code -2"):
         _native.ivf_scan(_native.scan_kind("FLAT"), queries, vectors.view(np.uint8), offsets, probes, "l2", 5,
                          threads=threads)
+
+
+@pytest.mark.parametrize("metric,residual", [("l2", "precomputed"), ("ip", "direct"), ("l2", None)])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_fast_scan_that_probes_each_batch_finds_what_a_probe_first_finds(metric, residual, threads):
+    """Centroid tiles in place of probes: each batch of queries finds its nprobe nearest lists
+    as it is scanned, with the results of probing every query first and scanning after."""
+    rng = np.random.default_rng(12)
+    d, m, nlist, nprobe = 8, 4, 9, 3
+    sizes = rng.integers(0, 90, nlist)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    codes = rng.integers(0, 16, size=(offsets[-1], m)).astype(np.uint8)
+    blocks = np.concatenate([_native.fs_pack_blocks(codes[offsets[l]:offsets[l + 1]]) for l in range(nlist)])
+    block_offsets = np.concatenate([[0], np.cumsum([(s + 31) // 32 for s in sizes])]).astype(np.int64)
+    books = rng.normal(size=(m, 16, d // m)).astype(np.float32)
+    centroids = rng.normal(size=(nlist, d)).astype(np.float32)
+    queries = rng.normal(size=(700, d)).astype(np.float32)
+    precomputed = ((books.astype(np.float64) ** 2).sum(-1)[None] + 2 * np.einsum(
+        "ljd,jkd->ljk", centroids.reshape(-1, m, d // m), books)).astype(np.float32)
+    residual = {None: {}, "direct": dict(centroids=centroids, by_residual=True),
+                "precomputed": dict(centroids=centroids, by_residual=True, precomputed=precomputed)}[residual]
+    tiles = _native.CentroidTiles(centroids, metric)
+    probes, _ = tiles.nearest(queries, nprobe)
+    want = _native.ivf_fs_scan(queries, blocks, block_offsets, offsets, probes, books, metric, 10, **residual)
+    got = _native.ivf_fs_scan(queries, blocks, block_offsets, offsets, None, books, metric, 10, threads=threads,
+                              tiles=(tiles, nprobe), **residual)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)

@@ -31,6 +31,9 @@ TERMS_MIN_CODE_BYTES = 16  # shorter codes compose a table a list: the terms wou
 class PlainRows:
     layout = "rows"
     sections = ("codes",)
+    # scan(probes=None, tiles=(centroids, nprobe)) finds each batch's lists as it scans it; the
+    # rows' stores need the probes first (list terms, lists to decode)
+    probes_in_scan = False
 
     def __init__(self, encoding: Encoding, list_offsets: np.ndarray, arrays: dict[str, np.ndarray]):
         self.encoding, self.list_offsets = encoding, list_offsets
@@ -161,10 +164,13 @@ class FastScanBlocks(PlainRows):
         sub = np.where((lane < 16)[:, None], byte & 15, byte >> 4).astype(np.uint8)
         return pack_nibbles(sub)
 
-    def scan(self, enc, xq, probes, coarse, metric, centroids, residual, precomputed, threads=1, **collector):
+    probes_in_scan = True
+
+    def scan(self, enc, xq, probes, coarse, metric, centroids, residual, precomputed, threads=1, tiles=None,
+             **collector):
         return _native.ivf_fs_scan(xq, self.codes, self.block_offsets, self.list_offsets, probes, enc.codebooks,
                                    metric, centroids=centroids, by_residual=residual, precomputed=precomputed,
-                                   threads=threads, **collector)
+                                   threads=threads, tiles=tiles, **collector)
 
 
 class AnsLists(PlainRows):

@@ -211,6 +211,17 @@ class IVF(Structure):
         probes, dist = self._tiles(metric).nearest(xq, nprobe, threads)
         return probes, dist if metric == "l2" else None
 
+    def scan(self, xq, params, store, encoding, metric, by_residual=False, precomputed=None, threads=1,
+             **collector):
+        """On several threads, a store that can probes each batch of queries as it scans it: no
+        wait between a probe phase and a scan phase (two threads, fast-scan nprobe 1: synthetic
+        1.06x, GloVe 1.12x). One thread keeps the phases: the centroids stay in cache for all
+        the probes (synthetic 0.95x fused)."""
+        if threads > 1 and store.probes_in_scan:
+            return store.scan(encoding, xq, None, None, metric, self.centroids, by_residual, precomputed,
+                              threads=threads, tiles=(self._tiles(metric), params["nprobe"]), **collector)
+        return super().scan(xq, params, store, encoding, metric, by_residual, precomputed, threads, **collector)
+
     def _tiles(self, metric: str) -> _native.CentroidTiles:
         """The centroids packed for the probes, once per SIMD level and metric (a search's
         chunks share them: packing 1,024 x 128 centroids took 0.1 ms a call)."""
