@@ -595,8 +595,8 @@ static int by_key(const void *a, const void *b) {
 /* Queries are taken QUERY_BATCH at a time, list by list (as Faiss's fast-scan does): a list's
  * codes are read once for every query of the batch that probes it and stay in cache
  * (synthetic 1M, IVF1024, PQ32x4fsnp, nprobe 64: +11 % with AVX-512, +16 % with AVX2).
- * The threads of a search share one job and claim its batches in turn: four batches a
- * thread, none smaller than QUERY_BATCH_MIN. */
+ * The threads of a search share one job and claim its batches in turn (vt_batches), none
+ * smaller than QUERY_BATCH_MIN. */
 #define QUERY_BATCH 256
 #define QUERY_BATCH_MIN 32
 #define PAIR_MINIMA_MAX (1 << 22) /* floats of (query, list) table minima a batch keeps (16 MB): fewer queries past it */
@@ -612,7 +612,7 @@ struct vt_fs_job {
     next_fn next;
     next2_fn next2;
     vt_collector *out;
-    vt_counter batches; /* the first query of the next batch to claim */
+    vt_batches batches; /* of queries, at most qb each */
 };
 typedef struct vt_fs_job fs_job;
 
@@ -764,9 +764,8 @@ int vt_fs_job_run(vt_fs_job *j) {
     if (!j) return -1;
     fs_buffers b;
     int rc = fs_buffers_alloc(j, &b);
-    for (int64_t q0; !rc && (q0 = vt_claim(&j->batches, j->qb)) < j->nq;)
-        rc = fs_batch(j, &b, q0, j->nq - q0 < j->qb ? j->nq - q0 : j->qb);
-    if (rc) vt_counter_stop(&j->batches, j->nq);
+    for (int64_t q0, size; !rc && (size = vt_batch_claim(&j->batches, &q0));) rc = fs_batch(j, &b, q0, size);
+    if (rc) vt_batches_stop(&j->batches);
     fs_buffers_free(&b);
     return rc;
 }
@@ -786,9 +785,7 @@ int vt_fs_job_new(const float *queries, int64_t nq, int64_t d, const float *cent
         threads < 1 || (!probes && !tiles))
         return -1;
     const int residual_l2 = by_residual && centroids && metric != 1;
-    int64_t qb = threads == 1 ? QUERY_BATCH : -(-nq / (4 * (int64_t)threads));
-    qb = qb > QUERY_BATCH ? QUERY_BATCH : qb < QUERY_BATCH_MIN ? QUERY_BATCH_MIN : qb;
-    if (qb > nq) qb = nq ? nq : 1;
+    int64_t qb = nq < QUERY_BATCH ? (nq ? nq : 1) : QUERY_BATCH;
     if (nprobe && qb > 0xffffffffll / nprobe) qb = 0xffffffffll / nprobe; /* a pair's index fits 32 bits */
     while (qb > 1 && residual_l2 && precomputed && qb * nprobe * m > PAIR_MINIMA_MAX) qb /= 2;
     if (qb < 1) return -1;
@@ -807,7 +804,7 @@ int vt_fs_job_new(const float *queries, int64_t nq, int64_t d, const float *cent
                   .residual_ip = by_residual && centroids && metric == 1, .next = next_kernel(),
                   .next2 = next2_kernel(), .out = out};
     vt_lut_transpose(VT_SCAN_PQ, codebooks, d, m, 16, cbt);
-    vt_counter_init(&j->batches, 0);
+    vt_batches_init(&j->batches, nq, threads, QUERY_BATCH_MIN, qb);
     *job = j;
     return 0;
 }

@@ -53,9 +53,9 @@ struct vt_scan_job {
     const float *queries, *centroids, *coarse_dist, *params, *precomputed, *terms;
     const uint8_t *codes;
     const int64_t *list_offsets, *probes;
-    int64_t nq, d, code_size, nlist, nprobe, m, ksub, qb;
+    int64_t nq, d, code_size, nlist, nprobe, m, ksub;
     vt_collector *out;
-    vt_counter batches; /* the first query of the next batch to claim */
+    vt_batches batches; /* of queries */
 };
 typedef struct vt_scan_job scan_job;
 
@@ -97,9 +97,8 @@ int vt_scan_job_run(vt_scan_job *j) {
                                    j->m, j->ksub, j->precomputed, j->terms != NULL, j->metric);
     float *buf = malloc(sizeof(float) * SCAN_CHUNK);
     int rc = s && buf ? 0 : -4;
-    for (int64_t q0; !rc && (q0 = vt_claim(&j->batches, j->qb)) < j->nq;)
-        rc = scan_batch(j, s, buf, q0, j->nq - q0 < j->qb ? j->nq - q0 : j->qb);
-    if (rc) vt_counter_stop(&j->batches, j->nq);
+    for (int64_t q0, size; !rc && (size = vt_batch_claim(&j->batches, &q0));) rc = scan_batch(j, s, buf, q0, size);
+    if (rc) vt_batches_stop(&j->batches);
     free(buf);
     if (s) vt_scanner_free(s);
     return rc;
@@ -110,7 +109,7 @@ void vt_scan_job_free(vt_scan_job *j) {
 }
 
 /* Queries in one batch for one thread (the lists shared across all of them); for more,
- * four batches a thread, none under SCAN_BATCH_MIN queries. */
+ * batches shrinking from nq / 2 threads (vt_batches), none under SCAN_BATCH_MIN queries. */
 #define SCAN_BATCH_MIN 16
 
 int vt_scan_job_new(int kind, const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
@@ -122,13 +121,12 @@ int vt_scan_job_new(int kind, const float *queries, int64_t nq, int64_t d, const
     if (nq < 0 || d <= 0 || nprobe < 0 || code_size <= 0 || !out || out->nq != nq || threads < 1) return -1;
     scan_job *j = calloc(1, sizeof *j);
     if (!j) return -4;
-    int64_t qb = threads == 1 ? nq : -(-nq / (4 * (int64_t)threads));
     *j = (scan_job){.kind = kind, .metric = metric, .by_residual = by_residual, .queries = queries,
                     .centroids = centroids, .coarse_dist = coarse_dist, .params = params,
                     .precomputed = precomputed, .terms = terms, .codes = codes, .list_offsets = list_offsets,
                     .probes = probes, .nq = nq, .d = d, .code_size = code_size, .nlist = nlist, .nprobe = nprobe,
-                    .m = m, .ksub = ksub, .qb = qb < SCAN_BATCH_MIN ? SCAN_BATCH_MIN : qb, .out = out};
-    vt_counter_init(&j->batches, 0);
+                    .m = m, .ksub = ksub, .out = out};
+    vt_batches_init(&j->batches, nq, threads, SCAN_BATCH_MIN, nq);
     *job = j;
     return 0;
 }
