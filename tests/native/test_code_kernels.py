@@ -398,6 +398,26 @@ def test_rerank_keeps_the_exact_best_of_each_shortlist(metric):
         _native.rerank(queries, vectors, np.full((nq, s), n), k, metric)
 
 
+def fs_lists(rng, m: int, sizes) -> tuple:
+    """Random 4-bit codes of m sub-quantizers in lists of `sizes`: (offsets, codes, blocks,
+    block offsets)."""
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    codes = rng.integers(0, 16, size=(offsets[-1], m)).astype(np.uint8)
+    blocks = np.concatenate([_native.fs_pack_blocks(codes[offsets[l]:offsets[l + 1]]) for l in range(len(sizes))])
+    block_offsets = np.concatenate([[0], np.cumsum([(s + 31) // 32 for s in sizes])]).astype(np.int64)
+    return offsets, codes, blocks, block_offsets
+
+
+def by_residual(kind: str | None, books: np.ndarray, centroids: np.ndarray) -> dict:
+    """ivf_fs_scan's arguments for a search not by residual (None), by residual with tables
+    made a (query, list) pair ("direct") or from precomputed list terms ("precomputed")."""
+    m, _, dsub = books.shape
+    precomputed = ((books.astype(np.float64) ** 2).sum(-1)[None] + 2 * np.einsum(
+        "ljd,jkd->ljk", centroids.reshape(-1, m, dsub), books)).astype(np.float32)
+    return {None: {}, "direct": dict(centroids=centroids, by_residual=True),
+            "precomputed": dict(centroids=centroids, by_residual=True, precomputed=precomputed)}[kind]
+
+
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("radius,k,metric,residual", [
     (None, 7, "l2", None), (9.0, None, "l2", None), (None, 25, "l2", None), (None, 7, "ip", "direct"),
@@ -411,18 +431,11 @@ def test_fast_scan_batches_of_queries_list_by_list_give_each_query_its_own_resul
     _native.set_simd_level(level)
     rng = np.random.default_rng(10)
     d, m, sizes = 8, 4, [40, 0, 300, 33, 97]
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    codes = rng.integers(0, 16, size=(offsets[-1], m)).astype(np.uint8)
-    blocks = np.concatenate([_native.fs_pack_blocks(codes[offsets[l]:offsets[l + 1]]) for l in range(len(sizes))])
-    block_offsets = np.concatenate([[0], np.cumsum([(s + 31) // 32 for s in sizes])]).astype(np.int64)
+    offsets, _, blocks, block_offsets = fs_lists(rng, m, sizes)
     books = rng.normal(size=(m, 16, d // m)).astype(np.float32)
     queries = rng.normal(size=(600, d)).astype(np.float32)
     probes = np.stack([rng.permutation(len(sizes))[:3] for _ in range(len(queries))])
-    centroids = rng.normal(size=(len(sizes), d)).astype(np.float32)
-    precomputed = ((books.astype(np.float64) ** 2).sum(-1)[None] + 2 * np.einsum(
-        "ljd,jkd->ljk", centroids.reshape(-1, m, d // m), books)).astype(np.float32)
-    residual = {None: {}, "direct": dict(centroids=centroids, by_residual=True),
-                "precomputed": dict(centroids=centroids, by_residual=True, precomputed=precomputed)}[residual]
+    residual = by_residual(residual, books, rng.normal(size=(len(sizes), d)).astype(np.float32))
     batch = _native.ivf_fs_scan(queries, blocks, block_offsets, offsets, probes, books, metric, k, radius=radius,
                                 threads=3, **residual)
     one = _native.ivf_fs_scan(queries, blocks, block_offsets, offsets, probes, books, metric, k, radius=radius,
@@ -448,10 +461,7 @@ def test_a_scan_job_that_fails_on_one_thread_fails_the_search(threads):
     its results."""
     rng = np.random.default_rng(11)
     d, m, sizes = 8, 4, [40, 70, 33]
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    codes = rng.integers(0, 16, size=(offsets[-1], m)).astype(np.uint8)
-    blocks = np.concatenate([_native.fs_pack_blocks(codes[offsets[l]:offsets[l + 1]]) for l in range(len(sizes))])
-    block_offsets = np.concatenate([[0], np.cumsum([(s + 31) // 32 for s in sizes])]).astype(np.int64)
+    offsets, _, blocks, block_offsets = fs_lists(rng, m, sizes)
     books = rng.normal(size=(m, 16, d // m)).astype(np.float32)
     queries = rng.normal(size=(600, d)).astype(np.float32)
     probes = np.zeros((len(queries), 1), np.int64)
@@ -476,18 +486,11 @@ def test_fast_scan_that_probes_each_batch_finds_what_a_probe_first_finds(metric,
     as it is scanned, with the results of probing every query first and scanning after."""
     rng = np.random.default_rng(12)
     d, m, nlist, nprobe = 8, 4, 9, 3
-    sizes = rng.integers(0, 90, nlist)
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    codes = rng.integers(0, 16, size=(offsets[-1], m)).astype(np.uint8)
-    blocks = np.concatenate([_native.fs_pack_blocks(codes[offsets[l]:offsets[l + 1]]) for l in range(nlist)])
-    block_offsets = np.concatenate([[0], np.cumsum([(s + 31) // 32 for s in sizes])]).astype(np.int64)
+    offsets, _, blocks, block_offsets = fs_lists(rng, m, rng.integers(0, 90, nlist))
     books = rng.normal(size=(m, 16, d // m)).astype(np.float32)
     centroids = rng.normal(size=(nlist, d)).astype(np.float32)
     queries = rng.normal(size=(700, d)).astype(np.float32)
-    precomputed = ((books.astype(np.float64) ** 2).sum(-1)[None] + 2 * np.einsum(
-        "ljd,jkd->ljk", centroids.reshape(-1, m, d // m), books)).astype(np.float32)
-    residual = {None: {}, "direct": dict(centroids=centroids, by_residual=True),
-                "precomputed": dict(centroids=centroids, by_residual=True, precomputed=precomputed)}[residual]
+    residual = by_residual(residual, books, centroids)
     tiles = _native.CentroidTiles(centroids, metric)
     probes, _ = tiles.nearest(queries, nprobe)
     want = _native.ivf_fs_scan(queries, blocks, block_offsets, offsets, probes, books, metric, 10, **residual)
