@@ -339,8 +339,10 @@ class Index:
         vectors_of = gather(source) if source is not None else None
         params = self.structure.search_params(nprobe, ef)
 
+        inner = threads if self.structure.splits_queries and vectors_of is None else 1  # as in search
+
         def run(a: int, b: int):
-            lims, dist, pos = self._scan(self.apply_transform(queries[a:b]), params, radius=internal)
+            lims, dist, pos = self._scan(self.apply_transform(queries[a:b], inner), params, inner, radius=internal)
             if vectors_of and len(pos):
                 q_of = np.repeat(np.arange(b - a), np.diff(lims))
                 exact = np.empty(len(pos), np.float32)
@@ -355,9 +357,9 @@ class Index:
                 np.cumsum(np.bincount(q_of, minlength=b - a), out=lims[1:])
             return lims, dist, pos
 
-        chunks = self._chunks(len(queries), threads, self.nlist)
+        chunks = self._chunks(len(queries), threads // inner, self.nlist)
         with self.decoding(), blas_held_to(1):
-            parts = _map(threads, run, chunks)
+            parts = _map(threads // inner, run, chunks)
         lims = np.zeros(len(queries) + 1, np.int64)
         at = 0
         for (a, b), part in zip(chunks, parts):
