@@ -115,6 +115,7 @@ class PlainRows:
 class FastScanBlocks(PlainRows):
     layout = "fastscan"
     sections = ("block_offsets", "codes")
+    probes_in_scan = True
 
     def __init__(self, encoding, list_offsets, arrays):
         super().__init__(encoding, list_offsets, arrays)
@@ -163,8 +164,6 @@ class FastScanBlocks(PlainRows):
         byte = raw[np.arange(len(rows))[:, None], np.arange(m)[None], (lane % 16)[:, None]]
         sub = np.where((lane < 16)[:, None], byte & 15, byte >> 4).astype(np.uint8)
         return pack_nibbles(sub)
-
-    probes_in_scan = True
 
     def scan(self, enc, xq, probes, coarse, metric, centroids, residual, precomputed, threads=1, tiles=None,
              **collector):

@@ -213,10 +213,11 @@ class IVF(Structure):
 
     def scan(self, xq, params, store, encoding, metric, by_residual=False, precomputed=None, threads=1,
              **collector):
-        """On several threads, a store that can probes each batch of queries as it scans it: no
-        wait between a probe phase and a scan phase (two threads, fast-scan nprobe 1: synthetic
-        1.06x, GloVe 1.12x). One thread keeps the phases: the centroids stay in cache for all
-        the probes (synthetic 0.95x fused)."""
+        """On several threads, a store that probes as it scans (fast-scan) gets the centroid tiles
+        in place of probes, and each batch of queries finds its lists as it is scanned: no wait
+        between a probe phase and a scan phase (two threads, nprobe 1: synthetic 1.06x, GloVe
+        1.12x). One thread keeps the phases: the centroids stay in cache for all the probes
+        (synthetic 0.95x fused)."""
         if threads > 1 and store.probes_in_scan:
             return store.scan(encoding, xq, None, None, metric, self.centroids, by_residual, precomputed,
                               threads=threads, tiles=(self._tiles(metric), params["nprobe"]), **collector)
