@@ -454,6 +454,36 @@ def test_fast_scan_batches_of_queries_list_by_list_give_each_query_its_own_resul
             np.testing.assert_array_equal(pos[lims[q]:lims[q + 1]], alone[2])
 
 
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("k", [1, 2, 5, 8, 9, 16, 17])
+def test_fast_scan_top_k_keeps_the_least_distance_id_pairs_through_ties(level, k):
+    """Codes of two values over two sub-quantizers: a handful of distinct sums, so most
+    candidates tie and the smaller position must win. Every level's top-k (registers from
+    k = 2 to 16 at the SIMD levels, a heap elsewhere), over several lists a query and two
+    queries sharing a list's loads, is the first k of every candidate sorted by (distance,
+    position), as a radius search without a bound returns them."""
+    _native.set_simd_level(level)
+    rng = np.random.default_rng(12)
+    d, m, sizes = 4, 2, [70, 1, 33, 0, 129, 20]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    codes = rng.integers(0, 2, size=(offsets[-1], m)).astype(np.uint8)
+    blocks = np.concatenate([_native.fs_pack_blocks(codes[offsets[l]:offsets[l + 1]]) for l in range(len(sizes))])
+    block_offsets = np.concatenate([[0], np.cumsum([(s + 31) // 32 for s in sizes])]).astype(np.int64)
+    books = rng.normal(size=(m, 16, d // m)).astype(np.float32)
+    queries = rng.normal(size=(300, d)).astype(np.float32)
+    probes = np.stack([rng.permutation(len(sizes))[:4] for _ in range(len(queries))])
+    dist, pos = _native.ivf_fs_scan(queries, blocks, block_offsets, offsets, probes, books, "l2", k, threads=2)
+    lims, all_d, all_p = _native.ivf_fs_scan(queries, blocks, block_offsets, offsets, probes, books, "l2",
+                                             radius=np.inf)
+    for q in range(len(queries)):
+        d_q, p_q = all_d[lims[q]:lims[q + 1]], all_p[lims[q]:lims[q + 1]]
+        order = np.lexsort((p_q, d_q))[:k]
+        assert len(np.unique(d_q)) < len(d_q) // 4  # ties are the rule here
+        np.testing.assert_array_equal(dist[q, :len(order)], d_q[order])
+        np.testing.assert_array_equal(pos[q, :len(order)], p_q[order])
+        assert (pos[q, len(order):] == -1).all()
+
+
 @pytest.mark.parametrize("threads", [1, 3])
 def test_a_scan_job_that_fails_on_one_thread_fails_the_search(threads):
     """A list whose blocks do not match its rows (fast-scan), or a probe past the lists (every
