@@ -4,7 +4,9 @@ For each dataset (glove-50-l2, minilm-wordnet-384 and a synthetic 1M x 128 set b
 and each spec (IVF-PQ 8-bit, OPQ + IVF-PQ, IVF-PQ 4-bit fast-scan with and without RFlat,
 IVF-SQ8): train time, encode rate, and search QPS / recall@10 at nprobe 1..64 on 1 and 2
 threads, with ratios vtool / faiss (>1: vtool faster) at the same nprobe and at equal
-recall (interpolated on vtool's curve). Writes scripts/bench/results/bench_codes.json.
+recall (interpolated on vtool's curve), the latter from each side's median and paired (vtool's
+curve from the nprobe to the recall, times that nprobe's per-round ratio). Writes
+scripts/bench/results/bench_codes.json.
 
 --same-index: faiss searches vtool's own index, exported with vtool.interop (the same
 centroids, codebooks, codes and lists), instead of one it trained: recall then differs only by
@@ -114,15 +116,19 @@ def bench_spec(spec, path, base, queries, gt, tmp, repeats, nlist, nprobes=NPROB
                 curve_f.append((rf, len(queries) / tf))
                 rows.append([nprobe, rv, len(queries) / tv, rf, len(queries) / tf,
                              common.paired_ratio(rounds_f, rounds_v), common.paired_ratio(cold_f, cold_v)])
-        for row, (rf, qf) in zip(rows, curve_f):
+        for row, (rf, qf), (_, qv) in zip(rows, curve_f, curve_v):
             at = common.qps_at_recall(curve_v, rf)
-            row.append(at / qf if at else "n/a")
+            # medians of each side, and paired: vtool's own curve from this nprobe to the
+            # recall, times the same nprobe's paired ratio (the sides' medians drift apart
+            # on this VM: a cell paired at 1.18 showed 0.84 by medians)
+            row += [at / qf, at / qv * row[5]] if at else ["n/a", "n/a"]
             out["search"].append(dict(zip(["nprobe", "vtool_recall", "vtool_qps", "faiss_recall", "faiss_qps",
                                             "qps_ratio_same_nprobe", "qps_ratio_cold_same_nprobe",
-                                            "qps_ratio_equal_recall"], row), threads=threads))
+                                            "qps_ratio_equal_recall", "qps_ratio_equal_recall_paired"], row),
+                                       threads=threads))
         common.print_table(f"{spec}: search, {len(queries)} queries, k=10, {threads} thread(s)",
                            ["nprobe", "vtool R@10", "vtool QPS", "faiss R@10", "faiss QPS", "ratio", "cold ratio",
-                            "ratio@eq.recall"],
+                            "ratio@eq.recall", "paired@eq.recall"],
                            rows)
     if not same_index:
         common.print_table(f"{spec}: train / encode", ["", "vtool", "faiss", "faiss/vtool"],
