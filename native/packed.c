@@ -25,3 +25,15 @@ int vt_packed_get(const uint64_t *words, int64_t nwords, int bits, int64_t n, co
     }
     return 0;
 }
+
+/* The int64 codec's rows, 64 bits each without packing: out[k] = table[pos[k]], a negative
+ * position (a search's empty slot) giving -1; -1 if a position is past the table. One pass
+ * where numpy took a mask, a compress, the gather and a scatter. */
+int vt_take_int64(const int64_t *table, int64_t n, const int64_t *pos, int64_t count, int64_t *out) {
+    for (int64_t k = 0; k < count; k++) {
+        int64_t p = pos[k];
+        if (p >= n) return -1;
+        out[k] = p < 0 ? -1 : table[p];
+    }
+    return 0;
+}

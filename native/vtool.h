@@ -231,6 +231,7 @@ int64_t vt_packed_words(int64_t n, int bits);
 int vt_packed_encode(const uint64_t *values, int64_t n, int bits, uint64_t *words, int64_t nwords);
 int vt_packed_get(const uint64_t *words, int64_t nwords, int bits, int64_t n, const int64_t *idx, int64_t count,
                   uint64_t *values);
+int vt_take_int64(const int64_t *table, int64_t n, const int64_t *pos, int64_t count, int64_t *out);
 int64_t vt_ef_words(int64_t n, uint64_t universe);
 int vt_ef_encode(const uint64_t *values, int64_t n, uint64_t universe, uint64_t *words, int64_t nwords);
 int vt_ef_get(const uint64_t *words, int64_t nwords, int64_t n, uint64_t universe, const int64_t *idx,

@@ -727,6 +727,25 @@ def packed_get(words: np.ndarray, bits: int, n: int, idx: np.ndarray) -> np.ndar
     return out
 
 
+def take_int64(table: np.ndarray, pos: np.ndarray, threads: int = 1) -> np.ndarray:
+    """table[pos] with -1 where pos < 0 (a search's empty slots), in one pass, split in equal
+    parts on threads; ValueError if a position is past the table."""
+    table = np.ascontiguousarray(table, dtype=np.int64)
+    pos = np.ascontiguousarray(pos, dtype=np.int64)
+    flat, out = pos.reshape(-1), np.empty(pos.shape, dtype=np.int64)
+    dest = out.reshape(-1)
+
+    def run(rows):
+        a, b = rows
+        if lib.vt_take_int64(_ptr("int64_t *", table), len(table), _ptr("int64_t *", flat[a:b]), b - a,
+                             _ptr("int64_t *", dest[a:b])):
+            raise ValueError("position past the id table")
+
+    if len(flat):
+        map_threads(threads, run, row_ranges(len(flat), threads))
+    return out
+
+
 def ef_encode(sorted_values: np.ndarray, universe: int) -> np.ndarray:
     values = _u64(sorted_values)
     words = np.empty(lib.vt_ef_words(len(values), universe), dtype=np.uint64)

@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 
 from tests.conftest import assert_refused, clustered
 from vtool import _native, memory
+from vtool.codecs import ids as ids_module
 from vtool.codecs.ids import encode_ids, huffman_lengths, information_bounds, open_codec
 from vtool.commands.build import add, train
 from vtool.commands.compress import compress_ids
+from vtool.errors import VtoolError
 from vtool.index import codestore
 from vtool.index import index as index_module
 from vtool.index.index import load_index
@@ -321,7 +323,6 @@ def test_information_bounds():
 def test_a_flipped_byte_in_compressed_ids_is_detected(tmp_path):
     index_with_ids(tmp_path)
     compress_ids(str(tmp_path / "i.vti"), str(tmp_path / "c.vti"), method="roc")
-    from vtool.errors import VtoolError
     from vtool.index.container import VtiFile
 
     e = VtiFile(tmp_path / "c.vti").sections["id_roc"]
@@ -369,6 +370,29 @@ def test_ids_of_on_two_threads_gives_the_ids_of_one():
         codec = open_codec(sections, header, offsets)
         np.testing.assert_array_equal(codec.ids_of(rows, threads=2), ids[order][rows])
         np.testing.assert_array_equal(codec.ids_of(rows, threads=3), codec.ids_of(rows))
+
+
+@pytest.mark.parametrize("method", ["int64", "packed", "ef", "roc", "wt"])
+def test_a_search_result_grid_becomes_ids_with_its_empty_slots_kept(monkeypatch, method):
+    """ids_at takes a search's (queries, k) positions, -1 where a query found fewer than k:
+    every codec gives table[position] there and -1 in the empty slots, on any number of
+    threads (int64 in one native pass, split here past 1,000 rows); a position past the rows
+    is refused, not read."""
+    monkeypatch.setattr(ids_module, "GATHER_PARALLEL_ROWS", 1000)
+    rng = np.random.default_rng(9)
+    n, nlist = 20_000, 30
+    offsets = np.concatenate([[0], np.cumsum(rng.multinomial(n, np.full(nlist, 1 / nlist)))]).astype(np.int64)
+    ids = rng.permutation(n) * 7 + 3
+    sections, header, order = encode_ids(method, ids, offsets)
+    codec = open_codec(sections, header, offsets)
+    pos = rng.integers(0, n, size=(1000, 10))
+    pos[rng.random(pos.shape) < 0.1] = -1
+    want = np.where(pos >= 0, ids[order][np.maximum(pos, 0)], -1)
+    for threads in (1, 3):
+        np.testing.assert_array_equal(codec.ids_at(pos, threads), want)
+    pos[500, 3] = n
+    with pytest.raises(VtoolError, match="out of range"):
+        codec.ids_at(pos, 3)
 
 
 @pytest.mark.parametrize("spec", ["IVF16,PQ4", "IVF16,PQ4x6", "PQ8"])

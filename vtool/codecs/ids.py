@@ -40,6 +40,7 @@ from vtool.workers import map_threads
 METHODS = ("int64", "packed", "ef", "roc", "wt")
 ROC_GROUP = 16  # lists a ROC stream chains: one start-up and final state (~90 bits) for 16 lists
 PARALLEL_ROWS = 8192  # fewer rows are resolved on one thread: too little work to split
+GATHER_PARALLEL_ROWS = 1 << 20  # the same for the int64 codec, whose rows are one load each
 
 
 def _bit_width(v: int) -> int:
@@ -69,6 +70,12 @@ class IdCodec(ABC):
         if len(rows) and (rows.min() < 0 or rows.max() >= self.n):
             raise VtoolError("row out of range for the id codec")
         return self._to_ids(self._values_of(rows, threads if len(rows) >= PARALLEL_ROWS else 1))
+
+    def ids_at(self, pos: np.ndarray, threads: int = 1) -> np.ndarray:
+        """The ids of a search's result rows, any shape, -1 (an empty slot) staying -1."""
+        ids = np.full(pos.shape, -1, dtype=np.int64)
+        ids[pos >= 0] = self.ids_of(pos[pos >= 0], threads)
+        return ids
 
     def decode_all(self, threads: int = 1) -> np.ndarray:
         return self.ids_of(np.arange(self.n), threads)
@@ -105,6 +112,16 @@ class IdCodec(ABC):
 
 class Int64Ids(IdCodec):
     name = "int64"
+
+    def ids_at(self, pos, threads=1):
+        """One native pass: 20,000 rows of a 1M table in 0.03-0.06 ms, where a mask, a compress,
+        the gather and a scatter took 0.2-0.34 ms; threads only past GATHER_PARALLEL_ROWS (on
+        two, those 20,000 rows took 0.13-0.19 ms: handing out the parts costs more than the
+        gather)."""
+        try:
+            return _native.take_int64(self.sections["ids"], pos, threads if pos.size >= GATHER_PARALLEL_ROWS else 1)
+        except ValueError:
+            raise VtoolError("row out of range for the id codec") from None
 
     def _values_of(self, rows, threads):
         return self.sections["ids"][rows]

@@ -312,14 +312,14 @@ class Index:
                                    ordered=source is None)
             if source is not None:
                 dist, pos = rerank(queries[a:b], pos, k, self.metric, source)
-            return dist, (_ids_at(codec, pos, inner) if codec.random_access else pos)
+            return dist, (codec.ids_at(pos, inner) if codec.random_access else pos)
 
         gathered = short_k * self.d if source is not None and not isinstance(source, np.ndarray) else 0
         scratch = self.nlist + gathered  # coarse distances, vectors gathered to re-rank (RFlat's are read in place)
         outer = threads // inner
         with self.decoding(), blas_held_to(1):
             dist, found = _parallel(self._chunks(len(queries), outer, scratch), outer, run)
-            ids = found if codec.random_access else _ids_at(codec, found, threads)
+            ids = found if codec.random_access else codec.ids_at(found, threads)
         if self.metric == "ip":
             dist = np.where(ids >= 0, -dist, -np.inf).astype(np.float32)
         return dist, ids
@@ -408,13 +408,6 @@ class Index:
         if "precomputed" not in self._cache:
             self._cache["precomputed"] = self.encoding.precomputed_tables(self.centroids)
         return self._cache["precomputed"]
-
-
-def _ids_at(codec: IdCodec, pos: np.ndarray, threads: int) -> np.ndarray:
-    """The ids of a search's result rows (-1 stays -1)."""
-    ids = np.full(pos.shape, -1, dtype=np.int64)
-    ids[pos >= 0] = codec.ids_of(pos[pos >= 0], threads)
-    return ids
 
 
 def _map(threads: int, run, chunks: list) -> list:
