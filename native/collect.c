@@ -33,6 +33,18 @@ vt_collector *vt_topk_collector(int64_t nq, int64_t k, float *dist, int64_t *pos
     return c;
 }
 
+/* A top-k collector that keeps heaps from here on instead of its reservoirs (a scan that holds
+ * larger top-k lists itself, before any result). */
+void vt_collector_drop_reservoir(vt_collector *c) {
+    free(c->rd);
+    free(c->rp);
+    free(c->rn);
+    free(c->rthr);
+    c->rd = c->rthr = NULL;
+    c->rp = c->rn = NULL;
+    c->cap = 0;
+}
+
 vt_collector *vt_radius_collector(int64_t nq, float radius) {
     if (nq < 0) return NULL;
     vt_collector *c = calloc(1, sizeof *c);

@@ -271,15 +271,19 @@ VT_TARGET_AVX512 static int64_t next2_avx512(const uint8_t *blocks, int64_t b, i
     return blocks_avx512(blocks, b, nb, m, 2, luts, thr, sums, masks);
 }
 
-/* Top-k lists in registers. A query's top-k (k <= FS_REG_K) is loaded once a list, kept in
- * registers while the list's candidates go in and stored when the list is done: sorted worst
- * first (a valid max-heap for the collector's top and its final sort), and a candidate goes
- * in by compares, a count and blends, without a branch on the data. The heap's sift-down
- * mispredicted at about every level: ~100 cycles a push, a quarter of the fast-scan's time
- * at nprobe 1 (61 pushes a query on synthetic 1M, IVF1024, k 10). The job is the only writer
- * of its collector, and every push goes through here, so the lists stay sorted from the
- * collector's start (every slot empty) to its end. */
-#define FS_REG_K 16
+/* Top-k lists in registers. A query's top-k (2 <= k <= FS_REG_K, FS_REG_K_AVX512 at that
+ * level) is loaded once a list, kept in registers while the list's candidates go in and
+ * stored when the list is done: sorted worst first (a valid max-heap for the collector's top
+ * and its final sort), and a candidate goes in by compares, a count and blends, without a
+ * branch on the data. The heap's sift-down mispredicted at about every level: ~100 cycles a
+ * push, a quarter of the fast-scan's time at nprobe 1 (61 pushes a query on synthetic 1M,
+ * IVF1024, k 10); from k = 20 the reservoir's selects took a sixth of an RFlat search (its
+ * shortlist of 40). The job is the only writer of its collector, and every push goes through
+ * here, so the lists stay sorted from the collector's start (every slot empty) to its end.
+ * Past the limits the registers no longer pay: AVX-512 k 48 0.97-1.03x, k 64 0.93x (two
+ * queries' lists and the block kernel's accumulators spill). */
+#define FS_REG_K 16        /* AVX2: two registers of distances, four of ids */
+#define FS_REG_K_AVX512 40 /* three registers of distances, six of ids */
 
 /* One (query, list) scan, or two queries sharing the list's code loads; each query's top-k
  * in and out of hd[q], hi[q] (k entries, sorted worst first). */
@@ -288,21 +292,21 @@ typedef void (*list_topk_fn)(const uint8_t *lb, int64_t nb, int64_t begin, int64
                              int64_t *const *hi, int64_t k);
 
 VT_TARGET_AVX512 static inline __attribute__((always_inline)) void
-list_topk_avx512_n(const uint8_t *lb, int64_t nb, int64_t begin, int64_t end, int64_t m, const int nq,
+list_topk_avx512_n(const uint8_t *lb, int64_t nb, int64_t begin, int64_t end, int64_t m, const int nq, const int fr,
                    const uint8_t *const *luts, const float *fb, const float *scale, float *const *hd,
                    int64_t *const *hi, int64_t k) {
-    const __mmask16 km = (__mmask16)((1u << k) - 1);
-    __m512 a[2];
-    __m512i lo[2], up[2]; /* ids of entries 0-7 and 8-15 */
+    const uint64_t km = (1ull << k) - 1; /* fr registers of 16 distances, 2 fr of 8 ids */
+    __m512 a[2][3];
+    __m512i ids[2][6];
     float worst[2], inv[2];
     int64_t worst_id[2];
     uint32_t thr[2];
     uint16_t s0[32], s1[32];
     uint16_t *const sums[2] = {s0, s1};
     for (int q = 0; q < nq; q++) {
-        a[q] = _mm512_maskz_loadu_ps(km, hd[q]);
-        lo[q] = _mm512_maskz_loadu_epi64((__mmask8)km, hi[q]);
-        up[q] = _mm512_maskz_loadu_epi64((__mmask8)(km >> 8), hi[q] + 8);
+        for (int r = 0; r < fr; r++) a[q][r] = _mm512_maskz_loadu_ps((__mmask16)(km >> (16 * r)), hd[q] + 16 * r);
+        for (int r = 0; r < 2 * fr; r++)
+            ids[q][r] = _mm512_maskz_loadu_epi64((__mmask8)(km >> (8 * r)), hi[q] + 8 * r);
         worst[q] = hd[q][0];
         worst_id[q] = hi[q][0];
         inv[q] = 1.f / scale[q];
@@ -320,38 +324,55 @@ list_topk_avx512_n(const uint8_t *lb, int64_t nb, int64_t begin, int64_t end, in
                 if (!vt_worse(worst[q], worst_id[q], d, id)) continue;
                 const __m512 vd = _mm512_set1_ps(d);
                 const __m512i vid = _mm512_set1_epi64(id);
-                __mmask16 gt = _mm512_cmp_ps_mask(a[q], vd, _CMP_GT_OQ), eq = _mm512_cmp_ps_mask(a[q], vd, _CMP_EQ_OQ);
-                __mmask16 idgt = (__mmask16)(_mm512_cmpgt_epi64_mask(lo[q], vid) |
-                                             (unsigned)_mm512_cmpgt_epi64_mask(up[q], vid) << 8);
+                uint64_t worse = 0;
+                for (int r = 0; r < fr; r++) {
+                    __mmask16 gt = _mm512_cmp_ps_mask(a[q][r], vd, _CMP_GT_OQ), eq = _mm512_cmp_ps_mask(a[q][r], vd, _CMP_EQ_OQ);
+                    __mmask16 idgt = (__mmask16)(_mm512_cmpgt_epi64_mask(ids[q][2 * r], vid) |
+                                                 (unsigned)_mm512_cmpgt_epi64_mask(ids[q][2 * r + 1], vid) << 8);
+                    worse |= (uint64_t)(uint16_t)(gt | (eq & idgt)) << (16 * r);
+                }
                 /* the entries worse than the candidate lead: they move down one, it takes the last one's place */
-                const unsigned put = 1u << (__builtin_popcount((unsigned)((gt | (eq & idgt)) & km)) - 1),
-                               down = put - 1;
-                __m512 moved = _mm512_castsi512_ps(
-                    _mm512_alignr_epi32(_mm512_castps_si512(a[q]), _mm512_castps_si512(a[q]), 1));
-                a[q] = _mm512_mask_mov_ps(_mm512_mask_mov_ps(a[q], (__mmask16)down, moved), (__mmask16)put, vd);
-                __m512i mlo = _mm512_alignr_epi64(up[q], lo[q], 1), mup = _mm512_alignr_epi64(up[q], up[q], 1);
-                lo[q] = _mm512_mask_mov_epi64(_mm512_mask_mov_epi64(lo[q], (__mmask8)down, mlo), (__mmask8)put, vid);
-                up[q] = _mm512_mask_mov_epi64(_mm512_mask_mov_epi64(up[q], (__mmask8)(down >> 8), mup),
-                                              (__mmask8)(put >> 8), vid);
-                worst[q] = _mm512_cvtss_f32(a[q]);
-                worst_id[q] = _mm_cvtsi128_si64(_mm512_castsi512_si128(lo[q]));
+                const uint64_t put = 1ull << (__builtin_popcountll(worse & km) - 1), down = put - 1;
+                for (int r = 0; r < fr; r++) { /* entry i + 1 into lane i, across registers */
+                    __m512i cur = _mm512_castps_si512(a[q][r]);
+                    __m512 moved = _mm512_castsi512_ps(
+                        _mm512_alignr_epi32(r + 1 < fr ? _mm512_castps_si512(a[q][r + 1]) : cur, cur, 1));
+                    a[q][r] = _mm512_mask_mov_ps(_mm512_mask_mov_ps(a[q][r], (__mmask16)(down >> (16 * r)), moved),
+                                                 (__mmask16)(put >> (16 * r)), vd);
+                }
+                for (int r = 0; r < 2 * fr; r++) {
+                    __m512i moved = _mm512_alignr_epi64(r + 1 < 2 * fr ? ids[q][r + 1] : ids[q][r], ids[q][r], 1);
+                    ids[q][r] = _mm512_mask_mov_epi64(_mm512_mask_mov_epi64(ids[q][r], (__mmask8)(down >> (8 * r)), moved),
+                                                      (__mmask8)(put >> (8 * r)), vid);
+                }
+                worst[q] = _mm512_cvtss_f32(a[q][0]);
+                worst_id[q] = _mm_cvtsi128_si64(_mm512_castsi512_si128(ids[q][0]));
             }
             thr[q] = int_threshold(worst[q], fb[q], scale[q]);
         }
     }
     for (int q = 0; q < nq; q++) {
-        _mm512_mask_storeu_ps(hd[q], km, a[q]);
-        _mm512_mask_storeu_epi64(hi[q], (__mmask8)km, lo[q]);
-        _mm512_mask_storeu_epi64(hi[q] + 8, (__mmask8)(km >> 8), up[q]);
+        for (int r = 0; r < fr; r++) _mm512_mask_storeu_ps(hd[q] + 16 * r, (__mmask16)(km >> (16 * r)), a[q][r]);
+        for (int r = 0; r < 2 * fr; r++)
+            _mm512_mask_storeu_epi64(hi[q] + 8 * r, (__mmask8)(km >> (8 * r)), ids[q][r]);
     }
 }
 
+/* The kernel for nq queries and the registers k needs (a constant each, once inlined). */
+#define FS_AVX512_FR(nq, fr) list_topk_avx512_n(lb, nb, begin, end, m, nq, fr, luts, fb, scale, hd, hi, k)
 VT_TARGET_AVX512 static void list_topk_avx512(const uint8_t *lb, int64_t nb, int64_t begin, int64_t end, int64_t m,
                                               int nq, const uint8_t *const *luts, const float *fb, const float *scale,
                                               float *const *hd, int64_t *const *hi, int64_t k) {
-    if (nq == 2) list_topk_avx512_n(lb, nb, begin, end, m, 2, luts, fb, scale, hd, hi, k);
-    else list_topk_avx512_n(lb, nb, begin, end, m, 1, luts, fb, scale, hd, hi, k);
+    switch ((k + 15) / 16 + 3 * (nq == 2)) {
+    case 1: FS_AVX512_FR(1, 1); break;
+    case 2: FS_AVX512_FR(1, 2); break;
+    case 3: FS_AVX512_FR(1, 3); break;
+    case 4: FS_AVX512_FR(2, 1); break;
+    case 5: FS_AVX512_FR(2, 2); break;
+    default: FS_AVX512_FR(2, 3); break;
+    }
 }
+#undef FS_AVX512_FR
 
 /* AVX2: the distances in fr registers of 8 (k <= 8 fr), the ids in 2 fr registers of 4. */
 VT_TARGET_AVX2 static inline __attribute__((always_inline)) void
@@ -470,15 +491,16 @@ static next2_fn next2_kernel(void) {
     return next2_scalar;
 }
 
-/* The level's list scan with the top-k in registers, for a heap collector with 2 <= k <=
- * FS_REG_K (NULL: the generic scan and the collector's own push; at k = 1 a push is one
- * store, and the registers' loads and stores a list cost 2-3 % more). */
+/* The level's list scan with the top-k in registers, for a top-k collector with 2 <= k <=
+ * the level's limit (NULL: the generic scan and the collector's own push; at k = 1 a push is
+ * one store, and the registers' loads and stores a list cost 2-3 % more). A collector made
+ * with reservoirs (k >= VT_RESERVOIR_K) drops them for heaps when the registers take its k. */
 static list_topk_fn list_topk_kernel(const vt_collector *out) {
-    if (out->radius_mode || out->cap || out->k < 2 || out->k > FS_REG_K) return NULL;
+    if (out->radius_mode || out->k < 2) return NULL;
 #if VT_X86
     switch (vt_simd_level()) {
-    case VT_AVX512: return list_topk_avx512;
-    case VT_AVX2: return list_topk_avx2;
+    case VT_AVX512: return out->k <= FS_REG_K_AVX512 ? list_topk_avx512 : NULL;
+    case VT_AVX2: return out->k <= FS_REG_K && !out->cap ? list_topk_avx2 : NULL;
     }
 #endif
     return NULL;
@@ -999,6 +1021,7 @@ int vt_fs_job_new(const float *queries, int64_t nq, int64_t d, const float *cent
                   .nlist = nlist, .nprobe = nprobe, .m = m, .qb = qb, .metric = metric, .residual_l2 = residual_l2,
                   .residual_ip = by_residual && centroids && metric == 1, .next = next_kernel(),
                   .next2 = next2_kernel(), .list_topk = list_topk_kernel(out), .out = out};
+    if (j->list_topk && out->cap) vt_collector_drop_reservoir(out); /* k from 20 to 64: registers, not a reservoir */
     vt_lut_transpose(VT_SCAN_PQ, codebooks, d, m, 16, cbt);
     vt_batches_init(&j->batches, nq, threads, QUERY_BATCH_MIN, qb);
     *job = j;

@@ -120,6 +120,7 @@ struct vt_collector {
 int vt_rlist_grow(vt_rlist *r);
 int vt_collector_finish_queries(vt_collector *c, int64_t q0, int64_t n);
 void vt_reservoir_shrink(vt_collector *c, int64_t q);
+void vt_collector_drop_reservoir(vt_collector *c);
 
 /* The distance a result must not exceed to be kept for query q. */
 static inline float vt_collector_threshold(const vt_collector *c, int64_t q) {

@@ -455,13 +455,13 @@ def test_fast_scan_batches_of_queries_list_by_list_give_each_query_its_own_resul
 
 
 @pytest.mark.parametrize("level", LEVELS)
-@pytest.mark.parametrize("k", [1, 2, 5, 8, 9, 16, 17])
+@pytest.mark.parametrize("k", [1, 2, 5, 8, 9, 16, 17, 20, 33, 40, 41])
 def test_fast_scan_top_k_keeps_the_least_distance_id_pairs_through_ties(level, k):
     """Codes of two values over two sub-quantizers: a handful of distinct sums, so most
     candidates tie and the smaller position must win. Every level's top-k (registers from
-    k = 2 to 16 at the SIMD levels, a heap elsewhere), over several lists a query and two
-    queries sharing a list's loads, is the first k of every candidate sorted by (distance,
-    position), as a radius search without a bound returns them."""
+    k = 2 to 16 with AVX2 and to 40 with AVX-512, a heap or a reservoir elsewhere), over
+    several lists a query and two queries sharing a list's loads, is the first k of every
+    candidate sorted by (distance, position), as a radius search without a bound returns them."""
     _native.set_simd_level(level)
     rng = np.random.default_rng(12)
     d, m, sizes = 4, 2, [70, 1, 33, 0, 129, 20]
