@@ -291,66 +291,91 @@ typedef void (*list_topk_fn)(const uint8_t *lb, int64_t nb, int64_t begin, int64
                              const uint8_t *const *luts, const float *fb, const float *scale, float *const *hd,
                              int64_t *const *hi, int64_t k);
 
-VT_TARGET_AVX512 static inline __attribute__((always_inline)) void
-list_topk_avx512_n(const uint8_t *lb, int64_t nb, int64_t begin, int64_t end, int64_t m, const int nq, const int fr,
-                   const uint8_t *const *luts, const float *fb, const float *scale, float *const *hd,
-                   int64_t *const *hi, int64_t k) {
-    const uint64_t km = (1ull << k) - 1; /* fr registers of 16 distances, 2 fr of 8 ids */
-    __m512 a[2][3];
-    __m512i ids[2][6];
+/* What a register scan keeps a query besides its registers: the worst entry (the bound), the
+ * table's inverse scale, the integer threshold, and the block's sums. */
+typedef struct {
     float worst[2], inv[2];
     int64_t worst_id[2];
     uint32_t thr[2];
     uint16_t s0[32], s1[32];
-    uint16_t *const sums[2] = {s0, s1};
+} reg_scan;
+
+static inline void reg_scan_bound(reg_scan *st, int q, float worst, int64_t worst_id, float fb, float scale) {
+    st->worst[q] = worst;
+    st->worst_id[q] = worst_id;
+    st->thr[q] = int_threshold(worst, fb, scale);
+}
+
+/* The list's blocks through a level's kernel (BLOCKS), each query's candidates that beat its
+ * worst entry put in by INSERT(q, d, id), which refreshes st.worst[q] and st.worst_id[q];
+ * the bound follows each block with candidates. Shared by the levels' register scans. */
+#define REG_SCAN_BLOCKS(BLOCKS, INSERT)                                                                       \
+    do {                                                                                                      \
+        uint16_t *const sums[2] = {st.s0, st.s1};                                                             \
+        for (int64_t b = 0; b < nb; b++) {                                                                    \
+            uint32_t masks[2] = {0, 0};                                                                       \
+            if ((b = BLOCKS(lb, b, nb, m, nq, luts, st.thr, sums, masks)) == nb) break;                       \
+            const int64_t first = begin + b * 32;                                                             \
+            for (int q = 0; q < nq; q++) {                                                                    \
+                for (uint32_t mask = in_list(masks[q], first, end); mask; mask &= mask - 1) {                 \
+                    const float d = fb[q] + (float)sums[q][__builtin_ctz(mask)] * st.inv[q];                  \
+                    const int64_t id = first + __builtin_ctz(mask);                                           \
+                    if (vt_worse(st.worst[q], st.worst_id[q], d, id)) INSERT(q, d, id);                       \
+                }                                                                                             \
+                st.thr[q] = int_threshold(st.worst[q], fb[q], scale[q]);                                      \
+            }                                                                                                 \
+        }                                                                                                     \
+    } while (0)
+
+/* AVX-512: fr registers of 16 distances, 2 fr of 8 ids (k <= 16 fr). The entries worse than
+ * the candidate lead: they move down one (entry i + 1 into lane i, across registers) and it
+ * takes the last one's place. */
+VT_TARGET_AVX512 static inline __attribute__((always_inline)) void
+insert_avx512(__m512 *a, __m512i *ids, const int fr, uint64_t km, float d, int64_t id) {
+    const __m512 vd = _mm512_set1_ps(d);
+    const __m512i vid = _mm512_set1_epi64(id);
+    uint64_t worse = 0;
+    for (int r = 0; r < fr; r++) {
+        __mmask16 gt = _mm512_cmp_ps_mask(a[r], vd, _CMP_GT_OQ), eq = _mm512_cmp_ps_mask(a[r], vd, _CMP_EQ_OQ);
+        __mmask16 idgt = (__mmask16)(_mm512_cmpgt_epi64_mask(ids[2 * r], vid) |
+                                     (unsigned)_mm512_cmpgt_epi64_mask(ids[2 * r + 1], vid) << 8);
+        worse |= (uint64_t)(uint16_t)(gt | (eq & idgt)) << (16 * r);
+    }
+    const uint64_t put = 1ull << (__builtin_popcountll(worse & km) - 1), down = put - 1;
+    for (int r = 0; r < fr; r++) {
+        __m512i cur = _mm512_castps_si512(a[r]);
+        __m512 moved =
+            _mm512_castsi512_ps(_mm512_alignr_epi32(r + 1 < fr ? _mm512_castps_si512(a[r + 1]) : cur, cur, 1));
+        a[r] = _mm512_mask_mov_ps(_mm512_mask_mov_ps(a[r], (__mmask16)(down >> (16 * r)), moved),
+                                  (__mmask16)(put >> (16 * r)), vd);
+    }
+    for (int r = 0; r < 2 * fr; r++) {
+        __m512i moved = _mm512_alignr_epi64(r + 1 < 2 * fr ? ids[r + 1] : ids[r], ids[r], 1);
+        ids[r] = _mm512_mask_mov_epi64(_mm512_mask_mov_epi64(ids[r], (__mmask8)(down >> (8 * r)), moved),
+                                       (__mmask8)(put >> (8 * r)), vid);
+    }
+}
+
+VT_TARGET_AVX512 static inline __attribute__((always_inline)) void
+list_topk_avx512_n(const uint8_t *lb, int64_t nb, int64_t begin, int64_t end, int64_t m, const int nq, const int fr,
+                   const uint8_t *const *luts, const float *fb, const float *scale, float *const *hd,
+                   int64_t *const *hi, int64_t k) {
+    const uint64_t km = (1ull << k) - 1;
+    __m512 a[2][3];
+    __m512i ids[2][6];
+    reg_scan st;
     for (int q = 0; q < nq; q++) {
         for (int r = 0; r < fr; r++) a[q][r] = _mm512_maskz_loadu_ps((__mmask16)(km >> (16 * r)), hd[q] + 16 * r);
         for (int r = 0; r < 2 * fr; r++)
             ids[q][r] = _mm512_maskz_loadu_epi64((__mmask8)(km >> (8 * r)), hi[q] + 8 * r);
-        worst[q] = hd[q][0];
-        worst_id[q] = hi[q][0];
-        inv[q] = 1.f / scale[q];
-        thr[q] = int_threshold(worst[q], fb[q], scale[q]);
+        st.inv[q] = 1.f / scale[q];
+        reg_scan_bound(&st, q, hd[q][0], hi[q][0], fb[q], scale[q]);
     }
-    for (int64_t b = 0; b < nb; b++) {
-        uint32_t masks[2] = {0, 0};
-        if ((b = blocks_avx512(lb, b, nb, m, nq, luts, thr, sums, masks)) == nb) break;
-        const int64_t first = begin + b * 32;
-        for (int q = 0; q < nq; q++) {
-            for (uint32_t mask = in_list(masks[q], first, end); mask; mask &= mask - 1) {
-                const int t = __builtin_ctz(mask);
-                const float d = fb[q] + (float)sums[q][t] * inv[q];
-                const int64_t id = first + t;
-                if (!vt_worse(worst[q], worst_id[q], d, id)) continue;
-                const __m512 vd = _mm512_set1_ps(d);
-                const __m512i vid = _mm512_set1_epi64(id);
-                uint64_t worse = 0;
-                for (int r = 0; r < fr; r++) {
-                    __mmask16 gt = _mm512_cmp_ps_mask(a[q][r], vd, _CMP_GT_OQ), eq = _mm512_cmp_ps_mask(a[q][r], vd, _CMP_EQ_OQ);
-                    __mmask16 idgt = (__mmask16)(_mm512_cmpgt_epi64_mask(ids[q][2 * r], vid) |
-                                                 (unsigned)_mm512_cmpgt_epi64_mask(ids[q][2 * r + 1], vid) << 8);
-                    worse |= (uint64_t)(uint16_t)(gt | (eq & idgt)) << (16 * r);
-                }
-                /* the entries worse than the candidate lead: they move down one, it takes the last one's place */
-                const uint64_t put = 1ull << (__builtin_popcountll(worse & km) - 1), down = put - 1;
-                for (int r = 0; r < fr; r++) { /* entry i + 1 into lane i, across registers */
-                    __m512i cur = _mm512_castps_si512(a[q][r]);
-                    __m512 moved = _mm512_castsi512_ps(
-                        _mm512_alignr_epi32(r + 1 < fr ? _mm512_castps_si512(a[q][r + 1]) : cur, cur, 1));
-                    a[q][r] = _mm512_mask_mov_ps(_mm512_mask_mov_ps(a[q][r], (__mmask16)(down >> (16 * r)), moved),
-                                                 (__mmask16)(put >> (16 * r)), vd);
-                }
-                for (int r = 0; r < 2 * fr; r++) {
-                    __m512i moved = _mm512_alignr_epi64(r + 1 < 2 * fr ? ids[q][r + 1] : ids[q][r], ids[q][r], 1);
-                    ids[q][r] = _mm512_mask_mov_epi64(_mm512_mask_mov_epi64(ids[q][r], (__mmask8)(down >> (8 * r)), moved),
-                                                      (__mmask8)(put >> (8 * r)), vid);
-                }
-                worst[q] = _mm512_cvtss_f32(a[q][0]);
-                worst_id[q] = _mm_cvtsi128_si64(_mm512_castsi512_si128(ids[q][0]));
-            }
-            thr[q] = int_threshold(worst[q], fb[q], scale[q]);
-        }
-    }
+#define INSERT_AVX512(q, d, id)                                                                                \
+    (insert_avx512(a[q], ids[q], fr, km, d, id), st.worst[q] = _mm512_cvtss_f32(a[q][0]),                     \
+     st.worst_id[q] = _mm_cvtsi128_si64(_mm512_castsi512_si128(ids[q][0])))
+    REG_SCAN_BLOCKS(blocks_avx512, INSERT_AVX512);
+#undef INSERT_AVX512
     for (int q = 0; q < nq; q++) {
         for (int r = 0; r < fr; r++) _mm512_mask_storeu_ps(hd[q] + 16 * r, (__mmask16)(km >> (16 * r)), a[q][r]);
         for (int r = 0; r < 2 * fr; r++)
@@ -374,21 +399,48 @@ VT_TARGET_AVX512 static void list_topk_avx512(const uint8_t *lb, int64_t nb, int
 }
 #undef FS_AVX512_FR
 
-/* AVX2: the distances in fr registers of 8 (k <= 8 fr), the ids in 2 fr registers of 4. */
+/* AVX2: fr registers of 8 distances, 2 fr of 4 ids (k <= 8 fr); as insert_avx512. */
+VT_TARGET_AVX2 static inline __attribute__((always_inline)) void
+insert_avx2(__m256 *a, __m256i *ids, const int fr, unsigned km, float d, int64_t id) {
+    const __m256i next8 = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7), lane8 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                  eight = _mm256_set1_epi32(8), lane4 = _mm256_setr_epi64x(0, 1, 2, 3), four = _mm256_set1_epi64x(4);
+    const __m256 vd = _mm256_set1_ps(d);
+    const __m256i vid = _mm256_set1_epi64x(id);
+    unsigned gt = 0, eq = 0, idgt = 0;
+    for (int r = 0; r < fr; r++) {
+        gt |= (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a[r], vd, _CMP_GT_OQ)) << (8 * r);
+        eq |= (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a[r], vd, _CMP_EQ_OQ)) << (8 * r);
+    }
+    for (int r = 0; r < 2 * fr; r++)
+        idgt |= (unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(ids[r], vid))) << (4 * r);
+    const int at = __builtin_popcount((gt | (eq & idgt)) & km) - 1; /* the candidate's place */
+    const __m256i at8 = _mm256_set1_epi32(at), at4 = _mm256_set1_epi64x(at);
+    __m256i l8 = lane8, l4 = lane4;
+    for (int r = 0; r < fr; r++, l8 = _mm256_add_epi32(l8, eight)) {
+        __m256 moved = _mm256_permutevar8x32_ps(a[r], next8);
+        if (r + 1 < fr) /* the next register's first entry into lane 7 */
+            moved = _mm256_blend_ps(moved, _mm256_permutevar8x32_ps(a[r + 1], _mm256_setzero_si256()), 0x80);
+        __m256 down = _mm256_castsi256_ps(_mm256_cmpgt_epi32(at8, l8)),
+               put = _mm256_castsi256_ps(_mm256_cmpeq_epi32(at8, l8));
+        a[r] = _mm256_blendv_ps(_mm256_blendv_ps(a[r], moved, down), vd, put);
+    }
+    for (int r = 0; r < 2 * fr; r++, l4 = _mm256_add_epi64(l4, four)) {
+        __m256i moved = _mm256_permute4x64_epi64(ids[r], 0xF9); /* lanes 1, 2, 3, 3 */
+        if (r + 1 < 2 * fr) /* the next register's first id into lane 3 */
+            moved = _mm256_blend_epi32(moved, _mm256_permute4x64_epi64(ids[r + 1], 0x00), 0xC0);
+        __m256i down = _mm256_cmpgt_epi64(at4, l4), put = _mm256_cmpeq_epi64(at4, l4);
+        ids[r] = _mm256_blendv_epi8(_mm256_blendv_epi8(ids[r], moved, down), vid, put);
+    }
+}
+
 VT_TARGET_AVX2 static inline __attribute__((always_inline)) void
 list_topk_avx2_n(const uint8_t *lb, int64_t nb, int64_t begin, int64_t end, int64_t m, const int nq, const int fr,
                  const uint8_t *const *luts, const float *fb, const float *scale, float *const *hd,
                  int64_t *const *hi, int64_t k) {
     const unsigned km = (1u << k) - 1;
-    const __m256i next8 = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7), lane8 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                  eight = _mm256_set1_epi32(8), lane4 = _mm256_setr_epi64x(0, 1, 2, 3), four = _mm256_set1_epi64x(4);
     __m256 a[2][2];
     __m256i ids[2][4];
-    float worst[2], inv[2];
-    int64_t worst_id[2];
-    uint32_t thr[2];
-    uint16_t s0[32], s1[32];
-    uint16_t *const sums[2] = {s0, s1};
+    reg_scan st;
     for (int q = 0; q < nq; q++) {
         float fbuf[16] = {0};
         int64_t ibuf[16] = {0};
@@ -396,54 +448,14 @@ list_topk_avx2_n(const uint8_t *lb, int64_t nb, int64_t begin, int64_t end, int6
         memcpy(ibuf, hi[q], sizeof(int64_t) * (size_t)k);
         for (int r = 0; r < fr; r++) a[q][r] = _mm256_loadu_ps(fbuf + 8 * r);
         for (int r = 0; r < 2 * fr; r++) ids[q][r] = _mm256_loadu_si256((const __m256i *)(ibuf + 4 * r));
-        worst[q] = fbuf[0];
-        worst_id[q] = ibuf[0];
-        inv[q] = 1.f / scale[q];
-        thr[q] = int_threshold(worst[q], fb[q], scale[q]);
+        st.inv[q] = 1.f / scale[q];
+        reg_scan_bound(&st, q, fbuf[0], ibuf[0], fb[q], scale[q]);
     }
-    for (int64_t b = 0; b < nb; b++) {
-        uint32_t masks[2] = {0, 0};
-        if ((b = blocks_avx2(lb, b, nb, m, nq, luts, thr, sums, masks)) == nb) break;
-        const int64_t first = begin + b * 32;
-        for (int q = 0; q < nq; q++) {
-            for (uint32_t mask = in_list(masks[q], first, end); mask; mask &= mask - 1) {
-                const int t = __builtin_ctz(mask);
-                const float d = fb[q] + (float)sums[q][t] * inv[q];
-                const int64_t id = first + t;
-                if (!vt_worse(worst[q], worst_id[q], d, id)) continue;
-                const __m256 vd = _mm256_set1_ps(d);
-                const __m256i vid = _mm256_set1_epi64x(id);
-                unsigned gt = 0, eq = 0, idgt = 0;
-                for (int r = 0; r < fr; r++) {
-                    gt |= (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a[q][r], vd, _CMP_GT_OQ)) << (8 * r);
-                    eq |= (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a[q][r], vd, _CMP_EQ_OQ)) << (8 * r);
-                }
-                for (int r = 0; r < 2 * fr; r++)
-                    idgt |= (unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(ids[q][r], vid))) << (4 * r);
-                const int at = __builtin_popcount((gt | (eq & idgt)) & km) - 1; /* the candidate's place */
-                const __m256i at8 = _mm256_set1_epi32(at), at4 = _mm256_set1_epi64x(at);
-                __m256i l8 = lane8, l4 = lane4;
-                for (int r = 0; r < fr; r++, l8 = _mm256_add_epi32(l8, eight)) {
-                    __m256 moved = _mm256_permutevar8x32_ps(a[q][r], next8);
-                    if (r + 1 < fr) /* the next register's first entry into lane 7 */
-                        moved = _mm256_blend_ps(moved, _mm256_permutevar8x32_ps(a[q][r + 1], _mm256_setzero_si256()), 0x80);
-                    __m256 down = _mm256_castsi256_ps(_mm256_cmpgt_epi32(at8, l8)),
-                           put = _mm256_castsi256_ps(_mm256_cmpeq_epi32(at8, l8));
-                    a[q][r] = _mm256_blendv_ps(_mm256_blendv_ps(a[q][r], moved, down), vd, put);
-                }
-                for (int r = 0; r < 2 * fr; r++, l4 = _mm256_add_epi64(l4, four)) {
-                    __m256i moved = _mm256_permute4x64_epi64(ids[q][r], 0xF9); /* lanes 1, 2, 3, 3 */
-                    if (r + 1 < 2 * fr) /* the next register's first id into lane 3 */
-                        moved = _mm256_blend_epi32(moved, _mm256_permute4x64_epi64(ids[q][r + 1], 0x00), 0xC0);
-                    __m256i down = _mm256_cmpgt_epi64(at4, l4), put = _mm256_cmpeq_epi64(at4, l4);
-                    ids[q][r] = _mm256_blendv_epi8(_mm256_blendv_epi8(ids[q][r], moved, down), vid, put);
-                }
-                worst[q] = _mm256_cvtss_f32(a[q][0]);
-                worst_id[q] = _mm_cvtsi128_si64(_mm256_castsi256_si128(ids[q][0]));
-            }
-            thr[q] = int_threshold(worst[q], fb[q], scale[q]);
-        }
-    }
+#define INSERT_AVX2(q, d, id)                                                                                  \
+    (insert_avx2(a[q], ids[q], fr, km, d, id), st.worst[q] = _mm256_cvtss_f32(a[q][0]),                       \
+     st.worst_id[q] = _mm_cvtsi128_si64(_mm256_castsi256_si128(ids[q][0])))
+    REG_SCAN_BLOCKS(blocks_avx2, INSERT_AVX2);
+#undef INSERT_AVX2
     for (int q = 0; q < nq; q++) {
         float fbuf[16];
         int64_t ibuf[16];
