@@ -152,18 +152,46 @@ static inline int vt_collector_push(vt_collector *c, int64_t q, float d, int64_t
     return 0;
 }
 
-/* Offer a run of n results at positions pos0.. The mode is tested once, and the heap's top
- * read through a local pointer, so the loop costs what a bare heap scan costs. */
+/* Which of dist[0..16) are <= t, a bit each: four SSE2 compares (every x86-64 has them), so
+ * that the scan of a run costs a compare per 16 results where a scalar compare, a branch
+ * and the reload of the threshold each took about 7 cycles (a sixth of an IVF-PQ16 scan). */
+static inline unsigned vt_le_mask16(const float *dist, float t) {
+#if VT_X86
+    const __m128 vt = _mm_set1_ps(t);
+    unsigned m = 0;
+    for (int i = 0; i < 4; i++) m |= (unsigned)_mm_movemask_ps(_mm_cmple_ps(_mm_loadu_ps(dist + 4 * i), vt)) << (4 * i);
+    return m;
+#else
+    unsigned m = 0;
+    for (int i = 0; i < 16; i++) m |= (unsigned)(dist[i] <= t) << i;
+    return m;
+#endif
+}
+
+/* Offer a run of n results at positions pos0.. The mode is tested once; runs of 16 are
+ * screened against the threshold at once (a threshold only falls, so the screen keeps every
+ * result the one-by-one test would take, and that test still decides, in the same order). */
 static inline int vt_collector_run(vt_collector *c, int64_t q, const float *dist, int64_t n, int64_t pos0) {
+    int64_t j = 0;
     if (!c->radius_mode && c->cap) {
-        for (int64_t j = 0; j < n; j++) vt_reservoir_push(c, q, dist[j], pos0 + j);
+        for (; j + 16 <= n; j += 16)
+            for (unsigned m = vt_le_mask16(dist + j, c->rthr[q]); m; m &= m - 1) {
+                const int64_t t = j + __builtin_ctz(m);
+                vt_reservoir_push(c, q, dist[t], pos0 + t);
+            }
+        for (; j < n; j++) vt_reservoir_push(c, q, dist[j], pos0 + j);
         return 0;
     }
     if (!c->radius_mode) {
         const int64_t k = c->k;
         float *h = c->hd + q * k;
         int64_t *hi = c->hi + q * k;
-        for (int64_t j = 0; j < n; j++)
+        for (; j + 16 <= n; j += 16)
+            for (unsigned m = vt_le_mask16(dist + j, h[0]); m; m &= m - 1) {
+                const int64_t t = j + __builtin_ctz(m);
+                if (dist[t] <= h[0]) vt_heap_push(h, hi, k, dist[t], pos0 + t);
+            }
+        for (; j < n; j++)
             if (dist[j] <= h[0]) vt_heap_push(h, hi, k, dist[j], pos0 + j);
         return 0;
     }

@@ -131,6 +131,20 @@ def test_topk_heap_and_reservoir_keep_the_k_best_with_ties_to_the_smaller_row(le
         assert got == sorted(zip(pos[q].tolist(), dist[q].tolist()))
 
 
+@pytest.mark.parametrize("k", [5, 19, 20, 40])
+def test_a_result_equal_to_the_worst_kept_still_enters_when_its_row_is_smaller(k):
+    """Runs of 16 results are screened against the threshold before the one-by-one test: the
+    screen must let through a distance equal to the worst kept (a tie won by the smaller row),
+    here every distance of the list probed second, whose rows are all smaller. One query
+    probing two of 16 lists: too few to be put in list order, so list 1 is scanned first."""
+    offsets = np.array([0, 64] + [131] * 15, dtype=np.int64)
+    x = np.ones((131, 4), dtype=np.float32)
+    dist, pos = _native.ivf_scan(FLAT, np.zeros((1, 4), np.float32), x.view(np.uint8), offsets, np.array([[1, 0]]),
+                                 "l2", k=k)
+    np.testing.assert_array_equal(pos, [np.arange(k)])
+    np.testing.assert_array_equal(dist, np.full((1, k), 4, np.float32))
+
+
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("k", [10, 40])
 def test_fast_scan_top_k_is_the_same_through_heap_or_reservoir_and_in_any_order(level, k):
