@@ -186,11 +186,7 @@ static inline int vt_collector_run(vt_collector *c, int64_t q, const float *dist
         const int64_t k = c->k;
         float *h = c->hd + q * k;
         int64_t *hi = c->hi + q * k;
-        for (; j + 16 <= n; j += 16)
-            for (unsigned m = vt_le_mask16(dist + j, h[0]); m; m &= m - 1) {
-                const int64_t t = j + __builtin_ctz(m);
-                if (dist[t] <= h[0]) vt_heap_push(h, hi, k, dist[t], pos0 + t);
-            }
+        for (; j + 16 <= n; j += 16) vt_push_masked(h, hi, k, dist + j, vt_le_mask16(dist + j, h[0]), pos0 + j);
         for (; j < n; j++)
             if (dist[j] <= h[0]) vt_heap_push(h, hi, k, dist[j], pos0 + j);
         return 0;

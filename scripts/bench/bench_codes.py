@@ -13,6 +13,13 @@ centroids, codebooks, codes and lists), instead of one it trained: recall then d
 the scans' arithmetic, and the ratios measure search speed alone, where two trainings'
 plateaus differ by the luck of their seeds (faiss's train and add are not timed).
 
+--seeds N: both sides also train and add with seeds 1 .. N-1 (vtool's --seed; faiss's coarse
+and PQ k-means seeds, 1234 + s; faiss's OPQ starts from a fixed rotation), untimed, and search
+each nprobe once for recall. The columns "mean R@10" average the N seeds' recalls, and
+"ratio@mean recall" / "paired@mean recall" are the equal-recall ratios on those mean curves
+with seed 0's speeds (speed does not depend on the seed; recall does): one training's
+luck, which decides a cell where the two curves are flat, no longer does.
+
     .venv/bin/python scripts/bench/bench_codes.py [--datasets glove-50-l2,...] [--repeats 3]
 """
 
@@ -71,7 +78,34 @@ def faiss_index(spec: str, d: int):
     return index
 
 
-def bench_spec(spec, path, base, queries, gt, tmp, repeats, nlist, nprobes=NPROBES, same_index=False):
+def seed_recalls(spec, path, base, sample, queries, gt, tmp, nprobes, seeds):
+    """Recall@10 at each nprobe, (seeds - 1) x len(nprobes) a side, of both sides' indexes
+    trained with seeds 1 .. seeds - 1 on the same sample (untimed)."""
+    got = {"vtool": [], "faiss": []}
+    for seed in range(1, seeds):
+        train(path, f"{tmp}/m{seed}.vti", spec, seed=seed, max_train=len(sample))
+        add(f"{tmp}/m{seed}.vti", [path], f"{tmp}/i{seed}.vti")
+        index = load_index(f"{tmp}/i{seed}.vti")
+        fidx = faiss_index(spec, base.shape[1])
+        ivf = faiss.downcast_index(faiss.extract_index_ivf(fidx))
+        ivf.cp.seed = 1234 + seed
+        if hasattr(ivf, "pq"):
+            ivf.pq.cp.seed = 1234 + seed
+        fidx.train(sample)
+        fidx.add(base)
+        got["vtool"].append([common.recall_at_k(index.search(queries, 10, nprobe, 2)[1], gt, 10) for nprobe in nprobes])
+        row = []
+        for nprobe in nprobes:
+            ivf.nprobe = nprobe
+            row.append(common.recall_at_k(fidx.search(queries, 10)[1], gt, 10))
+        got["faiss"].append(row)
+        del index, fidx
+        for f in (f"{tmp}/m{seed}.vti", f"{tmp}/i{seed}.vti"):
+            Path(f).unlink()
+    return got
+
+
+def bench_spec(spec, path, base, queries, gt, tmp, repeats, nlist, nprobes=NPROBES, same_index=False, seeds=1):
     n, d = base.shape
     sample_n = min(n, max(256 * nlist, 65536))
     sample = base[np.sort(np.random.default_rng(0).choice(n, sample_n, replace=False))]
@@ -102,6 +136,10 @@ def bench_spec(spec, path, base, queries, gt, tmp, repeats, nlist, nprobes=NPROB
     out["add_s"]["faiss_in_memory"] = None if same_index else time.perf_counter() - t0
     out["same_index"] = same_index
     ivf = faiss.extract_index_ivf(fidx)
+    more = seed_recalls(spec, path, base, sample, queries, gt, tmp, nprobes, seeds) if seeds > 1 and not same_index \
+        else None
+    if more:
+        out["seed_recalls"] = more
     out["search"] = []
     for threads in (1, 2):
         faiss.omp_set_num_threads(threads)
@@ -116,20 +154,32 @@ def bench_spec(spec, path, base, queries, gt, tmp, repeats, nlist, nprobes=NPROB
                 curve_f.append((rf, len(queries) / tf))
                 rows.append([nprobe, rv, len(queries) / tv, rf, len(queries) / tf,
                              common.paired_ratio(rounds_f, rounds_v), common.paired_ratio(cold_f, cold_v)])
-        for row, (rf, qf), (_, qv) in zip(rows, curve_f, curve_v):
-            at = common.qps_at_recall(curve_v, rf)
-            # medians of each side, and paired: vtool's own curve from this nprobe to the
-            # recall, times the same nprobe's paired ratio (the sides' medians drift apart
-            # on this VM: a cell paired at 1.18 showed 0.84 by medians)
-            row += [at / qf, at / qv * row[5]] if at else ["n/a", "n/a"]
-            out["search"].append(dict(zip(["nprobe", "vtool_recall", "vtool_qps", "faiss_recall", "faiss_qps",
-                                            "qps_ratio_same_nprobe", "qps_ratio_cold_same_nprobe",
-                                            "qps_ratio_equal_recall", "qps_ratio_equal_recall_paired"], row),
-                                       threads=threads))
-        common.print_table(f"{spec}: search, {len(queries)} queries, k=10, {threads} thread(s)",
-                           ["nprobe", "vtool R@10", "vtool QPS", "faiss R@10", "faiss QPS", "ratio", "cold ratio",
-                            "ratio@eq.recall", "paired@eq.recall"],
-                           rows)
+        keys = ["nprobe", "vtool_recall", "vtool_qps", "faiss_recall", "faiss_qps", "qps_ratio_same_nprobe",
+                "qps_ratio_cold_same_nprobe", "qps_ratio_equal_recall", "qps_ratio_equal_recall_paired"]
+        columns = ["nprobe", "vtool R@10", "vtool QPS", "faiss R@10", "faiss QPS", "ratio", "cold ratio",
+                   "ratio@eq.recall", "paired@eq.recall"]
+        curves = [(curve_v, curve_f)]
+        if more:  # the same speeds on each side's curve of recalls averaged over the seeds
+            mean_v = np.mean([[r for r, _ in curve_v]] + more["vtool"], axis=0)
+            mean_f = np.mean([[r for r, _ in curve_f]] + more["faiss"], axis=0)
+            curves.append(([(r, q) for r, (_, q) in zip(mean_v, curve_v)], [(r, q) for r, (_, q) in zip(mean_f, curve_f)]))
+            for row, rv, rf in zip(rows, mean_v, mean_f):
+                row += [rv, rf]
+            keys += ["vtool_mean_recall", "faiss_mean_recall", "qps_ratio_mean_recall", "qps_ratio_mean_recall_paired"]
+            columns += [f"vtool mean R@10 ({seeds})", "faiss mean", "ratio@mean recall", "paired@mean recall"]
+        for i, row in enumerate(rows):
+            ratios = []
+            for cv, cf in curves:
+                # medians of each side, and paired: vtool's own curve from this nprobe to the
+                # recall, times the same nprobe's paired ratio (the sides' medians drift apart
+                # on this VM: a cell paired at 1.18 showed 0.84 by medians)
+                (rf, qf), (_, qv) = cf[i], cv[i]
+                at = common.qps_at_recall(cv, rf)
+                ratios.append([at / qf, at / qv * row[5]] if at else ["n/a", "n/a"])
+            row[7:7] = ratios[0]
+            row += ratios[1] if more else []
+            out["search"].append(dict(zip(keys, row), threads=threads))
+        common.print_table(f"{spec}: search, {len(queries)} queries, k=10, {threads} thread(s)", columns, rows)
     if not same_index:
         common.print_table(f"{spec}: train / encode", ["", "vtool", "faiss", "faiss/vtool"],
                            [["train s", out["train_s"]["vtool"], out["train_s"]["faiss"],
@@ -149,6 +199,7 @@ def main() -> None:
     ap.add_argument("--name", default="bench_codes", help="JSON file name under scripts/bench/results/")
     ap.add_argument("--nprobes", default=",".join(map(str, NPROBES)), help="the nprobe values searched (1,2,4: a re-check of the short searches)")
     ap.add_argument("--same-index", action="store_true", help="faiss searches vtool's index, exported (speed alone)")
+    ap.add_argument("--seeds", type=int, default=1, help="also train both sides with seeds 1 .. N-1: equal recall on mean curves")
     args = ap.parse_args()
     results = {"machine": common.machine(), "repeats": args.repeats, "datasets": {}}
     nprobes = tuple(int(v) for v in args.nprobes.split(","))
@@ -164,7 +215,7 @@ def main() -> None:
             for spec in specs:
                 nlist = int(spec.split("IVF")[1].split(",")[0])
                 results["datasets"][name].append(bench_spec(spec, path, base, queries, gt, tmp, args.repeats, nlist,
-                                                            nprobes, args.same_index))
+                                                            nprobes, args.same_index, args.seeds))
     print("\nBLAS:", *(f"{b['prefix']} {b['version']} {b['architecture']}" for b in results["machine"]["blas"]
                        if b["internal_api"] == "openblas"), sep="\n  ")
     print(f"JSON: {common.write_json(args.name, results)}")
