@@ -13,7 +13,8 @@ centroids, codebooks, codes and lists), instead of one it trained: recall then d
 the scans' arithmetic, and the ratios measure search speed alone, where two trainings'
 plateaus differ by the luck of their seeds (faiss's train and add are not timed).
 
---seeds N: both sides also train and add with seeds 1 .. N-1 (vtool's --seed; faiss's coarse
+--seeds N: both sides train on the one sample faiss is given (vtool then draws none of its own),
+and also train and add with seeds 1 .. N-1 (vtool's --seed; faiss's coarse
 and PQ k-means seeds, 1234 + s; faiss's OPQ starts from a fixed rotation), untimed, and search
 each nprobe once for recall. The columns "mean R@10" average the N seeds' recalls, and
 "ratio@mean recall" / "paired@mean recall" are the equal-recall ratios on those mean curves
@@ -78,12 +79,12 @@ def faiss_index(spec: str, d: int):
     return index
 
 
-def seed_recalls(spec, path, base, sample, queries, gt, tmp, nprobes, seeds):
+def seed_recalls(spec, path, train_path, base, sample, queries, gt, tmp, nprobes, seeds):
     """Recall@10 at each nprobe, (seeds - 1) x len(nprobes) a side, of both sides' indexes
     trained with seeds 1 .. seeds - 1 on the same sample (untimed)."""
     got = {"vtool": [], "faiss": []}
     for seed in range(1, seeds):
-        train(path, f"{tmp}/m{seed}.vti", spec, seed=seed, max_train=len(sample))
+        train(train_path, f"{tmp}/m{seed}.vti", spec, seed=seed, max_train=len(sample))
         add(f"{tmp}/m{seed}.vti", [path], f"{tmp}/i{seed}.vti")
         index = load_index(f"{tmp}/i{seed}.vti")
         fidx = faiss_index(spec, base.shape[1])
@@ -110,8 +111,12 @@ def bench_spec(spec, path, base, queries, gt, tmp, repeats, nlist, nprobes=NPROB
     sample_n = min(n, max(256 * nlist, 65536))
     sample = base[np.sort(np.random.default_rng(0).choice(n, sample_n, replace=False))]
     out = {"spec": spec}
+    train_path = path
+    if seeds > 1:  # every training of both sides on one sample: the seeds vary, the data does not
+        train_path = f"{tmp}/sample.npy"
+        np.save(train_path, sample)
     t0 = time.perf_counter()
-    train(path, f"{tmp}/m.vti", spec, seed=0, max_train=sample_n)
+    train(train_path, f"{tmp}/m.vti", spec, seed=0, max_train=sample_n)
     out["train_s"] = {"vtool": time.perf_counter() - t0}
     fidx = faiss_index(spec, d)
     t0 = time.perf_counter()
@@ -136,7 +141,8 @@ def bench_spec(spec, path, base, queries, gt, tmp, repeats, nlist, nprobes=NPROB
     out["add_s"]["faiss_in_memory"] = None if same_index else time.perf_counter() - t0
     out["same_index"] = same_index
     ivf = faiss.extract_index_ivf(fidx)
-    more = seed_recalls(spec, path, base, sample, queries, gt, tmp, nprobes, seeds) if seeds > 1 and not same_index \
+    more = seed_recalls(spec, path, train_path, base, sample, queries, gt, tmp, nprobes, seeds) \
+        if seeds > 1 and not same_index \
         else None
     if more:
         out["seed_recalls"] = more
