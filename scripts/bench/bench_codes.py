@@ -14,9 +14,9 @@ the scans' arithmetic, and the ratios measure search speed alone, where two trai
 plateaus differ by the luck of their seeds (faiss's train and add are not timed).
 
 --seeds N: both sides train on the one sample faiss is given (vtool then draws none of its own),
-and also train and add with seeds 1 .. N-1 (vtool's --seed; faiss's coarse
-and PQ k-means seeds, 1234 + s; faiss's OPQ starts from a fixed rotation), untimed, and search
-each nprobe once for recall. The columns "mean R@10" average the N seeds' recalls, and
+and also train and add with seeds 1 .. N-1 (vtool's --seed; faiss's coarse and PQ k-means
+seeds, 1234 + s; faiss's OPQ starts from a fixed rotation), untimed, and search each nprobe
+once for recall. The columns "mean R@10" average the N seeds' recalls, and
 "ratio@mean recall" / "paired@mean recall" are the equal-recall ratios on those mean curves
 with seed 0's speeds (speed does not depend on the seed; recall does): one training's
 luck, which decides a cell where the two curves are flat, no longer does.
@@ -141,11 +141,10 @@ def bench_spec(spec, path, base, queries, gt, tmp, repeats, nlist, nprobes=NPROB
     out["add_s"]["faiss_in_memory"] = None if same_index else time.perf_counter() - t0
     out["same_index"] = same_index
     ivf = faiss.extract_index_ivf(fidx)
-    more = seed_recalls(spec, path, train_path, base, sample, queries, gt, tmp, nprobes, seeds) \
-        if seeds > 1 and not same_index \
-        else None
-    if more:
-        out["seed_recalls"] = more
+    more = None
+    if seeds > 1 and not same_index:
+        more = out["seed_recalls"] = seed_recalls(spec, path, train_path, base, sample, queries, gt, tmp, nprobes,
+                                                  seeds)
     out["search"] = []
     for threads in (1, 2):
         faiss.omp_set_num_threads(threads)
