@@ -7,14 +7,15 @@
  * list sizes), and l = floor(log2(universe / n)). Every read is checked against the
  * buffer, so arbitrary bytes never make a decoder read or write out of bounds.
  */
-#include "vtool.h"
+#include "internal.h"
 #include "bits.h"
 
 #define EF_SAMPLE 256
 
 static int low_bits(int64_t n, uint64_t universe) {
     if (n <= 0 || universe <= (uint64_t)n) return 0;
-    return vt_bit_width(universe / (uint64_t)n) - 1;
+    int l = vt_bit_width(universe) - vt_bit_width((uint64_t)n); /* floor(log2(universe / n)), or one more: no division */
+    return ((uint64_t)n << l) > universe ? l - 1 : l;
 }
 
 static int64_t words_for(int64_t n, int l, uint64_t high_bits) {
@@ -71,24 +72,19 @@ static int ef_open(const uint64_t *words, int64_t nwords, int64_t n, uint64_t un
     return 0;
 }
 
-/* Position of the high bit of element i, or -1 if the bits are inconsistent. */
-static int64_t ef_select(const ef_view *v, int64_t i) {
+/* Position of the high bit of element i, or -1 if the bits are inconsistent: from the sampled
+ * one, whole words skipped by their counts, then a select in the word. */
+static inline int64_t ef_select(const ef_view *v, int64_t i) {
     uint64_t pos = v->dir[i / EF_SAMPLE];
     if (pos >= v->high_bits) return -1;
     int64_t left = i % EF_SAMPLE; /* ones to skip after the sampled one */
-    uint64_t w = pos >> 6;
-    uint64_t bits = v->high[w] & (~0ull << (pos & 63));
-    for (;;) {
-        int c = __builtin_popcountll(bits);
-        if (left < c) {
-            for (int64_t k = 0; k < left; k++) bits &= bits - 1;
-            uint64_t p = (w << 6) + (uint64_t)__builtin_ctzll(bits);
-            return p < v->high_bits ? (int64_t)p : -1;
-        }
+    uint64_t w = pos >> 6, bits = v->high[w] & (~0ull << (pos & 63));
+    for (int64_t c; left >= (c = __builtin_popcountll(bits)); bits = v->high[w]) {
         left -= c;
         if (++w >= v->high_words) return -1;
-        bits = v->high[w];
     }
+    uint64_t p = (w << 6) + (uint64_t)vt_select64(bits, (int)left);
+    return p < v->high_bits ? (int64_t)p : -1;
 }
 
 int vt_ef_get(const uint64_t *words, int64_t nwords, int64_t n, uint64_t universe, const int64_t *idx,
@@ -125,22 +121,52 @@ int64_t vt_ef_decode(const uint64_t *words, int64_t nwords, int64_t n, uint64_t 
 }
 
 /* Ids of rows of an inverted file whose lists are Elias-Fano coded: row -> (list, offset)
- * through list_offsets, the list's words through word_offsets (nlist + 1 each). */
-int vt_ef_get_rows(const uint64_t *words, int64_t nwords, const int64_t *word_offsets, const int64_t *list_offsets,
-                   int64_t nlist, uint64_t universe, const int64_t *rows, int64_t count, uint64_t *values) {
-    for (int64_t t = 0; t < count; t++) {
-        int64_t r = rows[t], lo = 0, hi = nlist;
-        if (r < 0 || nlist <= 0 || r >= list_offsets[nlist]) return -1;
-        while (hi - lo > 1) { /* the list holding row r */
-            int64_t mid = (lo + hi) / 2;
-            if (list_offsets[mid] <= r) lo = mid;
-            else hi = mid;
+ * through list_offsets, the list's words through word_offsets (nlist + 1 each). Compiled
+ * twice, as wavelet.c's selects: with the popcnt instruction, and without (a library call). */
+static inline __attribute__((always_inline)) int
+ef_rows_core(const uint64_t *words, int64_t nwords, const int64_t *word_offsets, const int64_t *list_offsets,
+             int64_t nlist, uint64_t universe, const int64_t *rows, int64_t count, uint64_t *values) {
+    if (nlist <= 0) return count ? -1 : 0;
+    for (int64_t t0 = 0; t0 < count; t0 += VT_ROW_BATCH) {
+        const int64_t *r = rows + t0, lanes = count - t0 < VT_ROW_BATCH ? count - t0 : VT_ROW_BATCH;
+        int64_t lists[VT_ROW_BATCH];
+        for (int64_t t = 0; t < lanes; t++)
+            if (r[t] < 0 || r[t] >= list_offsets[nlist]) return -1;
+        vt_lists_of_rows(list_offsets, nlist, r, lanes, lists);
+        for (int64_t t = 0; t < lanes; t++) {
+            int64_t l = lists[t], a = word_offsets[l], b = word_offsets[l + 1];
+            ef_view v;
+            if (a < 0 || b < a || b > nwords || ef_open(words + a, b - a, list_offsets[l + 1] - list_offsets[l], universe, &v))
+                return -1;
+            int64_t i = r[t] - list_offsets[l], p = i >= 0 && i < v.n ? ef_select(&v, i) : -1;
+            if (p < i) return -1;
+            uint64_t high = (uint64_t)(p - i);
+            values[t0 + t] = (v.l ? high << v.l : high) | vt_bits_get(v.low, v.low_words * 64, (uint64_t)i * (uint64_t)v.l, v.l);
         }
-        int64_t a = word_offsets[lo], b = word_offsets[lo + 1];
-        if (a < 0 || b < a || b > nwords) return -1;
-        int64_t within = r - list_offsets[lo];
-        if (vt_ef_get(words + a, b - a, list_offsets[lo + 1] - list_offsets[lo], universe, &within, 1, values + t))
-            return -1;
     }
     return 0;
+}
+
+static int ef_rows_generic(const uint64_t *words, int64_t nwords, const int64_t *word_offsets,
+                           const int64_t *list_offsets, int64_t nlist, uint64_t universe, const int64_t *rows,
+                           int64_t count, uint64_t *values) {
+    return ef_rows_core(words, nwords, word_offsets, list_offsets, nlist, universe, rows, count, values);
+}
+
+#if VT_X86
+__attribute__((target("popcnt"))) static int ef_rows_popcnt(const uint64_t *words, int64_t nwords,
+                                                            const int64_t *word_offsets, const int64_t *list_offsets,
+                                                            int64_t nlist, uint64_t universe, const int64_t *rows,
+                                                            int64_t count, uint64_t *values) {
+    return ef_rows_core(words, nwords, word_offsets, list_offsets, nlist, universe, rows, count, values);
+}
+#endif
+
+int vt_ef_get_rows(const uint64_t *words, int64_t nwords, const int64_t *word_offsets, const int64_t *list_offsets,
+                   int64_t nlist, uint64_t universe, const int64_t *rows, int64_t count, uint64_t *values) {
+#if VT_X86
+    if (vt_simd_level() != VT_SCALAR)
+        return ef_rows_popcnt(words, nwords, word_offsets, list_offsets, nlist, universe, rows, count, values);
+#endif
+    return ef_rows_generic(words, nwords, word_offsets, list_offsets, nlist, universe, rows, count, values);
 }

@@ -39,6 +39,21 @@ static inline int vt_list_range(const int64_t *list_offsets, int64_t nlist, int6
     return *begin < 0 || *end < *begin ? -3 : 0;
 }
 
+/* The lists holding rows of an inverted file (lists[t]: list_offsets[l] <= rows[t] <
+ * list_offsets[l + 1], the last such l past empty lists), every row inside [0,
+ * list_offsets[nlist]): binary searches whose steps are conditional moves, taken for all the
+ * rows together so that their loads overlap (one search is a chain of dependent loads, and
+ * rows in result order are coin flips to a branch). */
+#define VT_ROW_BATCH 32 /* rows a caller searches together */
+static inline void vt_lists_of_rows(const int64_t *list_offsets, int64_t nlist, const int64_t *rows, int64_t count,
+                                    int64_t *lists) {
+    for (int64_t t = 0; t < count; t++) lists[t] = 0;
+    for (int64_t span = nlist - 1, step; span > 0; span -= step) {
+        step = (span + 1) / 2;
+        for (int64_t t = 0; t < count; t++) lists[t] += step & -(int64_t)(list_offsets[lists[t] + step] <= rows[t]);
+    }
+}
+
 /* (distance, id) order: is a worse than b? Ties go to the smaller id. */
 static inline int vt_worse(float da, int64_t ia, float db, int64_t ib) {
     return da > db || (da == db && ia > ib);

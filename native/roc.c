@@ -462,7 +462,7 @@ int vt_roc_get_rows(const uint32_t *data, int64_t ndata, const int64_t *word_off
         longest = list_offsets[l + 1] - list_offsets[l] > longest ? list_offsets[l + 1] - list_offsets[l] : longest;
     roc_step *steps = step_table(universe, longest, &nsteps);
     for (int64_t t = 0; t < count && !rc; t++) {
-        int64_t r = rows[t], lo = 0, hi = nlist;
+        int64_t r = rows[t], lo;
         if (current >= 0 && r >= first && r - first < end - first) { /* in the stream decoded last */
             values[t] = ids[r - first];
             continue;
@@ -471,11 +471,7 @@ int vt_roc_get_rows(const uint32_t *data, int64_t ndata, const int64_t *word_off
             rc = -1;
             break;
         }
-        while (hi - lo > 1) { /* the list holding row r */
-            int64_t mid = (lo + hi) / 2;
-            if (list_offsets[mid] <= r) lo = mid;
-            else hi = mid;
-        }
+        vt_lists_of_rows(list_offsets, nlist, &r, 1, &lo);
         int64_t g = lo / group;
         if (g != current) {
             int64_t l0 = g * group, l1 = l0 + group < nlist ? l0 + group : nlist;

@@ -638,12 +638,8 @@ WM_INLINE int select_rows_core(const wm_view *w, const int64_t *starts, const in
             if (r < 0 || r >= list_offsets[nlist]) return -1;
             if (r >= prev_row) { /* rows in order (a search's): the list by a walk, O(rows + lists) a call */
                 for (lo = prev_list; list_offsets[lo + 1] <= r;) lo++;
-            } else {
-                for (int64_t span = nlist - 1, step; span > 0; span -= step) { /* a branch-free search */
-                    step = (span + 1) / 2;
-                    lo = list_offsets[lo + step] <= r ? lo + step : lo;
-                }
-            }
+            } else
+                vt_lists_of_rows(list_offsets, nlist, &r, 1, &lo);
             prev_row = r;
             prev_list = lo;
             if (sym_code(w, (uint32_t)lo, &code[i], &len[i]) || (w->shaped && !len[i])) return -1;

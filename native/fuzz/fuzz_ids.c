@@ -180,6 +180,13 @@ int main(int argc, char **argv) {
         vt_ef_decode(ef, elen, mode == 2 ? (int64_t)(next() % MAXN) : n, universe, out);
         for (int k = 0; k < 16; k++) idx[k] = (int64_t)(next() % (MAXN + 10)) - 5;
         vt_ef_get(ef, elen, n, universe, idx, 16, out);
+        { /* the same words as two lists of an inverted file, offsets crafted (out of order too) */
+            int64_t en = mode == 2 ? (int64_t)(next() % MAXN) : n, cut = (int64_t)(next() % (uint64_t)(elen + 1));
+            int64_t split = (int64_t)(next() % (uint64_t)(en + 3)) - (mode == 3);
+            int64_t woff[3] = {0, cut, mode == 2 ? elen + 3 : elen}, loff[3] = {mode == 3, split, en}, rows[16];
+            for (int k = 0; k < 16; k++) rows[k] = (int64_t)(next() % (uint64_t)(en + 2)) - 1;
+            vt_ef_get_rows(ef, elen, woff, loff, 2, universe, rows, 16, out);
+        }
         vt_packed_get(packed, mode == 1 ? (int64_t)(next() % (uint64_t)(pwords + 1)) : pwords, 40, n, idx, 16, out);
 
         /* wavelet matrix over random list labels */
