@@ -153,6 +153,27 @@ def test_roc_decodes_the_same_sets_at_every_level(universe, n, simd_level):
         np.testing.assert_array_equal(_native.roc_decode(stream, len(ids), universe), ids)
 
 
+def test_elias_fano_rows_are_the_lists_ids_at_every_level(simd_level):
+    """Rows of Elias-Fano coded lists (the list found by a search of the offsets, then a select
+    in a word of the high bits) give numpy's ids at every level (the popcnt copy and the
+    scalar one): a list of consecutive ids (the densest high bits), lists past a directory
+    entry (256 ids), sparse ones, single ids and empty lists between them; every row and rows
+    in result order."""
+    rng = np.random.default_rng(31)
+    universe = 6000
+    sizes = np.array([0, 4000, 0, 0, 300, 1, 17, 0, 600, 2, 1])
+    consecutive = np.arange(1000, 5000)  # list 1
+    others = rng.permutation(np.setdiff1d(np.arange(universe), consecutive))
+    ids = np.concatenate([consecutive, others[:sizes.sum() - len(consecutive)]])
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    sections, header, order = encode_ids("ef", ids, offsets)
+    codec = open_codec(sections, header, offsets)
+    for rows in (np.arange(len(ids)), rng.integers(0, len(ids), 3000)):
+        np.testing.assert_array_equal(codec.ids_of(rows), ids[order][rows])
+    with pytest.raises(VtoolError, match="out of range"):
+        codec.ids_of(np.array([len(ids)]))
+
+
 @pytest.mark.parametrize("n", [1, 63, 64, 1023, 1024, 1025, 5000, 32768, 33728, 70000])
 @pytest.mark.parametrize("shape", ["uniform", "skewed", "one", "sparse"])
 def test_wavelet_select_finds_every_occurrence(n, shape, simd_level):
