@@ -377,9 +377,11 @@ def test_codec_sections_open_through_the_generic_interface():
         np.testing.assert_array_equal(codec.ids_of(rows), ids[order][rows])
 
 
-def test_ids_of_on_two_threads_gives_the_ids_of_one():
+def test_ids_of_on_two_threads_gives_the_ids_of_one(monkeypatch):
     """A search's final rows are resolved on its threads: the random-access codecs in equal
     parts, ROC cut where a stream begins (streams of 16 lists, some empty), in any row order."""
+    for codec_class in (ids_module.IdCodec, ids_module.RocIds):
+        monkeypatch.setattr(codec_class, "parallel_rows", 1000)
     rng = np.random.default_rng(8)
     n, nlist = 30_000, 70
     sizes = rng.multinomial(n, rng.dirichlet(np.full(nlist, 0.5)))
@@ -399,7 +401,8 @@ def test_a_search_result_grid_becomes_ids_with_its_empty_slots_kept(monkeypatch,
     every codec gives table[position] there and -1 in the empty slots, on any number of
     threads (int64 in one native pass, split here past 1,000 rows); a position past the rows
     is refused, not read."""
-    monkeypatch.setattr(ids_module, "GATHER_PARALLEL_ROWS", 1000)
+    for codec_class in (ids_module.IdCodec, ids_module.Int64Ids, ids_module.RocIds):
+        monkeypatch.setattr(codec_class, "parallel_rows", 1000)
     rng = np.random.default_rng(9)
     n, nlist = 20_000, 30
     offsets = np.concatenate([[0], np.cumsum(rng.multinomial(n, np.full(nlist, 1 / nlist)))]).astype(np.int64)

@@ -39,8 +39,6 @@ from vtool.workers import map_threads
 
 METHODS = ("int64", "packed", "ef", "roc", "wt")
 ROC_GROUP = 16  # lists a ROC stream chains: one start-up and final state (~90 bits) for 16 lists
-PARALLEL_ROWS = 8192  # fewer rows are resolved on one thread: too little work to split
-GATHER_PARALLEL_ROWS = 1 << 20  # the same for the int64 codec, whose rows are one load each
 
 
 def _bit_width(v: int) -> int:
@@ -52,6 +50,10 @@ class IdCodec(ABC):
 
     name = "int64"
     random_access = True  # a row's id costs the same alone as in a batch: a search resolves each chunk's own
+    # fewer rows are resolved on one thread: handing the parts to the workers costs more than
+    # it saves (GloVe IVF4096 on two threads, ef / wt: 10k rows 0.88 / 0.91x, 20k 1.07 / 1.29x,
+    # 40k 1.16 / 1.02x; a search's chunk there is 10k rows)
+    parallel_rows = 1 << 15
 
     def __init__(self, sections: dict[str, np.ndarray], header: dict, list_offsets: np.ndarray):
         self.sections, self.header = sections, header
@@ -69,7 +71,7 @@ class IdCodec(ABC):
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) and (rows.min() < 0 or rows.max() >= self.n):
             raise VtoolError("row out of range for the id codec")
-        return self._to_ids(self._values_of(rows, threads if len(rows) >= PARALLEL_ROWS else 1))
+        return self._to_ids(self._values_of(rows, threads if len(rows) >= self.parallel_rows else 1))
 
     def ids_at(self, pos: np.ndarray, threads: int = 1) -> np.ndarray:
         """The ids of a search's result rows, any shape, -1 (an empty slot) staying -1."""
@@ -112,14 +114,15 @@ class IdCodec(ABC):
 
 class Int64Ids(IdCodec):
     name = "int64"
+    parallel_rows = 1 << 20  # rows are one load each
 
     def ids_at(self, pos, threads=1):
         """One native pass: 20,000 rows of a 1M table in 0.03-0.06 ms, where a mask, a compress,
-        the gather and a scatter took 0.2-0.34 ms; threads only past GATHER_PARALLEL_ROWS (on
+        the gather and a scatter took 0.2-0.34 ms; threads only past parallel_rows (on
         two, those 20,000 rows took 0.13-0.19 ms: handing out the parts costs more than the
         gather)."""
         try:
-            return _native.take_int64(self.sections["ids"], pos, threads if pos.size >= GATHER_PARALLEL_ROWS else 1)
+            return _native.take_int64(self.sections["ids"], pos, threads if pos.size >= self.parallel_rows else 1)
         except ValueError:
             raise VtoolError("row out of range for the id codec") from None
 
@@ -167,6 +170,7 @@ class EliasFanoIds(_PerList):
 class RocIds(_PerList):
     name = "roc"
     random_access = False  # a stream is decoded whole: a search resolves all its rows at once
+    parallel_rows = 8192  # the work is the streams the rows touch, thousands of ids each
     data_name, offsets_name = "id_roc", "id_roc_offsets"
 
     def __init__(self, sections, header, list_offsets):
