@@ -74,7 +74,7 @@ static int ef_open(const uint64_t *words, int64_t nwords, int64_t n, uint64_t un
 
 /* Position of the high bit of element i, or -1 if the bits are inconsistent: from the sampled
  * one, whole words skipped by their counts, then a select in the word. */
-static inline int64_t ef_select(const ef_view *v, int64_t i) {
+static inline __attribute__((always_inline)) int64_t ef_select(const ef_view *v, int64_t i) {
     uint64_t pos = v->dir[i / EF_SAMPLE];
     if (pos >= v->high_bits) return -1;
     int64_t left = i % EF_SAMPLE; /* ones to skip after the sampled one */
@@ -87,18 +87,22 @@ static inline int64_t ef_select(const ef_view *v, int64_t i) {
     return p < v->high_bits ? (int64_t)p : -1;
 }
 
+/* Element i: its high part from the select, its low bits from the low words; -1 if i is not
+ * an element or the bits are inconsistent. */
+static inline __attribute__((always_inline)) int ef_element(const ef_view *v, int64_t i, uint64_t *value) {
+    int64_t p = i >= 0 && i < v->n ? ef_select(v, i) : -1;
+    if (p < i) return -1;
+    uint64_t high = (uint64_t)(p - i);
+    *value = (v->l ? high << v->l : high) | vt_bits_get(v->low, v->low_words * 64, (uint64_t)i * (uint64_t)v->l, v->l);
+    return 0;
+}
+
 int vt_ef_get(const uint64_t *words, int64_t nwords, int64_t n, uint64_t universe, const int64_t *idx,
               int64_t count, uint64_t *values) {
     ef_view v;
     if (ef_open(words, nwords, n, universe, &v)) return -1;
-    for (int64_t k = 0; k < count; k++) {
-        int64_t i = idx[k];
-        if (i < 0 || i >= v.n) return -1;
-        int64_t p = ef_select(&v, i);
-        if (p < i) return -1;
-        uint64_t high = (uint64_t)(p - i);
-        values[k] = (v.l ? high << v.l : high) | vt_bits_get(v.low, v.low_words * 64, (uint64_t)i * (uint64_t)v.l, v.l);
-    }
+    for (int64_t k = 0; k < count; k++)
+        if (ef_element(&v, idx[k], values + k)) return -1;
     return 0;
 }
 
@@ -136,12 +140,9 @@ ef_rows_core(const uint64_t *words, int64_t nwords, const int64_t *word_offsets,
         for (int64_t t = 0; t < lanes; t++) {
             int64_t l = lists[t], a = word_offsets[l], b = word_offsets[l + 1];
             ef_view v;
-            if (a < 0 || b < a || b > nwords || ef_open(words + a, b - a, list_offsets[l + 1] - list_offsets[l], universe, &v))
+            if (a < 0 || b < a || b > nwords || ef_open(words + a, b - a, list_offsets[l + 1] - list_offsets[l], universe, &v) ||
+                ef_element(&v, r[t] - list_offsets[l], values + t0 + t))
                 return -1;
-            int64_t i = r[t] - list_offsets[l], p = i >= 0 && i < v.n ? ef_select(&v, i) : -1;
-            if (p < i) return -1;
-            uint64_t high = (uint64_t)(p - i);
-            values[t0 + t] = (v.l ? high << v.l : high) | vt_bits_get(v.low, v.low_words * 64, (uint64_t)i * (uint64_t)v.l, v.l);
         }
     }
     return 0;
