@@ -385,11 +385,12 @@ static int64_t longest_count(const int64_t *counts, int64_t nlists) {
 
 /* Decompress a stream of nlists lists (the last coded comes out first) into their sorted ids,
  * concatenated in list order, with the steps tabulated for the lists' lengths (or NULL); 0 on
- * success, < 0 if the stream is corrupt. One function with its state in locals: decoding two
+ * success, < 0 if the stream is corrupt. Lists below `stop` are left undecoded: only a whole
+ * stream is checked to end where its encoding began. One function with its state in locals: decoding two
  * streams side by side, a step of each in turn, was slower (24.7 -> 30 ns an id: the step is
  * short enough now that switching streams costs more than it overlaps). */
 static int decode_stream(const uint32_t *stream, int64_t nwords, const int64_t *counts, int64_t nlists,
-                         uint64_t universe, uint64_t *ids, const roc_step *steps, int64_t nsteps) {
+                         uint64_t universe, uint64_t *ids, const roc_step *steps, int64_t nsteps, int64_t stop) {
     int64_t total = nlists >= 0 ? total_count(counts, nlists) : -1, longest = total > 0 ? longest_count(counts, nlists) : 0;
     if (total < 0 || nwords < 2 || universe < 1 || universe > (1ull << 55) || (uint64_t)longest > universe) return -1;
     int64_t cap = nwords + total + 2;
@@ -408,7 +409,7 @@ static int decode_stream(const uint32_t *stream, int64_t nwords, const int64_t *
     rans r = {(uint64_t)stream[0] | ((uint64_t)stream[1] << 32), stack, nwords - 2, cap, 0};
     if (r.x < RANS_L || r.x >= (1ull << 63)) rc = -2;
     if (longest < nsteps) nsteps = longest;
-    for (int64_t l = nlists - 1, at = total; l >= 0 && !rc; l--) {
+    for (int64_t l = nlists - 1, at = total; l >= stop && !rc; l--) {
         int64_t n = counts[l], i = 1;
         at -= n;
         if (!n) continue;
@@ -430,8 +431,8 @@ static int decode_stream(const uint32_t *stream, int64_t nwords, const int64_t *
     }
     /* decoding undoes the encoding exactly: the state is back where encoding began and only
        the zero words the start-up borrowed are left (anything else: wrong counts or bytes) */
-    if (!rc && r.x != RANS_L) rc = -2;
-    for (int64_t k = 0; k < r.len && !rc; k++)
+    if (!rc && !stop && r.x != RANS_L) rc = -2;
+    for (int64_t k = 0; k < r.len && !rc && !stop; k++)
         if (stack[k]) rc = -2;
     id_set_free(&set);
     free(below);
@@ -442,20 +443,22 @@ int vt_roc_decode(const uint32_t *stream, int64_t nwords, const int64_t *counts,
                   uint64_t *ids) {
     int64_t longest = nlists > 0 ? longest_count(counts, nlists) : 0, nsteps;
     roc_step *steps = step_table(universe, longest, &nsteps);
-    int rc = decode_stream(stream, nwords, counts, nlists, universe, ids, steps, nsteps);
+    int rc = decode_stream(stream, nwords, counts, nlists, universe, ids, steps, nsteps, 0);
     free(steps);
     return rc;
 }
 
 /* Values of rows of an inverted file whose lists are ROC coded in groups of `group` lists (one
  * stream a group, word_offsets[g]..word_offsets[g + 1]), in one call: the group a row falls
- * in is decoded whole, once while consecutive rows stay in it (give rows sorted and every
- * group is decoded once); the steps are tabulated once for the longest list. */
+ * in is decoded from its last list down to the row's (the lists coded before it come out
+ * after it, and sorted rows need none of them), once while consecutive rows stay in what was
+ * decoded (give rows sorted and every group is decoded once, as far as its first row); the
+ * steps are tabulated once for the longest list. */
 int vt_roc_get_rows(const uint32_t *data, int64_t ndata, const int64_t *word_offsets, const int64_t *list_offsets,
                     int64_t nlist, int64_t group, uint64_t universe, const int64_t *rows, int64_t count,
                     uint64_t *values) {
     uint64_t *ids = NULL;
-    int64_t *counts = NULL, cap = 0, current = -1, first = 0, end = 0, rc = 0, longest = 0, nsteps = 0;
+    int64_t *counts = NULL, cap = 0, decoded = 0, base = 0, first = 0, end = 0, rc = 0, longest = 0, nsteps = 0;
     if (group < 1 || nlist < 0) return -1;
     if (!(counts = malloc(sizeof(int64_t) * (size_t)group))) return -3;
     for (int64_t l = 0; l < nlist; l++)
@@ -463,8 +466,8 @@ int vt_roc_get_rows(const uint32_t *data, int64_t ndata, const int64_t *word_off
     roc_step *steps = step_table(universe, longest, &nsteps);
     for (int64_t t = 0; t < count && !rc; t++) {
         int64_t r = rows[t], lo;
-        if (current >= 0 && r >= first && r - first < end - first) { /* in the stream decoded last */
-            values[t] = ids[r - first];
+        if (decoded && r >= first && r - first < end - first) { /* in the lists decoded last */
+            values[t] = ids[r - base];
             continue;
         }
         if (r < 0 || nlist <= 0 || r >= list_offsets[nlist]) {
@@ -472,33 +475,31 @@ int vt_roc_get_rows(const uint32_t *data, int64_t ndata, const int64_t *word_off
             break;
         }
         vt_lists_of_rows(list_offsets, nlist, &r, 1, &lo);
-        int64_t g = lo / group;
-        if (g != current) {
-            int64_t l0 = g * group, l1 = l0 + group < nlist ? l0 + group : nlist;
-            int64_t a = word_offsets[g], b = word_offsets[g + 1], n = list_offsets[l1] - list_offsets[l0];
-            if (a < 0 || b < a || b > ndata || n < 0) {
-                rc = -1;
-                break;
-            }
-            for (int64_t l = l0; l < l1; l++) counts[l - l0] = list_offsets[l + 1] - list_offsets[l];
-            if (n > cap) {
-                uint64_t *grown = realloc(ids, sizeof(uint64_t) * (size_t)n);
-                if (!grown) {
-                    rc = -3;
-                    break;
-                }
-                ids = grown;
-                cap = n;
-            }
-            if (decode_stream(data + a, b - a, counts, l1 - l0, universe, ids, steps, nsteps)) {
-                rc = -2;
-                break;
-            }
-            current = g;
-            first = list_offsets[l0];
-            end = list_offsets[l1];
+        int64_t g = lo / group, l0 = g * group, l1 = l0 + group < nlist ? l0 + group : nlist;
+        int64_t a = word_offsets[g], b = word_offsets[g + 1], n = list_offsets[l1] - list_offsets[l0];
+        if (a < 0 || b < a || b > ndata || n < 0) {
+            rc = -1;
+            break;
         }
-        values[t] = ids[r - first];
+        for (int64_t l = l0; l < l1; l++) counts[l - l0] = list_offsets[l + 1] - list_offsets[l];
+        if (n > cap) {
+            uint64_t *grown = realloc(ids, sizeof(uint64_t) * (size_t)n);
+            if (!grown) {
+                rc = -3;
+                break;
+            }
+            ids = grown;
+            cap = n;
+        }
+        if (decode_stream(data + a, b - a, counts, l1 - l0, universe, ids, steps, nsteps, lo - l0)) {
+            rc = -2;
+            break;
+        }
+        decoded = 1;
+        base = list_offsets[l0];
+        first = list_offsets[lo];
+        end = list_offsets[l1];
+        values[t] = ids[r - base];
     }
     free(ids);
     free(counts);

@@ -501,6 +501,30 @@ def test_roc_rows_of_lists_chained_in_streams(group):
         _native.roc_decode(streams[0], counts[:group][::-1] + 1, universe)
 
 
+def test_roc_rows_decode_a_stream_only_down_to_the_first_list_they_need():
+    """The list coded first in a stream comes out last: rows of the later lists are read
+    without decoding it (a corrupt word at the bottom of the stack, which only it reads, leaves
+    their ids right), a row of it asked afterwards decodes the stream again, whole, and the
+    whole stream still refuses the corrupt word."""
+    rng = np.random.default_rng(12)
+    universe, lists = 10**6, [random_set(rng, 10**6, n) for n in (300, 1000)]
+    counts = np.array([len(ids) for ids in lists])
+    stream = _native.roc_encode(np.concatenate(lists), universe, counts)
+    word_offsets, list_offsets = np.array([0, len(stream)]), np.array([0, 300, 1300])
+    values = np.concatenate(lists)
+    later, earlier = np.sort(rng.integers(300, 1300, 50)), rng.integers(0, 300, 5)
+    for rows in (later, np.concatenate([later, earlier, later])):
+        np.testing.assert_array_equal(_native.roc_get_rows(stream, word_offsets, list_offsets, universe, rows, 2),
+                                      values[rows])
+    corrupt = stream.copy()
+    corrupt[2] ^= 1 << 7  # the first word list 0 pushed
+    np.testing.assert_array_equal(_native.roc_get_rows(corrupt, word_offsets, list_offsets, universe, later, 2),
+                                  values[later])
+    for rows in (earlier, np.concatenate([later, earlier])):
+        with pytest.raises(ValueError):
+            _native.roc_get_rows(corrupt, word_offsets, list_offsets, universe, rows, 2)
+
+
 def test_roc_codec_is_within_a_tenth_of_a_bit_of_the_bound_at_100_ids_a_list():
     """Chaining 16 lists a stream pays the bits-back start-up and the final state once for 16
     lists: 0.66 bits/id over the bound at 137 ids a list as one stream a list, 0.05 now."""
