@@ -73,14 +73,18 @@ def main() -> None:
                                      "decode_ids_per_s": rep["decode_ids_per_second"]}
                     entry.update({k: rep[k] for k in ("log2_binomial_bits_per_id", "entropy_bits_per_id",
                                                        "zstd_bits_per_id")})
-                # rounds of the plain search and each codec's, back to back: the slowdown is the
-                # median of a round's ratios (this VM drifts by 20 % between minutes)
+                # each codec's search next to a plain one, the pair's order turned every round: the
+                # slowdown is the median of the pairs' ratios (this VM drifts by 20 % between
+                # minutes, and within a round of five searches: against the round's first, a
+                # plain search fourth ran 0.94x on one thread, 1.07x on two)
                 for threads, key in ((1, "search_slowdown"), (2, "search_slowdown_2_threads")):
                     ratios = {m: [] for m in METHODS}
-                    for _ in range(args.repeats):
-                        base = search_time(f"{tmp}/int64.vti", threads)
+                    for r in range(args.repeats):
                         for method in METHODS:
-                            ratios[method].append(search_time(f"{tmp}/{method}.vti", threads) / base)
+                            times = {}
+                            for which in ("int64", method)[::1 if r % 2 == 0 else -1]:
+                                times[which] = search_time(f"{tmp}/{which}.vti", threads)
+                            ratios[method].append(times[method] / times["int64"])
                     for method in METHODS:
                         entry[method][key] = statistics.median(ratios[method])
                 out["results"].append(entry)
