@@ -169,7 +169,7 @@ class EliasFanoIds(_PerList):
 
 class RocIds(_PerList):
     name = "roc"
-    random_access = False  # a stream is decoded whole: a search resolves all its rows at once
+    random_access = False  # a stream is decoded in order (its last list first): a search resolves all its rows at once
     parallel_rows = 8192  # the work is the streams the rows touch, thousands of ids each
     data_name, offsets_name = "id_roc", "id_roc_offsets"
 
