@@ -623,7 +623,7 @@ int vt_wm_starts(const uint64_t *words, int64_t nwords, const uint32_t *aid, int
     return rc;
 }
 
-#define WM_LANES 64 /* rows taken level by level together: their loads overlap */
+#define WM_LANES 256 /* rows taken level by level together, so their loads overlap (against 64: 1.02-1.04x; 32: 0.96x) */
 
 WM_INLINE int select_rows_core(const wm_view *w, const int64_t *starts, const int64_t *list_offsets, int64_t nlist,
                                const int64_t *rows, int64_t count, int64_t *positions, int vec) {
