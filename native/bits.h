@@ -23,10 +23,12 @@ static inline void vt_bits_put(uint64_t *w, uint64_t pos, int width, uint64_t v)
 
 static inline int vt_bit_width(uint64_t v) { return v ? 64 - __builtin_clzll(v) : 0; }
 
-/* Position of the r-th (0-based) set bit of x, which has more than r: broadword, no branch and
- * no table (Vigna's select in a word, the byte's bits spread to bytes for the last step). The
- * popcounts of the bytes by SWAR, their prefix sums by a multiply; the bytes whose prefix is
- * at most r are counted by a bytewise compare. */
+extern const uint8_t vt_select_in_byte[2048]; /* select.c */
+
+/* Position of the r-th (0-based) set bit of x, which has more than r, without branches: the
+ * bytes' counts by SWAR, their prefix sums by a multiply, the byte holding the bit by a
+ * bytewise compare, then a table (Vigna's rank9/select9). A table-free last step (the byte's
+ * bits spread to bytes) made the wavelet matrix's AVX2 selects 0.90x as fast. */
 static inline int vt_select64(uint64_t x, int r) {
     const uint64_t ones = 0x0101010101010101ull, msbs = 0x8080808080808080ull;
     uint64_t s = x - ((x >> 1) & 0x5555555555555555ull);
@@ -35,12 +37,8 @@ static inline int vt_select64(uint64_t x, int r) {
     uint64_t prefix = s * ones;                                    /* byte i: set bits in bytes 0..i */
     uint64_t le = ((((uint64_t)r * ones) | msbs) - prefix) & msbs; /* byte i: prefix_i <= r */
     int byte = (int)((le >> 7) * ones >> 56);                       /* bytes wholly before the bit */
-    uint64_t left = (uint64_t)r - (((prefix << 8) >> (8 * byte)) & 0xff);
-    uint64_t b = (x >> (8 * byte)) & 0xff;
-    uint64_t spread = (b * ones) & 0x8040201008040201ull;                      /* byte i: bit i of b, in place */
-    uint64_t bit = (((spread + 0x7f7f7f7f7f7f7f7full) | spread) & msbs) >> 7; /* byte i: 1 if bit i of b */
-    uint64_t within = ((((left * ones) | msbs) - bit * ones) & msbs) >> 7;    /* byte i: bits 0..i of b <= left */
-    return 8 * byte + (int)((within * ones) >> 56);
+    int before = (int)(((prefix << 8) >> (8 * byte)) & 0xff);
+    return 8 * byte + vt_select_in_byte[256 * (r - before) + ((x >> (8 * byte)) & 0xff)];
 }
 
 #endif

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
+#include "bits.h"
 
 /* The select path is compiled twice: with the popcnt instruction (every AVX2 or AVX-512
  * machine has it) and without (the scalar level, where __builtin_popcountll is a library
@@ -38,7 +39,6 @@
 #define SAMPLE 128      /* occurrences between select samples */
 #define WINDOW 16       /* words a select compares at once */
 
-static void fill_select_table(void);
 static int assign_codes(const uint8_t *lens, int64_t nsym, int levels, uint32_t *codes);
 
 #define WM_NO_DIR 0x100 /* in words[1]: levels without the stored directory */
@@ -328,7 +328,6 @@ static int level_aid(const uint64_t *bits, int64_t n, int64_t zeros, uint32_t *a
 
 int vt_wm_aid(const uint64_t *words, int64_t nwords, uint32_t *aid, int64_t naid) {
     wm_layout o;
-    fill_select_table();
     if (wm_open(words, nwords, &o) || naid < aid_total(&o)) return -1;
     aid[0] = (uint32_t)o.n;
     aid[1] = (uint32_t)o.levels;
@@ -395,36 +394,6 @@ WM_INLINE int64_t rank1(const wm_level *lv, int64_t p) { /* ones in [0, p), 0 <=
     int64_t r = (int64_t)lv->super[p / 64 / SUPER_WORDS] + lv->sub[p / 64];
     if (p & 63) r += __builtin_popcountll(lv->bits[p / 64] & ((1ull << (p & 63)) - 1));
     return r;
-}
-
-/* select_in_byte[256 k + b]: the position of the k-th set bit of byte b (8 if none). */
-static uint8_t select_in_byte[2048];
-static volatile int select_table_ready;
-
-static void fill_select_table(void) {
-    if (select_table_ready) return;
-    for (int b = 0; b < 256; b++) {
-        int k = 0;
-        for (int i = 0; i < 8; i++)
-            if (b >> i & 1) select_in_byte[256 * k++ + b] = (uint8_t)i;
-        for (; k < 8; k++) select_in_byte[256 * k + b] = 8;
-    }
-    select_table_ready = 1;
-}
-
-/* Position of the r-th (0-based) set bit of x (x has more than r set bits), without
- * branches: byte prefix counts by a multiply, the byte found by a bytewise compare, then a
- * table (broadword select, as in Vigna's rank9/select9). */
-WM_INLINE int select64(uint64_t x, int r) {
-    const uint64_t ones = 0x0101010101010101ull, msbs = 0x8080808080808080ull;
-    uint64_t s = x - ((x >> 1) & 0x5555555555555555ull);
-    s = (s & 0x3333333333333333ull) + ((s >> 2) & 0x3333333333333333ull);
-    s = (s + (s >> 4)) & 0x0f0f0f0f0f0f0f0full;
-    uint64_t prefix = s * ones;                       /* byte i: set bits in bytes 0..i (<= 64) */
-    uint64_t le = ((((uint64_t)r * ones) | msbs) - prefix) & msbs; /* byte i: prefix_i <= r */
-    int byte = (int)((le >> 7) * ones >> 56);          /* how many bytes end at or before the r-th bit */
-    int before = (int)(((prefix << 8) >> (8 * byte)) & 0xff);
-    return 8 * byte + select_in_byte[256 * (r - before) + ((x >> (8 * byte)) & 0xff)];
 }
 
 /* A select in three steps, so that a batch can issue each step's loads for all its rows
@@ -506,7 +475,7 @@ WM_INLINE int select64_pdep(uint64_t x, int r) {
     __asm__("pdep %2, %1, %0" : "=r"(at) : "r"(one), "r"(x));
     return __builtin_ctzll(at);
 #else
-    return select64(x, r);
+    return vt_select64(x, r);
 #endif
 }
 
@@ -514,7 +483,7 @@ WM_INLINE int64_t sel_in_word(const wm_level *lv, int bit, int64_t w, int64_t le
     if (w < 0 || w >= lv->nw || left < 0) return -1; /* not reached: the aid was computed from these bits */
     uint64_t word = level_word(lv, w, bit);
     if (left >= __builtin_popcountll(word)) return -1;
-    return w * 64 + (vec >= 2 ? select64_pdep(word, (int)left) : select64(word, (int)left));
+    return w * 64 + (vec >= 2 ? select64_pdep(word, (int)left) : vt_select64(word, (int)left));
 }
 
 WM_INLINE int64_t select_bit(const wm_level *lv, int bit, int64_t j) {
