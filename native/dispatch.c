@@ -8,6 +8,9 @@
 #include <string.h>
 #include "vtool.h"
 #include "internal.h"
+#if VT_X86
+#include <cpuid.h>
+#endif
 
 static int g_level = -1;
 
@@ -22,6 +25,22 @@ int vt_cpu_max_level(void) {
         return VT_AVX2;
 #endif
     return VT_SCALAR;
+}
+
+/* Whether BMI2's pdep is one fast instruction: on every CPU with BMI2 but AMD's before Zen 3
+ * (families 15h-18h, and Hygon's), where it is microcode taking hundreds of cycles. */
+int vt_cpu_fast_pdep(void) {
+#if VT_X86
+    unsigned a, b, c, d;
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("bmi2") || !__get_cpuid(0, &a, &b, &c, &d)) return 0;
+    if (b != 0x68747541u && b != 0x6f677948u) return 1; /* "Auth"enticAMD, "Hygo"nGenuine */
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    unsigned family = (a >> 8) & 0xf;
+    return family == 0xf && family + ((a >> 20) & 0xff) >= 0x19;
+#else
+    return 0;
+#endif
 }
 
 static int level_from_env(void) {

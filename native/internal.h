@@ -14,6 +14,8 @@
 
 enum { VT_SCALAR = 0, VT_AVX2 = 1, VT_AVX512 = 2 };
 
+int vt_cpu_fast_pdep(void); /* dispatch.c: BMI2 whose pdep is not microcode (not AMD before Zen 3) */
+
 #define VT_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define VT_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
 

@@ -254,15 +254,13 @@ int vt_wm_build(const uint32_t *symbols, int64_t n, int levels, uint64_t *words,
 int64_t vt_wm_shaped_words(const uint32_t *symbols, int64_t n, const uint8_t *lens, int64_t nsym, int levels);
 int vt_wm_build_shaped(const uint32_t *symbols, int64_t n, const uint8_t *lens, int64_t nsym, int levels,
                        uint64_t *words, int64_t nwords);
-int64_t vt_wm_aid_size(const uint64_t *words, int64_t nwords);
-int vt_wm_aid(const uint64_t *words, int64_t nwords, uint32_t *aid, int64_t naid);
-int vt_wm_select(const uint64_t *words, int64_t nwords, const uint32_t *aid, int64_t naid, uint32_t symbol,
-                 const int64_t *j, int64_t count, int64_t *positions);
-int vt_wm_starts(const uint64_t *words, int64_t nwords, const uint32_t *aid, int64_t naid, int64_t nlist,
-                 int64_t *starts, int64_t *counts);
-int vt_wm_select_rows(const uint64_t *words, int64_t nwords, const uint32_t *aid, int64_t naid,
-                      const int64_t *starts, const int64_t *list_offsets, int64_t nlist, const int64_t *rows,
-                      int64_t count, int64_t *positions);
+/* A wavelet matrix opened for selects (its aid and list starts made from the words, which must
+ * outlive it); counts[l] gets list l's length; NULL with *err -1 (corrupt) or -3 (memory). */
+typedef struct vt_wm_reader vt_wm_reader;
+vt_wm_reader *vt_wm_reader_new(const uint64_t *words, int64_t nwords, int64_t nlist, int64_t *counts, int *err);
+void vt_wm_reader_free(vt_wm_reader *reader);
+/* Ranks of rows of an inverted file whose lists have the reader's lengths; -1: a row out of range. */
+int vt_wm_reader_rows(const vt_wm_reader *reader, const int64_t *rows, int64_t count, int64_t *positions);
 
 /* code_ans.c: PQ codes of one list, rANS with adaptive (Laplace) tables per sub-quantizer. */
 int64_t vt_code_ans_max_words(int64_t n, int64_t m);

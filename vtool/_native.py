@@ -862,51 +862,39 @@ def wm_build_shaped(symbols: np.ndarray, lens: np.ndarray) -> np.ndarray:
     return words
 
 
-def wm_aid(words: np.ndarray) -> np.ndarray:
-    """The rank / select aid of a wavelet matrix (uint32), computed from its bits."""
-    words = _u64(words)
-    size = lib.vt_wm_aid_size(_ptr("uint64_t *", words), len(words))
-    if size < 0:
-        raise CorruptData("corrupt wavelet matrix")
-    aid = np.empty(size, dtype=np.uint32)
-    if lib.vt_wm_aid(_ptr("uint64_t *", words), len(words), _ptr("uint32_t *", aid), size):
-        raise CorruptData("corrupt wavelet matrix")
-    return aid
+class WaveletReader:
+    """A wavelet matrix opened for selects (native/wavelet.c): its rank / select aid and each
+    list's start, computed from the words (read in place, so held here) and kept native, where
+    no caller can pair them with other bits. counts: each list's length."""
 
+    def __init__(self, words: np.ndarray, nlist: int):
+        self.words = _u64(words)
+        self.counts = np.empty(max(nlist, 0), dtype=np.int64)
+        err = ffi.new("int *")
+        reader = lib.vt_wm_reader_new(_ptr("uint64_t *", self.words), len(self.words), nlist,
+                                      _ptr("int64_t *", self.counts), err)
+        if reader == ffi.NULL:
+            if err[0] == -3:
+                raise MemoryError("no memory for the wavelet matrix's select aid")
+            raise CorruptData("corrupt wavelet matrix")
+        self._reader = ffi.gc(reader, lib.vt_wm_reader_free)
+        self.offsets = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
 
-def wm_select(words: np.ndarray, aid: np.ndarray, symbol: int, j: np.ndarray) -> np.ndarray:
-    """Positions of the j-th occurrences of symbol."""
-    words, j = _u64(words), np.ascontiguousarray(j, dtype=np.int64)
-    out = np.empty(len(j), dtype=np.int64)
-    if len(j) and lib.vt_wm_select(_ptr("uint64_t *", words), len(words), _ptr("uint32_t *", aid), len(aid), symbol,
-                                   _ptr("int64_t *", j), len(j), _ptr("int64_t *", out)):
-        raise CorruptData("corrupt wavelet matrix or occurrence out of range")
-    return out
+    def select_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The ranks (ids) of rows of an inverted file whose lists have these counts."""
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        out = np.empty(len(rows), dtype=np.int64)
+        if len(rows) and lib.vt_wm_reader_rows(self._reader, _ptr("int64_t *", rows), len(rows),
+                                               _ptr("int64_t *", out)):
+            raise CorruptData("row out of range for the wavelet matrix")
+        return out
 
-
-def wm_starts(words: np.ndarray, aid: np.ndarray, nlist: int) -> tuple[np.ndarray, np.ndarray]:
-    """(start at the bottom level, occurrences) of every symbol below nlist."""
-    words = _u64(words)
-    starts, counts = np.empty(nlist, dtype=np.int64), np.empty(nlist, dtype=np.int64)
-    if lib.vt_wm_starts(_ptr("uint64_t *", words), len(words), _ptr("uint32_t *", aid), len(aid), nlist,
-                        _ptr("int64_t *", starts), _ptr("int64_t *", counts)):
-        raise CorruptData("corrupt wavelet matrix")
-    return starts, counts
-
-
-def wm_select_rows(words: np.ndarray, aid: np.ndarray, starts: np.ndarray, list_offsets: np.ndarray,
-                   rows: np.ndarray) -> np.ndarray:
-    """The ranks (ids) of rows of an inverted file; starts from wm_starts, checked against the
-    list sizes by the caller."""
-    words, rows = _u64(words), np.ascontiguousarray(rows, dtype=np.int64)
-    out = np.empty(len(rows), dtype=np.int64)
-    if len(rows) and lib.vt_wm_select_rows(_ptr("uint64_t *", words), len(words), _ptr("uint32_t *", aid), len(aid),
-                                           _ptr("int64_t *", starts),
-                                           _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)),
-                                           len(list_offsets) - 1, _ptr("int64_t *", rows), len(rows),
-                                           _ptr("int64_t *", out)):
-        raise CorruptData("corrupt wavelet matrix or row out of range")
-    return out
+    def select(self, symbol: int, j: np.ndarray) -> np.ndarray:
+        """Positions of the j-th occurrences of symbol (a list below nlist)."""
+        j = np.asarray(j, dtype=np.int64)
+        if not 0 <= symbol < len(self.counts) or (len(j) and (j.min() < 0 or j.max() >= self.counts[symbol])):
+            raise CorruptData(f"no such occurrence of symbol {symbol}")
+        return self.select_rows(self.offsets[symbol] + j)
 
 
 def code_ans_encode(codes: np.ndarray, m: int, k: int) -> np.ndarray:

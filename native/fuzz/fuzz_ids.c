@@ -223,34 +223,30 @@ int main(int argc, char **argv) {
         for (int k = 0; k < 4 && wlen > 0; k++) wm[next() % (uint64_t)wlen] ^= 1ull << (next() % 64);
         if (mode == 3)
             for (int64_t k = 0; k < wlen; k++) wm[k] = next();
-        uint32_t symbol = (uint32_t)(next() % 512);
-        int64_t naid = vt_wm_aid_size(wm, wlen);
-        if (naid > 0) {
-            uint32_t *aid = malloc(sizeof(uint32_t) * (size_t)naid);
-            if (vt_wm_aid(wm, wlen, aid, naid) == 0) {
-                int64_t nl = 1 + (int64_t)(next() % 300), *starts = malloc(sizeof(int64_t) * (size_t)nl),
-                        *counts = malloc(sizeof(int64_t) * (size_t)nl), *loff = malloc(sizeof(int64_t) * (size_t)(nl + 1));
-                vt_wm_select(wm, wlen, aid, naid, symbol, idx, 16, (int64_t *)out);
-                if (vt_wm_starts(wm, wlen, aid, naid, nl, starts, counts) == 0) {
-                    loff[0] = 0; /* offsets as the caller checks them: the lists' own lengths */
-                    for (int64_t l = 0; l < nl; l++) loff[l + 1] = loff[l] + counts[l];
-                    int64_t rows[16];
-                    for (int k = 0; k < 16; k++) rows[k] = loff[nl] ? (int64_t)(next() % (uint64_t)loff[nl]) : 0;
-                    if (next() & 1) /* in order half the time: their lists found by a walk */
-                        for (int k = 1; k < 16; k++)
-                            for (int t = k; t > 0 && rows[t - 1] > rows[t]; t--) {
-                                int64_t r = rows[t];
-                                rows[t] = rows[t - 1];
-                                rows[t - 1] = r;
-                            }
-                    if (loff[nl]) vt_wm_select_rows(wm, wlen, aid, naid, starts, loff, nl, rows, 16, (int64_t *)out);
-                }
-                free(starts);
-                free(counts);
-                free(loff);
+        int64_t nl = 1 + (int64_t)(next() % 300), *counts = malloc(sizeof(int64_t) * (size_t)nl), err;
+        int rc_reader;
+        vt_wm_reader *reader = vt_wm_reader_new(wm, wlen, nl, counts, &rc_reader);
+        if (reader) { /* rows of the lists the reader found (a row past them is refused) */
+            int64_t rows[16], total = 0;
+            for (int64_t l = 0; l < nl; l++) total += counts[l];
+            for (int k = 0; k < 16; k++) rows[k] = (int64_t)(next() % (uint64_t)(total + 1)) - (k == 15 && (it & 4));
+            if (next() & 1) /* in order half the time: their lists found by a walk */
+                for (int k = 1; k < 16; k++)
+                    for (int t = k; t > 0 && rows[t - 1] > rows[t]; t--) {
+                        int64_t r = rows[t];
+                        rows[t] = rows[t - 1];
+                        rows[t - 1] = r;
+                    }
+            err = vt_wm_reader_rows(reader, rows, 16, (int64_t *)out);
+            int beyond = 0;
+            for (int k = 0; k < 16; k++) beyond |= rows[k] < 0 || rows[k] >= total;
+            if (!err != !beyond) {
+                fprintf(stderr, "wavelet rows %s at iteration %ld\n", beyond ? "past the lists accepted" : "refused", it);
+                return 1;
             }
-            free(aid);
+            vt_wm_reader_free(reader);
         }
+        free(counts);
 
         /* ANS-compressed codes */
         int64_t cn = (int64_t)(next() % 600), cm = 1 + (int64_t)(next() % 16), ck = 1 + (int64_t)(next() % 256);

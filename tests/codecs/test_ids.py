@@ -110,9 +110,9 @@ def test_decoders_survive_random_and_mutated_bytes(decoder):
                 _native.ef_get(data, 500, 10**6, rng.integers(0, 500, size=20))
             elif decoder.startswith("wt"):
                 symbol = int(rng.integers(0, 16))
-                aid = _native.wm_aid(data)
-                _native.wm_starts(data, aid, 16)
-                _native.wm_select(data, aid, symbol, rng.integers(0, 200, size=20))
+                reader = _native.WaveletReader(data, 16)
+                reader.select(symbol, rng.integers(0, 200, size=20))
+                reader.select_rows(rng.integers(0, reader.offsets[-1] + 1, size=20))
             else:
                 _native.packed_get(data, 20, 500, rng.integers(0, 500, size=20))
         except ValueError:
@@ -189,19 +189,20 @@ def test_wavelet_select_finds_every_occurrence(n, shape, simd_level):
                "one": lambda: np.full(n, 21),
                "sparse": lambda: np.where(rng.random(n) < 0.001, 31, 0)}[shape]().astype(np.uint32)
     words = _native.wm_build(symbols, levels)
-    aid = _native.wm_aid(words)
-    starts, counts = _native.wm_starts(words, aid, 32)
-    np.testing.assert_array_equal(counts, np.bincount(symbols, minlength=32))
+    reader = _native.WaveletReader(words, 32)
+    np.testing.assert_array_equal(reader.counts, np.bincount(symbols, minlength=32))
     for symbol in np.unique(symbols):
         where = np.flatnonzero(symbols == symbol)
-        np.testing.assert_array_equal(_native.wm_select(words, aid, int(symbol), np.arange(len(where))), where)
+        np.testing.assert_array_equal(reader.select(int(symbol), np.arange(len(where))), where)
         with pytest.raises(ValueError):
-            _native.wm_select(words, aid, int(symbol), np.array([len(where)]))
+            reader.select(int(symbol), np.array([len(where)]))
     order = np.argsort(symbols, kind="stable")  # rows of an inverted file: list by list, ids ascending
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(symbols, minlength=32))])
     rows = rng.integers(0, n, 500)
     for rows in (rows, np.sort(rows)):
-        np.testing.assert_array_equal(_native.wm_select_rows(words, aid, starts, offsets, rows), order[rows])
+        np.testing.assert_array_equal(reader.select_rows(rows), order[rows])
+    for row in (-1, n):  # no row outside the lists
+        with pytest.raises(ValueError):
+            reader.select_rows(np.array([0, row]))
 
 
 @pytest.mark.parametrize("law", ["skewed", "one", "two", "with_empty"])
@@ -219,17 +220,15 @@ def test_huffman_shaped_wavelet_matrix_selects_like_numpy(law, simd_level):
     lens = huffman_lengths(counts)
     assert (lens[counts == 0] == 0).all() and (2.0 ** -lens[counts > 0].astype(float)).sum() <= 1
     words = _native.wm_build_shaped(symbols, lens)
-    aid = _native.wm_aid(words)
-    starts, got_counts = _native.wm_starts(words, aid, nsym)
-    np.testing.assert_array_equal(got_counts, counts)
+    reader = _native.WaveletReader(words, nsym)
+    np.testing.assert_array_equal(reader.counts, counts)
     for symbol in range(nsym):
         where = np.flatnonzero(symbols == symbol)
-        np.testing.assert_array_equal(_native.wm_select(words, aid, symbol, np.arange(len(where))), where)
+        np.testing.assert_array_equal(reader.select(symbol, np.arange(len(where))), where)
     order = np.argsort(symbols, kind="stable")
-    offsets = np.concatenate([[0], np.cumsum(counts)])
     rows = rng.integers(0, n, 700)
     for rows in (rows, np.sort(rows)):
-        np.testing.assert_array_equal(_native.wm_select_rows(words, aid, starts, offsets, rows), order[rows])
+        np.testing.assert_array_equal(reader.select_rows(rows), order[rows])
     with pytest.raises(ValueError):  # a symbol with no code cannot be built
         _native.wm_build_shaped(np.array([nsym - 1], np.uint32), np.zeros(nsym, np.uint8))
 
@@ -267,12 +266,12 @@ def test_wavelet_matrix_stores_only_the_bits_and_reads_the_layout_with_directori
         old += [level, rng.integers(0, 2**63, dir_words, dtype=np.uint64)]  # whatever the directory held
     old = np.concatenate(old)
     for layout in (words, old):
-        aid = _native.wm_aid(layout)
+        reader = _native.WaveletReader(layout, 64)
         for symbol in (0, 17, 63):
             where = np.flatnonzero(symbols == symbol)
-            np.testing.assert_array_equal(_native.wm_select(layout, aid, symbol, np.arange(len(where))), where)
+            np.testing.assert_array_equal(reader.select(symbol, np.arange(len(where))), where)
     with pytest.raises(ValueError):  # the old layout's length, read as the new one's, is refused
-        _native.wm_aid(old[:2 + levels * (1 + bit_words) - 1])
+        _native.WaveletReader(old[:2 + levels * (1 + bit_words) - 1], 64)
 
 
 def index_with_ids(tmp_path, spec="IVF16,PQ4", ids=None, n=3000, d=16):
