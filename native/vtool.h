@@ -259,7 +259,8 @@ int vt_wm_build_shaped(const uint32_t *symbols, int64_t n, const uint8_t *lens, 
 typedef struct vt_wm_reader vt_wm_reader;
 vt_wm_reader *vt_wm_reader_new(const uint64_t *words, int64_t nwords, int64_t nlist, int64_t *counts, int *err);
 void vt_wm_reader_free(vt_wm_reader *reader);
-/* Ranks of rows of an inverted file whose lists have the reader's lengths; -1: a row out of range. */
+/* Ranks of rows of an inverted file whose lists have the reader's lengths, any order, -1 for a
+ * row < 0 (a search's empty slot); -1: a row past the lists, -3: no memory. */
 int vt_wm_reader_rows(const vt_wm_reader *reader, const int64_t *rows, int64_t count, int64_t *positions);
 
 /* code_ans.c: PQ codes of one list, rANS with adaptive (Laplace) tables per sub-quantizer. */
@@ -268,6 +269,11 @@ int64_t vt_code_ans_encode(const uint8_t *codes, int64_t n, int64_t m, int64_t s
                            int64_t cap);
 int vt_code_ans_decode(const uint32_t *stream, int64_t nwords, int64_t n, int64_t m, int64_t stride, int64_t k,
                        uint8_t *codes);
+
+/* radix.c: the rows >= 0 (each below bound <= 2^32, count <= 2^32) into out as (row << 32 |
+ * index), by row, stably; tmp holds count words. Returns how many (rows < 0 are left out),
+ * -1 for a row at or past bound. */
+int64_t vt_sort_rows(const int64_t *rows, int64_t count, int64_t bound, uint64_t *out, uint64_t *tmp);
 
 /* crc32c.c: CRC-32C (Castagnoli), the checksum of .vti sections. */
 uint32_t vt_crc32c(uint32_t crc, const uint8_t *data, int64_t n);

@@ -617,13 +617,44 @@ __attribute__((target("popcnt,bmi2"))) static int select_rows_bmi2(const vt_wm_r
 }
 #endif
 
-/* Ids (ranks) of rows of an inverted file whose lists have the reader's lengths: row r of
- * list l is occurrence r - offsets[l] of symbol l, at bottom position starts[l] + that. */
-int vt_wm_reader_rows(const vt_wm_reader *rd, const int64_t *rows, int64_t count, int64_t *positions) {
+static int select_rows(const vt_wm_reader *rd, const int64_t *rows, int64_t count, int64_t *positions) {
 #if VT_X86
     if (vt_simd_level() == VT_AVX512 || (vt_simd_level() == VT_AVX2 && rd->fast_pdep))
         return select_rows_bmi2(rd, rows, count, positions);
     if (vt_simd_level() != VT_SCALAR) return select_rows_popcnt(rd, rows, count, positions);
 #endif
     return select_rows_generic(rd, rows, count, positions);
+}
+
+/* Ids (ranks) of rows of an inverted file whose lists have the reader's lengths: row r of
+ * list l is occurrence r - offsets[l] of symbol l, at bottom position starts[l] + that; -1
+ * for a row < 0 (a search's empty slot). Rows out of order are selected in order
+ * (vt_sort_rows), then put back: in order a list's occurrences sit together at every level
+ * and nearby rows read nearby words (10,240 rows of GloVe IVF4096: 2.8 ms in a search's
+ * order, 1.4 sorted). */
+int vt_wm_reader_rows(const vt_wm_reader *rd, const int64_t *rows, int64_t count, int64_t *positions) {
+    int in_order = count > 0 && rows[0] >= 0;
+    for (int64_t i = 1; i < count && in_order; i++) in_order = rows[i - 1] <= rows[i];
+    if (in_order) return select_rows(rd, rows, count, positions);
+    const int64_t most = 1ll << 31; /* vt_sort_rows packs an index in 32 bits */
+    if (count > most) {
+        int rc = 0;
+        for (int64_t at = 0; at < count && !rc; at += most)
+            rc = vt_wm_reader_rows(rd, rows + at, count - at < most ? count - at : most, positions + at);
+        return rc;
+    }
+    uint64_t *pairs = malloc(sizeof(uint64_t) * (size_t)(count + 1)), *buf = malloc(sizeof(uint64_t) * (size_t)(count + 1));
+    int64_t kept = pairs && buf ? vt_sort_rows(rows, count, rd->offsets[rd->nlist], pairs, buf) : -3;
+    int rc = kept < 0 ? (int)kept : 0;
+    if (!rc) {
+        int64_t *sorted = (int64_t *)buf; /* the rows in order, then (in place) their positions */
+        for (int64_t i = 0; i < kept; i++) sorted[i] = (int64_t)(pairs[i] >> 32);
+        rc = select_rows(rd, sorted, kept, sorted);
+        for (int64_t i = 0; i < count && !rc; i++)
+            if (rows[i] < 0) positions[i] = -1;
+        for (int64_t i = 0; i < kept && !rc; i++) positions[(uint32_t)pairs[i]] = sorted[i];
+    }
+    free(pairs);
+    free(buf);
+    return rc;
 }

@@ -200,9 +200,26 @@ def test_wavelet_select_finds_every_occurrence(n, shape, simd_level):
     rows = rng.integers(0, n, 500)
     for rows in (rows, np.sort(rows)):
         np.testing.assert_array_equal(reader.select_rows(rows), order[rows])
-    for row in (-1, n):  # no row outside the lists
+    grid = np.where(rng.random((50, 10)) < 0.2, -1, rng.integers(0, n, (50, 10)))  # a search's, empty slots -1
+    np.testing.assert_array_equal(reader.select_rows(grid), np.where(grid >= 0, order[grid], -1))
+    with pytest.raises(ValueError):  # no row past the lists
+        reader.select_rows(np.array([0, n]))
+
+
+@pytest.mark.parametrize("bound", [1, 5000, 1 << 22, 1 << 23, 1 << 32])
+def test_rows_sort_stably_by_radix_like_numpy(bound):
+    """The codecs' row sort (one to three 11-bit passes) against numpy's stable argsort, with
+    repeated rows, and rows out of range refused."""
+    rng = np.random.default_rng(bound % 97)
+    rows = rng.integers(0, bound, 3000)
+    rows[::7] = rows[0]  # repeats: their order of arrival kept
+    got, order = _native.sort_rows(rows, bound)
+    want = np.argsort(rows, kind="stable")
+    np.testing.assert_array_equal(order, want)
+    np.testing.assert_array_equal(got, rows[want])
+    for bad in (-1, bound):
         with pytest.raises(ValueError):
-            reader.select_rows(np.array([0, row]))
+            _native.sort_rows(np.array([0, bad]), bound)
 
 
 @pytest.mark.parametrize("law", ["skewed", "one", "two", "with_empty"])
