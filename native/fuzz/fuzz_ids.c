@@ -230,6 +230,7 @@ int main(int argc, char **argv) {
             int64_t rows[16], total = 0;
             for (int64_t l = 0; l < nl; l++) total += counts[l];
             for (int k = 0; k < 16; k++) rows[k] = (int64_t)(next() % (uint64_t)(total + 1)) - (k == 15 && (it & 4));
+            if (it & 8) rows[next() % 16] = -1; /* a search's empty slot: -1 back */
             if (next() & 1) /* in order half the time: their lists found by a walk */
                 for (int k = 1; k < 16; k++)
                     for (int t = k; t > 0 && rows[t - 1] > rows[t]; t--) {
@@ -239,7 +240,12 @@ int main(int argc, char **argv) {
                     }
             err = vt_wm_reader_rows(reader, rows, 16, (int64_t *)out);
             int beyond = 0;
-            for (int k = 0; k < 16; k++) beyond |= rows[k] < 0 || rows[k] >= total;
+            for (int k = 0; k < 16; k++) beyond |= rows[k] >= total;
+            for (int k = 0; k < 16 && !err; k++)
+                if ((rows[k] < 0) != (out[k] == (uint64_t)-1)) {
+                    fprintf(stderr, "wavelet rows: an empty slot not kept at iteration %ld\n", it);
+                    return 1;
+                }
             if (!err != !beyond) {
                 fprintf(stderr, "wavelet rows %s at iteration %ld\n", beyond ? "past the lists accepted" : "refused", it);
                 return 1;
