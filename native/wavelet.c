@@ -266,8 +266,8 @@ static int64_t aid_total(const wm_layout *o) {
  * The sample due next, occurrence 128 t with t = ceil(count before the word / 128), is set
  * to every word in turn: the last word to set it is the one holding it (a word holds at
  * most 64 bits, so never two samples of a kind). No chain of compares a word, no branch but
- * the superblock loop's (per word, 1.9x faster than counters advanced by compares). The slot
- * is clamped, as the header's zero count may not be the bits'. */
+ * the superblock loop's: opening a reader 1.10-1.30x against counters advanced by compares.
+ * The slot is clamped, as the header's zero count may not be the bits'. */
 WM_INLINE int level_aid_core(const uint64_t *bits, int64_t n, int64_t zeros, uint32_t *at) {
     const int64_t nw = bit_words(n), nsuper = aid_nsuper(nw), ns1 = aid_nsamp(n - zeros), ns0 = aid_nsamp(zeros);
     uint32_t *super = at;
