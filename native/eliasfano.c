@@ -163,11 +163,29 @@ __attribute__((target("popcnt"))) static int ef_rows_popcnt(const uint64_t *word
 }
 #endif
 
-int vt_ef_get_rows(const uint64_t *words, int64_t nwords, const int64_t *word_offsets, const int64_t *list_offsets,
-                   int64_t nlist, uint64_t universe, const int64_t *rows, int64_t count, uint64_t *values) {
+typedef struct {
+    const uint64_t *words;
+    const int64_t *word_offsets, *list_offsets;
+    int64_t nwords, nlist;
+    uint64_t universe;
+} ef_lists;
+
+static int ef_rows(const void *ctx, const int64_t *rows, int64_t count, uint64_t *values) {
+    const ef_lists *e = ctx;
 #if VT_X86
     if (vt_simd_level() != VT_SCALAR)
-        return ef_rows_popcnt(words, nwords, word_offsets, list_offsets, nlist, universe, rows, count, values);
+        return ef_rows_popcnt(e->words, e->nwords, e->word_offsets, e->list_offsets, e->nlist, e->universe, rows,
+                              count, values);
 #endif
-    return ef_rows_generic(words, nwords, word_offsets, list_offsets, nlist, universe, rows, count, values);
+    return ef_rows_generic(e->words, e->nwords, e->word_offsets, e->list_offsets, e->nlist, e->universe, rows, count,
+                           values);
+}
+
+/* Rows in order (vt_rows_in_order): a list's rows together read its words once (a search's
+ * 10,240 rows, GloVe IVF4096: 0.51 ms as they come, 0.33 sorted, the sort 0.06). */
+int vt_ef_get_rows(const uint64_t *words, int64_t nwords, const int64_t *word_offsets, const int64_t *list_offsets,
+                   int64_t nlist, uint64_t universe, const int64_t *rows, int64_t count, uint64_t *values) {
+    if (nlist <= 0) return count ? -1 : 0;
+    ef_lists e = {words, word_offsets, list_offsets, nwords, nlist, universe};
+    return vt_rows_in_order(rows, count, list_offsets[nlist], values, ef_rows, &e);
 }

@@ -16,6 +16,13 @@ enum { VT_SCALAR = 0, VT_AVX2 = 1, VT_AVX512 = 2 };
 
 int vt_cpu_fast_pdep(void); /* dispatch.c: BMI2 whose pdep is not microcode (not AMD before Zen 3) */
 
+/* radix.c: a codec's reader of rows in order (count rows >= 0, in order; results into out,
+ * which may be the rows' own memory: a reader reads a row before it writes that row's
+ * result), and the call that gives it a search's rows in order and puts the results back. */
+typedef int (*vt_rows_fn)(const void *ctx, const int64_t *rows, int64_t count, uint64_t *out);
+int vt_rows_in_order(const int64_t *rows, int64_t count, int64_t bound, uint64_t *out, vt_rows_fn get,
+                     const void *ctx);
+
 #define VT_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define VT_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
 

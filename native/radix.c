@@ -38,3 +38,45 @@ int64_t vt_sort_rows(const int64_t *rows, int64_t count, int64_t bound, uint64_t
     if (src != out) memcpy(out, src, sizeof(uint64_t) * (size_t)count);
     return count;
 }
+
+/* get(ctx, rows, count, out) over rows put in order, its results put back where each row came
+ * from, all ones for a row < 0 (an empty slot); rows already in order go straight through
+ * (and, past a bound of 2^32, rows as they come). Returns get's code, -1 for a row at or past
+ * bound, -3 without memory. */
+int vt_rows_in_order(const int64_t *rows, int64_t count, int64_t bound, uint64_t *out, vt_rows_fn get,
+                     const void *ctx) {
+    int in_order = count > 0 && rows[0] >= 0;
+    for (int64_t i = 1; i < count && in_order; i++) in_order = rows[i - 1] <= rows[i];
+    if (in_order || count == 0) return get(ctx, rows, count, out);
+    const int64_t most = 1ll << 31; /* an index packs in 32 bits */
+    if (count > most) {
+        int rc = 0;
+        for (int64_t at = 0; at < count && !rc; at += most)
+            rc = vt_rows_in_order(rows + at, count - at < most ? count - at : most, bound, out + at, get, ctx);
+        return rc;
+    }
+    uint64_t *pairs = malloc(sizeof(uint64_t) * (size_t)count), *buf = malloc(sizeof(uint64_t) * (size_t)count);
+    int64_t kept = 0;
+    if (!pairs || !buf) {
+        kept = -3;
+    } else if (bound <= (1ll << 32)) {
+        kept = vt_sort_rows(rows, count, bound, pairs, buf);
+    } else { /* rows past 2^32 do not pack beside an index: kept as they come, empty slots left out */
+        for (int64_t i = 0; i < count && kept >= 0; i++) {
+            if (rows[i] >= bound) kept = -1;
+            else if (rows[i] >= 0) pairs[kept++] = (uint64_t)i;
+        }
+    }
+    int rc = kept < 0 ? (int)kept : 0;
+    if (!rc) {
+        int64_t *sorted = (int64_t *)buf; /* the rows in order, then (in place) their results */
+        for (int64_t i = 0; i < kept; i++) sorted[i] = bound <= (1ll << 32) ? (int64_t)(pairs[i] >> 32) : rows[pairs[i]];
+        rc = get(ctx, sorted, kept, buf);
+        for (int64_t i = 0; i < count && !rc; i++)
+            if (rows[i] < 0) out[i] = UINT64_MAX;
+        for (int64_t i = 0; i < kept && !rc; i++) out[bound <= (1ll << 32) ? (uint32_t)pairs[i] : pairs[i]] = buf[i];
+    }
+    free(pairs);
+    free(buf);
+    return rc;
+}

@@ -237,6 +237,7 @@ int vt_ef_encode(const uint64_t *values, int64_t n, uint64_t universe, uint64_t 
 int vt_ef_get(const uint64_t *words, int64_t nwords, int64_t n, uint64_t universe, const int64_t *idx,
               int64_t count, uint64_t *values);
 int64_t vt_ef_decode(const uint64_t *words, int64_t nwords, int64_t n, uint64_t universe, uint64_t *values);
+/* Values of rows of an inverted file of Elias-Fano lists; all ones for a row < 0 (an empty slot). */
 int vt_ef_get_rows(const uint64_t *words, int64_t nwords, const int64_t *word_offsets, const int64_t *list_offsets,
                    int64_t nlist, uint64_t universe, const int64_t *rows, int64_t count, uint64_t *values);
 int64_t vt_roc_max_words(int64_t n, uint64_t universe);

@@ -727,23 +727,28 @@ def packed_get(words: np.ndarray, bits: int, n: int, idx: np.ndarray) -> np.ndar
     return out
 
 
+def _in_parts(rows: np.ndarray, threads: int, dtype, fill) -> np.ndarray:
+    """An array of rows' shape and dtype, fill(rows part, its part) over equal parts of the
+    flattened rows on threads (the native calls release the GIL)."""
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    flat, out = rows.reshape(-1), np.empty(rows.shape, dtype=dtype)
+    dest = out.reshape(-1)
+    if len(flat):
+        map_threads(threads, lambda ab: fill(flat[ab[0]:ab[1]], dest[ab[0]:ab[1]]), row_ranges(len(flat), threads))
+    return out
+
+
 def take_int64(table: np.ndarray, pos: np.ndarray, threads: int = 1) -> np.ndarray:
     """table[pos] with -1 where pos < 0 (a search's empty slots), in one pass, split in equal
     parts on threads; ValueError if a position is past the table."""
     table = np.ascontiguousarray(table, dtype=np.int64)
-    pos = np.ascontiguousarray(pos, dtype=np.int64)
-    flat, out = pos.reshape(-1), np.empty(pos.shape, dtype=np.int64)
-    dest = out.reshape(-1)
 
-    def run(rows):
-        a, b = rows
-        if lib.vt_take_int64(_ptr("int64_t *", table), len(table), _ptr("int64_t *", flat[a:b]), b - a,
-                             _ptr("int64_t *", dest[a:b])):
+    def fill(rows, out):
+        if lib.vt_take_int64(_ptr("int64_t *", table), len(table), _ptr("int64_t *", rows), len(rows),
+                             _ptr("int64_t *", out)):
             raise ValueError("position past the id table")
 
-    if len(flat):
-        map_threads(threads, run, row_ranges(len(flat), threads))
-    return out
+    return _in_parts(pos, threads, np.int64, fill)
 
 
 def ef_encode(sorted_values: np.ndarray, universe: int) -> np.ndarray:
@@ -778,25 +783,20 @@ def ef_decode(words: np.ndarray, n: int, universe: int) -> np.ndarray:
 
 
 def ef_get_rows(words: np.ndarray, word_offsets: np.ndarray, list_offsets: np.ndarray, universe: int,
-                rows: np.ndarray) -> np.ndarray:
-    """Values of rows of an inverted file whose lists are Elias-Fano coded (one C call)."""
+                rows: np.ndarray, threads: int = 1) -> np.ndarray:
+    """Values of rows (any shape) of an inverted file whose lists are Elias-Fano coded, all
+    ones for a row < 0 (a search's empty slot): one C call a part, equal parts on threads."""
     words = _u64(words)
-    return _rows_of_lists(lib.vt_ef_get_rows, _words_ptr(words), len(words), word_offsets, list_offsets, universe,
-                          rows, "Elias-Fano")
+    word_offsets = np.ascontiguousarray(word_offsets, np.int64)
+    list_offsets = np.ascontiguousarray(list_offsets, np.int64)
 
+    def fill(part, out):
+        if lib.vt_ef_get_rows(_words_ptr(words), len(words), _ptr("int64_t *", word_offsets),
+                              _ptr("int64_t *", list_offsets), len(list_offsets) - 1, universe,
+                              _ptr("int64_t *", part), len(part), _ptr("uint64_t *", out)):
+            raise CorruptData("corrupt Elias-Fano ids or row past the lists")
 
-def _rows_of_lists(get_rows, data_ptr, ndata: int, word_offsets, list_offsets, universe: int, rows,
-                   what: str, *extra) -> np.ndarray:
-    """Call a per-list codec's vt_*_get_rows over rows (int64) of an inverted file (extra: the
-    codec's own arguments after the list count)."""
-    rows = np.ascontiguousarray(rows, dtype=np.int64)
-    out = np.empty(len(rows), dtype=np.uint64)
-    if len(rows) and get_rows(data_ptr, ndata, _ptr("int64_t *", np.ascontiguousarray(word_offsets, np.int64)),
-                              _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)),
-                              len(list_offsets) - 1, *extra, universe, _ptr("int64_t *", rows), len(rows),
-                              _ptr("uint64_t *", out)):
-        raise CorruptData(f"corrupt {what} ids or row out of range")
-    return out
+    return _in_parts(rows, threads, np.uint64, fill)
 
 
 def roc_encode(sorted_ids: np.ndarray, universe: int, counts=None) -> np.ndarray:
@@ -828,9 +828,15 @@ def roc_get_rows(data: np.ndarray, word_offsets: np.ndarray, list_offsets: np.nd
                  rows: np.ndarray, group: int = 1) -> np.ndarray:
     """Values of rows of an inverted file whose lists are ROC coded in streams of `group` lists
     (one C call; sorted rows decode each stream once)."""
-    data = np.ascontiguousarray(data, dtype=np.uint32)
-    return _rows_of_lists(lib.vt_roc_get_rows, _ptr("uint32_t *", data), len(data), word_offsets, list_offsets,
-                          universe, rows, "ROC", group)
+    data, rows = np.ascontiguousarray(data, dtype=np.uint32), np.ascontiguousarray(rows, dtype=np.int64)
+    out = np.empty(len(rows), dtype=np.uint64)
+    if len(rows) and lib.vt_roc_get_rows(_ptr("uint32_t *", data), len(data),
+                                         _ptr("int64_t *", np.ascontiguousarray(word_offsets, np.int64)),
+                                         _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)),
+                                         len(list_offsets) - 1, group, universe, _ptr("int64_t *", rows), len(rows),
+                                         _ptr("uint64_t *", out)):
+        raise CorruptData("corrupt ROC ids or row out of range")
+    return out
 
 
 def wm_build(symbols: np.ndarray, levels: int) -> np.ndarray:
@@ -898,21 +904,14 @@ class WaveletReader:
         """The ranks (ids) of rows of an inverted file whose lists have these counts, any shape,
         -1 where a row is < 0 (a search's empty slot), in one native pass (rows put in order
         there), split in equal parts on threads."""
-        rows = np.ascontiguousarray(rows, dtype=np.int64)
-        flat, out = rows.reshape(-1), np.empty(rows.shape, dtype=np.int64)
-        dest = out.reshape(-1)
-
-        def run(part):
-            a, b = part
-            rc = lib.vt_wm_reader_rows(self._reader, _ptr("int64_t *", flat[a:b]), b - a, _ptr("int64_t *", dest[a:b]))
+        def fill(part, out):
+            rc = lib.vt_wm_reader_rows(self._reader, _ptr("int64_t *", part), len(part), _ptr("int64_t *", out))
             if rc == -3:
                 raise MemoryError("no memory to put the rows in order")
             if rc:
                 raise CorruptData("row past the lists of the wavelet matrix")
 
-        if len(flat):
-            map_threads(threads, run, row_ranges(len(flat), threads))
-        return out
+        return _in_parts(rows, threads, np.int64, fill)
 
     def select(self, symbol: int, j: np.ndarray) -> np.ndarray:
         """Positions of the j-th occurrences of symbol (a list below nlist)."""

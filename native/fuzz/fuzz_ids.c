@@ -185,6 +185,7 @@ int main(int argc, char **argv) {
             int64_t split = (int64_t)(next() % (uint64_t)(en + 3)) - (mode == 3);
             int64_t woff[3] = {0, cut, mode == 2 ? elen + 3 : elen}, loff[3] = {mode == 3, split, en}, rows[16];
             for (int k = 0; k < 16; k++) rows[k] = (int64_t)(next() % (uint64_t)(en + 2)) - 1;
+            if (it & 16) loff[2] += 1ll << 33; /* a total past 2^32: rows taken as they come */
             vt_ef_get_rows(ef, elen, woff, loff, 2, universe, rows, 16, out);
         }
         vt_packed_get(packed, mode == 1 ? (int64_t)(next() % (uint64_t)(pwords + 1)) : pwords, 40, n, idx, 16, out);

@@ -396,7 +396,7 @@ def test_codec_sections_open_through_the_generic_interface():
 def test_ids_of_on_two_threads_gives_the_ids_of_one(monkeypatch):
     """A search's final rows are resolved on its threads: the random-access codecs in equal
     parts, ROC cut where a stream begins (streams of 16 lists, some empty), in any row order."""
-    for codec_class in (ids_module.IdCodec, ids_module.RocIds):
+    for codec_class in (ids_module.IdCodec, ids_module.RocIds, ids_module.WaveletIds):
         monkeypatch.setattr(codec_class, "parallel_rows", 1000)
     rng = np.random.default_rng(8)
     n, nlist = 30_000, 70
@@ -411,18 +411,19 @@ def test_ids_of_on_two_threads_gives_the_ids_of_one(monkeypatch):
         np.testing.assert_array_equal(codec.ids_of(rows, threads=3), codec.ids_of(rows))
 
 
+@pytest.mark.parametrize("dense", [True, False])
 @pytest.mark.parametrize("method", ["int64", "packed", "ef", "roc", "wt"])
-def test_a_search_result_grid_becomes_ids_with_its_empty_slots_kept(monkeypatch, method):
+def test_a_search_result_grid_becomes_ids_with_its_empty_slots_kept(monkeypatch, method, dense):
     """ids_at takes a search's (queries, k) positions, -1 where a query found fewer than k:
     every codec gives table[position] there and -1 in the empty slots, on any number of
-    threads (int64 in one native pass, split here past 1,000 rows); a position past the rows
-    is refused, not read."""
-    for codec_class in (ids_module.IdCodec, ids_module.Int64Ids, ids_module.RocIds):
+    threads (int64, ef and wt in one native pass when the ids are 0..n-1, split here past
+    1,000 rows; other ids through the id table); a position past the rows is refused, not read."""
+    for codec_class in (ids_module.IdCodec, ids_module.Int64Ids, ids_module.RocIds, ids_module.WaveletIds):
         monkeypatch.setattr(codec_class, "parallel_rows", 1000)
     rng = np.random.default_rng(9)
     n, nlist = 20_000, 30
     offsets = np.concatenate([[0], np.cumsum(rng.multinomial(n, np.full(nlist, 1 / nlist)))]).astype(np.int64)
-    ids = rng.permutation(n) * 7 + 3
+    ids = rng.permutation(n) if dense else rng.permutation(n) * 7 + 3
     sections, header, order = encode_ids(method, ids, offsets)
     codec = open_codec(sections, header, offsets)
     pos = rng.integers(0, n, size=(1000, 10))

@@ -74,10 +74,24 @@ class IdCodec(ABC):
         return self._to_ids(self._values_of(rows, threads if len(rows) >= self.parallel_rows else 1))
 
     def ids_at(self, pos: np.ndarray, threads: int = 1) -> np.ndarray:
-        """The ids of a search's result rows, any shape, -1 (an empty slot) staying -1."""
+        """The ids of a search's result rows, any shape, -1 (an empty slot) staying -1: in one
+        native pass where the codec has one and no id table maps its values (a mask, a
+        compress, a scatter and the copies around the decoder took 0.2-0.34 ms a search's
+        chunk, as much as int64's whole gather)."""
+        if self.table is None:
+            try:
+                ids = self._ids_at(pos, threads if pos.size >= self.parallel_rows else 1)
+            except ValueError:
+                raise VtoolError("row out of range for the id codec") from None
+            if ids is not None:
+                return ids
         ids = np.full(pos.shape, -1, dtype=np.int64)
         ids[pos >= 0] = self.ids_of(pos[pos >= 0], threads)
         return ids
+
+    def _ids_at(self, pos: np.ndarray, threads: int) -> np.ndarray | None:
+        """The values of rows of any shape, -1 for rows < 0, in one native pass; None: no such pass."""
+        return None
 
     def decode_all(self, threads: int = 1) -> np.ndarray:
         return self.ids_of(np.arange(self.n), threads)
@@ -116,15 +130,10 @@ class Int64Ids(IdCodec):
     name = "int64"
     parallel_rows = 1 << 20  # rows are one load each
 
-    def ids_at(self, pos, threads=1):
-        """One native pass: 20,000 rows of a 1M table in 0.03-0.06 ms, where a mask, a compress,
-        the gather and a scatter took 0.2-0.34 ms; threads only past parallel_rows (on
-        two, those 20,000 rows took 0.13-0.19 ms: handing out the parts costs more than the
-        gather)."""
-        try:
-            return _native.take_int64(self.sections["ids"], pos, threads if pos.size >= self.parallel_rows else 1)
-        except ValueError:
-            raise VtoolError("row out of range for the id codec") from None
+    def _ids_at(self, pos, threads):
+        """20,000 rows of a 1M table in 0.03-0.06 ms; threads only past parallel_rows (on two,
+        those 20,000 rows took 0.13-0.19 ms: handing out the parts costs more than the gather)."""
+        return _native.take_int64(self.sections["ids"], pos, threads)
 
     def _values_of(self, rows, threads):
         return self.sections["ids"][rows]
@@ -160,11 +169,16 @@ class EliasFanoIds(_PerList):
 
     def _values_of(self, rows, threads):
         try:
-            return self._even_parts(
-                lambda part: _native.ef_get_rows(self.sections["id_ef"], self.offsets, self.list_offsets,
-                                                 self.universe, part), rows, threads)
+            return self._rows(rows, threads)
         except ValueError:
             raise VtoolError("corrupt Elias-Fano ids") from None
+
+    def _ids_at(self, pos, threads):
+        return self._rows(pos, threads).view(np.int64)  # ids below 2^63; an empty slot's all ones is -1
+
+    def _rows(self, rows, threads):
+        return _native.ef_get_rows(self.sections["id_ef"], self.offsets, self.list_offsets, self.universe, rows,
+                                   threads)
 
 
 class RocIds(_PerList):
@@ -229,16 +243,9 @@ class WaveletIds(IdCodec):
                 self._reader = reader
             return self._reader
 
-    def ids_at(self, pos, threads=1):
-        """One native pass (vt_wm_reader_rows: empty slots kept, rows put in order there), where
-        a mask, a compress, a sort, a scatter and two copies around the selects took 0.23 ms of
-        1.23 for a search's chunk (GloVe IVF4096)."""
-        if self.table is not None:
-            return super().ids_at(pos, threads)
-        try:
-            return self.reader().select_rows(pos, threads if pos.size >= self.parallel_rows else 1)
-        except ValueError:
-            raise VtoolError("row out of range for the id codec") from None
+    def _ids_at(self, pos, threads):
+        """Rows put in order natively (vt_wm_reader_rows)."""
+        return self.reader().select_rows(pos, threads)
 
     def _values_of(self, rows, threads):
         try:
