@@ -95,6 +95,8 @@ class VtiWriter:
             f.truncate(size)
         reserve(tmp_path, size)  # a full disk fails here, not as SIGBUS in a store to the map
         self._map = np.memmap(tmp_path, dtype=np.uint8, mode="r+", shape=(size,)) if size else None
+        if self._map is not None:
+            memory.populate(self._map._mmap, size)
 
     def section(self, name: str) -> np.ndarray:
         entry = next(e for e in self.table if e["name"] == name)

@@ -23,6 +23,7 @@ from typing import Iterator
 
 import numpy as np
 
+from vtool import memory
 from vtool.errors import VtoolError
 
 STDOUT = "-"
@@ -101,6 +102,8 @@ def open_memmap(path: str | os.PathLike, dtype, shape: tuple) -> np.ndarray:
     """A new .npy file mapped for writing, its blocks reserved (see reserve)."""
     out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
     reserve(path, os.path.getsize(path))
+    if getattr(out, "_mmap", None) is not None:  # an empty array has no map
+        memory.populate(out._mmap, out.nbytes)
     return out
 
 
