@@ -25,6 +25,8 @@ void vt_ip_ny(const float *x, const float *y, int64_t ny, int64_t d, float *out)
 void vt_pairwise(const float *x, int64_t nx, const float *y, int64_t ny, int64_t d,
                  int metric, float *out);
 void vt_norms_sqr(const float *x, int64_t n, int64_t d, float *out);
+/* norms.c: squared norms accumulated in float64 (NaN or Inf where a component is). */
+void vt_norms_sqr_f64(const float *x, int64_t n, int64_t d, double *out);
 /* rerank.c: exact distances of each query to its own shortlist rows pos (nq x s, -1 = none) of
  * vectors (nrows x d), best k per query into out_d / out_p (minimised; -1 / inf when fewer).
  * -2 when a row is out of range. */

@@ -93,6 +93,17 @@ def norms_sqr(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def norms_sqr_f64(x: np.ndarray) -> np.ndarray:
+    """Squared norms of float32 rows accumulated in float64 (NaN or Inf where a component is)."""
+    x = _f32(x)
+    out = np.empty(x.shape[0], dtype=np.float64)
+    if x.size:
+        lib.vt_norms_sqr_f64(_ptr("float *", x), x.shape[0], x.shape[1], _ptr("double *", out))
+    else:
+        out[:] = 0.0
+    return out
+
+
 class TopK:
     """Running top-k (smallest distance, ties to smaller id) for nq queries: a native top-k
     collector (heaps, or from k = 20 reservoirs of 2k: memory twice the results')."""

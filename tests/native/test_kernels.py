@@ -79,6 +79,29 @@ def test_pairwise_and_norms_match_numpy(level):
     np.testing.assert_allclose(_native.norms_sqr(x), (x * x).sum(1), rtol=1e-5)
 
 
+@pytest.mark.parametrize("level", LEVELS)
+def test_float64_norms_match_the_scalar_reference_and_numpy_and_carry_nan_and_inf(level):
+    """The input check's norms (float64 sums of float32 squares) at every dimension tail,
+    against numpy's float64 einsum and the scalar level; a NaN or Inf component gives its row
+    a NaN or Inf norm, and the largest float32 values do not overflow."""
+    rng = np.random.default_rng(5)
+    for d in DIMS:
+        x = (rng.normal(size=(7, d)) * rng.choice([1e-3, 1.0, 1e17], size=(7, 1))).astype(np.float32)
+        x[6] = np.finfo(np.float32).max  # 785 squares of 3.4e38: 9e79, finite in float64
+        want = np.einsum("ij,ij->i", x, x, dtype=np.float64)
+        _native.set_simd_level("scalar")
+        scalar = _native.norms_sqr_f64(x)
+        _native.set_simd_level(level)
+        got = _native.norms_sqr_f64(x)
+        np.testing.assert_allclose(scalar, want, rtol=1e-13)
+        np.testing.assert_allclose(got, want, rtol=1e-13)
+        bad = x.copy()
+        bad[1, d - 1], bad[3, 0] = np.nan, -np.inf
+        got = _native.norms_sqr_f64(bad)
+        assert np.isnan(got[1]) and got[3] == np.inf and np.isfinite(np.delete(got, [1, 3])).all()
+    assert _native.norms_sqr_f64(np.zeros((0, 5), np.float32)).shape == (0,)
+
+
 def reference_topk(dist: np.ndarray, k: int):
     """Sorted by (distance, id); -1/inf padding when a row has fewer than k candidates."""
     nq, nb = dist.shape

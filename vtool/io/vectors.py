@@ -14,8 +14,8 @@ from typing import Iterator
 
 import numpy as np
 
+from vtool import _native, memory
 from vtool.errors import VtoolError
-from vtool import memory
 from vtool.io import remote
 from vtool.io.inputs import check_input_file, is_copy
 from vtool.io.parquet import open_parquet, read_batches
@@ -180,9 +180,10 @@ class VectorFile:
 def check_values(batch: np.ndarray, source: str, row_of=lambda i: i) -> None:
     """Refuse a float32 batch holding NaN or Inf, or a row whose squared norm could make
     distances overflow; the message names the row (row_of maps batch positions to rows)."""
-    # one pass: a NaN or Inf component makes its row's float64 squared norm NaN or Inf, and no
-    # float32 row overflows float64 (an add of 35k x 384: 30 -> 17 ms against isfinite first)
-    norms = np.einsum("ij,ij->i", batch, batch, dtype=np.float64)
+    # one native pass: a NaN or Inf component makes its row's float64 squared norm NaN or Inf,
+    # and no float32 row overflows float64 (35k x 384: 30 ms as isfinite then einsum, 17 with
+    # einsum alone)
+    norms = _native.norms_sqr_f64(batch)
     finite = np.isfinite(norms)
     if not finite.all():
         raise VtoolError(f"{source}: row {row_of(int(np.argmin(finite)))} contains NaN or Inf")
