@@ -181,8 +181,8 @@ def check_values(batch: np.ndarray, source: str, row_of=lambda i: i) -> None:
     """Refuse a float32 batch holding NaN or Inf, or a row whose squared norm could make
     distances overflow; the message names the row (row_of maps batch positions to rows)."""
     # one native pass: a NaN or Inf component makes its row's float64 squared norm NaN or Inf,
-    # and no float32 row overflows float64 (35k x 384: 30 ms as isfinite then einsum, 17 with
-    # einsum alone)
+    # and no float32 row overflows float64 (35k x 384: 1.7 ms, where isfinite then a float64
+    # einsum took 11.9)
     norms = _native.norms_sqr_f64(batch)
     finite = np.isfinite(norms)
     if not finite.all():
