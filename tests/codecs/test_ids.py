@@ -590,3 +590,18 @@ def test_roc_rows_decode_each_touched_list_in_one_call():
     bad[-1] += 5
     with pytest.raises(ValueError):
         _native.roc_get_rows(data, bad, list_offsets, universe, np.array([len(values) - 1]))
+
+
+def test_a_search_grid_over_corrupt_ids_says_so_and_a_row_past_the_lists_says_that():
+    """The one-pass ids_at (dense ids) tells a corrupt codec from a row out of range."""
+    rng = np.random.default_rng(12)
+    n = 5000
+    offsets = np.concatenate([[0], np.cumsum(rng.multinomial(n, np.full(10, 0.1)))]).astype(np.int64)
+    sections, header, _ = encode_ids("ef", rng.permutation(n), offsets)
+    sections = {k: v.copy() for k, v in sections.items()}
+    sections["id_ef"][:] = np.iinfo(np.uint64).max  # every word corrupt
+    codec = open_codec(sections, header, offsets)
+    with pytest.raises(VtoolError, match="corrupt ef ids"):
+        codec.ids_at(np.array([[1, 2], [3, -1]]))
+    with pytest.raises(VtoolError, match="row out of range"):
+        codec.ids_at(np.array([[n, 0]]))

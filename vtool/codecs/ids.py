@@ -82,7 +82,9 @@ class IdCodec(ABC):
             try:
                 ids = self._ids_at(pos, threads if pos.size >= self.parallel_rows else 1)
             except ValueError:
-                raise VtoolError("row out of range for the id codec") from None
+                if pos.size and pos.max() >= self.n:
+                    raise VtoolError("row out of range for the id codec") from None
+                raise VtoolError(f"corrupt {self.name} ids") from None
             if ids is not None:
                 return ids
         ids = np.full(pos.shape, -1, dtype=np.int64)
@@ -197,7 +199,7 @@ class RocIds(_PerList):
         return -(-(len(self.list_offsets) - 1) // self.group)
 
     def _values_of(self, rows, threads):
-        """Rows sorted (a radix sort: 20,000 rows in 0.06 ms, np.argsort 0.3) so that each
+        """Rows sorted (a radix sort: 20,000 rows in 0.13 ms, np.argsort 0.23-0.3) so that each
         stream they touch is decoded once; on several threads, the sorted rows are cut where a
         stream begins (no stream decoded twice)."""
         ordered, order = _native.sort_rows(rows, self.n)
