@@ -461,7 +461,9 @@ int vt_roc_get_rows(const uint32_t *data, int64_t ndata, const int64_t *word_off
     uint64_t *ids = NULL;
     int64_t *counts = NULL, cap = 0, decoded = 0, base = 0, first = 0, end = 0, rc = 0, longest = 0, nsteps = 0;
     if (group < 1 || nlist < 0) return -1;
-    if (!(counts = malloc(sizeof(int64_t) * (size_t)group))) return -3;
+    /* a group holds at most nlist lists (the header's group is read as written: a crafted one
+       may be any size, and files of fewer lists than a group are ordinary) */
+    if (!(counts = malloc(sizeof(int64_t) * (size_t)(group < nlist ? group : nlist > 0 ? nlist : 1)))) return -3;
     for (int64_t l = 0; l < nlist; l++)
         longest = list_offsets[l + 1] - list_offsets[l] > longest ? list_offsets[l + 1] - list_offsets[l] : longest;
     roc_step *steps = step_table(universe, longest, &nsteps);
