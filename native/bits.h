@@ -23,6 +23,14 @@ static inline void vt_bits_put(uint64_t *w, uint64_t pos, int width, uint64_t v)
 
 static inline int vt_bit_width(uint64_t v) { return v ? 64 - __builtin_clzll(v) : 0; }
 
+/* Set bits of x by SWAR: no popcnt instruction needed and no library call (code compiled for
+ * every level that counts a few words, not a stream). */
+static inline int vt_popcount_swar(uint64_t x) {
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    return (int)((((x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full) * 0x0101010101010101ull) >> 56);
+}
+
 extern const uint8_t vt_select_in_byte[2048]; /* select.c */
 
 /* Position of the r-th (0-based) set bit of x, which has more than r, without branches: the

@@ -29,7 +29,7 @@ int vt_cpu_max_level(void) {
 
 /* Whether BMI2's pdep is one fast instruction: on every CPU with BMI2 but AMD's before Zen 3
  * (families 15h-18h, and Hygon's), where it is microcode taking hundreds of cycles. */
-int vt_cpu_fast_pdep(void) {
+static int cpu_fast_pdep(void) {
 #if VT_X86
     unsigned a, b, c, d;
     __builtin_cpu_init();
@@ -41,6 +41,14 @@ int vt_cpu_fast_pdep(void) {
 #else
     return 0;
 #endif
+}
+
+/* Asked once a process: cpuid traps in a VM (4 % of opening a wavelet reader asked it each time). */
+int vt_cpu_fast_pdep(void) {
+    static int answer = -1;
+    int a = __atomic_load_n(&answer, __ATOMIC_RELAXED);
+    if (a < 0) __atomic_store_n(&answer, a = cpu_fast_pdep(), __ATOMIC_RELAXED);
+    return a;
 }
 
 static int level_from_env(void) {

@@ -39,9 +39,10 @@ int64_t vt_sort_rows(const int64_t *rows, int64_t count, int64_t bound, uint64_t
     return count;
 }
 
-/* get(ctx, rows, count, out) over rows put in order, its results put back where each row came
- * from, all ones for a row < 0 (an empty slot); rows already in order go straight through
- * (and, past a bound of 2^32, rows as they come). Returns get's code, -1 for a row at or past
+/* get(ctx, rows, count, out) over rows put in order, each row once (a search's top-k repeat
+ * rows: the hubs of GloVe, 22 % of 10,240), its results put back where each row came from,
+ * all ones for a row < 0 (an empty slot); rows already in order go straight through (and,
+ * past a bound of 2^32, rows as they come). Returns get's code, -1 for a row at or past
  * bound, -3 without memory. */
 int vt_rows_in_order(const int64_t *rows, int64_t count, int64_t bound, uint64_t *out, vt_rows_fn get,
                      const void *ctx) {
@@ -69,12 +70,20 @@ int vt_rows_in_order(const int64_t *rows, int64_t count, int64_t bound, uint64_t
     }
     int rc = kept < 0 ? (int)kept : 0;
     if (!rc) {
-        int64_t *sorted = (int64_t *)buf; /* the rows in order, then (in place) their results */
-        for (int64_t i = 0; i < kept; i++) sorted[i] = bound <= (1ll << 32) ? (int64_t)(pairs[i] >> 32) : rows[pairs[i]];
-        rc = get(ctx, sorted, kept, buf);
+        const int packed = bound <= (1ll << 32);
+        int64_t *sorted = (int64_t *)buf, distinct = 0; /* the distinct rows in order, then (in place) their results */
+        for (int64_t i = 0; i < kept; i++) {
+            int64_t r = packed ? (int64_t)(pairs[i] >> 32) : rows[pairs[i]];
+            distinct += !packed || !distinct || sorted[distinct - 1] != r;
+            sorted[distinct - 1] = r;
+        }
+        rc = get(ctx, sorted, distinct, buf);
         for (int64_t i = 0; i < count && !rc; i++)
             if (rows[i] < 0) out[i] = UINT64_MAX;
-        for (int64_t i = 0; i < kept && !rc; i++) out[bound <= (1ll << 32) ? (uint32_t)pairs[i] : pairs[i]] = buf[i];
+        for (int64_t i = 0, at = -1; i < kept && !rc; i++) { /* each row's result: the distinct row it repeats */
+            at += !packed || !i || (pairs[i] >> 32) != (pairs[i - 1] >> 32);
+            out[packed ? (uint32_t)pairs[i] : pairs[i]] = buf[at];
+        }
     }
     free(pairs);
     free(buf);

@@ -218,16 +218,19 @@ static int64_t level_zeros(const wm_layout *o, int k) { return (int64_t)o->base[
  * of that length in index order), the next ones the internal nodes. -1 if the lengths do
  * not fit (Kraft) or pass `levels`. */
 static int assign_codes(const uint8_t *lens, int64_t nsym, int levels, uint32_t *codes) {
-    int64_t count[34] = {0}, deeper = 0;
+    int64_t count[34] = {0}, first[34] = {0}, deeper = 0;
     for (int64_t s = 0; s < nsym; s++) {
         if (lens[s] > levels) return -1;
         count[lens[s]]++;
     }
     for (int t = 1; t <= levels; t++) deeper += count[t];
+    for (int t = 1; t <= 33; t++) first[t] = first[t - 1] + count[t - 1];
     uint32_t *cur = malloc(sizeof(uint32_t) * (size_t)(nsym + 1)), *nxt = malloc(sizeof(uint32_t) * (size_t)(nsym + 1));
-    int rc = cur && nxt ? 0 : -3;
+    uint32_t *bylen = malloc(sizeof(uint32_t) * (size_t)(nsym + 1)); /* the symbols by length, in index order */
+    int rc = cur && nxt && bylen ? 0 : -3;
     int64_t ni = 1;
     if (cur) cur[0] = 0;
+    for (int64_t s = 0; s < nsym && !rc; s++) bylen[first[lens[s]]++] = (uint32_t)s; /* leaves first[t] at t's end */
     for (int t = 1; t <= levels && !rc; t++) {
         if (count[t] > 2 * ni) {
             rc = -1;
@@ -235,12 +238,7 @@ static int assign_codes(const uint8_t *lens, int64_t nsym, int levels, uint32_t 
         }
         deeper -= count[t];
 #define CHILD(i) ((i) < ni ? (cur[(i)] << 1 | 1u) : (cur[(i) - ni] << 1))
-        int64_t leaf = 0;
-        for (int64_t s = 0; s < nsym; s++)
-            if (lens[s] == t) {
-                codes[s] = CHILD(leaf);
-                leaf++;
-            }
+        for (int64_t leaf = 0; leaf < count[t]; leaf++) codes[bylen[first[t] - count[t] + leaf]] = CHILD(leaf);
         int64_t nint = 2 * ni - count[t] < deeper ? 2 * ni - count[t] : deeper;
         for (int64_t i = 0; i < nint; i++) nxt[i] = CHILD(count[t] + i);
 #undef CHILD
@@ -253,6 +251,7 @@ static int assign_codes(const uint8_t *lens, int64_t nsym, int levels, uint32_t 
         if (!lens[s]) codes[s] = 0;
     free(cur);
     free(nxt);
+    free(bylen);
     return rc;
 }
 
@@ -366,9 +365,9 @@ static inline int sym_code(const wm_view *w, uint32_t symbol, uint32_t *code, in
     return 0;
 }
 
-WM_INLINE int64_t rank1(const wm_level *lv, int64_t p) { /* ones in [0, p), 0 <= p <= n */
+static inline int64_t rank1(const wm_level *lv, int64_t p) { /* ones in [0, p), 0 <= p <= n */
     int64_t r = (int64_t)lv->super[p / 64 / SUPER_WORDS] + lv->sub[p / 64];
-    if (p & 63) r += __builtin_popcountll(lv->bits[p / 64] & ((1ull << (p & 63)) - 1));
+    if (p & 63) r += vt_popcount_swar(lv->bits[p / 64] & ((1ull << (p & 63)) - 1)); /* no library call */
     return r;
 }
 
@@ -462,53 +461,56 @@ WM_INLINE int64_t sel_in_word(const wm_level *lv, int bit, int64_t w, int64_t le
  * each node of the code tree is ranked once (two ranks), its lists partitioned by their
  * next bit (an MSD radix sort as it goes), where one descent a list ranked each of its
  * levels again (0.5 ms at IVF4096, 1 % of a search that opened the index). */
-static int starts_below(const wm_view *w, uint32_t *sym, int64_t a, int64_t b, int k, int64_t p, int64_t end,
+typedef struct {
+    uint32_t sym, code; /* a list and its code, aligned to the top of 32 bits: bit k is bit 31 - k */
+    int len;
+} wm_leaf;
+
+static int starts_below(const wm_view *w, wm_leaf *leaf, int64_t a, int64_t b, int k, int64_t p, int64_t end,
                         int64_t *starts, int64_t *counts) {
     if (a == b) return 0;
-    uint32_t code;
-    int len;
-    if (sym_code(w, sym[a], &code, &len)) return -1;
-    if (len == k) { /* a leaf: its code is nobody's prefix */
+    if (leaf[a].len == k) { /* a leaf: its code is nobody's prefix */
         if (b - a != 1) return -1;
-        starts[sym[a]] = p;
-        counts[sym[a]] = end - p;
+        starts[leaf[a].sym] = p;
+        counts[leaf[a].sym] = end - p;
         return 0;
     }
     if (k >= w->levels || end > w->lv[k].n || p > end) return -1;
     int64_t m = a; /* the lists whose next bit is 0 first: a branch-free Lomuto pass (the bits are coin flips) */
     for (int64_t i = a; i < b; i++) {
-        uint32_t t = sym[i];
-        if (sym_code(w, t, &code, &len) || len <= k) return -1;
-        sym[i] = sym[m];
-        sym[m] = t;
-        m += !((code >> (len - 1 - k)) & 1);
+        wm_leaf t = leaf[i];
+        if (t.len <= k) return -1;
+        leaf[i] = leaf[m];
+        leaf[m] = t;
+        m += !((t.code << k) >> 31);
     }
     const wm_level *lv = &w->lv[k];
     int64_t rp = rank1(lv, p), re = rank1(lv, end);
-    if (starts_below(w, sym, a, m, k + 1, p - rp, end - re, starts, counts)) return -1;
-    return starts_below(w, sym, m, b, k + 1, lv->zeros + rp, lv->zeros + re, starts, counts);
+    if (starts_below(w, leaf, a, m, k + 1, p - rp, end - re, starts, counts)) return -1;
+    return starts_below(w, leaf, m, b, k + 1, lv->zeros + rp, lv->zeros + re, starts, counts);
 }
 
-/* Where each list starts below its last level, and its length (starts[l], counts[l], l < nlist). */
+/* Where each list starts below its last level, and its length (starts[l], counts[l], l < nlist):
+ * the lists' codes looked up once (a lookup a list and level was a third of opening a reader). */
 static int wm_starts(const wm_view *w, int64_t nlist, int64_t *starts, int64_t *counts) {
-    uint32_t *sym = malloc(sizeof(uint32_t) * (size_t)(nlist ? nlist : 1));
-    if (!sym) return -3;
+    wm_leaf *leaf = malloc(sizeof(wm_leaf) * (size_t)(nlist ? nlist : 1));
+    if (!leaf) return -3;
     int64_t coded = 0;
     for (int64_t l = 0; l < nlist; l++) {
         uint32_t code;
         int len;
         if (sym_code(w, (uint32_t)l, &code, &len)) {
-            free(sym);
+            free(leaf);
             return -1;
         }
         if (w->shaped && !len) { /* no code: an empty list */
             starts[l] = counts[l] = 0;
             continue;
         }
-        sym[coded++] = (uint32_t)l;
+        leaf[coded++] = (wm_leaf){(uint32_t)l, len ? code << (32 - len) : 0, len};
     }
-    int rc = starts_below(w, sym, 0, coded, 0, 0, w->n, starts, counts);
-    free(sym);
+    int rc = starts_below(w, leaf, 0, coded, 0, 0, w->n, starts, counts);
+    free(leaf);
     return rc;
 }
 

@@ -417,7 +417,8 @@ def test_a_search_result_grid_becomes_ids_with_its_empty_slots_kept(monkeypatch,
     """ids_at takes a search's (queries, k) positions, -1 where a query found fewer than k:
     every codec gives table[position] there and -1 in the empty slots, on any number of
     threads (int64, ef and wt in one native pass when the ids are 0..n-1, split here past
-    1,000 rows; other ids through the id table); a position past the rows is refused, not read."""
+    1,000 rows, each distinct row read once; other ids through the id table); a position past
+    the rows is refused, not read."""
     for codec_class in (ids_module.IdCodec, ids_module.Int64Ids, ids_module.RocIds, ids_module.WaveletIds):
         monkeypatch.setattr(codec_class, "parallel_rows", 1000)
     rng = np.random.default_rng(9)
@@ -428,6 +429,7 @@ def test_a_search_result_grid_becomes_ids_with_its_empty_slots_kept(monkeypatch,
     codec = open_codec(sections, header, offsets)
     pos = rng.integers(0, n, size=(1000, 10))
     pos[rng.random(pos.shape) < 0.1] = -1
+    assert len(np.unique(pos)) < 0.9 * pos.size  # rows repeat, as a search's hubs do
     want = np.where(pos >= 0, ids[order][np.maximum(pos, 0)], -1)
     for threads in (1, 3):
         np.testing.assert_array_equal(codec.ids_at(pos, threads), want)
