@@ -265,6 +265,8 @@ void vt_wm_reader_free(vt_wm_reader *reader);
 /* Ranks of rows of an inverted file whose lists have the reader's lengths, any order, -1 for a
  * row < 0 (a search's empty slot); -1: a row past the lists, -3: no memory. */
 int vt_wm_reader_rows(const vt_wm_reader *reader, const int64_t *rows, int64_t count, int64_t *positions);
+/* Every row's rank, in row order (out: the rows' total); -3: no memory. */
+int vt_wm_reader_decode_all(const vt_wm_reader *reader, int64_t *out);
 
 /* code_ans.c: PQ codes of one list, rANS with adaptive (Laplace) tables per sub-quantizer. */
 int64_t vt_code_ans_max_words(int64_t n, int64_t m);

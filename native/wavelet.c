@@ -641,3 +641,51 @@ static int select_rows(const void *ctx, const int64_t *rows, int64_t count, uint
 int vt_wm_reader_rows(const vt_wm_reader *rd, const int64_t *rows, int64_t count, int64_t *positions) {
     return vt_rows_in_order(rows, count, rd->offsets[rd->nlist], (uint64_t *)positions, select_rows, rd);
 }
+
+/* One level's stable partition of what its positions hold: the values at bit-0 positions to
+ * [0, zeros) in order, the others to [zeros, n). The reader checked the zero count against the
+ * bits, so neither run passes its end. */
+static void partition_level(const uint64_t *bits, int64_t n, int64_t zeros, const uint32_t *cur, uint32_t *next) {
+    int64_t c0 = 0, c1 = zeros;
+    for (int64_t p0 = 0; p0 < n; p0 += 64) {
+        uint64_t word = bits[p0 / 64];
+        int64_t end = n - p0 < 64 ? n - p0 : 64;
+        for (int64_t t = 0; t < end; t++) { /* a coin flip a position: a conditional move, no branch */
+            int64_t b = (int64_t)((word >> t) & 1), at = c0 + ((c1 - c0) & -b); /* arithmetic: the compiler branched on ?: */
+            next[at] = cur[p0 + t];
+            c0 += 1 - b;
+            c1 += b;
+        }
+    }
+}
+
+/* Every row's rank (out[r] for the reader's rows): the levels' stable partitions applied to
+ * 0 .. n-1, a pass a level, leave each list's ranks together and in order where its start
+ * says (a code that ends at depth d is final after level d - 1, in the buffer that level
+ * wrote, past the positions the deeper levels rewrite). O(n) a level, sequential, where a
+ * select a row and level reads three scattered words. -3: no memory. */
+int vt_wm_reader_decode_all(const vt_wm_reader *rd, int64_t *out) {
+    const wm_view *w = &rd->w;
+    const int64_t n = w->n;
+    uint32_t *buf[2] = {malloc(sizeof(uint32_t) * (size_t)(n ? n : 1)), malloc(sizeof(uint32_t) * (size_t)(n ? n : 1))};
+    if (!buf[0] || !buf[1]) {
+        free(buf[0]);
+        free(buf[1]);
+        return -3;
+    }
+    for (int64_t i = 0; i < n; i++) buf[0][i] = (uint32_t)i; /* n <= 2^31 (wm_open) */
+    for (int k = 0; k < w->levels; k++)
+        partition_level(w->lv[k].bits, w->lv[k].n, w->lv[k].zeros, buf[k & 1], buf[(k + 1) & 1]);
+    for (int64_t l = 0; l < rd->nlist; l++) {
+        int64_t count = rd->offsets[l + 1] - rd->offsets[l];
+        uint32_t code;
+        int len;
+        if (!count || sym_code(w, (uint32_t)l, &code, &len)) continue; /* a list with rows has a code (wm_starts) */
+        const uint32_t *final = buf[len & 1] + rd->starts[l];
+        for (int64_t j = 0; j < count; j++) out[rd->offsets[l] + j] = final[j];
+    }
+    free(buf[0]);
+    free(buf[1]);
+    return 0;
+}
+

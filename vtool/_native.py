@@ -924,6 +924,14 @@ class WaveletReader:
 
         return _in_parts(rows, threads, np.int64, fill)
 
+    def decode_all(self) -> np.ndarray:
+        """Every row's rank, in row order: a pass a level over all positions (a select a row
+        and level costs far more once every row is asked)."""
+        out = np.empty(int(self.offsets[-1]), dtype=np.int64)
+        if lib.vt_wm_reader_decode_all(self._reader, _ptr("int64_t *", out)) == -3:
+            raise MemoryError("no memory to decode the wavelet matrix")
+        return out
+
     def select(self, symbol: int, j: np.ndarray) -> np.ndarray:
         """Positions of the j-th occurrences of symbol (a list below nlist)."""
         j = np.asarray(j, dtype=np.int64)

@@ -251,6 +251,17 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "wavelet rows %s at iteration %ld\n", beyond ? "past the lists accepted" : "refused", it);
                 return 1;
             }
+            int64_t *all = malloc(sizeof(int64_t) * (size_t)(total + 1)); /* every row: ranks below the matrix's n */
+            if (vt_wm_reader_decode_all(reader, all)) {
+                fprintf(stderr, "wavelet decode_all failed at iteration %ld\n", it);
+                return 1;
+            }
+            for (int64_t t = 0; t < total; t++)
+                if (all[t] < 0 || (uint64_t)all[t] >= wm[0]) {
+                    fprintf(stderr, "wavelet decode_all: a rank past the matrix at iteration %ld\n", it);
+                    return 1;
+                }
+            free(all);
             vt_wm_reader_free(reader);
         }
         free(counts);

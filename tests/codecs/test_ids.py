@@ -113,6 +113,8 @@ def test_decoders_survive_random_and_mutated_bytes(decoder):
                 reader = _native.WaveletReader(data, 16)
                 reader.select(symbol, rng.integers(0, 200, size=20))
                 reader.select_rows(rng.integers(0, reader.offsets[-1] + 1, size=20))
+                every = reader.decode_all()  # ranks, whatever the bytes: below the matrix's length
+                assert len(every) == reader.offsets[-1] and ((every >= 0) & (every < int(reader.words[0]))).all()
             else:
                 _native.packed_get(data, 20, 500, rng.integers(0, 500, size=20))
         except ValueError:
@@ -202,6 +204,7 @@ def test_wavelet_select_finds_every_occurrence(n, shape, simd_level):
         np.testing.assert_array_equal(reader.select_rows(rows), order[rows])
     grid = np.where(rng.random((50, 10)) < 0.2, -1, rng.integers(0, n, (50, 10)))  # a search's, empty slots -1
     np.testing.assert_array_equal(reader.select_rows(grid), np.where(grid >= 0, order[grid], -1))
+    np.testing.assert_array_equal(reader.decode_all(), order)  # every row at once: a pass a level
     with pytest.raises(ValueError):  # no row past the lists
         reader.select_rows(np.array([0, n]))
 
@@ -246,6 +249,7 @@ def test_huffman_shaped_wavelet_matrix_selects_like_numpy(law, simd_level):
     rows = rng.integers(0, n, 700)
     for rows in (rows, np.sort(rows)):
         np.testing.assert_array_equal(reader.select_rows(rows), order[rows])
+    np.testing.assert_array_equal(reader.decode_all(), order)  # every row at once: a pass a level
     with pytest.raises(ValueError):  # a symbol with no code cannot be built
         _native.wm_build_shaped(np.array([nsym - 1], np.uint32), np.zeros(nsym, np.uint8))
 
