@@ -73,6 +73,7 @@ def main() -> None:
                                      "decode_ids_per_s": rep["decode_ids_per_second"]}
                     entry.update({k: rep[k] for k in ("log2_binomial_bits_per_id", "entropy_bits_per_id",
                                                        "zstd_bits_per_id")})
+                common.same_page_cache([f"{tmp}/{m}.vti" for m in ("int64", *METHODS)])
                 # each codec's search next to a plain one, the pair's order turned every round: the
                 # slowdown is the median of the pairs' ratios (this VM drifts by 20 % between
                 # minutes, and within a round of five searches: against the round's first, a
