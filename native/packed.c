@@ -14,14 +14,15 @@ int vt_packed_encode(const uint64_t *values, int64_t n, int bits, uint64_t *word
     return 0;
 }
 
-/* values[k] = element idx[k]; -1 if any index is out of range (nothing past the words is read). */
+/* values[k] = element idx[k], all ones for idx[k] < 0 (a search's empty slot); -1 if an index
+ * is past n (nothing past the words is read). */
 int vt_packed_get(const uint64_t *words, int64_t nwords, int bits, int64_t n, const int64_t *idx, int64_t count,
                   uint64_t *values) {
     if (n < 0 || bits < 0 || bits > 64 || nwords < vt_packed_words(n, bits)) return -1;
     uint64_t nbits = (uint64_t)nwords * 64;
     for (int64_t k = 0; k < count; k++) {
-        if (idx[k] < 0 || idx[k] >= n) return -1;
-        values[k] = vt_bits_get(words, nbits, (uint64_t)idx[k] * (uint64_t)bits, bits);
+        if (idx[k] >= n) return -1;
+        values[k] = idx[k] < 0 ? UINT64_MAX : vt_bits_get(words, nbits, (uint64_t)idx[k] * (uint64_t)bits, bits);
     }
     return 0;
 }

@@ -231,6 +231,7 @@ int vt_adj_decode_rows(int codec, const uint64_t *words, int64_t nbits, const in
  * Every decoder takes its buffer's size and returns < 0 on inconsistent input. */
 int64_t vt_packed_words(int64_t n, int bits);
 int vt_packed_encode(const uint64_t *values, int64_t n, int bits, uint64_t *words, int64_t nwords);
+/* values[k] = element idx[k], all ones for idx[k] < 0 (an empty slot); -1: an index past n. */
 int vt_packed_get(const uint64_t *words, int64_t nwords, int bits, int64_t n, const int64_t *idx, int64_t count,
                   uint64_t *values);
 int vt_take_int64(const int64_t *table, int64_t n, const int64_t *pos, int64_t count, int64_t *out);

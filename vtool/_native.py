@@ -729,13 +729,17 @@ def packed_encode(values: np.ndarray, bits: int) -> np.ndarray:
     return words
 
 
-def packed_get(words: np.ndarray, bits: int, n: int, idx: np.ndarray) -> np.ndarray:
-    idx = np.ascontiguousarray(idx, dtype=np.int64)
-    out = np.empty(len(idx), dtype=np.uint64)
-    if len(idx) and lib.vt_packed_get(_ptr("uint64_t *", _u64(words)), len(words), bits, n, _ptr("int64_t *", idx),
-                                      len(idx), _ptr("uint64_t *", out)):
-        raise CorruptData("corrupt packed ids or index out of range")
-    return out
+def packed_get(words: np.ndarray, bits: int, n: int, idx: np.ndarray, threads: int = 1) -> np.ndarray:
+    """Elements idx (any shape) of n packed `bits`-bit values, all ones where idx < 0 (a search's
+    empty slot): one C call a part, equal parts on threads."""
+    words = _u64(words)
+
+    def fill(part, out):
+        if lib.vt_packed_get(_ptr("uint64_t *", words), len(words), bits, n, _ptr("int64_t *", part), len(part),
+                             _ptr("uint64_t *", out)):
+            raise CorruptData("corrupt packed ids or index out of range")
+
+    return _in_parts(idx, threads, np.uint64, fill)
 
 
 def _in_parts(rows: np.ndarray, threads: int, dtype, fill) -> np.ndarray:

@@ -420,7 +420,7 @@ def test_ids_of_on_two_threads_gives_the_ids_of_one(monkeypatch):
 def test_a_search_result_grid_becomes_ids_with_its_empty_slots_kept(monkeypatch, method, dense):
     """ids_at takes a search's (queries, k) positions, -1 where a query found fewer than k:
     every codec gives table[position] there and -1 in the empty slots, on any number of
-    threads (int64, ef and wt in one native pass when the ids are 0..n-1, split here past
+    threads (int64, packed, ef and wt in one native pass when the ids are 0..n-1, split here past
     1,000 rows, each distinct row read once; other ids through the id table); a position past
     the rows is refused, not read."""
     for codec_class in (ids_module.IdCodec, ids_module.Int64Ids, ids_module.RocIds, ids_module.WaveletIds):

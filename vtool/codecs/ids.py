@@ -109,12 +109,6 @@ class IdCodec(ABC):
         parts = map_threads(threads, lambda ab: values_of(rows[ab[0]:ab[1]]), zip(cuts[:-1], cuts[1:]))
         return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
 
-    def _even_parts(self, values_of, rows: np.ndarray, threads: int) -> np.ndarray:
-        """A random-access codec's rows in `threads` equal parts."""
-        if threads <= 1:
-            return values_of(rows)
-        return self._in_parts(values_of, rows, np.linspace(0, len(rows), threads + 1).astype(np.int64), threads)
-
     def _to_ids(self, values: np.ndarray) -> np.ndarray:
         values = np.asarray(values, dtype=np.uint64)
         if self.table is None:
@@ -148,9 +142,16 @@ class PackedIds(IdCodec):
     name = "packed"
 
     def _values_of(self, rows, threads):
-        return self._even_parts(
-            lambda part: _native.packed_get(self.sections["id_packed"], _bit_width(self.universe - 1), self.n, part),
-            rows, threads)
+        try:
+            return self._rows(rows, threads)
+        except ValueError:
+            raise VtoolError("corrupt packed ids") from None
+
+    def _ids_at(self, pos, threads):
+        return self._rows(pos, threads).view(np.int64)  # ids below 2^63; an empty slot's all ones is -1
+
+    def _rows(self, rows, threads):
+        return _native.packed_get(self.sections["id_packed"], _bit_width(self.universe - 1), self.n, rows, threads)
 
 
 class _PerList(IdCodec):
@@ -208,13 +209,17 @@ class RocIds(_PerList):
             stream = (np.searchsorted(self.list_offsets, ordered, side="right") - 1) // self.group
             targets = stream[np.linspace(0, len(rows), threads + 1).astype(np.int64)[1:-1]]
             cuts = np.unique(np.concatenate([[0], np.searchsorted(stream, targets), [len(rows)]]))
+        def decode(ab):
+            return _native.roc_get_rows(self.sections[self.data_name], self.offsets, self.list_offsets,
+                                        self.universe, ordered[ab[0]:ab[1]], self.group)
+
+        cuts = [int(c) for c in cuts]
         out = np.empty(len(rows), dtype=np.uint64)
         try:
-            out[order] = self._in_parts(
-                lambda part: _native.roc_get_rows(self.sections[self.data_name], self.offsets, self.list_offsets,
-                                                  self.universe, part, self.group), ordered, cuts, threads)
+            parts = map_threads(threads, decode, zip(cuts[:-1], cuts[1:]))
         except ValueError:
             raise VtoolError("corrupt ROC ids") from None
+        out[order] = np.concatenate(parts) if parts else np.zeros(0, np.uint64)
         return out
 
 
