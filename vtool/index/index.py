@@ -312,14 +312,14 @@ class Index:
                                    ordered=source is None)
             if source is not None:
                 dist, pos = rerank(queries[a:b], pos, k, self.metric, source)
-            return dist, (codec.ids_at(pos, inner) if codec.random_access else pos)
+            return dist, (codec.ids_at(pos, inner) if codec.ids_per_chunk else pos)
 
         gathered = short_k * self.d if source is not None and not isinstance(source, np.ndarray) else 0
         scratch = self.nlist + gathered  # coarse distances, vectors gathered to re-rank (RFlat's are read in place)
         outer = threads // inner
         with self.decoding(), blas_held_to(1):
             dist, found = _parallel(self._chunks(len(queries), outer, scratch), outer, run)
-            ids = found if codec.random_access else codec.ids_at(found, threads)
+            ids = found if codec.ids_per_chunk else codec.ids_at(found, threads)
         if self.metric == "ip":
             dist = np.where(ids >= 0, -dist, -np.inf).astype(np.float32)
         return dist, ids
