@@ -313,8 +313,8 @@ def index_with_ids(tmp_path, spec="IVF16,PQ4", ids=None, n=3000, d=16):
 @pytest.mark.parametrize("spec", ["IVF16,PQ4", "IVF16,Flat", "IVF8,PQ4x4fs,RFlat", "IVF8,SQ8", "Flat"])
 @pytest.mark.parametrize("sparse", [False, True])
 def test_compressed_search_is_identical_to_uncompressed(tmp_path, monkeypatch, method, spec, sparse):
-    """One thread, and two over chunks of 8 queries (random-access codecs resolve each chunk's
-    ids on its thread, ROC all rows at the end)."""
+    """One thread, and two over chunks of 8 queries (int64, packed and ef resolve each chunk's
+    ids on its thread, roc and wt all rows at the end)."""
     rng = np.random.default_rng(4)
     ids = np.sort(rng.choice(2**40, 3000, replace=False)) if sparse else None
     index_with_ids(tmp_path, spec, ids)
