@@ -8,11 +8,21 @@
  * backwards: decode v - j, recover v and j from the set, insert v, encode j. The total is
  * log2 C(N, n) bits plus the ANS state and start-up (a few dozen bits a stream).
  *
- * rANS: 64-bit state in [2^31, 2^63), 32-bit words on a stack, probabilities in units of
- * 2^-31 (a uniform over R <= 2^31 gives R - r symbols 2^31 div R and r symbols one more).
- * A universe above 2^31 is split into a uniform high part below 2^24 and exact low bits.
- * Stream of a group (32-bit words): final state (low, high), then the stack, bottom first.
- * Decoders check every read: corrupt bytes give an error, never an out-of-bounds access.
+ * rANS: 64-bit state below 2^63, 32-bit words on a stack, probabilities in units of 2^-31
+ * (a uniform over R <= 2^31 gives R - r symbols 2^31 div R and r symbols one more). A
+ * universe above 2^31 is split into a uniform high part below 2^24 and exact low bits.
+ *
+ * Bit streams (what files hold now; vt_roc_encode_bits): the state starts at 1 and may sit
+ * below 2^31 while the stack is empty (nothing to pull; the decoder mirrors it), so a
+ * stream is its stack words then the final state's significant bits, T = 32 W + bitlen(x)
+ * bits, back to back at bit offsets: a list coded alone costs log2 C(N, n) plus about one
+ * bit (the first position popped from a state of 1 is the smallest id, which then costs
+ * about log2 n bits less), so lists need no chaining to share a start-up, only groups
+ * large enough to pay their offset. Word streams (files before; vt_roc_encode): the state
+ * starts at 2^31 and stays in [2^31, 2^63), the encoder pops zero words past the bottom,
+ * and a stream is the final state (low, high) then the stack, in whole words (about 90
+ * bits a stream). Decoders check every read: corrupt bytes give an error, never an
+ * out-of-bounds access.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +32,16 @@
 #define RANS_L (1ull << 31)
 #define SCALE 31
 
+/* What popping below L does where the stack is empty: word streams pop zero words while
+ * encoding (bits-back from nothing) and call it corruption while decoding; bit streams
+ * leave the state small. */
+enum { BORROW_ZEROS, BOTTOM_IS_ERROR, STAY_SMALL };
+
 typedef struct {
     uint64_t x;
     uint32_t *stack;
     int64_t len, cap;
-    int err;
+    int err, bottom;
 } rans;
 
 /* x's low word onto the stack when out is 1 (stored regardless, kept by the length moving by
@@ -51,16 +66,15 @@ static inline void put(rans *r, uint64_t start, uint64_t freq) {
     r->x = ((x / freq) << SCALE) + (x % freq) + start;
 }
 
-/* Popping past the bottom yields zeros while compressing (bits-back on an empty stack);
- * while decompressing it is corruption. */
-static inline void take(rans *r, uint64_t start, uint64_t freq, int bottom_is_error) {
+/* Below L a word is pulled from the stack; where it is empty, r->bottom says what happens. */
+static inline void take(rans *r, uint64_t start, uint64_t freq) {
     uint64_t slot = r->x & ((1ull << SCALE) - 1);
     uint64_t x = freq * (r->x >> SCALE) + slot - start;
-    int64_t in = x < RANS_L, empty = r->len == 0;
+    int64_t in = x < RANS_L, empty = r->len == 0, pull = in & (!empty | (r->bottom == BORROW_ZEROS));
     uint64_t w = r->stack[r->len - 1] & -(uint64_t)!empty;
-    r->err |= (int)(in & empty & bottom_is_error);
-    r->len -= in & !empty;
-    r->x = (x << (in << 5)) | (w & -(uint64_t)in);
+    r->err |= (int)(in & empty & (r->bottom == BOTTOM_IS_ERROR));
+    r->len -= pull & !empty;
+    r->x = (x << (pull << 5)) | (w & -(uint64_t)pull);
 }
 
 /* Uniform over [0, range), range <= 2^31. */
@@ -69,7 +83,7 @@ static inline void enc_uniform(rans *r, uint64_t v, uint64_t range) {
     put(r, v * f + (v < rem ? v : rem), f + (v < rem));
 }
 
-static inline uint64_t dec_uniform(rans *r, uint64_t range, int bottom_is_error) {
+static inline uint64_t dec_uniform(rans *r, uint64_t range) {
     /* 32-bit divisions: range, f + 1 and the slot are below 2^32 */
     uint64_t f = (uint32_t)(1u << SCALE) / (uint32_t)range, rem = (1ull << SCALE) - f * range;
     uint32_t slot = (uint32_t)(r->x & ((1ull << SCALE) - 1)), split = (uint32_t)(rem * (f + 1));
@@ -78,7 +92,7 @@ static inline uint64_t dec_uniform(rans *r, uint64_t range, int bottom_is_error)
         r->err = 1;
         return 0;
     }
-    take(r, v * f + (v < rem ? v : rem), f + (v < rem), bottom_is_error);
+    take(r, v * f + (v < rem ? v : rem), f + (v < rem));
     return v;
 }
 
@@ -97,8 +111,8 @@ static void enc_big(rans *r, uint64_t v, uint64_t range) {
 
 static uint64_t dec_big(rans *r, uint64_t range) {
     int k = split_bits(range);
-    uint64_t hi = dec_uniform(r, ((range - 1) >> k) + 1, 1);
-    uint64_t lo = k ? dec_uniform(r, 1ull << k, 1) : 0;
+    uint64_t hi = dec_uniform(r, ((range - 1) >> k) + 1);
+    uint64_t lo = k ? dec_uniform(r, 1ull << k) : 0;
     return (hi << k) | lo;
 }
 
@@ -146,7 +160,7 @@ static inline uint64_t dec_step(rans *r, const roc_step *st) {
     uint64_t slot = r->x & ((1ull << SCALE) - 1), low = slot < st->d_split;
     uint64_t num = low ? slot : slot - st->d_split, m = low ? st->d_m1 : st->d_m0;
     uint64_t g = (uint64_t)(((unsigned __int128)num * m) >> 62) + (low ? 0 : st->d_rem);
-    take(r, g * st->d_f + (low ? g : st->d_rem), st->d_f + low, 1);
+    take(r, g * st->d_f + (low ? g : st->d_rem), st->d_f + low);
     return g;
 }
 
@@ -291,19 +305,40 @@ static int64_t total_count(const int64_t *counts, int64_t nlists) {
     return total;
 }
 
-/* Compress nlists lists (counts[l] distinct sorted ids below universe each, concatenated) into
- * one stream, list after list: a list's bits-back start-up takes its bits from the lists coded
- * before it, so the group pays one start-up and one final state, not one a list. Returns the
- * stream length in words, or < 0. */
-int64_t vt_roc_encode(const uint64_t *ids, const int64_t *counts, int64_t nlists, uint64_t universe, uint32_t *out,
-                      int64_t cap) {
+/* The lists' ids checked: distinct, sorted within each list, below universe; their total, or < 0. */
+static int64_t checked_total(const uint64_t *ids, const int64_t *counts, int64_t nlists, uint64_t universe) {
     int64_t total = nlists >= 0 ? total_count(counts, nlists) : -1;
-    if (total < 0 || universe < 1 || universe > (1ull << 55) || cap < 2) return -1;
+    if (total < 0 || universe < 1 || universe > (1ull << 55)) return -1;
     for (int64_t l = 0, at = 0; l < nlists; at += counts[l++])
         for (int64_t i = at; i < at + counts[l]; i++)
             if (ids[i] >= universe || (i > at && ids[i] <= ids[i - 1])) return -2;
-    rans r = {RANS_L, out + 2, 0, cap - 2, 0}; /* out[1], below the stack, is readable */
-    for (int64_t l = 0, at = 0; l < nlists && !r.err; at += counts[l++]) {
+    return total;
+}
+
+/* A bit stream's first steps, while its state is small, are exact arithmetic: a position j
+ * among i is x mod i (x div i remains) and a gap g among R makes x R + g. Quantized to 2^-31,
+ * a state of 1 gave nothing back for the first positions and paid 31 - log2 R bits of
+ * headroom for the first gap: 17-22 bits a stream, where exact steps leave 1-3 (lists of
+ * 49-977 ids among 35k-1M). The steps stay exact while a bound on the state's width stays
+ * within 63 bits: a function of the universe and the first list's length alone, so the
+ * decoder counts the same steps. */
+static int64_t exact_steps(uint64_t universe, int64_t n) {
+    int64_t width = 1, k = 0; /* bitlen(x) <= width */
+    for (; k < n; k++) {
+        uint64_t i = (uint64_t)(n - k), range = universe - i + 1;
+        int64_t left = width - (vt_bit_width(i) - 1), next = (left > 0 ? left : 0) + vt_bit_width(range);
+        if (next > 63) break;
+        width = next;
+    }
+    return k;
+}
+
+/* Code nlists lists (counts[l] checked ids each, concatenated) onto r, list after list: a
+ * list's bits-back takes its bits from the lists coded before it; the first list's first
+ * `exact` steps in exact arithmetic (bit streams). 0, or -3 (memory), -4. */
+static int encode_lists(rans *r, const uint64_t *ids, const int64_t *counts, int64_t nlists, uint64_t universe,
+                        int64_t exact) {
+    for (int64_t l = 0, at = 0; l < nlists && !r->err; at += counts[l++]) {
         int64_t n = counts[l];
         blocked set = {0};
         if (bl_init(&set, n)) {
@@ -315,17 +350,167 @@ int64_t vt_roc_encode(const uint64_t *ids, const int64_t *counts, int64_t nlists
                 bl_free(&set);
                 return -3;
             }
-        for (int64_t i = n; i >= 1 && !r.err; i--) {
-            int64_t j = (int64_t)dec_uniform(&r, (uint64_t)i, 0);
+        for (int64_t i = n; i >= 1 && !r->err; i--) {
+            int is_exact = l == 0 && n - i < exact; /* the state has no word under it yet */
+            uint64_t range = universe - (uint64_t)i + 1;
+            int64_t j = is_exact ? (int64_t)(r->x % (uint64_t)i) : (int64_t)dec_uniform(r, (uint64_t)i);
+            if (is_exact) r->x /= (uint64_t)i;
             uint64_t v = bl_take(&set, j);
-            enc_big(&r, v - (uint64_t)j, universe - (uint64_t)i + 1);
+            if (is_exact) r->x = r->x * range + (v - (uint64_t)j); /* below 2^63: exact_steps */
+            else enc_big(r, v - (uint64_t)j, range);
         }
         bl_free(&set);
     }
-    if (r.err) return -4;
+    return r->err ? -4 : 0;
+}
+
+/* A word stream (the layout of files before bit streams) of nlists lists: the group pays one
+ * start-up and one final state. Returns the stream length in words, or < 0. */
+int64_t vt_roc_encode(const uint64_t *ids, const int64_t *counts, int64_t nlists, uint64_t universe, uint32_t *out,
+                      int64_t cap) {
+    int64_t total = checked_total(ids, counts, nlists, universe);
+    if (total < 0 || cap < 2) return total < 0 ? total : -1;
+    rans r = {RANS_L, out + 2, 0, cap - 2, 0, BORROW_ZEROS}; /* out[1], below the stack, is readable */
+    int rc = encode_lists(&r, ids, counts, nlists, universe, 0);
+    if (rc) return rc;
     out[0] = (uint32_t)r.x;
     out[1] = (uint32_t)(r.x >> 32);
     return r.len + 2;
+}
+
+/* The low n (<= 64) bits of v into words (zeroed beyond what was written) at bit pos. */
+static void put_bits(uint32_t *words, int64_t pos, uint64_t v, int n) {
+    for (int done = 0; done < n;) {
+        int64_t at = pos + done;
+        int off = (int)(at & 31), take_n = n - done < 32 - off ? n - done : 32 - off;
+        uint64_t part = (v >> done) & ((1ull << take_n) - 1);
+        words[at >> 5] |= (uint32_t)(part << off);
+        done += take_n;
+    }
+}
+
+/* n (<= 64) bits at bit pos of words (the caller checked pos + n against their length). */
+static uint64_t get_bits(const uint32_t *words, int64_t pos, int n) {
+    uint64_t v = 0;
+    for (int done = 0; done < n;) {
+        int64_t at = pos + done;
+        int off = (int)(at & 31), take_n = n - done < 32 - off ? n - done : 32 - off;
+        v |= (uint64_t)((words[at >> 5] >> off) & (uint32_t)((1ull << take_n) - 1)) << done;
+        done += take_n;
+    }
+    return v;
+}
+
+/* Bit streams' groups: lists chained in order until a stream holds min_ids ids (a list that
+ * long alone), starts[g] the first list of group g, then nlists; returns the groups, or -1. */
+int64_t vt_roc_groups(const int64_t *counts, int64_t nlists, int64_t min_ids, int64_t *starts) {
+    int64_t g = 0, held = 0;
+    if (nlists < 0 || min_ids < 1) return -1;
+    starts[0] = 0;
+    for (int64_t l = 0; l < nlists; l++) {
+        if (counts[l] < 0) return -1;
+        held += counts[l];
+        if (held >= min_ids || l == nlists - 1) {
+            starts[++g] = l + 1;
+            held = 0;
+        }
+    }
+    return g;
+}
+
+/* floor(2^16 log2 m), m >= 1, by squaring the mantissa (integer arithmetic alone: the same
+ * on every machine, as the lengths it predicts must be). */
+static int64_t log2_q16(uint64_t m) {
+    int e = vt_bit_width(m) - 1;
+    uint64_t y = e >= 31 ? m >> (e - 31) : m << (31 - e); /* 1.f in Q31, below 2^32 */
+    int64_t r = (int64_t)e << 16;
+    for (int b = 15; b >= 0; b--) {
+        y = (y * y) >> 31;
+        if (y >> 32) {
+            y >>= 1;
+            r |= 1ll << b;
+        }
+    }
+    return r;
+}
+
+#define PREDICT_TABLE 65536 /* lists up to this long predicted by the exact sum, longer ones by its leading terms */
+#define LOG2E_Q16 94548      /* 2^16 log2 e */
+
+/* The length a bit stream of group g is predicted to take, floor(sum over its lists of
+ * log2 C(universe, n) in 2^-16 steps) bits, into out[g]: a file stores each stream's length
+ * as its difference from this (a few bits), not as an offset (a dozen). Past PREDICT_TABLE
+ * ids a list is predicted n (log2(universe / n) + log2 e), which costs its stream a longer
+ * difference, not a table as long as the list. 0, -1 (arguments: starts as in
+ * vt_roc_encode_bits, counts at most the universe), -3 (memory). */
+int vt_roc_predicted_bits(uint64_t universe, const int64_t *counts, int64_t nlists, const int64_t *starts,
+                          int64_t ngroups, int64_t *out) {
+    int64_t longest = 0;
+    if (nlists < 0 || ngroups < 0 || starts[0] != 0 || starts[ngroups] != nlists || universe < 1 ||
+        universe > (1ull << 55))
+        return -1;
+    for (int64_t l = 0; l < nlists; l++) {
+        if (counts[l] < 0 || (uint64_t)counts[l] > universe) return -1;
+        longest = counts[l] > longest ? counts[l] : longest;
+    }
+    for (int64_t g = 0; g < ngroups; g++)
+        if (starts[g + 1] < starts[g]) return -1;
+    int64_t table = longest < PREDICT_TABLE ? longest : PREDICT_TABLE;
+    int64_t *q = malloc(sizeof(int64_t) * (size_t)(table + 1)); /* q[n]: 2^16 log2 C(universe, n) */
+    if (!q) return -3;
+    q[0] = 0;
+    for (int64_t n = 1; n <= table; n++) q[n] = q[n - 1] + log2_q16(universe - (uint64_t)n + 1) - log2_q16((uint64_t)n);
+    const int64_t log_universe = log2_q16(universe);
+    for (int64_t g = 0; g < ngroups; g++) {
+        __int128 sum = 0; /* n < 2^55 times a per-id term below 2^23, lists below 2^63 */
+        for (int64_t l = starts[g]; l < starts[g + 1]; l++) {
+            int64_t n = counts[l], per_id = log_universe - log2_q16((uint64_t)(n > 0 ? n : 1)) + LOG2E_Q16;
+            sum += n <= table ? (__int128)q[n] : (__int128)n * per_id;
+        }
+        out[g] = (int64_t)((sum < ((__int128)1 << 78) ? sum : ((__int128)1 << 78)) >> 16); /* a length, not a sum, past 2^62 */
+    }
+    free(q);
+    return 0;
+}
+
+/* Bit streams: the lists in groups (group g: lists starts[g] .. starts[g + 1] - 1), each group
+ * a stream started at a state of 1, its stack words then its final state's bitlen(x) bits, at
+ * bit_offsets[g] of out (ngroups + 1 offsets, the last the total). Returns the words used, or
+ * < 0 (-1 arguments, -2 ids not sorted sets below universe, -3 memory, -4 out too small). */
+int64_t vt_roc_encode_bits(const uint64_t *ids, const int64_t *counts, int64_t nlists, const int64_t *starts,
+                           int64_t ngroups, uint64_t universe, uint32_t *out, int64_t cap, int64_t *bit_offsets) {
+    int64_t total = checked_total(ids, counts, nlists, universe), longest = 0, pos = 0;
+    if (total < 0) return total;
+    if (ngroups < 0 || starts[0] != 0 || starts[ngroups] != nlists) return -1;
+    for (int64_t g = 0; g < ngroups; g++) {
+        int64_t n = 0;
+        if (starts[g + 1] < starts[g]) return -1;
+        for (int64_t l = starts[g]; l < starts[g + 1]; l++) n += counts[l];
+        longest = n > longest ? n : longest;
+    }
+    int64_t scratch_cap = vt_roc_max_words(longest, universe);
+    uint32_t *below = malloc(sizeof(uint32_t) * (size_t)(scratch_cap + 1));
+    if (!below) return -3;
+    memset(out, 0, sizeof(uint32_t) * (size_t)cap);
+    int rc = 0;
+    for (int64_t g = 0, at = 0; g < ngroups && !rc; g++) {
+        int64_t first = starts[g], nl = starts[g + 1] - first, n = 0;
+        for (int64_t l = first; l < first + nl; l++) n += counts[l];
+        below[0] = 0;
+        rans r = {1, below + 1, 0, scratch_cap, 0, STAY_SMALL};
+        rc = encode_lists(&r, ids + at, counts + first, nl, universe, nl ? exact_steps(universe, counts[first]) : 0);
+        int width = vt_bit_width(r.x);
+        if (!rc && (pos + 32 * r.len + width + 31) / 32 > cap) rc = -4;
+        bit_offsets[g] = pos;
+        for (int64_t k = 0; k < r.len && !rc; k++, pos += 32) put_bits(out, pos, r.stack[k], 32);
+        if (!rc) put_bits(out, pos, r.x, width);
+        pos += width;
+        at += n;
+    }
+    free(below);
+    if (rc) return rc;
+    bit_offsets[ngroups] = pos;
+    return (pos + 31) / 32;
 }
 
 /* The decoder's set: ids below 2^32 at a SIMD level in SIMD-counted blocks (rankset.c), others
@@ -390,53 +575,117 @@ static int64_t longest_count(const int64_t *counts, int64_t nlists) {
  * random-access codecs, as its bytes say). One function with its state in locals: decoding
  * two streams side by side, a step of each in turn, was slower (24.7 -> 30 ns an id; and
  * with 2, 4 or 8 streams, at lists of 122-366 ids, 24-33 ns against 20-25 for one). */
-static int decode_stream(const uint32_t *stream, int64_t nwords, const int64_t *counts, int64_t nlists,
-                         uint64_t universe, uint64_t *ids, const roc_step *steps, int64_t nsteps, int64_t stop) {
-    int64_t total = nlists >= 0 ? total_count(counts, nlists) : -1, longest = total > 0 ? longest_count(counts, nlists) : 0;
-    if (total < 0 || nwords < 2 || universe < 1 || universe > (1ull << 55) || (uint64_t)longest > universe) return -1;
-    int64_t cap = nwords + total + 2;
-    uint32_t *below = malloc(sizeof(uint32_t) * (size_t)(cap + 1)), *stack = below + 1;
+/* Where a stream lies: words [a, b) of a word stream, or bits [a, b) of a bit stream (the
+ * caller checked the range against the data). */
+typedef struct {
+    const uint32_t *data;
+    int64_t a, b;
+    int bits;
+} roc_span;
+
+/* A bit stream's stack words and final state from its length T = 32 W + bitlen(x): with words
+ * on the stack the state is at least 2^31 (32 to 63 bits), without it has at most 63, so T
+ * says W; -2 if the state's width disagrees. */
+static int bit_stream_parts(const roc_span *sp, int64_t *nstack, uint64_t *x) {
+    int64_t t = sp->b - sp->a, w = t < 64 ? 0 : (t - 32) / 32, width = t - 32 * w;
+    if (width > 63 || (w && width < 32)) return -2;
+    *nstack = w;
+    *x = get_bits(sp->data, sp->a + 32 * w, (int)width);
+    return vt_bit_width(*x) == width ? 0 : -2;
+}
+
+/* What decoding needs, made once a call for its longest list and reused stream after stream
+ * (made a stream, for thousands of one-list bit streams, it cost 6-7 % of a search's ids). */
+typedef struct {
     id_set set;
-    int rc = below ? 0 : -3;
-    if (!rc && id_set_init(&set, longest, universe)) rc = -3;
-    else if (rc) memset(&set, 0, sizeof set);
-    if (rc) {
-        id_set_free(&set);
-        free(below);
-        return rc;
+    uint32_t *below; /* the stack, with a readable word below it */
+    int64_t cap;     /* words the stack holds */
+} roc_work;
+
+static int work_init(roc_work *w, int64_t longest, uint64_t universe) {
+    w->below = NULL;
+    w->cap = 0;
+    return id_set_init(&w->set, longest, universe);
+}
+
+static void work_free(roc_work *w) {
+    id_set_free(&w->set);
+    free(w->below);
+}
+
+/* A stack of at least `words`; -3 without memory. */
+static int work_stack(roc_work *w, int64_t words) {
+    if (words <= w->cap) return 0;
+    uint32_t *grown = realloc(w->below, sizeof(uint32_t) * (size_t)(words + 1));
+    if (!grown) return -3;
+    w->below = grown;
+    w->cap = words;
+    return 0;
+}
+
+static int decode_stream(const roc_span *sp, const int64_t *counts, int64_t nlists, uint64_t universe, uint64_t *ids,
+                         const roc_step *steps, int64_t nsteps, int64_t stop, roc_work *w) {
+    int64_t total = nlists >= 0 ? total_count(counts, nlists) : -1, longest = total > 0 ? longest_count(counts, nlists) : 0;
+    if (total < 0 || universe < 1 || universe > (1ull << 55) || (uint64_t)longest > universe || longest > w->set.n)
+        return -1;
+    int64_t nstack = sp->b - sp->a - 2;
+    uint64_t x0 = 0;
+    if (sp->bits) {
+        if (bit_stream_parts(sp, &nstack, &x0)) return -2;
+    } else {
+        if (nstack < 0) return -1;
+        x0 = (uint64_t)sp->data[sp->a] | ((uint64_t)sp->data[sp->a + 1] << 32);
+        if (x0 < RANS_L || x0 >= (1ull << 63)) return -2;
     }
-    below[0] = 0;
-    memcpy(stack, stream + 2, sizeof(uint32_t) * (size_t)(nwords - 2));
-    rans r = {(uint64_t)stream[0] | ((uint64_t)stream[1] << 32), stack, nwords - 2, cap, 0};
-    if (r.x < RANS_L || r.x >= (1ull << 63)) rc = -2;
+    int64_t cap = nstack + total + 2;
+    if (work_stack(w, cap)) return -3;
+    uint32_t *stack = w->below + 1;
+    id_set *set = &w->set;
+    int rc = 0;
+    w->below[0] = 0;
+    if (sp->bits) { /* word k at bit a + 32 k: from two words, or one where the stream starts on a word */
+        const uint32_t *src = sp->data + (sp->a >> 5);
+        int off = (int)(sp->a & 31);
+        for (int64_t k = 0; k < nstack; k++)
+            stack[k] = off ? (uint32_t)((src[k] | (uint64_t)src[k + 1] << 32) >> off) : src[k];
+    }
+    else
+        memcpy(stack, sp->data + sp->a + 2, sizeof(uint32_t) * (size_t)nstack);
+    rans r = {x0, stack, nstack, cap, 0, sp->bits ? STAY_SMALL : BOTTOM_IS_ERROR};
     if (longest < nsteps) nsteps = longest;
     for (int64_t l = nlists - 1, at = total; l >= stop && !rc; l--) {
-        int64_t n = counts[l], i = 1;
+        int64_t n = counts[l], i = 1, exact = sp->bits && l == 0 ? exact_steps(universe, n) : 0, last = n - exact;
         at -= n;
         if (!n) continue;
-        if (id_set_reset(&set, n)) rc = -3;
-        for (; i <= nsteps && i <= n && !rc; i++) { /* one id: decode its gap, insert it, encode its rank */
+        if (id_set_reset(set, n)) rc = -3;
+        for (; i <= nsteps && i <= last && !rc; i++) { /* one id: decode its gap, insert it, encode its rank */
             const roc_step *st = steps + i;
             uint64_t g = dec_step(&r, st), v;
-            int64_t rank = g <= universe - (uint64_t)i ? id_set_insert_gap(&set, g, &v) : -2; /* v < universe */
+            int64_t rank = g <= universe - (uint64_t)i ? id_set_insert_gap(set, g, &v) : -2; /* v < universe */
             if (rank < 0 || r.err) rc = rank == -1 ? -3 : -2;
             else enc_step(&r, (uint64_t)rank, st);
         }
-        for (; i <= n && !rc; i++) { /* past the table (or without one): the same, dividing */
+        for (; i <= last && !rc; i++) { /* past the table (or without one): the same, dividing */
             uint64_t g = dec_big(&r, universe - (uint64_t)i + 1), v;
-            int64_t rank = !r.err && g <= universe - (uint64_t)i ? id_set_insert_gap(&set, g, &v) : -2;
+            int64_t rank = !r.err && g <= universe - (uint64_t)i ? id_set_insert_gap(set, g, &v) : -2;
             if (rank < 0) rc = rank == -1 ? -3 : -2;
             else enc_uniform(&r, (uint64_t)rank, (uint64_t)i);
         }
-        if (!rc && (r.err || id_set_read(&set, ids + at) != n)) rc = -2; /* read the set out in order */
+        for (; i <= n && !rc; i++) { /* a bit stream's first steps, exact (the stack is spent by now) */
+            uint64_t range = universe - (uint64_t)i + 1, g = r.x % range, v;
+            r.x /= range;
+            int64_t rank = !r.len && g <= universe - (uint64_t)i ? id_set_insert_gap(set, g, &v) : -2;
+            if (rank < 0) rc = rank == -1 ? -3 : -2;
+            else r.x = r.x * (uint64_t)i + (uint64_t)rank; /* wraps only on corrupt bytes: the end check fails */
+        }
+        if (!rc && (r.err || id_set_read(set, ids + at) != n)) rc = -2; /* read the set out in order */
     }
-    /* decoding undoes the encoding exactly: the state is back where encoding began and only
-       the zero words the start-up borrowed are left (anything else: wrong counts or bytes) */
-    if (!rc && !stop && r.x != RANS_L) rc = -2;
+    /* decoding undoes the encoding exactly: the state is back where encoding began (1 for a bit
+       stream, with nothing left; L for a word stream, with only the zero words its start-up
+       borrowed); anything else: wrong counts or bytes */
+    if (!rc && !stop && (sp->bits ? r.x != 1 || r.len : r.x != RANS_L)) rc = -2;
     for (int64_t k = 0; k < r.len && !rc && !stop; k++)
         if (stack[k]) rc = -2;
-    id_set_free(&set);
-    free(below);
     return rc;
 }
 
@@ -444,31 +693,70 @@ int vt_roc_decode(const uint32_t *stream, int64_t nwords, const int64_t *counts,
                   uint64_t *ids) {
     int64_t longest = nlists > 0 ? longest_count(counts, nlists) : 0, nsteps;
     roc_step *steps = step_table(universe, longest, &nsteps);
-    int rc = decode_stream(stream, nwords, counts, nlists, universe, ids, steps, nsteps, 0);
+    roc_span sp = {stream, 0, nwords, 0};
+    roc_work w;
+    int rc = work_init(&w, longest, universe) ? -3 : decode_stream(&sp, counts, nlists, universe, ids, steps, nsteps, 0, &w);
+    work_free(&w);
     free(steps);
     return rc;
 }
 
-/* Values of rows of an inverted file whose lists are ROC coded in groups of `group` lists (one
- * stream a group, word_offsets[g]..word_offsets[g + 1]), in one call: the group a row falls
- * in is decoded from its last list down to the row's (the lists coded before it come out
- * after it, and sorted rows need none of them), once while consecutive rows stay in what was
- * decoded (give rows sorted and every group is decoded once, as far as its first row); the
- * steps are tabulated once for the longest list. */
-int vt_roc_get_rows(const uint32_t *data, int64_t ndata, const int64_t *word_offsets, const int64_t *list_offsets,
-                    int64_t nlist, int64_t group, uint64_t universe, const int64_t *rows, int64_t count,
+/* Which lists a stream holds: `group` lists a stream (word streams), or, for bit streams, the
+ * lists starts[g] .. starts[g + 1] - 1 (ngroups + 1 starts, checked: 0, nondecreasing, nlist). */
+typedef struct {
+    int64_t group, ngroups;
+    const int64_t *starts;
+    int bits;
+} roc_layout;
+
+static int64_t group_of(const roc_layout *lay, int64_t list, int64_t *l0, int64_t *l1, int64_t nlist) {
+    if (!lay->starts) {
+        int64_t g = list / lay->group;
+        *l0 = g * lay->group;
+        *l1 = *l0 + lay->group < nlist ? *l0 + lay->group : nlist;
+        return g;
+    }
+    int64_t lo = 0, hi = lay->ngroups; /* the last group starting at or before the list */
+    while (hi - lo > 1) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (lay->starts[mid] <= list) lo = mid;
+        else hi = mid;
+    }
+    *l0 = lay->starts[lo];
+    *l1 = lay->starts[lo + 1];
+    return lo;
+}
+
+/* Values of rows of an inverted file whose lists are ROC coded in streams (offsets[g] ..
+ * offsets[g + 1], in words or bits), in one call: the stream a row falls in is decoded from
+ * its last list down to the row's (the lists coded before it come out after it, and sorted
+ * rows need none of them), once while consecutive rows stay in what was decoded (give rows
+ * sorted and every stream is decoded once, as far as its first row); the steps are
+ * tabulated once for the longest list. */
+static int get_rows(const uint32_t *data, int64_t ndata, const int64_t *offsets, const int64_t *list_offsets,
+                    int64_t nlist, const roc_layout *lay, uint64_t universe, const int64_t *rows, int64_t count,
                     uint64_t *values) {
     uint64_t *ids = NULL;
     int64_t *counts = NULL, cap = 0, decoded = 0, base = 0, first = 0, end = 0, rc = 0, longest = 0, nsteps = 0;
-    if (group < 1 || nlist < 0) return -1;
-    /* a group holds at most nlist lists (the header's group is read as written: a crafted one
-       may be any size, and files of fewer lists than a group are ordinary) */
-    if (!(counts = malloc(sizeof(int64_t) * (size_t)(group < nlist ? group : nlist > 0 ? nlist : 1)))) return -3;
+    int64_t widest = lay->starts ? 1 : lay->group < nlist ? lay->group : nlist; /* lists a stream holds, at most */
+    if (nlist < 0 || (!lay->starts && lay->group < 1) || (lay->starts && (lay->ngroups < 1 || lay->starts[0] != 0 ||
+                                                                            lay->starts[lay->ngroups] != nlist)))
+        return -1;
+    for (int64_t g = 0; lay->starts && g < lay->ngroups; g++) {
+        if (lay->starts[g + 1] < lay->starts[g]) return -1;
+        widest = lay->starts[g + 1] - lay->starts[g] > widest ? lay->starts[g + 1] - lay->starts[g] : widest;
+    }
+    /* (a word layout's group is read as written: a crafted one may be any size, and files of
+       fewer lists than a group are ordinary) */
+    if (!(counts = malloc(sizeof(int64_t) * (size_t)(widest > 0 ? widest : 1)))) return -3;
     for (int64_t l = 0; l < nlist; l++)
         longest = list_offsets[l + 1] - list_offsets[l] > longest ? list_offsets[l + 1] - list_offsets[l] : longest;
     roc_step *steps = step_table(universe, longest, &nsteps);
+    const int64_t limit = lay->bits ? 32 * ndata : ndata;
+    roc_work work;
+    if (work_init(&work, longest, universe)) rc = -3;
     for (int64_t t = 0; t < count && !rc; t++) {
-        int64_t r = rows[t], lo;
+        int64_t r = rows[t], lo, l0, l1;
         if (decoded && r >= first && r - first < end - first) { /* in the lists decoded last */
             values[t] = ids[r - base];
             continue;
@@ -478,9 +766,9 @@ int vt_roc_get_rows(const uint32_t *data, int64_t ndata, const int64_t *word_off
             break;
         }
         vt_lists_of_rows(list_offsets, nlist, &r, 1, &lo);
-        int64_t g = lo / group, l0 = g * group, l1 = l0 + group < nlist ? l0 + group : nlist;
-        int64_t a = word_offsets[g], b = word_offsets[g + 1], n = list_offsets[l1] - list_offsets[l0];
-        if (a < 0 || b < a || b > ndata || n < 0) {
+        int64_t g = group_of(lay, lo, &l0, &l1, nlist);
+        int64_t a = offsets[g], b = offsets[g + 1], n = list_offsets[l1] - list_offsets[l0];
+        if (a < 0 || b < a || b > limit || n < 0) {
             rc = -1;
             break;
         }
@@ -494,7 +782,8 @@ int vt_roc_get_rows(const uint32_t *data, int64_t ndata, const int64_t *word_off
             ids = grown;
             cap = n;
         }
-        if (decode_stream(data + a, b - a, counts, l1 - l0, universe, ids, steps, nsteps, lo - l0)) {
+        roc_span sp = {data, a, b, lay->bits};
+        if (decode_stream(&sp, counts, l1 - l0, universe, ids, steps, nsteps, lo - l0, &work)) {
             rc = -2;
             break;
         }
@@ -504,8 +793,23 @@ int vt_roc_get_rows(const uint32_t *data, int64_t ndata, const int64_t *word_off
         end = list_offsets[l1];
         values[t] = ids[r - base];
     }
+    work_free(&work);
     free(ids);
     free(counts);
     free(steps);
     return (int)rc;
+}
+
+int vt_roc_get_rows(const uint32_t *data, int64_t ndata, const int64_t *word_offsets, const int64_t *list_offsets,
+                    int64_t nlist, int64_t group, uint64_t universe, const int64_t *rows, int64_t count,
+                    uint64_t *values) {
+    roc_layout lay = {group, 0, NULL, 0};
+    return get_rows(data, ndata, word_offsets, list_offsets, nlist, &lay, universe, rows, count, values);
+}
+
+int vt_roc_get_rows_bits(const uint32_t *data, int64_t ndata, const int64_t *bit_offsets, const int64_t *starts,
+                         int64_t ngroups, const int64_t *list_offsets, int64_t nlist, uint64_t universe,
+                         const int64_t *rows, int64_t count, uint64_t *values) {
+    roc_layout lay = {0, ngroups, starts, 1};
+    return get_rows(data, ndata, bit_offsets, list_offsets, nlist, &lay, universe, rows, count, values);
 }

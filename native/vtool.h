@@ -252,6 +252,16 @@ int vt_roc_decode(const uint32_t *stream, int64_t nwords, const int64_t *counts,
 int vt_roc_get_rows(const uint32_t *data, int64_t ndata, const int64_t *word_offsets, const int64_t *list_offsets,
                     int64_t nlist, int64_t group, uint64_t universe, const int64_t *rows, int64_t count,
                     uint64_t *values);
+/* Bit streams: groups of lists (starts[g] .. starts[g + 1] - 1), each at bit_offsets[g] of out,
+ * its stack words then its final state's significant bits; returns the words used, or < 0. */
+int64_t vt_roc_encode_bits(const uint64_t *ids, const int64_t *counts, int64_t nlists, const int64_t *starts,
+                           int64_t ngroups, uint64_t universe, uint32_t *out, int64_t cap, int64_t *bit_offsets);
+int64_t vt_roc_groups(const int64_t *counts, int64_t nlists, int64_t min_ids, int64_t *starts);
+int vt_roc_predicted_bits(uint64_t universe, const int64_t *counts, int64_t nlists, const int64_t *starts,
+                          int64_t ngroups, int64_t *out);
+int vt_roc_get_rows_bits(const uint32_t *data, int64_t ndata, const int64_t *bit_offsets, const int64_t *starts,
+                         int64_t ngroups, const int64_t *list_offsets, int64_t nlist, uint64_t universe,
+                         const int64_t *rows, int64_t count, uint64_t *values);
 int64_t vt_wm_words(int64_t n, int levels);
 int vt_wm_build(const uint32_t *symbols, int64_t n, int levels, uint64_t *words, int64_t nwords);
 /* Huffman-shaped: symbol s has a code of lens[s] bits (0: no code), at most `levels`. */

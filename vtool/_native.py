@@ -839,6 +839,66 @@ def roc_decode(stream: np.ndarray, n: int | np.ndarray, universe: int) -> np.nda
     return out[:total]
 
 
+def roc_encode_bits(sorted_ids: np.ndarray, universe: int, counts: np.ndarray,
+                    starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ROC bit streams of lists (counts[l] sorted ids each, concatenated), one a group of lists
+    (starts[g] .. starts[g + 1] - 1): (uint32 words, the groups' bit offsets and the total)."""
+    ids = _u64(sorted_ids)
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    cap = lib.vt_roc_max_words(len(ids), universe) + len(starts)
+    out = np.empty(cap, dtype=np.uint32)
+    offsets = np.empty(len(starts), dtype=np.int64)
+    got = lib.vt_roc_encode_bits(_ptr("uint64_t *", ids) if len(ids) else ffi.NULL, _ptr("int64_t *", counts),
+                                 len(counts), _ptr("int64_t *", starts), len(starts) - 1, universe,
+                                 _ptr("uint32_t *", out), cap, _ptr("int64_t *", offsets))
+    if got < 0:
+        raise CorruptData(f"ROC encoding failed ({got}): ids must be distinct, sorted and below the universe")
+    return out[:got].copy(), offsets
+
+
+def roc_groups(counts: np.ndarray, min_ids: int) -> np.ndarray:
+    """The first list of each ROC bit stream, then the lists' number: lists chained in order until
+    a stream holds min_ids ids."""
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    starts = np.empty(len(counts) + 1, dtype=np.int64)
+    got = lib.vt_roc_groups(_ptr("int64_t *", counts), len(counts), min_ids, _ptr("int64_t *", starts))
+    if got < 0:
+        raise CorruptData("negative list length or group size")
+    return starts[:got + 1].copy()
+
+
+def roc_predicted_bits(universe: int, counts: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Each group's predicted bit-stream length (integer arithmetic: the same on every machine)."""
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    out = np.empty(max(len(starts) - 1, 0), dtype=np.int64)
+    rc = lib.vt_roc_predicted_bits(universe, _ptr("int64_t *", counts), len(counts), _ptr("int64_t *", starts),
+                                   len(starts) - 1, _ptr("int64_t *", out))
+    if rc == -3:
+        raise MemoryError("no memory to predict the ROC stream lengths")
+    if rc:
+        raise CorruptData("ROC groups or list lengths inconsistent")
+    return out
+
+
+def roc_get_rows_bits(data: np.ndarray, bit_offsets: np.ndarray, starts: np.ndarray, list_offsets: np.ndarray,
+                      universe: int, rows: np.ndarray) -> np.ndarray:
+    """Values of rows of an inverted file whose lists are ROC bit streams, a stream a group of
+    lists (starts; one C call; sorted rows decode each stream once)."""
+    data, rows = np.ascontiguousarray(data, dtype=np.uint32), np.ascontiguousarray(rows, dtype=np.int64)
+    starts = np.ascontiguousarray(starts, np.int64)
+    out = np.empty(len(rows), dtype=np.uint64)
+    if len(rows) and lib.vt_roc_get_rows_bits(_ptr("uint32_t *", data), len(data),
+                                              _ptr("int64_t *", np.ascontiguousarray(bit_offsets, np.int64)),
+                                              _ptr("int64_t *", starts), len(starts) - 1,
+                                              _ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)),
+                                              len(list_offsets) - 1, universe, _ptr("int64_t *", rows), len(rows),
+                                              _ptr("uint64_t *", out)):
+        raise CorruptData("corrupt ROC ids or row out of range")
+    return out
+
+
 def roc_get_rows(data: np.ndarray, word_offsets: np.ndarray, list_offsets: np.ndarray, universe: int,
                  rows: np.ndarray, group: int = 1) -> np.ndarray:
     """Values of rows of an inverted file whose lists are ROC coded in streams of `group` lists

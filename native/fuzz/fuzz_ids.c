@@ -155,6 +155,28 @@ int main(int argc, char **argv) {
             }
             free(chain);
         }
+        { /* bit streams: the ids as two lists, a stream each or both in one, read back by rows; then
+             the words mutated and the offsets crafted (refused or read, never out of bounds) */
+            int64_t two[2] = {n / 3, n - n / 3}, loff[3] = {0, n / 3, n}, each[3] = {0, 1, 2}, both[2] = {0, 2};
+            int64_t bcap = cap + 4, boff[3], rows[16], *starts = (it & 1) ? both : each, ng = (it & 1) ? 1 : 2;
+            uint32_t *bits = malloc(sizeof(uint32_t) * (size_t)bcap);
+            int64_t blen = vt_roc_encode_bits(set, two, 2, starts, ng, universe, bits, bcap, boff);
+            for (int k = 0; k < 16; k++) rows[k] = n ? (int64_t)(next() % (uint64_t)n) : 0;
+            if (blen < 0 || (n && vt_roc_get_rows_bits(bits, blen, boff, starts, ng, loff, 2, universe, rows, 16, out))) {
+                fprintf(stderr, "bit stream round trip failed at iteration %ld\n", it);
+                return 1;
+            }
+            for (int k = 0; k < 16 && n; k++)
+                if (out[k] != set[rows[k]]) {
+                    fprintf(stderr, "bit stream rows wrong at iteration %ld\n", it);
+                    return 1;
+                }
+            for (int k = 0; k < 4 && blen > 0; k++) bits[next() % (uint64_t)blen] ^= (uint32_t)1 << (next() % 32);
+            if (next() & 1) boff[1] = (int64_t)(next() % (uint64_t)(32 * blen + 64)) - 8;
+            if (next() & 1) boff[ng] = (int64_t)(next() % (uint64_t)(32 * blen + 64));
+            vt_roc_get_rows_bits(bits, blen, boff, starts, ng, loff, 2, universe, rows, 16, out);
+            free(bits);
+        }
         /* mutate: flip bits, truncate, or replace with random words; wrong n and universe too */
         int mode = (int)(next() % 4);
         int64_t rlen = mode == 1 ? (int64_t)(next() % (uint64_t)(len + 1)) : len;

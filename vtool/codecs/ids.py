@@ -10,19 +10,25 @@ maps ranks to ids and the codecs code ranks, so dense-id codecs work for any ids
     int64    8 bytes per id, in row order (the uncompressed baseline)
     packed   ceil(log2 N) bits per id, row order kept; random access
     ef       Elias-Fano per list, ids sorted within each list (rows reordered); random access
-    roc      Random Order Coding (bits-back rANS) of lists chained in streams of 16, sorted;
-             a row's whole stream is decoded (once per search for all the rows it holds)
+    roc      Random Order Coding (bits-back rANS) of lists, sorted, a bit stream a list (lists
+             shorter than 64 ids chained until a stream holds 64); a row's list is decoded
+             whole (once per search for all the rows it holds)
     wt       a wavelet matrix over "list of the id of rank i": the j-th smallest id of list l
              is select_l(j); Huffman-shaped (list l coded in its Huffman length, about
              N H(list sizes) bits) or fixed (N ceil(log2 nlist) bits), whichever is smaller;
              the rank/select aid is computed on opening, not stored; random access
 
 Sections: int64 `ids`; packed `id_packed` (uint64 words); ef `id_ef` (uint64 words) and
-`id_ef_offsets`; roc `id_roc` (uint32 words) and `id_roc_offsets`; the offsets (one more than
-the streams: word offsets into the data) are themselves Elias-Fano coded (uint64 words), so
-they cost a dozen bits a stream, not 64; the header's "id_roc_group" is the lists a roc
-stream holds (absent: 1, as files before groups); wt `id_wt` (uint64 words); with the id
-table, `id_table` (uint64 Elias-Fano words of the sorted ids).
+`id_ef_offsets`, the word offsets of its lists (one more than the lists), Elias-Fano coded
+(uint64 words), a dozen bits a list, not 64; roc `id_roc` (uint32 words) and
+`id_roc_offsets` (uint64 Elias-Fano words). roc files with "id_roc_layout": "bits" hold bit
+streams back to back, grouped by "id_roc_min_ids", and their offsets section codes each
+stream's length less the length predicted from its lists' sizes (vt_roc_predicted_bits),
+less "id_roc_length_shift" (each at least 1, cumulated: a few bits a stream);
+"id_roc_bits" is their total.
+Files before hold word streams of "id_roc_group" lists (absent: 1) at Elias-Fano coded word
+offsets. wt `id_wt` (uint64 words); with the id table, `id_table` (uint64 Elias-Fano words
+of the sorted ids).
 The header's "id_codec" names the codec and "id_universe" the universe of the coded values.
 """
 
@@ -38,7 +44,9 @@ from vtool.errors import VtoolError
 from vtool.workers import map_threads
 
 METHODS = ("int64", "packed", "ef", "roc", "wt")
-ROC_GROUP = 16  # lists a ROC stream chains: one start-up and final state (~90 bits) for 16 lists
+# ids a ROC bit stream holds at least (shorter lists chained): a stream costs about 2 bits over
+# log2 C(N, n) and its length 4-5 more, so 64 ids keep roc within 0.1 bit an id of the bound
+ROC_MIN_IDS = 64
 
 
 def _bit_width(v: int) -> int:
@@ -155,21 +163,13 @@ class PackedIds(IdCodec):
         return _native.packed_get(self.sections["id_packed"], _bit_width(self.universe - 1), self.n, rows, threads)
 
 
-class _PerList(IdCodec):
-    """One stream per list, or per group of lists (streams()), at word offsets Elias-Fano coded."""
-    data_name = offsets_name = ""
+class EliasFanoIds(IdCodec):
+    """One stream a list, at word offsets Elias-Fano coded."""
+    name = "ef"
 
     def __init__(self, sections, header, list_offsets):
         super().__init__(sections, header, list_offsets)
-        self.offsets = decode_offsets(sections[self.offsets_name], self.streams() + 1, len(sections[self.data_name]))
-
-    def streams(self) -> int:
-        return len(self.list_offsets) - 1
-
-
-class EliasFanoIds(_PerList):
-    name = "ef"
-    data_name, offsets_name = "id_ef", "id_ef_offsets"
+        self.offsets = decode_offsets(sections["id_ef_offsets"], len(self.list_offsets), len(sections["id_ef"]))
 
     def _values_of(self, rows, threads):
         try:
@@ -185,21 +185,42 @@ class EliasFanoIds(_PerList):
                                    threads)
 
 
-class RocIds(_PerList):
+class RocIds(IdCodec):
     name = "roc"
     random_access = False  # a stream is decoded in order (its last list first)
     ids_per_chunk = False  # so a search resolves all its rows at once: each stream decoded once
-    parallel_rows = 8192  # the work is the streams the rows touch, thousands of ids each
-    data_name, offsets_name = "id_roc", "id_roc_offsets"
+    parallel_rows = 8192  # the work is the streams the rows touch, hundreds of ids each
 
     def __init__(self, sections, header, list_offsets):
-        self.group = int(header.get("id_roc_group", 1))  # files before groups: one stream a list
-        if self.group < 1:
-            raise VtoolError(f"corrupt ROC ids: group of {self.group} lists")
         super().__init__(sections, header, list_offsets)
+        words, sizes = sections["id_roc"], np.diff(self.list_offsets)
+        self.bit_streams = header.get("id_roc_layout") == "bits"
+        try:
+            if self.bit_streams:  # a group of lists from a rule over their sizes; lengths against predictions
+                self.starts = _native.roc_groups(sizes, int(header.get("id_roc_min_ids", 0)))
+                self.offsets = self._bit_offsets(sizes, len(words), header)
+            else:  # files before: word streams of `group` lists
+                self.group = int(header.get("id_roc_group", 1))  # files before groups: one stream a list
+                if self.group < 1:
+                    raise VtoolError(f"corrupt ROC ids: group of {self.group} lists")
+                self.starts = np.arange(0, len(sizes) + self.group, self.group).clip(max=len(sizes))
+                self.starts = np.unique(self.starts) if len(sizes) else np.zeros(1, np.int64)
+                self.offsets = decode_offsets(sections["id_roc_offsets"], len(self.starts), len(words))
+        except ValueError:
+            raise VtoolError("corrupt ROC ids") from None
 
-    def streams(self) -> int:
-        return -(-(len(self.list_offsets) - 1) // self.group)
+    def _bit_offsets(self, sizes, nwords, header):
+        """Each stream's bit offset: its predicted length plus the coded difference."""
+        predicted = _native.roc_predicted_bits(self.universe, sizes, self.starts)
+        total, shift = int(header.get("id_roc_bits", -1)), int(header.get("id_roc_length_shift", 0))
+        last = total - int(predicted.sum()) - len(predicted) * shift  # the differences' sum
+        if not 0 <= total <= 32 * nwords or last < 0:
+            raise VtoolError("corrupt ROC ids: stream lengths disagree with the data")
+        cum = _native.ef_decode(self.sections["id_roc_offsets"], len(predicted) + 1, last + 1).astype(np.int64)
+        lengths = predicted + np.diff(cum) + shift
+        if cum[0] != 0 or cum[-1] != last or (lengths < 0).any():  # (the decoder refuses steps of 0)
+            raise VtoolError("corrupt ROC ids: stream lengths disagree with the data")
+        return np.concatenate([[0], np.cumsum(lengths)])
 
     def _values_of(self, rows, threads):
         """Rows sorted (a radix sort: 20,000 rows in 0.13 ms, np.argsort 0.23-0.3) so that each
@@ -208,12 +229,18 @@ class RocIds(_PerList):
         ordered, order = _native.sort_rows(rows, self.n)
         cuts = [0, len(rows)]
         if threads > 1:
-            stream = (np.searchsorted(self.list_offsets, ordered, side="right") - 1) // self.group
+            lists = np.searchsorted(self.list_offsets, ordered, side="right") - 1
+            stream = np.searchsorted(self.starts, lists, side="right") - 1
             targets = stream[np.linspace(0, len(rows), threads + 1).astype(np.int64)[1:-1]]
             cuts = np.unique(np.concatenate([[0], np.searchsorted(stream, targets), [len(rows)]]))
+
         def decode(ab):
-            return _native.roc_get_rows(self.sections[self.data_name], self.offsets, self.list_offsets,
-                                        self.universe, ordered[ab[0]:ab[1]], self.group)
+            part = ordered[ab[0]:ab[1]]
+            if self.bit_streams:
+                return _native.roc_get_rows_bits(self.sections["id_roc"], self.offsets, self.starts,
+                                                 self.list_offsets, self.universe, part)
+            return _native.roc_get_rows(self.sections["id_roc"], self.offsets, self.list_offsets, self.universe,
+                                        part, self.group)
 
         cuts = [int(c) for c in cuts]
         out = np.empty(len(rows), dtype=np.uint64)
@@ -342,20 +369,26 @@ def encode_ids(method: str, ids: np.ndarray, list_offsets: np.ndarray) -> tuple[
         local = np.argsort(values[a:b], kind="stable")
         order[a:b] = a + local
         sorted_values[a:b] = values[a:b][local]
-    group = ROC_GROUP if method == "roc" else 1
     if method == "roc":
-        header["id_roc_group"] = group
+        sizes = np.diff(list_offsets)
+        starts = _native.roc_groups(sizes, ROC_MIN_IDS)
+        words, offsets = _native.roc_encode_bits(sorted_values, universe, sizes, starts)
+        lengths = np.diff(offsets) - _native.roc_predicted_bits(universe, sizes, starts)
+        shift = int(lengths.min()) - 1 if len(lengths) else 0  # every step at least 1: Elias-Fano codes sets
+        cum = np.concatenate([[0], np.cumsum(lengths - shift)]).astype(np.uint64)
+        sections["id_roc"] = words
+        sections["id_roc_offsets"] = _native.ef_encode(cum, int(cum[-1]) + 1)
+        header.update({"id_roc_layout": "bits", "id_roc_min_ids": ROC_MIN_IDS, "id_roc_bits": int(offsets[-1]),
+                       "id_roc_length_shift": shift})
+        return sections, header, order
     streams, offsets = [], [0]
-    for l0 in range(0, nlist, group):  # one stream a list (ef) or a group of lists (roc)
-        l1 = min(l0 + group, nlist)
-        a, b = int(list_offsets[l0]), int(list_offsets[l1])
-        stream = (_native.ef_encode(sorted_values[a:b], universe) if method == "ef"
-                  else _native.roc_encode(sorted_values[a:b], universe, np.diff(list_offsets[l0:l1 + 1])))
+    for lst in range(nlist):  # one Elias-Fano stream a list
+        a, b = int(list_offsets[lst]), int(list_offsets[lst + 1])
+        stream = _native.ef_encode(sorted_values[a:b], universe)
         streams.append(stream)
         offsets.append(offsets[-1] + len(stream))
-    dtype = np.uint64 if method == "ef" else np.uint32
-    sections[f"id_{method}"] = np.concatenate(streams).astype(dtype) if streams else np.zeros(0, dtype)
-    sections[f"id_{method}_offsets"] = _native.ef_encode(np.asarray(offsets, dtype=np.uint64), offsets[-1] + 1)
+    sections["id_ef"] = np.concatenate(streams).astype(np.uint64) if streams else np.zeros(0, np.uint64)
+    sections["id_ef_offsets"] = _native.ef_encode(np.asarray(offsets, dtype=np.uint64), offsets[-1] + 1)
     return sections, header, order
 
 

@@ -534,7 +534,10 @@ def load_index(path: str, verify: bool = True) -> Index:
     problem = check_id_sections(id_arrays, h, index.ntotal)
     if problem:
         raise VtoolError(f"{path}: corrupt index: {problem}")
-    id_codec = open_codec(id_arrays, h, index.list_offsets)
+    try:
+        id_codec = open_codec(id_arrays, h, index.list_offsets)
+    except VtoolError as e:
+        raise VtoolError(f"{path}: corrupt index: {e}") from None
     index._set_rows(store_arrays, id_codec, h)
     if index.refiner is not None:
         index.refiner.vectors = f.array("refine")
@@ -568,9 +571,14 @@ def header_problem(h: dict) -> str | None:
         return "header field 'ntotal' is not a count"
     if not isinstance(h.get("id_codec", "int64"), str):
         return "header field 'id_codec' is not a string"
-    for key in ("id_universe", "id_table_universe", "id_roc_group"):
+    for key in ("id_universe", "id_table_universe", "id_roc_group", "id_roc_min_ids", "id_roc_bits"):
         if key in h and (type(h[key]) is not int or not 0 <= h[key] <= MAX_COUNT):
             return f"header field {key!r} is not a count"
+    if "id_roc_length_shift" in h and (type(h["id_roc_length_shift"]) is not int
+                                       or not -MAX_COUNT <= h["id_roc_length_shift"] <= MAX_COUNT):
+        return "header field 'id_roc_length_shift' is not an integer"
+    if h.get("id_roc_layout") not in (None, "bits"):
+        return f"unknown ROC layout {h['id_roc_layout']!r}"
     if h.get("code_codec") not in (None, "ans"):
         return f"unknown code codec {h['code_codec']!r}"
     prov = h.get("provenance", {})
