@@ -147,38 +147,39 @@ class Int64Ids(IdCodec):
         return np.asarray(values, dtype=np.int64)
 
 
-class PackedIds(IdCodec):
-    name = "packed"
+class _OnePassRows(IdCodec):
+    """A codec whose rows, any shape, come from one native pass (_rows; empty slots all ones),
+    split in equal parts on threads."""
+    label = ""
 
     def _values_of(self, rows, threads):
         try:
             return self._rows(rows, threads)
         except ValueError:
-            raise VtoolError("corrupt packed ids") from None
+            raise VtoolError(f"corrupt {self.label} ids") from None
 
     def _ids_at(self, pos, threads):
         return self._rows(pos, threads).view(np.int64)  # ids below 2^63; an empty slot's all ones is -1
+
+    @abstractmethod
+    def _rows(self, rows: np.ndarray, threads: int) -> np.ndarray:
+        """The values of rows (uint64), all ones where a row is < 0."""
+
+
+class PackedIds(_OnePassRows):
+    name, label = "packed", "packed"
 
     def _rows(self, rows, threads):
         return _native.packed_get(self.sections["id_packed"], _bit_width(self.universe - 1), self.n, rows, threads)
 
 
-class EliasFanoIds(IdCodec):
+class EliasFanoIds(_OnePassRows):
     """One stream a list, at word offsets Elias-Fano coded."""
-    name = "ef"
+    name, label = "ef", "Elias-Fano"
 
     def __init__(self, sections, header, list_offsets):
         super().__init__(sections, header, list_offsets)
         self.offsets = decode_offsets(sections["id_ef_offsets"], len(self.list_offsets), len(sections["id_ef"]))
-
-    def _values_of(self, rows, threads):
-        try:
-            return self._rows(rows, threads)
-        except ValueError:
-            raise VtoolError("corrupt Elias-Fano ids") from None
-
-    def _ids_at(self, pos, threads):
-        return self._rows(pos, threads).view(np.int64)  # ids below 2^63; an empty slot's all ones is -1
 
     def _rows(self, rows, threads):
         return _native.ef_get_rows(self.sections["id_ef"], self.offsets, self.list_offsets, self.universe, rows,
