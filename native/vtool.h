@@ -256,6 +256,9 @@ int vt_roc_get_rows(const uint32_t *data, int64_t ndata, const int64_t *word_off
  * its stack words then its final state's significant bits; returns the words used, or < 0. */
 int64_t vt_roc_encode_bits(const uint64_t *ids, const int64_t *counts, int64_t nlists, const int64_t *starts,
                            int64_t ngroups, uint64_t universe, uint32_t *out, int64_t cap, int64_t *bit_offsets);
+/* rice.c: signed integers around a center, Rice-coded (parameter k) in uint64 words. */
+int64_t vt_rice_encode(const int64_t *values, int64_t count, int64_t center, int k, uint64_t *out, int64_t cap);
+int vt_rice_decode(const uint64_t *words, int64_t nwords, int64_t count, int64_t center, int k, int64_t *out);
 int64_t vt_roc_groups(const int64_t *counts, int64_t nlists, int64_t min_ids, int64_t *starts);
 int vt_roc_predicted_bits(uint64_t universe, const int64_t *counts, int64_t nlists, const int64_t *starts,
                           int64_t ngroups, int64_t *out);

@@ -857,6 +857,26 @@ def roc_encode_bits(sorted_ids: np.ndarray, universe: int, counts: np.ndarray,
     return out[:got].copy(), offsets
 
 
+def rice_encode(values: np.ndarray, center: int, k: int) -> np.ndarray:
+    """Signed integers Rice-coded around center with parameter k (uint64 words)."""
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    zig = np.where(values >= center, 2 * (values - center), 2 * (center - values) - 1).astype(np.uint64)
+    cap = int(((zig >> np.uint64(k)).sum() + len(values) * (k + 1)) // 64) + 2 if len(values) else 1
+    out = np.empty(cap, dtype=np.uint64)
+    got = lib.vt_rice_encode(_ptr("int64_t *", values), len(values), center, k, _ptr("uint64_t *", out), cap)
+    if got < 0:
+        raise ValueError(f"Rice coding failed ({got}): a value too far from the center for k={k}")
+    return out[:got].copy()
+
+
+def rice_decode(words: np.ndarray, count: int, center: int, k: int) -> np.ndarray:
+    words = _u64(words)
+    out = np.empty(count, dtype=np.int64)
+    if lib.vt_rice_decode(_words_ptr(words), len(words), count, center, k, _ptr("int64_t *", out)):
+        raise CorruptData("corrupt Rice-coded values")
+    return out
+
+
 def roc_groups(counts: np.ndarray, min_ids: int) -> np.ndarray:
     """The first list of each ROC bit stream, then the lists' number: lists chained in order until
     a stream holds min_ids ids."""

@@ -176,6 +176,17 @@ int main(int argc, char **argv) {
             if (next() & 1) boff[ng] = (int64_t)(next() % (uint64_t)(32 * blen + 64));
             vt_roc_get_rows_bits(bits, blen, boff, starts, ng, loff, 2, universe, rows, 16, out);
             free(bits);
+            /* Rice-coded lengths: values back, then random words read as them (refused or read) */
+            int64_t vals[16], back[16], k = (int64_t)(next() % 16), center = (int64_t)(next() % 64) - 32;
+            uint64_t rw[64];
+            for (int t = 0; t < 16; t++) vals[t] = center + (int64_t)(next() % 200) - 100;
+            int64_t rn = vt_rice_encode(vals, 16, center, (int)k, rw, 64);
+            if (rn < 0 || vt_rice_decode(rw, rn, 16, center, (int)k, back) || memcmp(vals, back, sizeof vals)) {
+                fprintf(stderr, "rice round trip failed at iteration %ld\n", it);
+                return 1;
+            }
+            for (int t = 0; t < 64; t++) rw[t] = next() & next();
+            vt_rice_decode(rw, (int64_t)(next() % 65), 16, center, (int)k, back);
         }
         /* mutate: flip bits, truncate, or replace with random words; wrong n and universe too */
         int mode = (int)(next() % 4);

@@ -608,6 +608,30 @@ def test_roc_bit_streams_round_trip_by_rows_at_every_level(universe, n, simd_lev
                                                                 np.arange(n)), ids)
 
 
+@pytest.mark.parametrize("k", [0, 1, 3, 7, 15])
+def test_rice_codes_round_trip_and_refuse_short_or_crafted_words(k):
+    """Signed values around a center, near and far (a run of ones across words), round trip;
+    the words cut short, or ones with no end, are refused, not read past."""
+    rng = np.random.default_rng(k)
+    center = int(rng.integers(-50, 50))
+    values = center + np.concatenate([rng.integers(-3, 4, 500), [0, -1, 1, 130 << k, -(100 << k), 2000 << k]])
+    rng.shuffle(values)
+    words = _native.rice_encode(values, center, k)
+    np.testing.assert_array_equal(_native.rice_decode(words, len(values), center, k), values)
+    assert len(_native.rice_decode(words, 0, center, k)) == 0
+    with pytest.raises(ValueError):
+        _native.rice_decode(words[:len(words) // 2], len(values), center, k)
+    with pytest.raises(ValueError):  # all ones: a run longer than any encoder writes
+        _native.rice_decode(np.full(100, 2**64 - 1, np.uint64), 1, center, k)
+    with pytest.raises(ValueError):  # a value too far out for k is not written
+        _native.rice_encode(np.array([center + (10**6 << k)]), center, k)
+    for trial in range(50):  # random words: values or a refusal
+        try:
+            _native.rice_decode(rng.integers(0, 2**63, int(rng.integers(0, 5)), dtype=np.uint64), 20, center, k)
+        except ValueError:
+            pass
+
+
 def test_roc_lists_past_the_prediction_table_round_trip():
     """Lists longer than 65,536 ids are predicted by the bound's leading terms (no table as long
     as the list): their streams' lengths differ from it by more, and still round trip."""
@@ -640,8 +664,8 @@ def test_roc_files_of_16_list_word_streams_still_read():
 
 
 def test_roc_bit_stream_headers_that_disagree_with_the_data_are_refused():
-    """The lengths come from the list sizes and the header: a total past the words, a shift
-    or a grouping other than written, or a flipped offsets word is a corrupt index."""
+    """The lengths come from the list sizes and the header: a total past the words, a Rice
+    center, parameter or grouping other than written is a corrupt index."""
     rng = np.random.default_rng(10)
     sizes = rng.integers(20, 200, 30)
     list_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
@@ -650,7 +674,9 @@ def test_roc_bit_stream_headers_that_disagree_with_the_data_are_refused():
     assert header["id_roc_layout"] == "bits" and header["id_roc_min_ids"] == 64
     np.testing.assert_array_equal(open_codec(sections, header, list_offsets).decode_all(), ids[order])
     for key, value in (("id_roc_bits", header["id_roc_bits"] + 1), ("id_roc_bits", 10**12),
-                       ("id_roc_length_shift", header["id_roc_length_shift"] + 1), ("id_roc_min_ids", 0)):
+                       ("id_roc_length_center", header["id_roc_length_center"] + 1),
+                       ("id_roc_length_rice", header["id_roc_length_rice"] + 1), ("id_roc_length_rice", 99),
+                       ("id_roc_min_ids", 0)):
         with pytest.raises(VtoolError, match="corrupt ROC ids"):
             open_codec(sections, {**header, key: value}, list_offsets).decode_all()
     regrouped = {**header, "id_roc_min_ids": 1000}  # streams read as other groups: refused when decoded
