@@ -5,21 +5,12 @@
  * Elias-Fano of the sums paid the far one's distance in every value's low bits. Decoding
  * reads every value in order and checks every read against the words. */
 #include "vtool.h"
+#include "bits.h"
 
 #define RICE_MAX_ONES 4096 /* a longer run is corruption (an encoder never writes one: values below 2^63, k chosen) */
 
 static uint64_t zigzag(int64_t x) { return x >= 0 ? (uint64_t)x << 1 : (((uint64_t)(-(x + 1))) << 1) | 1; }
 static int64_t unzigzag(uint64_t v) { return v & 1 ? -(int64_t)(v >> 1) - 1 : (int64_t)(v >> 1); }
-
-static void put(uint64_t *w, int64_t pos, uint64_t bits, int n) { /* n <= 64 bits, words zeroed */
-    for (int done = 0; done < n;) {
-        int64_t at = pos + done;
-        int off = (int)(at & 63), take = n - done < 64 - off ? n - done : 64 - off;
-        uint64_t part = take == 64 ? bits : (bits >> done) & ((1ull << take) - 1);
-        w[at >> 6] |= part << off;
-        done += take;
-    }
-}
 
 /* Words used by count values, or -1 (a value's run of ones past RICE_MAX_ONES, or cap too small). */
 int64_t vt_rice_encode(const int64_t *values, int64_t count, int64_t center, int k, uint64_t *out, int64_t cap) {
@@ -29,9 +20,10 @@ int64_t vt_rice_encode(const int64_t *values, int64_t count, int64_t center, int
     for (int64_t i = 0; i < count; i++) {
         uint64_t v = zigzag(values[i] - center), ones = v >> k;
         if (ones > RICE_MAX_ONES || (pos + (int64_t)ones + 1 + k + 63) / 64 > cap) return -1;
-        for (uint64_t r = 0; r < ones; r += 64) put(out, pos + (int64_t)r, ~0ull, ones - r < 64 ? (int)(ones - r) : 64);
+        for (uint64_t r = 0; r < ones; r += 64)
+            vt_bits_put(out, (uint64_t)pos + r, ones - r < 64 ? (int)(ones - r) : 64, ~0ull);
         pos += (int64_t)ones + 1; /* the zero ending the run */
-        put(out, pos, v, k);
+        vt_bits_put(out, (uint64_t)pos, k, v);
         pos += k;
     }
     return (pos + 63) / 64;
@@ -54,12 +46,7 @@ int vt_rice_decode(const uint64_t *words, int64_t nwords, int64_t count, int64_t
         }
         pos += 1;
         if (pos + k > end) return -1;
-        uint64_t low = 0;
-        for (int done = 0; done < k;) {
-            int off = (int)((pos + done) & 63), take = k - done < 64 - off ? k - done : 64 - off;
-            low |= ((words[(pos + done) >> 6] >> off) & ((1ull << take) - 1)) << done;
-            done += take;
-        }
+        uint64_t low = vt_bits_get(words, (uint64_t)end, (uint64_t)pos, k); /* in the words: checked above */
         pos += k;
         out[i] = unzigzag(ones << k | low) + center;
     }
