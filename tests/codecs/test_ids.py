@@ -676,6 +676,7 @@ def test_roc_bit_stream_headers_that_disagree_with_the_data_are_refused():
     for key, value in (("id_roc_bits", header["id_roc_bits"] + 1), ("id_roc_bits", 10**12),
                        ("id_roc_length_center", header["id_roc_length_center"] + 1),
                        ("id_roc_length_rice", header["id_roc_length_rice"] + 1), ("id_roc_length_rice", 99),
+                       ("id_roc_length_rice", 2**31),
                        ("id_roc_min_ids", 0)):
         with pytest.raises(VtoolError, match="corrupt ROC ids"):
             open_codec(sections, {**header, key: value}, list_offsets).decode_all()

@@ -214,6 +214,8 @@ class RocIds(IdCodec):
         """Each stream's bit offset: its predicted length plus the coded difference."""
         predicted = _native.roc_predicted_bits(self.universe, sizes, self.starts)
         total, k = int(header.get("id_roc_bits", -1)), int(header.get("id_roc_length_rice", -1))
+        if not 0 <= k <= 62:  # (a crafted header: the native call takes a small int)
+            raise VtoolError(f"corrupt ROC ids: Rice parameter {k}")
         lengths = predicted + _native.rice_decode(self.sections["id_roc_offsets"], len(predicted),
                                                   int(header.get("id_roc_length_center", 0)), k)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
