@@ -267,17 +267,17 @@ typedef struct vt_rankset {
     uint32_t **blocks, *pool;      /* blocks in order, pointing into the pool */
     uint32_t *key, *cum;           /* per block: e_t - t of its last value; values before it (whole vectors) */
     int64_t *sizes, nblocks, maxblocks, cap, used;
-    int64_t (*insert_gap)(struct vt_rankset *s, uint32_t g, uint32_t *value); /* this list's kernel */
-    int64_t (*flat_kernel)(struct vt_rankset *s, uint32_t g, uint32_t *value);
-    int64_t (*block_kernel)(struct vt_rankset *s, uint32_t g, uint32_t *value);
+    int64_t (*insert_gap)(struct vt_rankset *s, uint32_t g); /* this list's kernel */
+    int64_t (*flat_kernel)(struct vt_rankset *s, uint32_t g);
+    int64_t (*block_kernel)(struct vt_rankset *s, uint32_t g);
 } vt_rankset;
 int vt_rankset_init(vt_rankset *s, int64_t n, uint64_t universe);
 void vt_rankset_reset(vt_rankset *s, int64_t n);
 void vt_rankset_free(vt_rankset *s);
-/* Insert the g-th value not in the set (below 2^32) and return its rank, the value in *value;
+/* Insert the g-th value not in the set (below 2^32) and return its rank t (the value is g + t);
  * -1: more values than the set was made for. */
-static inline int64_t vt_rankset_insert_gap(vt_rankset *s, uint32_t g, uint32_t *value) {
-    return s->insert_gap(s, g, value);
+static inline int64_t vt_rankset_insert_gap(vt_rankset *s, uint32_t g) {
+    return s->insert_gap(s, g);
 }
 int64_t vt_rankset_read(const vt_rankset *s, uint64_t *out);
 

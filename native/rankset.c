@@ -46,8 +46,8 @@ static void fill_none(uint32_t *keys, int64_t n) {
 
 #if VT_X86
 /* Per level: locate g's block (the keys <= g among every block but the last, which takes the
- * rest), insert into it, return the rank; the value in *value. */
-VT_TARGET_AVX512 static int64_t insert_gap_avx512(vt_rankset *s, uint32_t g, uint32_t *value) {
+ * rest), insert into it, return the rank (the value is g + rank). */
+VT_TARGET_AVX512 static int64_t insert_gap_avx512(vt_rankset *s, uint32_t g) {
     const __m512i vg = _mm512_set1_epi32((int)g),
                   lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                   sixteen = _mm512_set1_epi32(16);
@@ -88,12 +88,11 @@ VT_TARGET_AVX512 static int64_t insert_gap_avx512(vt_rankset *s, uint32_t g, uin
         _mm512_store_si512(s->key + i, _mm512_mask_blend_epi32(_mm512_cmpeq_epi32_mask(at, vk), key, key_k));
         at = _mm512_add_epi32(at, sixteen);
     }
-    *value = v;
     if (n + 1 == cap && split(s, k)) return -1;
     return c + lo;
 }
 
-VT_TARGET_AVX512 static int64_t insert_flat_avx512(vt_rankset *s, uint32_t g, uint32_t *value) {
+VT_TARGET_AVX512 static int64_t insert_flat_avx512(vt_rankset *s, uint32_t g) {
     const __m512i vg = _mm512_set1_epi32((int)(g ^ RS_BIAS)), one = _mm512_set1_epi32(1);
     int64_t size = s->size, last = size & ~(int64_t)15, above = 0;
     uint32_t *keys = s->flat_keys;
@@ -110,8 +109,7 @@ VT_TARGET_AVX512 static int64_t insert_flat_avx512(vt_rankset *s, uint32_t g, ui
     k = _mm512_mask_sub_epi32(k, gt, k, one);
     _mm512_store_si512(keys + last, _mm512_mask_mov_epi32(k, (__mmask16)(1u << (size - last)), vg));
     int64_t rank = last + 16 - above; /* the lanes from size on hold RS_NONE: all above g */
-    *value = g + (uint32_t)rank;
-    s->flat_values[size] = *value;
+    s->flat_values[size] = g + (uint32_t)rank;
     s->size = size + 1;
     return rank;
 }
@@ -120,7 +118,7 @@ VT_TARGET_AVX2 static inline unsigned le_mask_epu32(__m256i a, __m256i b) { /* l
     return (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_min_epu32(a, b), a)));
 }
 
-VT_TARGET_AVX2 static int64_t insert_gap_avx2(vt_rankset *s, uint32_t g, uint32_t *value) {
+VT_TARGET_AVX2 static int64_t insert_gap_avx2(vt_rankset *s, uint32_t g) {
     const __m256i vg = _mm256_set1_epi32((int)g), lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                   eight = _mm256_set1_epi32(8);
     int64_t nb = s->nblocks - 1, k = 0, cap = s->cap;
@@ -160,12 +158,11 @@ VT_TARGET_AVX2 static int64_t insert_gap_avx2(vt_rankset *s, uint32_t g, uint32_
                                                   _mm256_cmpeq_epi32(at, vk)));
         at = _mm256_add_epi32(at, eight);
     }
-    *value = v;
     if (n + 1 == cap && split(s, k)) return -1;
     return c + lo;
 }
 
-VT_TARGET_AVX2 static int64_t insert_flat_avx2(vt_rankset *s, uint32_t g, uint32_t *value) {
+VT_TARGET_AVX2 static int64_t insert_flat_avx2(vt_rankset *s, uint32_t g) {
     const __m256i vg = _mm256_set1_epi32((int)(g ^ RS_BIAS));
     int64_t size = s->size, last = size & ~(int64_t)7, above = 0;
     uint32_t *keys = s->flat_keys;
@@ -180,8 +177,7 @@ VT_TARGET_AVX2 static int64_t insert_flat_avx2(vt_rankset *s, uint32_t g, uint32
     __m256i at = _mm256_cmpeq_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)(size - last)));
     _mm256_store_si256((__m256i *)(keys + last), _mm256_blendv_epi8(_mm256_add_epi32(k, gt), vg, at));
     int64_t rank = last + 8 - above; /* the lanes from size on hold RS_NONE: all above g */
-    *value = g + (uint32_t)rank;
-    s->flat_values[size] = *value;
+    s->flat_values[size] = g + (uint32_t)rank;
     s->size = size + 1;
     return rank;
 }

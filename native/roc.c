@@ -241,9 +241,9 @@ static int64_t count_le(const uint64_t *e, int64_t n, int64_t before, uint64_t g
 }
 
 /* Insert the g-th value below the universe that is not in the set (the values e_t - t of the
- * set's members never decrease, so it is g + #{t : e_t - t <= g}) and return its rank in the
- * set; its value in *value. -1: out of memory. */
-static int64_t bl_insert_gap(blocked *b, uint64_t g, uint64_t *value) {
+ * set's members never decrease, so it is g + #{t : e_t - t <= g}) and return its rank t in the
+ * set (the value is g + t). -1: out of memory. */
+static int64_t bl_insert_gap(blocked *b, uint64_t g) {
     if (b->nblocks == 0 && bl_append(b, NULL, 0)) return -1;
     int64_t k = 0, c = 0;
     for (; k < b->nblocks - 1; k++) { /* whole blocks below the value; the last block takes the rest */
@@ -274,7 +274,6 @@ static int64_t bl_insert_gap(blocked *b, uint64_t g, uint64_t *value) {
         b->last[k] = blk[half - 1];
         b->nblocks++;
     }
-    *value = v;
     return c + lo;
 }
 
@@ -546,12 +545,8 @@ static int id_set_reset(id_set *s, int64_t n) {
     return bl_init(&s->wide, s->n);
 }
 
-static inline int64_t id_set_insert_gap(id_set *s, uint64_t g, uint64_t *value) {
-    if (s->is_wide) return bl_insert_gap(&s->wide, g, value);
-    uint32_t v;
-    int64_t rank = vt_rankset_insert_gap(&s->simd, (uint32_t)g, &v);
-    *value = v;
-    return rank;
+static inline int64_t id_set_insert_gap(id_set *s, uint64_t g) {
+    return s->is_wide ? bl_insert_gap(&s->wide, g) : vt_rankset_insert_gap(&s->simd, (uint32_t)g);
 }
 
 static int64_t id_set_read(const id_set *s, uint64_t *out) {
@@ -568,13 +563,6 @@ static int64_t longest_count(const int64_t *counts, int64_t nlists) {
     return longest;
 }
 
-/* Decompress a stream of nlists lists (the last coded comes out first) into their sorted ids,
- * concatenated in list order, with the steps tabulated for the lists' lengths (or NULL); 0 on
- * success, < 0 if the stream is corrupt. Lists below `stop` are left undecoded: only a whole
- * stream is checked to end where its encoding began (a partial one is read, like the
- * random-access codecs, as its bytes say). One function with its state in locals: decoding
- * two streams side by side, a step of each in turn, was slower (24.7 -> 30 ns an id; and
- * with 2, 4 or 8 streams, at lists of 122-366 ids, 24-33 ns against 20-25 for one). */
 /* Where a stream lies: words [a, b) of a word stream, or bits [a, b) of a bit stream (the
  * caller checked the range against the data). */
 typedef struct {
@@ -623,6 +611,17 @@ static int work_stack(roc_work *w, int64_t words) {
     return 0;
 }
 
+/* Decompress a stream of nlists lists (the last coded comes out first) into their sorted ids,
+ * concatenated in list order, with the steps tabulated for the lists' lengths (or NULL); 0 on
+ * success, < 0 if the stream is corrupt. Lists below `stop` are left undecoded: only a whole
+ * stream is checked to end where its encoding began (a partial one is read, like the
+ * random-access codecs, as its bytes say). One function with its state in locals: decoding
+ * two streams side by side, a step of each in turn, was slower (24.7 -> 30 ns an id; and
+ * with 2, 4 or 8 streams, at lists of 122-366 ids, 24-33 ns against 20-25 for one); with
+ * the flat set's kernel inlined into a loop over two one-list bit streams (1M ids, 4096
+ * lists), 1.03-1.08x, not worth a second copy of the loop. A step is bound by its work as
+ * much as by its chain: with the set replaced by a multiplication the ANS steps alone take
+ * 17 ns an id of the 23-25, and 13-16 on two streams. */
 static int decode_stream(const roc_span *sp, const int64_t *counts, int64_t nlists, uint64_t universe, uint64_t *ids,
                          const roc_step *steps, int64_t nsteps, int64_t stop, roc_work *w) {
     int64_t total = nlists >= 0 ? total_count(counts, nlists) : -1, longest = total > 0 ? longest_count(counts, nlists) : 0;
@@ -660,21 +659,21 @@ static int decode_stream(const roc_span *sp, const int64_t *counts, int64_t nlis
         if (id_set_reset(set, n)) rc = -3;
         for (; i <= nsteps && i <= last && !rc; i++) { /* one id: decode its gap, insert it, encode its rank */
             const roc_step *st = steps + i;
-            uint64_t g = dec_step(&r, st), v;
-            int64_t rank = g <= universe - (uint64_t)i ? id_set_insert_gap(set, g, &v) : -2; /* v < universe */
+            uint64_t g = dec_step(&r, st);
+            int64_t rank = g <= universe - (uint64_t)i ? id_set_insert_gap(set, g) : -2; /* g + rank < universe */
             if (rank < 0 || r.err) rc = rank == -1 ? -3 : -2;
             else enc_step(&r, (uint64_t)rank, st);
         }
         for (; i <= last && !rc; i++) { /* past the table (or without one): the same, dividing */
-            uint64_t g = dec_big(&r, universe - (uint64_t)i + 1), v;
-            int64_t rank = !r.err && g <= universe - (uint64_t)i ? id_set_insert_gap(set, g, &v) : -2;
+            uint64_t g = dec_big(&r, universe - (uint64_t)i + 1);
+            int64_t rank = !r.err && g <= universe - (uint64_t)i ? id_set_insert_gap(set, g) : -2;
             if (rank < 0) rc = rank == -1 ? -3 : -2;
             else enc_uniform(&r, (uint64_t)rank, (uint64_t)i);
         }
         for (; i <= n && !rc; i++) { /* a bit stream's first steps, exact (the stack is spent by now) */
-            uint64_t range = universe - (uint64_t)i + 1, g = r.x % range, v;
+            uint64_t range = universe - (uint64_t)i + 1, g = r.x % range;
             r.x /= range;
-            int64_t rank = !r.len && g <= universe - (uint64_t)i ? id_set_insert_gap(set, g, &v) : -2;
+            int64_t rank = !r.len && g <= universe - (uint64_t)i ? id_set_insert_gap(set, g) : -2;
             if (rank < 0) rc = rank == -1 ? -3 : -2;
             else r.x = r.x * (uint64_t)i + (uint64_t)rank; /* wraps only on corrupt bytes: the end check fails */
         }

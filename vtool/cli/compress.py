@@ -19,7 +19,7 @@ def compress(
                                              "codec; roc too with --allow-full-decode).")] = "auto",
     verify: Annotated[bool, typer.Option("--verify", help="Decode every id and compare with the input.")] = False,
     allow_full_decode: Annotated[bool, typer.Option("--allow-full-decode",
-                                                    help="auto may pick roc (a row decodes its whole stream of 16 lists).")] = False,
+                                                    help="auto may pick roc (a row decodes its whole list, and the lists chained before it in its stream).")] = False,
     codes: Annotated[Optional[str], typer.Option("--codes", help="ans: also compress the PQ codes losslessly "
                                                  "(a search decodes the lists it probes).")] = None,
     adjacency: Annotated[Optional[str], typer.Option("--adjacency", help="Graph indexes: level-0 neighbour lists "
