@@ -28,73 +28,7 @@
 #include <string.h>
 #include "internal.h"
 #include "bits.h"
-
-#define RANS_L (1ull << 31)
-#define SCALE 31
-
-/* What popping below L does where the stack is empty: word streams pop zero words while
- * encoding (bits-back from nothing) and call it corruption while decoding; bit streams
- * leave the state small. */
-enum { BORROW_ZEROS, BOTTOM_IS_ERROR, STAY_SMALL };
-
-typedef struct {
-    uint64_t x;
-    uint32_t *stack;
-    int64_t len, cap;
-    int err, bottom;
-} rans;
-
-/* x's low word onto the stack when out is 1 (stored regardless, kept by the length moving by
- * out); returns the words pushed, 0 when the stack is full (only a wrong word count gets there). */
-static inline int64_t push_low_word(rans *r, uint64_t x, int64_t out) {
-    if (r->len >= r->cap) {
-        r->err |= (int)out;
-        return 0;
-    }
-    r->stack[r->len] = (uint32_t)x;
-    r->len += out;
-    return out;
-}
-
-/* Renormalisation without branches (whether a word moves is a coin flip, a mispredicted
- * branch every other id): the word is stored or read regardless and the length moves by 0
- * or 1. The stack has a readable word below its bottom (stack[-1]). */
-static inline void put(rans *r, uint64_t start, uint64_t freq) {
-    uint64_t x = r->x;
-    int64_t out = push_low_word(r, x, x >= (freq << 32));
-    x >>= out << 5;
-    r->x = ((x / freq) << SCALE) + (x % freq) + start;
-}
-
-/* Below L a word is pulled from the stack; where it is empty, r->bottom says what happens. */
-static inline void take(rans *r, uint64_t start, uint64_t freq) {
-    uint64_t slot = r->x & ((1ull << SCALE) - 1);
-    uint64_t x = freq * (r->x >> SCALE) + slot - start;
-    int64_t in = x < RANS_L, empty = r->len == 0, pull = in & (!empty | (r->bottom == BORROW_ZEROS));
-    uint64_t w = r->stack[r->len - 1] & -(uint64_t)!empty;
-    r->err |= (int)(in & empty & (r->bottom == BOTTOM_IS_ERROR));
-    r->len -= pull & !empty;
-    r->x = (x << (pull << 5)) | (w & -(uint64_t)pull);
-}
-
-/* Uniform over [0, range), range <= 2^31. */
-static inline void enc_uniform(rans *r, uint64_t v, uint64_t range) {
-    uint64_t f = (1ull << SCALE) / range, rem = (1ull << SCALE) - f * range;
-    put(r, v * f + (v < rem ? v : rem), f + (v < rem));
-}
-
-static inline uint64_t dec_uniform(rans *r, uint64_t range) {
-    /* 32-bit divisions: range, f + 1 and the slot are below 2^32 */
-    uint64_t f = (uint32_t)(1u << SCALE) / (uint32_t)range, rem = (1ull << SCALE) - f * range;
-    uint32_t slot = (uint32_t)(r->x & ((1ull << SCALE) - 1)), split = (uint32_t)(rem * (f + 1));
-    uint64_t v = slot < split ? slot / (uint32_t)(f + 1) : rem + (slot - split) / (uint32_t)f;
-    if (v >= range) { /* only reachable through corrupt state */
-        r->err = 1;
-        return 0;
-    }
-    take(r, v * f + (v < rem ? v : rem), f + (v < rem));
-    return v;
-}
+#include "roc_ans.h"
 
 static int split_bits(uint64_t universe) {
     int w = vt_bit_width(universe - 1);
@@ -116,15 +50,6 @@ static uint64_t dec_big(rans *r, uint64_t range) {
     return (hi << k) | lo;
 }
 
-/* What the decoder's step i needs that depends on i alone, made once a call for every i: the
- * uniform over universe - i + 1 it decodes (f, rem, where the slots of the f + 1 wide symbols
- * end, and reciprocals of f + 1 and f: floor(a / d) = (a * (floor(2^62 / d) + 1)) >> 62 for
- * a d < 2^62, and here a < 2^31, d <= 2^31) and the uniform over i it encodes (f, rem and
- * floor((2^64 - 1) / d) for d = f + 1 and f, whose product with x < 2^63 is floor(x / d) or
- * one less). Universes up to 2^31 (one uniform a gap). */
-typedef struct {
-    uint64_t d_f, d_rem, d_split, d_m1, d_m0, e_f, e_rem, e_m1, e_m0;
-} roc_step;
 
 #define STEP_TABLE_MAX (1 << 16) /* steps tabulated (longer lists compute the rest as they go) */
 
@@ -152,37 +77,6 @@ static roc_step *step_table(uint64_t universe, int64_t longest, int64_t *nsteps)
         for (int64_t i = 1; i <= n; i++) t[i] = step_of(universe, (uint64_t)i);
     *nsteps = t ? n : 0;
     return t;
-}
-
-/* The decoder's decode of a gap g over universe - i + 1: a multiplication by a reciprocal
- * where dec_uniform divides (the division sat on the chain of dependent operations a step is). */
-static inline uint64_t dec_step(rans *r, const roc_step *st) {
-    uint64_t slot = r->x & ((1ull << SCALE) - 1), low = slot < st->d_split;
-    uint64_t num = low ? slot : slot - st->d_split, m = low ? st->d_m1 : st->d_m0;
-    uint64_t g = (uint64_t)(((unsigned __int128)num * m) >> 62) + (low ? 0 : st->d_rem);
-    take(r, g * st->d_f + (low ? g : st->d_rem), st->d_f + low);
-    return g;
-}
-
-/* floor(x / d) for x < 2^63, given m = floor((2^64 - 1) / d): the high product is it or one less. */
-static inline uint64_t div_by(uint64_t x, uint64_t d, uint64_t m, uint64_t *rem) {
-    uint64_t q = (uint64_t)(((unsigned __int128)x * m) >> 64), r = x - q * d, more = r >= d;
-    *rem = r - (d & -more);
-    return q + more;
-}
-
-/* The decoder's encode of a rank among i: put with a frequency of f + 1 below rem, else f. Both
- * candidates (renormalisation, quotient, remainder) come from the state alone, so they are
- * computed while the set counts the rank, which then only picks one (two divisions a step
- * were a third of the decoder's time: reciprocals instead). */
-static inline void enc_step(rans *r, uint64_t rank, const roc_step *st) {
-    uint64_t x = r->x, f = st->e_f, fa = f + 1, sel = -(uint64_t)(rank < st->e_rem);
-    uint64_t out_a = x >= (fa << 32), out_b = x >= (f << 32);
-    uint64_t xa = x >> (out_a << 5), xb = x >> (out_b << 5), ra, rb;
-    uint64_t qa = div_by(xa, fa, st->e_m1, &ra), qb = div_by(xb, f, st->e_m0, &rb);
-    push_low_word(r, x, (int64_t)((out_a & sel) | (out_b & ~sel)));
-    uint64_t start = rank * f + (sel ? rank : st->e_rem);
-    r->x = ((((qa & sel) | (qb & ~sel))) << SCALE) + ((ra & sel) | (rb & ~sel)) + start;
 }
 
 /* The set of ids coded so far, sorted, in blocks of at most `cap` values (cap grows with the
@@ -321,7 +215,7 @@ static int64_t checked_total(const uint64_t *ids, const int64_t *counts, int64_t
  * 49-977 ids among 35k-1M). The steps stay exact while a bound on the state's width stays
  * within 63 bits: a function of the universe and the first list's length alone, so the
  * decoder counts the same steps. */
-static int64_t exact_steps(uint64_t universe, int64_t n) {
+int64_t vt_roc_exact_steps(uint64_t universe, int64_t n) {
     int64_t width = 1, k = 0; /* bitlen(x) <= width */
     for (; k < n; k++) {
         uint64_t i = (uint64_t)(n - k), range = universe - i + 1;
@@ -355,7 +249,7 @@ static int encode_lists(rans *r, const uint64_t *ids, const int64_t *counts, int
             int64_t j = is_exact ? (int64_t)(r->x % (uint64_t)i) : (int64_t)dec_uniform(r, (uint64_t)i);
             if (is_exact) r->x /= (uint64_t)i;
             uint64_t v = bl_take(&set, j);
-            if (is_exact) r->x = r->x * range + (v - (uint64_t)j); /* below 2^63: exact_steps */
+            if (is_exact) r->x = r->x * range + (v - (uint64_t)j); /* below 2^63: vt_roc_exact_steps */
             else enc_big(r, v - (uint64_t)j, range);
         }
         bl_free(&set);
@@ -497,7 +391,7 @@ int64_t vt_roc_encode_bits(const uint64_t *ids, const int64_t *counts, int64_t n
         for (int64_t l = first; l < first + nl; l++) n += counts[l];
         below[0] = 0;
         rans r = {1, below + 1, 0, scratch_cap, 0, STAY_SMALL};
-        rc = encode_lists(&r, ids + at, counts + first, nl, universe, nl ? exact_steps(universe, counts[first]) : 0);
+        rc = encode_lists(&r, ids + at, counts + first, nl, universe, nl ? vt_roc_exact_steps(universe, counts[first]) : 0);
         int width = vt_bit_width(r.x);
         if (!rc && (pos + 32 * r.len + width + 31) / 32 > cap) rc = -4;
         bit_offsets[g] = pos;
@@ -574,11 +468,11 @@ typedef struct {
 /* A bit stream's stack words and final state from its length T = 32 W + bitlen(x): with words
  * on the stack the state is at least 2^31 (32 to 63 bits), without it has at most 63, so T
  * says W; -2 if the state's width disagrees. */
-static int bit_stream_parts(const roc_span *sp, int64_t *nstack, uint64_t *x) {
-    int64_t t = sp->b - sp->a, w = t < 64 ? 0 : (t - 32) / 32, width = t - 32 * w;
+int vt_roc_stream_parts(const uint32_t *data, int64_t a, int64_t b, int64_t *nstack, uint64_t *x) {
+    int64_t t = b - a, w = t < 64 ? 0 : (t - 32) / 32, width = t - 32 * w;
     if (width > 63 || (w && width < 32)) return -2;
     *nstack = w;
-    *x = get_bits(sp->data, sp->a + 32 * w, (int)width);
+    *x = get_bits(data, a + 32 * w, (int)width);
     return vt_bit_width(*x) == width ? 0 : -2;
 }
 
@@ -630,7 +524,7 @@ static int decode_stream(const roc_span *sp, const int64_t *counts, int64_t nlis
     int64_t nstack = sp->b - sp->a - 2;
     uint64_t x0 = 0;
     if (sp->bits) {
-        if (bit_stream_parts(sp, &nstack, &x0)) return -2;
+        if (vt_roc_stream_parts(sp->data, sp->a, sp->b, &nstack, &x0)) return -2;
     } else {
         if (nstack < 0) return -1;
         x0 = (uint64_t)sp->data[sp->a] | ((uint64_t)sp->data[sp->a + 1] << 32);
@@ -653,7 +547,7 @@ static int decode_stream(const roc_span *sp, const int64_t *counts, int64_t nlis
     rans r = {x0, stack, nstack, cap, 0, sp->bits ? STAY_SMALL : BOTTOM_IS_ERROR};
     if (longest < nsteps) nsteps = longest;
     for (int64_t l = nlists - 1, at = total; l >= stop && !rc; l--) {
-        int64_t n = counts[l], i = 1, exact = sp->bits && l == 0 ? exact_steps(universe, n) : 0, last = n - exact;
+        int64_t n = counts[l], i = 1, exact = sp->bits && l == 0 ? vt_roc_exact_steps(universe, n) : 0, last = n - exact;
         at -= n;
         if (!n) continue;
         if (id_set_reset(set, n)) rc = -3;
@@ -726,6 +620,79 @@ static int64_t group_of(const roc_layout *lay, int64_t list, int64_t *l0, int64_
     return lo;
 }
 
+/* A run of the call's rows t0 .. t1 - 1 in one list whose stream holds it alone. */
+typedef struct {
+    int64_t t0, t1, list, n;
+} lane_run;
+
+static int by_length(const void *p, const void *q) {
+    const lane_run *a = p, *b = q;
+    return a->n != b->n ? (a->n < b->n ? -1 : 1) : (a->t0 > b->t0) - (a->t0 < b->t0);
+}
+
+/* The rows whose list is a bit stream alone, of 1 .. VT_ROC_LANE_MAXN ids, decoded across SIMD
+ * lanes (roc_lanes.c) in batches of near lengths (the lanes step together up to the shortest
+ * list's last table step); done[t] = 1 for each row answered, the others left to get_rows.
+ * 0, or < 0 as get_rows (a corrupt stream gives -2 here as there). */
+static int rows_across_lanes(const uint32_t *data, int64_t limit, const int64_t *offsets, const int64_t *list_offsets,
+                             int64_t nlist, const roc_layout *lay, uint64_t universe, const roc_step *steps,
+                             int64_t nsteps, const int64_t *rows, int64_t count, uint64_t *values, uint8_t *done) {
+    vt_roc_lanes w;
+    lane_run *runs = NULL;
+    uint64_t *ids = NULL;
+    int64_t nruns = 0, cap = 0, rc = vt_roc_lanes_init(&w);
+    for (int64_t t = 0; t < count && !rc && w.lanes;) {
+        int64_t r = rows[t], lo, l0, l1;
+        if (r < 0 || nlist <= 0 || r >= list_offsets[nlist]) { /* get_rows reports it */
+            t++;
+            continue;
+        }
+        vt_lists_of_rows(list_offsets, nlist, &r, 1, &lo);
+        int64_t g = group_of(lay, lo, &l0, &l1, nlist), begin = list_offsets[lo], end = list_offsets[lo + 1];
+        int64_t t0 = t, n = end - begin;
+        for (t++; t < count && rows[t] >= begin && rows[t] < end;) t++;
+        if (l1 - l0 != 1 || n > VT_ROC_LANE_MAXN || offsets[g] < 0 || offsets[g + 1] < offsets[g] || offsets[g + 1] > limit)
+            continue;
+        if (nruns == cap) {
+            lane_run *grown = realloc(runs, sizeof(lane_run) * (size_t)(cap = cap ? 2 * cap : 64));
+            if (!grown) {
+                rc = -3;
+                break;
+            }
+            runs = grown;
+        }
+        runs[nruns++] = (lane_run){t0, t, lo, n};
+    }
+    if (nruns && !rc && !(ids = malloc(sizeof(uint64_t) * (size_t)w.lanes * VT_ROC_LANE_MAXN))) rc = -3;
+    if (nruns && !rc) qsort(runs, (size_t)nruns, sizeof(lane_run), by_length);
+    for (int64_t k = 0; k < nruns && !rc; k += w.lanes) {
+        int nl = nruns - k < w.lanes ? (int)(nruns - k) : w.lanes;
+        int64_t a[VT_ROC_LANES_MAX], b[VT_ROC_LANES_MAX], n[VT_ROC_LANES_MAX];
+        uint64_t *out[VT_ROC_LANES_MAX];
+        for (int l = 0; l < nl; l++) {
+            int64_t l0, l1, g = group_of(lay, runs[k + l].list, &l0, &l1, nlist);
+            a[l] = offsets[g];
+            b[l] = offsets[g + 1];
+            n[l] = runs[k + l].n;
+            out[l] = ids + (size_t)l * VT_ROC_LANE_MAXN;
+        }
+        rc = vt_roc_decode_lanes(&w, data, a, b, n, nl, universe, steps, nsteps, out);
+        if (rc) {
+            rc = rc == -3 ? -3 : -2;
+            break;
+        }
+        for (int l = 0; l < nl; l++)
+            for (int64_t t = runs[k + l].t0, base = list_offsets[runs[k + l].list]; t < runs[k + l].t1; t++) {
+                values[t] = out[l][rows[t] - base];
+                done[t] = 1;
+            }
+    }
+    vt_roc_lanes_free(&w);
+    free(runs);
+    free(ids);
+    return (int)rc;
+}
+
 /* Values of rows of an inverted file whose lists are ROC coded in streams (offsets[g] ..
  * offsets[g + 1], in words or bits), in one call: the stream a row falls in is decoded from
  * its last list down to the row's (the lists coded before it come out after it, and sorted
@@ -753,9 +720,16 @@ static int get_rows(const uint32_t *data, int64_t ndata, const int64_t *offsets,
     roc_step *steps = step_table(universe, longest, &nsteps);
     const int64_t limit = lay->bits ? 32 * ndata : ndata;
     roc_work work;
+    uint8_t *done = NULL;
     if (work_init(&work, longest, universe)) rc = -3;
+    if (!rc && lay->bits && steps && count) { /* one-list streams across SIMD lanes first */
+        if (!(done = calloc((size_t)count, 1))) rc = -3;
+        else rc = rows_across_lanes(data, limit, offsets, list_offsets, nlist, lay, universe, steps, nsteps, rows, count,
+                                    values, done);
+    }
     for (int64_t t = 0; t < count && !rc; t++) {
         int64_t r = rows[t], lo, l0, l1;
+        if (done && done[t]) continue;
         if (decoded && r >= first && r - first < end - first) { /* in the lists decoded last */
             values[t] = ids[r - base];
             continue;
@@ -793,6 +767,7 @@ static int get_rows(const uint32_t *data, int64_t ndata, const int64_t *offsets,
         values[t] = ids[r - base];
     }
     work_free(&work);
+    free(done);
     free(ids);
     free(counts);
     free(steps);
