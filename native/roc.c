@@ -620,27 +620,35 @@ static int64_t group_of(const roc_layout *lay, int64_t list, int64_t *l0, int64_
     return lo;
 }
 
-/* A run of the call's rows t0 .. t1 - 1 in one list whose stream holds it alone. */
+/* A run of the call's rows t0 .. t1 - 1 in one stream (group g, lists l0 .. l1 - 1), decoded
+ * down to list lo; n ids decoded, total in the stream. */
 typedef struct {
-    int64_t t0, t1, list, n;
+    int64_t t0, t1, g, l0, l1, lo, n, total;
 } lane_run;
 
-static int by_length(const void *p, const void *q) {
+static int by_phases_and_length(const void *p, const void *q) { /* then in row order: any order decodes alike */
     const lane_run *a = p, *b = q;
-    return a->n != b->n ? (a->n < b->n ? -1 : 1) : (a->t0 > b->t0) - (a->t0 < b->t0);
+    int64_t pa = a->l1 - a->lo, pb = b->l1 - b->lo;
+    if (pa != pb) return pa < pb ? -1 : 1;
+    if (a->n != b->n) return a->n < b->n ? -1 : 1;
+    return (a->t0 > b->t0) - (a->t0 < b->t0);
 }
 
-/* The rows whose list is a bit stream alone, of 1 .. VT_ROC_LANE_MAXN ids, decoded across SIMD
- * lanes (roc_lanes.c) in batches of near lengths (the lanes step together up to the shortest
- * list's last table step); done[t] = 1 for each row answered, the others left to get_rows.
- * 0, or < 0 as get_rows (a corrupt stream gives -2 here as there). */
+/* The rows of bit streams whose lists all have 1 .. VT_ROC_LANE_MAXN ids (or none), decoded
+ * across SIMD lanes (roc_lanes.c) in batches alike in lists and lengths (the lanes step
+ * together through a list each, up to the shortest one's last table step); done[t] = 1 for each
+ * row answered, the others left to get_rows. 0, or < 0 as get_rows (a corrupt stream gives -2
+ * here as there). */
 static int rows_across_lanes(const uint32_t *data, int64_t limit, const int64_t *offsets, const int64_t *list_offsets,
                              int64_t nlist, const roc_layout *lay, uint64_t universe, const roc_step *steps,
                              int64_t nsteps, const int64_t *rows, int64_t count, uint64_t *values, uint8_t *done) {
     vt_roc_lanes w;
     lane_run *runs = NULL;
     uint64_t *ids = NULL;
-    int64_t nruns = 0, cap = 0, rc = vt_roc_lanes_init(&w);
+    int64_t nruns = 0, cap = 0, ids_cap = 0, rc = vt_roc_lanes_init(&w);
+    int64_t *sizes = !rc && w.lanes ? malloc(sizeof(int64_t) * (size_t)(nlist > 0 ? nlist : 1)) : NULL; /* the lists' */
+    if (!rc && w.lanes && !sizes) rc = -3;
+    for (int64_t l = 0; sizes && l < nlist; l++) sizes[l] = list_offsets[l + 1] - list_offsets[l];
     for (int64_t t = 0; t < count && !rc && w.lanes;) {
         int64_t r = rows[t], lo, l0, l1;
         if (r < 0 || nlist <= 0 || r >= list_offsets[nlist]) { /* get_rows reports it */
@@ -648,11 +656,12 @@ static int rows_across_lanes(const uint32_t *data, int64_t limit, const int64_t 
             continue;
         }
         vt_lists_of_rows(list_offsets, nlist, &r, 1, &lo);
-        int64_t g = group_of(lay, lo, &l0, &l1, nlist), begin = list_offsets[lo], end = list_offsets[lo + 1];
-        int64_t t0 = t, n = end - begin;
-        for (t++; t < count && rows[t] >= begin && rows[t] < end;) t++;
-        if (l1 - l0 != 1 || n > VT_ROC_LANE_MAXN || offsets[g] < 0 || offsets[g + 1] < offsets[g] || offsets[g + 1] > limit)
-            continue;
+        int64_t g = group_of(lay, lo, &l0, &l1, nlist), begin = list_offsets[l0], end = list_offsets[l1], t0 = t;
+        for (t++; t < count && rows[t] >= begin && rows[t] < end; t++)
+            if (rows[t] < list_offsets[lo]) vt_lists_of_rows(list_offsets, nlist, rows + t, 1, &lo);
+        int fits = offsets[g] >= 0 && offsets[g + 1] >= offsets[g] && offsets[g + 1] <= limit;
+        for (int64_t l = l0; l < l1 && fits; l++) fits = list_offsets[l + 1] - list_offsets[l] <= VT_ROC_LANE_MAXN;
+        if (!fits) continue;
         if (nruns == cap) {
             lane_run *grown = realloc(runs, sizeof(lane_run) * (size_t)(cap = cap ? 2 * cap : 64));
             if (!grown) {
@@ -661,33 +670,40 @@ static int rows_across_lanes(const uint32_t *data, int64_t limit, const int64_t 
             }
             runs = grown;
         }
-        runs[nruns++] = (lane_run){t0, t, lo, n};
+        runs[nruns++] = (lane_run){t0, t, g, l0, l1, lo, end - list_offsets[lo], end - begin};
     }
-    if (nruns && !rc && !(ids = malloc(sizeof(uint64_t) * (size_t)w.lanes * VT_ROC_LANE_MAXN))) rc = -3;
-    if (nruns && !rc) qsort(runs, (size_t)nruns, sizeof(lane_run), by_length);
+    if (nruns && !rc) qsort(runs, (size_t)nruns, sizeof(lane_run), by_phases_and_length);
     for (int64_t k = 0; k < nruns && !rc; k += w.lanes) {
         int nl = nruns - k < w.lanes ? (int)(nruns - k) : w.lanes;
-        int64_t a[VT_ROC_LANES_MAX], b[VT_ROC_LANES_MAX], n[VT_ROC_LANES_MAX];
-        uint64_t *out[VT_ROC_LANES_MAX];
-        for (int l = 0; l < nl; l++) {
-            int64_t l0, l1, g = group_of(lay, runs[k + l].list, &l0, &l1, nlist);
-            a[l] = offsets[g];
-            b[l] = offsets[g + 1];
-            n[l] = runs[k + l].n;
-            out[l] = ids + (size_t)l * VT_ROC_LANE_MAXN;
+        int64_t widest = 0;
+        for (int l = 0; l < nl; l++) widest = runs[k + l].total > widest ? runs[k + l].total : widest;
+        if (widest * w.lanes > ids_cap) {
+            uint64_t *grown = realloc(ids, sizeof(uint64_t) * (size_t)(ids_cap = widest * w.lanes));
+            if (!grown) {
+                rc = -3;
+                break;
+            }
+            ids = grown;
         }
-        rc = vt_roc_decode_lanes(&w, data, a, b, n, nl, universe, steps, nsteps, out);
+        vt_roc_lane_stream streams[VT_ROC_LANES_MAX];
+        for (int l = 0; l < nl; l++) {
+            const lane_run *u = runs + k + l;
+            streams[l] = (vt_roc_lane_stream){offsets[u->g], offsets[u->g + 1], u->l1 - u->l0, u->lo - u->l0,
+                                              sizes + u->l0, ids + (size_t)l * (size_t)widest};
+        }
+        rc = vt_roc_decode_lanes(&w, data, streams, nl, universe, steps, nsteps);
         if (rc) {
             rc = rc == -3 ? -3 : -2;
             break;
         }
         for (int l = 0; l < nl; l++)
-            for (int64_t t = runs[k + l].t0, base = list_offsets[runs[k + l].list]; t < runs[k + l].t1; t++) {
-                values[t] = out[l][rows[t] - base];
+            for (int64_t t = runs[k + l].t0, base = list_offsets[runs[k + l].l0]; t < runs[k + l].t1; t++) {
+                values[t] = streams[l].out[rows[t] - base];
                 done[t] = 1;
             }
     }
     vt_roc_lanes_free(&w);
+    free(sizes);
     free(runs);
     free(ids);
     return (int)rc;

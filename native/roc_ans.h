@@ -120,7 +120,7 @@ static inline void enc_step(rans *r, uint64_t rank, const roc_step *st) {
 int64_t vt_roc_exact_steps(uint64_t universe, int64_t n);
 int vt_roc_stream_parts(const uint32_t *data, int64_t a, int64_t b, int64_t *nstack, uint64_t *x);
 
-/* roc_lanes.c: one-list bit streams decoded across SIMD lanes, 16 (AVX-512) or 8 (AVX2); the
+/* roc_lanes.c: bit streams decoded across SIMD lanes, 16 (AVX-512) or 8 (AVX2); the
  * sets of a batch transposed in keys and vals (a row a step, VT_ROC_LANE_MAXN rows), a stack
  * of `cap` words (and one below it) a lane. */
 #define VT_ROC_LANES_MAX 16
@@ -132,12 +132,19 @@ typedef struct {
 } vt_roc_lanes;
 int vt_roc_lanes_init(vt_roc_lanes *w);
 void vt_roc_lanes_free(vt_roc_lanes *w);
-/* Decode nl (1 .. w->lanes) one-list bit streams, bits [a[l], b[l]) of data, counts[l] ids each
- * (1 .. VT_ROC_LANE_MAXN, at most nsteps, the steps tabulated; a universe up to 2^31), into
- * out[l], sorted. 0, -1 (arguments), -2 (corrupt: the same streams roc.c's decoder refuses),
- * -3 (memory). The caller checked the bit ranges against the data. */
-int vt_roc_decode_lanes(vt_roc_lanes *w, const uint32_t *data, const int64_t *a, const int64_t *b,
-                        const int64_t *counts, int nl, uint64_t universe, const roc_step *steps, int64_t nsteps,
-                        uint64_t *const *out);
+/* A bit stream for the lanes: bits [a, b) of the data (checked by the caller against it), its
+ * nlists lists' lengths (each at most VT_ROC_LANE_MAXN and the steps tabulated), decoded from
+ * its last list down to list `stop`, into out (the lists' ids concatenated in list order; the
+ * lists below stop left unwritten). */
+typedef struct {
+    int64_t a, b, nlists, stop;
+    const int64_t *counts;
+    uint64_t *out;
+} vt_roc_lane_stream;
+/* Decode nl (1 .. w->lanes) bit streams (a universe up to 2^31), phase by phase: each stream's
+ * last list, then the one before, across the lanes. 0, -1 (arguments), -2 (corrupt: the
+ * streams roc.c's decoder refuses), -3 (memory). */
+int vt_roc_decode_lanes(vt_roc_lanes *w, const uint32_t *data, const vt_roc_lane_stream *streams, int nl,
+                        uint64_t universe, const roc_step *steps, int64_t nsteps);
 
 #endif

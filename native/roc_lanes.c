@@ -293,24 +293,105 @@ static int lanes_stacks(vt_roc_lanes *w, int64_t words) {
     return 0;
 }
 
-int vt_roc_decode_lanes(vt_roc_lanes *w, const uint32_t *data, const int64_t *a, const int64_t *b,
-                        const int64_t *counts, int nl, uint64_t universe, const roc_step *steps, int64_t nsteps,
-                        uint64_t *const *out) {
+/* One phase: every lane's list in hand (ls->n[l] ids) decoded into dst[l]. A lane without one
+ * (its stream done, or no stream) takes the table's steps too and is given its state back: they
+ * move its stack's length by at most a word a step, within the stack's margin, and its stack
+ * holds nothing it still reads. 0, or -2 (corrupt). */
+static int lanes_phase(vt_roc_lanes *w, lanes_state *ls, uint64_t universe, const roc_step *steps,
+                       uint64_t *const *dst) {
+    const int lanes = w->lanes;
+    int64_t steps_all = INT64_MAX, longest = 0, len_kept[VT_ROC_LANES_MAX];
+    uint64_t x_kept[VT_ROC_LANES_MAX];
+    for (int l = 0; l < lanes; l++) {
+        x_kept[l] = ls->x[l];
+        len_kept[l] = ls->len[l];
+        if (!ls->n[l]) continue;
+        steps_all = ls->last[l] < steps_all ? ls->last[l] : steps_all;
+        longest = ls->n[l] > longest ? ls->n[l] : longest;
+    }
+    if (!longest) return 0;
+    uint32_t *keys = w->keys, *vals = w->vals;
+    for (int64_t k = 0; k < (int64_t)lanes * longest; k++) keys[k] = NONE_KEY;
+#if VT_X86
+    if (lanes == 16) table_steps_512(ls, keys, vals, steps, steps_all);
+    else table_steps_256(ls, keys, vals, steps, steps_all);
+#endif
+    for (int l = 0; l < lanes; l++)
+        if (!ls->n[l]) {
+            ls->x[l] = x_kept[l];
+            ls->len[l] = len_kept[l];
+        }
+    for (int64_t i = steps_all + 1; i <= longest; i++) { /* each lane at its own step, the sets across lanes */
+        uint32_t g[VT_ROC_LANES_MAX], rank[VT_ROC_LANES_MAX], act = 0;
+        for (int l = 0; l < lanes; l++) {
+            g[l] = UINT32_MAX; /* above every key: changes nothing */
+            if (i > ls->n[l]) continue;
+            act |= 1u << l;
+            rans r = {ls->x[l], ls->stack[l], ls->len[l], w->cap, 0, STAY_SMALL};
+            if (i <= ls->last[l]) g[l] = (uint32_t)dec_step(&r, steps + i);
+            else { /* exact: the stack is spent by now */
+                uint64_t range = universe - (uint64_t)i + 1;
+                g[l] = (uint32_t)(r.x % range);
+                r.x /= range;
+                if (r.len) return -2;
+            }
+            ls->x[l] = r.x;
+            ls->len[l] = r.len;
+        }
+#if VT_X86
+        if (lanes == 16) set_row_512(keys, vals, i - 1, g, act, rank);
+        else set_row_256(keys, vals, i - 1, g, act, rank);
+#endif
+        for (int l = 0; l < lanes; l++) {
+            if (i > ls->n[l]) continue;
+            if (i <= ls->last[l]) {
+                rans r = {ls->x[l], ls->stack[l], ls->len[l], w->cap, 0, STAY_SMALL};
+                enc_step(&r, rank[l], steps + i);
+                if (r.err) return -2;
+                ls->x[l] = r.x;
+                ls->len[l] = r.len;
+            } else
+                ls->x[l] = ls->x[l] * (uint64_t)i + rank[l]; /* wraps only on corrupt bytes: the end check fails */
+        }
+    }
+    for (int l = 0; l < lanes; l++) { /* each value at its rank */
+        const uint32_t n = (uint32_t)ls->n[l];
+        uint64_t *out = dst[l];
+        uint32_t bad = 0;
+        for (uint32_t t = 0; t < n; t++) {
+            uint32_t v = vals[(size_t)t * lanes + l], pos = v - (keys[(size_t)t * lanes + l] ^ KEY_BIAS);
+            bad |= pos >= n;
+            out[pos < n ? pos : 0] = v;
+        }
+        if (bad) return -2;
+    }
+    return 0;
+}
+
+int vt_roc_decode_lanes(vt_roc_lanes *w, const uint32_t *data, const vt_roc_lane_stream *streams, int nl,
+                        uint64_t universe, const roc_step *steps, int64_t nsteps) {
     const int lanes = w->lanes;
     lanes_state ls;
-    int64_t nstack[VT_ROC_LANES_MAX] = {0}, steps_all = INT64_MAX, longest = 0, words = 0;
+    int64_t nstack[VT_ROC_LANES_MAX] = {0}, at[VT_ROC_LANES_MAX], list[VT_ROC_LANES_MAX], phases = 0, words = 0;
     if (nl < 1 || nl > lanes || universe > (1ull << SCALE)) return -1;
     for (int l = 0; l < nl; l++) {
-        ls.n[l] = counts[l];
-        if (ls.n[l] < 1 || ls.n[l] > VT_ROC_LANE_MAXN || (uint64_t)ls.n[l] > universe) return -1;
-        if (vt_roc_stream_parts(data, a[l], b[l], &nstack[l], &ls.x[l])) return -2;
-        ls.last[l] = ls.n[l] - vt_roc_exact_steps(universe, ls.n[l]);
-        if (ls.last[l] > nsteps) return -1;
-        steps_all = ls.last[l] < steps_all ? ls.last[l] : steps_all;
-        longest = ls.n[l] > longest ? ls.n[l] : longest;
-        words = nstack[l] + ls.n[l] + 2 > words ? nstack[l] + ls.n[l] + 2 : words;
+        const vt_roc_lane_stream *s = streams + l;
+        int64_t total = 0;
+        if (s->nlists < 1 || s->stop < 0 || s->stop >= s->nlists) return -1;
+        for (int64_t k = 0; k < s->nlists; k++) {
+            if (s->counts[k] < 0 || s->counts[k] > VT_ROC_LANE_MAXN || s->counts[k] > nsteps ||
+                (uint64_t)s->counts[k] > universe)
+                return -1;
+            total += s->counts[k];
+        }
+        if (vt_roc_stream_parts(data, s->a, s->b, &nstack[l], &ls.x[l])) return -2;
+        at[l] = total;
+        list[l] = s->nlists;
+        phases = s->nlists - s->stop > phases ? s->nlists - s->stop : phases;
+        words = nstack[l] + total > words ? nstack[l] + total : words;
     }
-    if (lanes_stacks(w, words)) return -3;
+    /* a lane's stack: its words and a word pushed a step; lanes between lists take the steps too */
+    if (lanes_stacks(w, words + VT_ROC_LANE_MAXN + 2)) return -3;
     for (int l = 0; l < lanes; l++) {
         uint32_t *below = w->stacks + (size_t)l * (size_t)(w->cap + 1);
         below[0] = 0; /* a readable word below the stack */
@@ -318,64 +399,31 @@ int vt_roc_decode_lanes(vt_roc_lanes *w, const uint32_t *data, const int64_t *a,
         ls.len[l] = l < nl ? nstack[l] : 0;
         if (l >= nl) { /* no stream: the table's steps run on a state of 1 and touch nothing of the others' */
             ls.x[l] = 1;
-            ls.n[l] = ls.last[l] = 0;
             continue;
         }
-        const uint32_t *src = data + (a[l] >> 5); /* word k at bit a + 32 k */
-        int off = (int)(a[l] & 31);
+        const uint32_t *src = data + (streams[l].a >> 5); /* word k at bit a + 32 k */
+        int off = (int)(streams[l].a & 31);
         for (int64_t k = 0; k < nstack[l]; k++)
             ls.stack[l][k] = off ? (uint32_t)((src[k] | (uint64_t)src[k + 1] << 32) >> off) : src[k];
     }
-    uint32_t *keys = w->keys, *vals = w->vals;
-    for (int64_t k = 0; k < (int64_t)lanes * longest; k++) keys[k] = NONE_KEY;
-#if VT_X86
-    if (lanes == 16) table_steps_512(&ls, keys, vals, steps, steps_all);
-    else table_steps_256(&ls, keys, vals, steps, steps_all);
-#endif
-    for (int64_t i = steps_all + 1; i <= longest; i++) { /* each lane at its own step, the sets across lanes */
-        uint32_t g[VT_ROC_LANES_MAX], rank[VT_ROC_LANES_MAX], act = 0;
+    for (int64_t p = 0; p < phases; p++) { /* phase p: each stream's list p from its last, down to its stop */
+        uint64_t *dst[VT_ROC_LANES_MAX];
         for (int l = 0; l < lanes; l++) {
-            g[l] = UINT32_MAX; /* above every key: changes nothing */
-            if (i > ls.n[l]) continue;
-            act |= 1u << l;
-            rans r = {ls.x[l], ls.stack[l], ls.len[l], w->cap, 0, STAY_SMALL};
-            if (i <= ls.last[l]) g[l] = (uint32_t)dec_step(&r, steps + i);
-            else { /* exact: the stack is spent by now */
-                uint64_t range = universe - (uint64_t)i + 1;
-                g[l] = (uint32_t)(r.x % range);
-                r.x /= range;
-                if (r.len) return -2;
-            }
-            ls.x[l] = r.x;
-            ls.len[l] = r.len;
+            ls.n[l] = ls.last[l] = 0;
+            dst[l] = NULL;
+            if (l >= nl) continue;
+            while (list[l] > streams[l].stop && !streams[l].counts[list[l] - 1]) list[l]--; /* empty: no step */
+            if (list[l] <= streams[l].stop) continue; /* done: its state kept for the end's check */
+            int64_t k = --list[l], n = streams[l].counts[k];
+            at[l] -= n;
+            ls.n[l] = n;
+            ls.last[l] = n - (k == 0 ? vt_roc_exact_steps(universe, n) : 0); /* a bit stream's first list ends exact */
+            dst[l] = streams[l].out + at[l];
         }
-#if VT_X86
-        if (lanes == 16) set_row_512(keys, vals, i - 1, g, act, rank);
-        else set_row_256(keys, vals, i - 1, g, act, rank);
-#endif
-        for (int l = 0; l < lanes; l++) {
-            if (i > ls.n[l]) continue;
-            if (i <= ls.last[l]) {
-                rans r = {ls.x[l], ls.stack[l], ls.len[l], w->cap, 0, STAY_SMALL};
-                enc_step(&r, rank[l], steps + i);
-                if (r.err) return -2;
-                ls.x[l] = r.x;
-                ls.len[l] = r.len;
-            } else
-                ls.x[l] = ls.x[l] * (uint64_t)i + rank[l]; /* wraps only on corrupt bytes: the end check fails */
-        }
+        int rc = lanes_phase(w, &ls, universe, steps, dst);
+        if (rc) return rc;
     }
-    for (int l = 0; l < nl; l++) { /* back where encoding began, then each value at its rank */
-        if (ls.x[l] != 1 || ls.len[l]) return -2;
-        uint64_t *dst = out[l];
-        const uint32_t n = (uint32_t)ls.n[l];
-        uint32_t bad = 0;
-        for (uint32_t t = 0; t < n; t++) {
-            uint32_t v = vals[(size_t)t * lanes + l], pos = v - (keys[(size_t)t * lanes + l] ^ KEY_BIAS);
-            bad |= pos >= n;
-            dst[pos < n ? pos : 0] = v;
-        }
-        if (bad) return -2;
-    }
+    for (int l = 0; l < nl; l++) /* a whole stream ends where its encoding began */
+        if (!streams[l].stop && (ls.x[l] != 1 || ls.len[l])) return -2;
     return 0;
 }

@@ -615,30 +615,35 @@ def rows_or_refusal(words, offsets, starts, list_offsets, universe, rows):
         return None
 
 
+@pytest.mark.parametrize("min_ids", [1, 64, 300])
 @pytest.mark.parametrize("universe", [1100, 10**6, 2**31, 2**31 + 1])
-def test_roc_streams_across_simd_lanes_give_the_ids_or_refusals_of_one_at_a_time(universe, simd_level):
-    """One-list streams of 1 to 1,024 ids decode across 16 (AVX-512) or 8 (AVX2) lanes in batches
-    of near lengths, each lane leaving the shared steps at its own last table step (lists that
-    differ by one id, the longest a lane takes and one past it, a batch short of lanes); the
-    universes around 2^31, past which the steps are not tabulated and the lanes not used. Rows
-    in order, in any order and repeated; then single flipped bits in one stream of a batch: the
-    same ids, or the same refusal, as the scalar decoder, one stream at a time."""
-    rng = np.random.default_rng(universe % 1009)
-    sizes = np.array([1, 2, 3, 15, 16, 17, 243, 244, 245, 1023, 1024, 1025, 5, 500, 64, 65]
-                     + list(rng.integers(1, 700, 21)))
+def test_roc_streams_across_simd_lanes_give_the_ids_or_refusals_of_one_at_a_time(universe, min_ids, simd_level):
+    """Bit streams decode across 16 (AVX-512) or 8 (AVX2) lanes, a list of each stream a phase,
+    in batches alike in lists and lengths: each lane leaves the shared steps at its own last table
+    step (lists that differ by one id, the longest a lane takes, 1,024 ids, and one past it, which
+    the one-stream decoder takes; a batch short of lanes); streams of one list, or lists chained
+    to 64 or 300 ids (empty lists among them, which take no step), decoded whole or down to the
+    first list a row needs; the universes around 2^31, past which the steps are not tabulated
+    and the lanes not used. Rows in order, in any order and repeated, and in the streams' last
+    lists only; then single flipped bits in one stream of a batch: the same ids, or the same
+    refusal, as the scalar decoder, one stream at a time."""
+    rng = np.random.default_rng(universe % 1009 + min_ids)
+    sizes = np.array([1, 2, 3, 15, 16, 17, 243, 244, 245, 1023, 1024, 1025, 5, 500, 0, 64, 65, 0, 0]
+                     + list(rng.integers(0, 700, 21)) + list(rng.integers(0, 40, 30)))
     lists = [np.sort(rng.choice(universe, int(k), replace=False)).astype(np.uint64) for k in sizes]
     values = np.concatenate(lists)
     list_offsets = np.concatenate([[0], np.cumsum(sizes)])
-    starts = _native.roc_groups(sizes, 1)  # a stream a list
+    starts = _native.roc_groups(sizes, min_ids)
     words, offsets = _native.roc_encode_bits(values, universe, sizes, starts)
     rows = rng.integers(0, len(values), 3000)
-    for r in (np.arange(len(values)), rows, np.sort(rows)):
+    last_lists = np.concatenate([np.arange(list_offsets[e - 1], list_offsets[e]) for e in starts[1:]])
+    for r in (np.arange(len(values)), rows, np.sort(rows), last_lists):
         np.testing.assert_array_equal(_native.roc_get_rows_bits(words, offsets, starts, list_offsets, universe, r),
                                       values[r])
     level = _native.simd_level()
     for _ in range(12):
         bad = words.copy()
-        stream = int(rng.integers(0, len(sizes)))
+        stream = rng.choice(np.flatnonzero(np.diff(offsets)))
         bit = int(rng.integers(offsets[stream], offsets[stream + 1]))
         bad[bit // 32] ^= np.uint32(1 << (bit % 32))
         here = rows_or_refusal(bad, offsets, starts, list_offsets, universe, np.arange(len(values)))
