@@ -226,14 +226,18 @@ class RocIds(IdCodec):
     def _values_of(self, rows, threads):
         """Rows sorted (a radix sort: 20,000 rows in 0.13 ms, np.argsort 0.23-0.3) so that each
         stream they touch is decoded once; on several threads, the sorted rows are cut where a
-        stream begins (no stream decoded twice)."""
+        stream begins (no stream decoded twice), into parts of about equal ids to decode (a
+        search's rows crowd into some lists: cut into equal rows, GloVe IVF4096's took 0.86 and
+        3.7 ms, and two threads were slower than one)."""
         ordered, order = _native.sort_rows(rows, self.n)
         cuts = [0, len(rows)]
-        if threads > 1:
+        if threads > 1 and len(rows):
             lists = np.searchsorted(self.list_offsets, ordered, side="right") - 1
             stream = np.searchsorted(self.starts, lists, side="right") - 1
-            targets = stream[np.linspace(0, len(rows), threads + 1).astype(np.int64)[1:-1]]
-            cuts = np.unique(np.concatenate([[0], np.searchsorted(stream, targets), [len(rows)]]))
+            first = np.concatenate([[True], stream[1:] != stream[:-1]])  # a stream's first (lowest) row
+            work = np.cumsum(np.where(first, self.list_offsets[self.starts[stream + 1]] - self.list_offsets[lists], 0))
+            targets = work[-1] * np.arange(1, threads) / threads
+            cuts = np.unique(np.concatenate([[0], np.searchsorted(work, targets), [len(rows)]]))
 
         def decode(ab):
             part = ordered[ab[0]:ab[1]]
