@@ -1,18 +1,23 @@
-/* The ROC decoder across streams: up to 16 (AVX-512) or 8 (AVX2) one-list bit streams decoded
- * in lockstep, a stream a lane, with the same arithmetic as roc.c's decoder (the same ids, or
- * the same refusal, from the same bytes).
+/* The ROC decoder across streams: 16 bit streams decoded in lockstep, a stream a lane, with
+ * the same arithmetic as roc.c's decoder (the same ids, or the same refusal, from the same
+ * bytes).
  *
  * One stream's steps are a chain of dependent scalar operations (state, gap, rank, state) and
  * a pass over its set: 23-25 ns an id on 1M ids in 4096 lists, 17 of them the chain's. Across
  * lanes the state, gap and rank are vector operations on 64-bit lanes (a division by a
  * reciprocal in doubles, corrected to the exact quotient), and the sets lie transposed, key t of
- * every lane in one vector: a step compares the lanes' gaps with each key row once, so a row
- * costs one compare, two masked adds and a store for 16 ids.
+ * every lane in one row of 16: a step compares the lanes' gaps with each key row once, so a row
+ * costs one compare, two adds and a store for 16 ids (one AVX-512 vector, two AVX2 ones; AVX2
+ * with 8 lanes, a row a vector, was 1.40x slower on a search's rows: the chain's latency was
+ * paid for 8 ids, not 16). Two batches a step of each in turn (32 lanes) were 0.80-0.91x: their
+ * sets no longer fit in L1.
  *
- * Every lane runs the table's steps up to the batch's shortest `last` (steps after a stream's
- * last use exact arithmetic, roc.c: vt_roc_exact_steps); from there each lane steps alone in
- * scalar code while the set's rows still move across lanes (a lane past its list gets a gap
- * above every key: it changes nothing). The caller batches streams of near lengths.
+ * A batch decodes phase by phase, each stream's last list first (a stream of chained lists
+ * passes its state from list to list). In a phase every lane runs the table's steps up to the
+ * shortest list's `last` (a bit stream's first list ends in exact arithmetic, roc.c:
+ * vt_roc_exact_steps); from there each lane steps alone in scalar code while the set's rows
+ * still move across lanes (a lane past its list gets a gap above every key: it changes
+ * nothing). The caller batches streams alike in lists and lengths.
  *
  * Keys are stored as key ^ 2^31, so that a signed compare orders them (AVX2 has no unsigned
  * one); a row past a lane's values holds NONE, above every gap, and stays so for the at most
@@ -28,7 +33,7 @@
 int vt_roc_lanes_init(vt_roc_lanes *w) {
     memset(w, 0, sizeof *w);
 #if VT_X86
-    w->lanes = vt_simd_level() == VT_AVX512 ? 16 : vt_simd_level() == VT_AVX2 ? 8 : 0;
+    w->lanes = vt_simd_level() == VT_AVX512 || vt_simd_level() == VT_AVX2 ? 16 : 0;
 #endif
     if (!w->lanes) return 0;
     w->keys = aligned_alloc(64, sizeof(uint32_t) * VT_ROC_LANE_MAXN * VT_ROC_LANES_MAX);
@@ -158,7 +163,7 @@ VT_TARGET_AVX512 static void table_steps_512(lanes_state *ls, uint32_t *keys, ui
     }
 }
 
-/* AVX2: 8 lanes, the states in two vectors of 4; 64-bit compares are signed (every value
+/* AVX2: the 16 lanes' states in four vectors of 4; 64-bit compares are signed (every value
  * compared is below 2^63 but fr 2^32, which is compared biased); no scatter: the low word
  * is stored at the stack's top regardless and the length moves where a word went out. */
 VT_TARGET_AVX2 static inline __m256i mulhi62_256(__m256i num, __m256i mhi, __m256i mlo) {
@@ -177,43 +182,49 @@ VT_TARGET_AVX2 static inline __m256i pd_to_u52(__m256d d) {
     return _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(d, magic)), _mm256_castpd_si256(magic));
 }
 
-VT_TARGET_AVX2 static inline __m256i set_step_256(uint32_t *keys, uint32_t *vals, int64_t size, __m256i gb,
-                                                   __m256i act) {
+/* A step of the sets at AVX2: a row of 16 lanes is two vectors, each lane's gap in gb[0] (lanes
+ * 0-7) or gb[1]; rank[0] and rank[1] out. */
+VT_TARGET_AVX2 static inline void set_step_256(uint32_t *keys, uint32_t *vals, int64_t size, const __m256i *gb,
+                                                const __m256i *act, __m256i *rank) {
     __m256i c0 = _mm256_setzero_si256(), c1 = _mm256_setzero_si256();
-    int64_t t = 0;
-    for (; t + 2 <= size; t += 2) { /* a key above the gap: -1 to it and to the count */
-        __m256i k0 = _mm256_load_si256((const __m256i *)(keys + 8 * t)), k1 = _mm256_load_si256((const __m256i *)(keys + 8 * t + 8));
-        __m256i gt0 = _mm256_cmpgt_epi32(k0, gb), gt1 = _mm256_cmpgt_epi32(k1, gb);
+    for (int64_t t = 0; t < size; t++) { /* a key above the gap: -1 to it and to the count */
+        __m256i k0 = _mm256_load_si256((const __m256i *)(keys + 16 * t)), k1 = _mm256_load_si256((const __m256i *)(keys + 16 * t + 8));
+        __m256i gt0 = _mm256_cmpgt_epi32(k0, gb[0]), gt1 = _mm256_cmpgt_epi32(k1, gb[1]);
         c0 = _mm256_add_epi32(c0, gt0);
         c1 = _mm256_add_epi32(c1, gt1);
-        _mm256_store_si256((__m256i *)(keys + 8 * t), _mm256_add_epi32(k0, gt0));
-        _mm256_store_si256((__m256i *)(keys + 8 * t + 8), _mm256_add_epi32(k1, gt1));
+        _mm256_store_si256((__m256i *)(keys + 16 * t), _mm256_add_epi32(k0, gt0));
+        _mm256_store_si256((__m256i *)(keys + 16 * t + 8), _mm256_add_epi32(k1, gt1));
     }
-    if (t < size) {
-        __m256i k0 = _mm256_load_si256((const __m256i *)(keys + 8 * t)), gt0 = _mm256_cmpgt_epi32(k0, gb);
-        c0 = _mm256_add_epi32(c0, gt0);
-        _mm256_store_si256((__m256i *)(keys + 8 * t), _mm256_add_epi32(k0, gt0));
+    const __m256i vsize = _mm256_set1_epi32((int)size), bias = _mm256_set1_epi32((int)KEY_BIAS);
+    rank[0] = _mm256_add_epi32(vsize, c0);
+    rank[1] = _mm256_add_epi32(vsize, c1);
+    for (int h = 0; h < 2; h++) {
+        _mm256_maskstore_epi32((int *)(keys + 16 * size + 8 * h), act[h], gb[h]);
+        _mm256_maskstore_epi32((int *)(vals + 16 * size + 8 * h), act[h], _mm256_add_epi32(_mm256_xor_si256(gb[h], bias), rank[h]));
     }
-    __m256i rank = _mm256_add_epi32(_mm256_set1_epi32((int)size), _mm256_add_epi32(c0, c1));
-    _mm256_maskstore_epi32((int *)(keys + 8 * size), act, gb);
-    _mm256_maskstore_epi32((int *)(vals + 8 * size), act,
-                           _mm256_add_epi32(_mm256_xor_si256(gb, _mm256_set1_epi32((int)KEY_BIAS)), rank));
-    return rank;
 }
 
 VT_TARGET_AVX2 static void set_row_256(uint32_t *keys, uint32_t *vals, int64_t size, const uint32_t *g,
                                        uint32_t act, uint32_t *rank) {
-    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    __m256i mask = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)act), bit), bit);
-    __m256i gb = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)g), _mm256_set1_epi32((int)KEY_BIAS));
-    _mm256_storeu_si256((__m256i *)rank, set_step_256(keys, vals, size, gb, mask));
+    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128), bias = _mm256_set1_epi32((int)KEY_BIAS);
+    __m256i gb[2], mask[2], r[2];
+    for (int h = 0; h < 2; h++) {
+        mask[h] = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)(act >> (8 * h))), bit), bit);
+        gb[h] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(g + 8 * h)), bias);
+    }
+    set_step_256(keys, vals, size, gb, mask, r);
+    _mm256_storeu_si256((__m256i *)rank, r[0]);
+    _mm256_storeu_si256((__m256i *)(rank + 8), r[1]);
 }
 
 VT_TARGET_AVX2 static void table_steps_256(lanes_state *ls, uint32_t *keys, uint32_t *vals, const roc_step *steps,
                                            int64_t steps_all) {
-    __m256i x[2] = {_mm256_loadu_si256((const __m256i *)ls->x), _mm256_loadu_si256((const __m256i *)(ls->x + 4))};
-    __m256i len[2] = {_mm256_loadu_si256((const __m256i *)ls->len), _mm256_loadu_si256((const __m256i *)(ls->len + 4))};
-    const __m256i base[2] = {_mm256_loadu_si256((const __m256i *)ls->stack), _mm256_loadu_si256((const __m256i *)(ls->stack + 4))};
+    __m256i x[4], len[4], base[4]; /* 16 lanes, 4 a vector */
+    for (int h = 0; h < 4; h++) {
+        x[h] = _mm256_loadu_si256((const __m256i *)(ls->x + 4 * h));
+        len[h] = _mm256_loadu_si256((const __m256i *)(ls->len + 4 * h));
+        base[h] = _mm256_loadu_si256((const __m256i *)(ls->stack + 4 * h));
+    }
     const __m256i mask31 = _mm256_set1_epi64x(0x7FFFFFFF), low_bound = _mm256_set1_epi64x((long long)RANS_L),
                   zero = _mm256_setzero_si256(), q_max = _mm256_set1_epi64x(0xFFFFFFFF), b63 = _mm256_set1_epi64x(INT64_MIN),
                   thirty_two = _mm256_set1_epi64x(32), evens = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
@@ -224,8 +235,8 @@ VT_TARGET_AVX2 static void table_steps_256(lanes_state *ls, uint32_t *keys, uint
                       m1lo = _mm256_set1_epi64x((long long)(st->d_m1 & 0xFFFFFFFFu)),
                       m0hi = _mm256_set1_epi64x((long long)(st->d_m0 >> 32)),
                       m0lo = _mm256_set1_epi64x((long long)(st->d_m0 & 0xFFFFFFFFu));
-        __m256i g[2];
-        for (int h = 0; h < 2; h++) {
+        __m256i g[4];
+        for (int h = 0; h < 4; h++) {
             __m256i slot = _mm256_and_si256(x[h], mask31), low = _mm256_cmpgt_epi64(d_split, slot); /* -1 lanes */
             __m256i num = _mm256_blendv_epi8(_mm256_sub_epi64(slot, d_split), slot, low);
             __m256i q = mulhi62_256(num, _mm256_blendv_epi8(m0hi, m1hi, low), _mm256_blendv_epi8(m0lo, m1lo, low));
@@ -240,14 +251,18 @@ VT_TARGET_AVX2 static void table_steps_256(lanes_state *ls, uint32_t *keys, uint
             len[h] = _mm256_add_epi64(len[h], pull);
             x[h] = _mm256_blendv_epi8(x1, _mm256_or_si256(_mm256_slli_epi64(x1, 32), _mm256_cvtepu32_epi64(w)), pull);
         }
-        __m256i g32 = _mm256_permute2x128_si256(_mm256_permutevar8x32_epi32(g[0], evens),
-                                                _mm256_permutevar8x32_epi32(g[1], evens), 0x20);
-        __m256i rank32 = set_step_256(keys, vals, i - 1, _mm256_xor_si256(g32, _mm256_set1_epi32((int)KEY_BIAS)),
-                                      _mm256_set1_epi32(-1));
+        __m256i gb[2], rank32[2];
+        const __m256i all[2] = {_mm256_set1_epi32(-1), _mm256_set1_epi32(-1)};
+        for (int h = 0; h < 2; h++)
+            gb[h] = _mm256_xor_si256(_mm256_permute2x128_si256(_mm256_permutevar8x32_epi32(g[2 * h], evens),
+                                                               _mm256_permutevar8x32_epi32(g[2 * h + 1], evens), 0x20),
+                                     _mm256_set1_epi32((int)KEY_BIAS));
+        set_step_256(keys, vals, i - 1, gb, all, rank32);
         const __m256i e_f = _mm256_set1_epi64x((long long)st->e_f), e_rem = _mm256_set1_epi64x((long long)st->e_rem);
         const __m256d inv_f = _mm256_set1_pd(1.0 / (double)st->e_f), inv_fa = _mm256_set1_pd(1.0 / (double)(st->e_f + 1));
-        for (int h = 0; h < 2; h++) {
-            __m256i rank = _mm256_cvtepu32_epi64(h ? _mm256_extracti128_si256(rank32, 1) : _mm256_castsi256_si128(rank32));
+        for (int h = 0; h < 4; h++) {
+            __m256i rank = _mm256_cvtepu32_epi64(h & 1 ? _mm256_extracti128_si256(rank32[h / 2], 1)
+                                                       : _mm256_castsi256_si128(rank32[h / 2]));
             __m256i sel = _mm256_cmpgt_epi64(e_rem, rank), fr = _mm256_sub_epi64(e_f, sel);
             /* out: x >= fr 2^32, compared biased (fr 2^32 may be 2^63) */
             __m256i out = _mm256_xor_si256(_mm256_cmpgt_epi64(_mm256_xor_si256(_mm256_slli_epi64(fr, 32), b63),
@@ -276,7 +291,7 @@ VT_TARGET_AVX2 static void table_steps_256(lanes_state *ls, uint32_t *keys, uint
             x[h] = _mm256_add_epi64(_mm256_add_epi64(_mm256_slli_epi64(q, SCALE), r), start);
         }
     }
-    for (int h = 0; h < 2; h++) {
+    for (int h = 0; h < 4; h++) {
         _mm256_storeu_si256((__m256i *)(ls->x + 4 * h), x[h]);
         _mm256_storeu_si256((__m256i *)(ls->len + 4 * h), len[h]);
     }
