@@ -120,7 +120,7 @@ static inline void enc_step(rans *r, uint64_t rank, const roc_step *st) {
 int64_t vt_roc_exact_steps(uint64_t universe, int64_t n);
 int vt_roc_stream_parts(const uint32_t *data, int64_t a, int64_t b, int64_t *nstack, uint64_t *x);
 
-/* roc_lanes.c: bit streams decoded 16 at a time across SIMD lanes (AVX-512 or AVX2); the
+/* roc_lanes.c: bit streams decoded across SIMD lanes, 16 (AVX-512) or 8 (AVX2); the
  * sets of a batch transposed in keys and vals (a row a step, VT_ROC_LANE_MAXN rows), a stack
  * of `cap` words (and one below it) a lane. */
 #define VT_ROC_LANES_MAX 16
@@ -128,7 +128,7 @@ int vt_roc_stream_parts(const uint32_t *data, int64_t a, int64_t b, int64_t *nst
 typedef struct {
     uint32_t *keys, *vals, *stacks;
     int64_t cap;
-    int lanes; /* 16, or 0 at the scalar level: no decoding across lanes */
+    int lanes; /* 16 (AVX-512), 8 (AVX2), or 0 at the scalar level: no decoding across lanes */
 } vt_roc_lanes;
 int vt_roc_lanes_init(vt_roc_lanes *w);
 void vt_roc_lanes_free(vt_roc_lanes *w);

@@ -1,16 +1,15 @@
-/* The ROC decoder across streams: 16 bit streams decoded in lockstep, a stream a lane, with
- * the same arithmetic as roc.c's decoder (the same ids, or the same refusal, from the same
- * bytes).
+/* The ROC decoder across streams: 16 (AVX-512) or 8 (AVX2) bit streams decoded in lockstep, a
+ * stream a lane, with the same arithmetic as roc.c's decoder (the same ids, or the same
+ * refusal, from the same bytes).
  *
  * One stream's steps are a chain of dependent scalar operations (state, gap, rank, state) and
  * a pass over its set: 23-25 ns an id on 1M ids in 4096 lists, 17 of them the chain's. Across
  * lanes the state, gap and rank are vector operations on 64-bit lanes (a division by a
  * reciprocal in doubles, corrected to the exact quotient), and the sets lie transposed, key t of
- * every lane in one row of 16: a step compares the lanes' gaps with each key row once, so a row
- * costs one compare, two adds and a store for 16 ids (one AVX-512 vector, two AVX2 ones; AVX2
- * with 8 lanes, a row a vector, was 1.40x slower on a search's rows: the chain's latency was
- * paid for 8 ids, not 16). Two batches a step of each in turn (32 lanes) were 0.80-0.91x: their
- * sets no longer fit in L1.
+ * every lane in one row: a step compares the lanes' gaps with each key row once, so a row costs
+ * one compare, two adds and a store for a vector of ids. Not kept: AVX2 with 16 lanes (a row
+ * two vectors, the states four: 0.94x, the 16 registers spill) and two batches a step of each in
+ * turn (32 lanes at AVX-512: 0.80x, their sets past L1).
  *
  * A batch decodes phase by phase, each stream's last list first (a stream of chained lists
  * passes its state from list to list). In a phase every lane runs the table's steps up to the
@@ -33,7 +32,7 @@
 int vt_roc_lanes_init(vt_roc_lanes *w) {
     memset(w, 0, sizeof *w);
 #if VT_X86
-    w->lanes = vt_simd_level() == VT_AVX512 || vt_simd_level() == VT_AVX2 ? 16 : 0;
+    w->lanes = vt_simd_level() == VT_AVX512 ? 16 : vt_simd_level() == VT_AVX2 ? 8 : 0;
 #endif
     if (!w->lanes) return 0;
     w->keys = aligned_alloc(64, sizeof(uint32_t) * VT_ROC_LANE_MAXN * VT_ROC_LANES_MAX);
@@ -99,14 +98,17 @@ VT_TARGET_AVX512 static void set_row_512(uint32_t *keys, uint32_t *vals, int64_t
 }
 
 /* Steps 1 .. steps_all of all 16 lanes (each has at least that many table steps). */
+/* Table steps first .. last of the lanes in `lanes` (a bit each; the others keep their state and
+ * set). */
 VT_TARGET_AVX512 static void table_steps_512(lanes_state *ls, uint32_t *keys, uint32_t *vals, const roc_step *steps,
-                                             int64_t steps_all) {
+                                             int64_t first, int64_t last, uint32_t lanes) {
     __m512i x[2] = {_mm512_loadu_si512(ls->x), _mm512_loadu_si512(ls->x + 8)};
     __m512i len[2] = {_mm512_loadu_si512(ls->len), _mm512_loadu_si512(ls->len + 8)};
     const __m512i base[2] = {_mm512_loadu_si512(ls->stack), _mm512_loadu_si512(ls->stack + 8)};
     const __m512i mask31 = _mm512_set1_epi64(0x7FFFFFFF), low_bound = _mm512_set1_epi64((long long)RANS_L),
                   one = _mm512_set1_epi64(1), zero = _mm512_setzero_si512(), q_max = _mm512_set1_epi64(0xFFFFFFFF);
-    for (int64_t i = 1; i <= steps_all; i++) {
+    const __mmask8 in[2] = {(__mmask8)lanes, (__mmask8)(lanes >> 8)};
+    for (int64_t i = first; i <= last; i++) {
         const roc_step *st = steps + i;
         const __m512i d_split = _mm512_set1_epi64((long long)st->d_split), d_rem = _mm512_set1_epi64((long long)st->d_rem),
                       d_f = _mm512_set1_epi64((long long)st->d_f), m1hi = _mm512_set1_epi64((long long)(st->d_m1 >> 32)),
@@ -123,23 +125,25 @@ VT_TARGET_AVX512 static void table_steps_512(lanes_state *ls, uint32_t *keys, ui
             __m512i start = _mm512_add_epi64(_mm512_mul_epu32(g[h], d_f), _mm512_mask_mov_epi64(d_rem, low, g[h]));
             __m512i freq = _mm512_mask_add_epi64(d_f, low, d_f, one);
             __m512i x1 = _mm512_sub_epi64(_mm512_add_epi64(_mm512_mul_epu32(freq, _mm512_srli_epi64(x[h], 31)), slot), start);
-            __mmask8 pull = _mm512_cmplt_epu64_mask(x1, low_bound) & _mm512_cmpgt_epi64_mask(len[h], zero);
+            __mmask8 pull = _mm512_cmplt_epu64_mask(x1, low_bound) & _mm512_cmpgt_epi64_mask(len[h], zero) & in[h];
             __m512i at = _mm512_add_epi64(base[h], _mm512_slli_epi64(_mm512_sub_epi64(len[h], one), 2));
             __m256i w = _mm512_mask_i64gather_epi32(_mm256_setzero_si256(), pull, at, NULL, 1);
             len[h] = _mm512_mask_sub_epi64(len[h], pull, len[h], one);
-            x[h] = _mm512_mask_or_epi64(x1, pull, _mm512_slli_epi64(x1, 32), _mm512_cvtepu32_epi64(w));
+            x[h] = _mm512_mask_mov_epi64(x[h], in[h], _mm512_mask_or_epi64(x1, pull, _mm512_slli_epi64(x1, 32),
+                                                                            _mm512_cvtepu32_epi64(w)));
         }
         __m512i gb = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(g[0])),
                                                          _mm512_cvtepi64_epi32(g[1]), 1),
                                       _mm512_set1_epi32((int)KEY_BIAS));
-        __m512i rank32 = set_step_512(keys, vals, i - 1, gb, 0xFFFF);
+        gb = _mm512_mask_mov_epi32(_mm512_set1_epi32((int)NONE_KEY), (__mmask16)lanes, gb); /* the others: no key moves */
+        __m512i rank32 = set_step_512(keys, vals, i - 1, gb, (__mmask16)lanes);
         const __m512i e_f = _mm512_set1_epi64((long long)st->e_f), e_rem = _mm512_set1_epi64((long long)st->e_rem);
         const __m512d inv_f = _mm512_set1_pd(1.0 / (double)st->e_f), inv_fa = _mm512_set1_pd(1.0 / (double)(st->e_f + 1));
         for (int h = 0; h < 2; h++) { /* enc_step: the rank among i, with a frequency of f + 1 below rem, else f */
             __m512i rank = _mm512_cvtepu32_epi64(h ? _mm512_extracti64x4_epi64(rank32, 1) : _mm512_castsi512_si256(rank32));
             __mmask8 sel = _mm512_cmplt_epu64_mask(rank, e_rem), out;
             __m512i fr = _mm512_mask_add_epi64(e_f, sel, e_f, one);
-            out = _mm512_cmpge_epu64_mask(x[h], _mm512_slli_epi64(fr, 32));
+            out = _mm512_cmpge_epu64_mask(x[h], _mm512_slli_epi64(fr, 32)) & in[h];
             __m512i at = _mm512_add_epi64(base[h], _mm512_slli_epi64(len[h], 2));
             _mm512_mask_i64scatter_epi32(NULL, out, at, _mm512_cvtepi64_epi32(x[h]), 1);
             len[h] = _mm512_mask_add_epi64(len[h], out, len[h], one);
@@ -154,7 +158,7 @@ VT_TARGET_AVX512 static void table_steps_512(lanes_state *ls, uint32_t *keys, ui
             q = _mm512_mask_add_epi64(q, over, q, one);
             r = _mm512_mask_sub_epi64(r, over, r, fr);
             __m512i start = _mm512_add_epi64(_mm512_mul_epu32(rank, e_f), _mm512_mask_mov_epi64(e_rem, sel, rank));
-            x[h] = _mm512_add_epi64(_mm512_add_epi64(_mm512_slli_epi64(q, SCALE), r), start);
+            x[h] = _mm512_mask_mov_epi64(x[h], in[h], _mm512_add_epi64(_mm512_add_epi64(_mm512_slli_epi64(q, SCALE), r), start));
         }
     }
     for (int h = 0; h < 2; h++) {
@@ -163,7 +167,7 @@ VT_TARGET_AVX512 static void table_steps_512(lanes_state *ls, uint32_t *keys, ui
     }
 }
 
-/* AVX2: the 16 lanes' states in four vectors of 4; 64-bit compares are signed (every value
+/* AVX2: 8 lanes, the states in two vectors of 4; 64-bit compares are signed (every value
  * compared is below 2^63 but fr 2^32, which is compared biased); no scatter: the low word
  * is stored at the stack's top regardless and the length moves where a word went out. */
 VT_TARGET_AVX2 static inline __m256i mulhi62_256(__m256i num, __m256i mhi, __m256i mlo) {
@@ -182,61 +186,63 @@ VT_TARGET_AVX2 static inline __m256i pd_to_u52(__m256d d) {
     return _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(d, magic)), _mm256_castpd_si256(magic));
 }
 
-/* A step of the sets at AVX2: a row of 16 lanes is two vectors, each lane's gap in gb[0] (lanes
- * 0-7) or gb[1]; rank[0] and rank[1] out. */
-VT_TARGET_AVX2 static inline void set_step_256(uint32_t *keys, uint32_t *vals, int64_t size, const __m256i *gb,
-                                                const __m256i *act, __m256i *rank) {
+VT_TARGET_AVX2 static inline __m256i set_step_256(uint32_t *keys, uint32_t *vals, int64_t size, __m256i gb,
+                                                   __m256i act) {
     __m256i c0 = _mm256_setzero_si256(), c1 = _mm256_setzero_si256();
-    for (int64_t t = 0; t < size; t++) { /* a key above the gap: -1 to it and to the count */
-        __m256i k0 = _mm256_load_si256((const __m256i *)(keys + 16 * t)), k1 = _mm256_load_si256((const __m256i *)(keys + 16 * t + 8));
-        __m256i gt0 = _mm256_cmpgt_epi32(k0, gb[0]), gt1 = _mm256_cmpgt_epi32(k1, gb[1]);
+    int64_t t = 0;
+    for (; t + 2 <= size; t += 2) { /* a key above the gap: -1 to it and to the count */
+        __m256i k0 = _mm256_load_si256((const __m256i *)(keys + 8 * t)), k1 = _mm256_load_si256((const __m256i *)(keys + 8 * t + 8));
+        __m256i gt0 = _mm256_cmpgt_epi32(k0, gb), gt1 = _mm256_cmpgt_epi32(k1, gb);
         c0 = _mm256_add_epi32(c0, gt0);
         c1 = _mm256_add_epi32(c1, gt1);
-        _mm256_store_si256((__m256i *)(keys + 16 * t), _mm256_add_epi32(k0, gt0));
-        _mm256_store_si256((__m256i *)(keys + 16 * t + 8), _mm256_add_epi32(k1, gt1));
+        _mm256_store_si256((__m256i *)(keys + 8 * t), _mm256_add_epi32(k0, gt0));
+        _mm256_store_si256((__m256i *)(keys + 8 * t + 8), _mm256_add_epi32(k1, gt1));
     }
-    const __m256i vsize = _mm256_set1_epi32((int)size), bias = _mm256_set1_epi32((int)KEY_BIAS);
-    rank[0] = _mm256_add_epi32(vsize, c0);
-    rank[1] = _mm256_add_epi32(vsize, c1);
-    for (int h = 0; h < 2; h++) {
-        _mm256_maskstore_epi32((int *)(keys + 16 * size + 8 * h), act[h], gb[h]);
-        _mm256_maskstore_epi32((int *)(vals + 16 * size + 8 * h), act[h], _mm256_add_epi32(_mm256_xor_si256(gb[h], bias), rank[h]));
+    if (t < size) {
+        __m256i k0 = _mm256_load_si256((const __m256i *)(keys + 8 * t)), gt0 = _mm256_cmpgt_epi32(k0, gb);
+        c0 = _mm256_add_epi32(c0, gt0);
+        _mm256_store_si256((__m256i *)(keys + 8 * t), _mm256_add_epi32(k0, gt0));
     }
+    __m256i rank = _mm256_add_epi32(_mm256_set1_epi32((int)size), _mm256_add_epi32(c0, c1));
+    _mm256_maskstore_epi32((int *)(keys + 8 * size), act, gb);
+    _mm256_maskstore_epi32((int *)(vals + 8 * size), act,
+                           _mm256_add_epi32(_mm256_xor_si256(gb, _mm256_set1_epi32((int)KEY_BIAS)), rank));
+    return rank;
 }
 
 VT_TARGET_AVX2 static void set_row_256(uint32_t *keys, uint32_t *vals, int64_t size, const uint32_t *g,
                                        uint32_t act, uint32_t *rank) {
-    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128), bias = _mm256_set1_epi32((int)KEY_BIAS);
-    __m256i gb[2], mask[2], r[2];
-    for (int h = 0; h < 2; h++) {
-        mask[h] = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)(act >> (8 * h))), bit), bit);
-        gb[h] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(g + 8 * h)), bias);
-    }
-    set_step_256(keys, vals, size, gb, mask, r);
-    _mm256_storeu_si256((__m256i *)rank, r[0]);
-    _mm256_storeu_si256((__m256i *)(rank + 8), r[1]);
+    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    __m256i mask = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)act), bit), bit);
+    __m256i gb = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)g), _mm256_set1_epi32((int)KEY_BIAS));
+    _mm256_storeu_si256((__m256i *)rank, set_step_256(keys, vals, size, gb, mask));
 }
 
 VT_TARGET_AVX2 static void table_steps_256(lanes_state *ls, uint32_t *keys, uint32_t *vals, const roc_step *steps,
-                                           int64_t steps_all) {
-    __m256i x[4], len[4], base[4]; /* 16 lanes, 4 a vector */
-    for (int h = 0; h < 4; h++) {
-        x[h] = _mm256_loadu_si256((const __m256i *)(ls->x + 4 * h));
-        len[h] = _mm256_loadu_si256((const __m256i *)(ls->len + 4 * h));
-        base[h] = _mm256_loadu_si256((const __m256i *)(ls->stack + 4 * h));
-    }
+                                           int64_t first, int64_t last, uint32_t lanes) {
+    __m256i x[2] = {_mm256_loadu_si256((const __m256i *)ls->x), _mm256_loadu_si256((const __m256i *)(ls->x + 4))};
+    __m256i len[2] = {_mm256_loadu_si256((const __m256i *)ls->len), _mm256_loadu_si256((const __m256i *)(ls->len + 4))};
+    const __m256i base[2] = {_mm256_loadu_si256((const __m256i *)ls->stack), _mm256_loadu_si256((const __m256i *)(ls->stack + 4))};
     const __m256i mask31 = _mm256_set1_epi64x(0x7FFFFFFF), low_bound = _mm256_set1_epi64x((long long)RANS_L),
                   zero = _mm256_setzero_si256(), q_max = _mm256_set1_epi64x(0xFFFFFFFF), b63 = _mm256_set1_epi64x(INT64_MIN),
                   thirty_two = _mm256_set1_epi64x(32), evens = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
-    for (int64_t i = 1; i <= steps_all; i++) {
+    __m256i in[2]; /* all ones for the lanes stepping */
+    for (int h = 0; h < 2; h++)
+        in[h] = _mm256_cmpeq_epi64(_mm256_and_si256(_mm256_set1_epi64x((long long)(lanes >> (4 * h))),
+                                                    _mm256_setr_epi64x(1, 2, 4, 8)),
+                                   _mm256_setr_epi64x(1, 2, 4, 8));
+    const __m256i act = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)lanes),
+                                                            _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128)),
+                                           _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128)); /* the same, for the sets */
+    for (int64_t i = first; i <= last; i++) {
         const roc_step *st = steps + i;
         const __m256i d_split = _mm256_set1_epi64x((long long)st->d_split), d_rem = _mm256_set1_epi64x((long long)st->d_rem),
                       d_f = _mm256_set1_epi64x((long long)st->d_f), m1hi = _mm256_set1_epi64x((long long)(st->d_m1 >> 32)),
                       m1lo = _mm256_set1_epi64x((long long)(st->d_m1 & 0xFFFFFFFFu)),
                       m0hi = _mm256_set1_epi64x((long long)(st->d_m0 >> 32)),
                       m0lo = _mm256_set1_epi64x((long long)(st->d_m0 & 0xFFFFFFFFu));
-        __m256i g[4];
-        for (int h = 0; h < 4; h++) {
+        __m256i g[2];
+        for (int h = 0; h < 2; h++) {
             __m256i slot = _mm256_and_si256(x[h], mask31), low = _mm256_cmpgt_epi64(d_split, slot); /* -1 lanes */
             __m256i num = _mm256_blendv_epi8(_mm256_sub_epi64(slot, d_split), slot, low);
             __m256i q = mulhi62_256(num, _mm256_blendv_epi8(m0hi, m1hi, low), _mm256_blendv_epi8(m0lo, m1lo, low));
@@ -244,25 +250,24 @@ VT_TARGET_AVX2 static void table_steps_256(lanes_state *ls, uint32_t *keys, uint
             __m256i start = _mm256_add_epi64(_mm256_mul_epu32(g[h], d_f), _mm256_blendv_epi8(d_rem, g[h], low));
             __m256i freq = _mm256_sub_epi64(d_f, low);
             __m256i x1 = _mm256_sub_epi64(_mm256_add_epi64(_mm256_mul_epu32(freq, _mm256_srli_epi64(x[h], 31)), slot), start);
-            __m256i pull = _mm256_and_si256(_mm256_cmpgt_epi64(low_bound, x1), _mm256_cmpgt_epi64(len[h], zero));
+            __m256i pull = _mm256_and_si256(_mm256_and_si256(_mm256_cmpgt_epi64(low_bound, x1), _mm256_cmpgt_epi64(len[h], zero)),
+                                            in[h]);
             __m256i at = _mm256_add_epi64(base[h], _mm256_slli_epi64(_mm256_add_epi64(len[h], _mm256_set1_epi64x(-1)), 2));
             __m128i pull32 = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(pull, evens));
             __m128i w = _mm256_mask_i64gather_epi32(_mm_setzero_si128(), (const int *)0, at, pull32, 1);
             len[h] = _mm256_add_epi64(len[h], pull);
-            x[h] = _mm256_blendv_epi8(x1, _mm256_or_si256(_mm256_slli_epi64(x1, 32), _mm256_cvtepu32_epi64(w)), pull);
+            x[h] = _mm256_blendv_epi8(x[h], _mm256_blendv_epi8(x1, _mm256_or_si256(_mm256_slli_epi64(x1, 32),
+                                                                                    _mm256_cvtepu32_epi64(w)), pull), in[h]);
         }
-        __m256i gb[2], rank32[2];
-        const __m256i all[2] = {_mm256_set1_epi32(-1), _mm256_set1_epi32(-1)};
-        for (int h = 0; h < 2; h++)
-            gb[h] = _mm256_xor_si256(_mm256_permute2x128_si256(_mm256_permutevar8x32_epi32(g[2 * h], evens),
-                                                               _mm256_permutevar8x32_epi32(g[2 * h + 1], evens), 0x20),
-                                     _mm256_set1_epi32((int)KEY_BIAS));
-        set_step_256(keys, vals, i - 1, gb, all, rank32);
+        __m256i g32 = _mm256_permute2x128_si256(_mm256_permutevar8x32_epi32(g[0], evens),
+                                                _mm256_permutevar8x32_epi32(g[1], evens), 0x20);
+        __m256i gb = _mm256_blendv_epi8(_mm256_set1_epi32((int)NONE_KEY), /* the others: no key moves */
+                                        _mm256_xor_si256(g32, _mm256_set1_epi32((int)KEY_BIAS)), act);
+        __m256i rank32 = set_step_256(keys, vals, i - 1, gb, act);
         const __m256i e_f = _mm256_set1_epi64x((long long)st->e_f), e_rem = _mm256_set1_epi64x((long long)st->e_rem);
         const __m256d inv_f = _mm256_set1_pd(1.0 / (double)st->e_f), inv_fa = _mm256_set1_pd(1.0 / (double)(st->e_f + 1));
-        for (int h = 0; h < 4; h++) {
-            __m256i rank = _mm256_cvtepu32_epi64(h & 1 ? _mm256_extracti128_si256(rank32[h / 2], 1)
-                                                       : _mm256_castsi256_si128(rank32[h / 2]));
+        for (int h = 0; h < 2; h++) {
+            __m256i rank = _mm256_cvtepu32_epi64(h ? _mm256_extracti128_si256(rank32, 1) : _mm256_castsi256_si128(rank32));
             __m256i sel = _mm256_cmpgt_epi64(e_rem, rank), fr = _mm256_sub_epi64(e_f, sel);
             /* out: x >= fr 2^32, compared biased (fr 2^32 may be 2^63) */
             __m256i out = _mm256_xor_si256(_mm256_cmpgt_epi64(_mm256_xor_si256(_mm256_slli_epi64(fr, 32), b63),
@@ -273,6 +278,7 @@ VT_TARGET_AVX2 static void table_steps_256(lanes_state *ls, uint32_t *keys, uint
             _mm256_storeu_si256((__m256i *)at, _mm256_add_epi64(base[h], _mm256_slli_epi64(len[h], 2)));
             _mm256_storeu_si256((__m256i *)xv, x[h]);
             for (int k = 0; k < 4; k++) *(uint32_t *)(intptr_t)at[k] = (uint32_t)xv[k]; /* kept where it went out */
+            out = _mm256_and_si256(out, in[h]);
             len[h] = _mm256_sub_epi64(len[h], out);
             __m256i xs = _mm256_srlv_epi64(x[h], _mm256_and_si256(out, thirty_two));
             __m256d xd = _mm256_add_pd(_mm256_mul_pd(u52_to_pd(_mm256_srli_epi64(xs, 32)), _mm256_set1_pd(4294967296.0)),
@@ -288,10 +294,10 @@ VT_TARGET_AVX2 static void table_steps_256(lanes_state *ls, uint32_t *keys, uint
             q = _mm256_sub_epi64(q, over);
             r = _mm256_sub_epi64(r, _mm256_and_si256(over, fr));
             __m256i start = _mm256_add_epi64(_mm256_mul_epu32(rank, e_f), _mm256_blendv_epi8(e_rem, rank, sel));
-            x[h] = _mm256_add_epi64(_mm256_add_epi64(_mm256_slli_epi64(q, SCALE), r), start);
+            x[h] = _mm256_blendv_epi8(x[h], _mm256_add_epi64(_mm256_add_epi64(_mm256_slli_epi64(q, SCALE), r), start), in[h]);
         }
     }
-    for (int h = 0; h < 4; h++) {
+    for (int h = 0; h < 2; h++) {
         _mm256_storeu_si256((__m256i *)(ls->x + 4 * h), x[h]);
         _mm256_storeu_si256((__m256i *)(ls->len + 4 * h), len[h]);
     }
@@ -308,36 +314,42 @@ static int lanes_stacks(vt_roc_lanes *w, int64_t words) {
     return 0;
 }
 
-/* One phase: every lane's list in hand (ls->n[l] ids) decoded into dst[l]. A lane without one
- * (its stream done, or no stream) takes the table's steps too and is given its state back: they
- * move its stack's length by at most a word a step, within the stack's margin, and its stack
- * holds nothing it still reads. 0, or -2 (corrupt). */
+/* The table's steps first .. last of the lanes in `with`, at the SIMD level's width. */
+static void table_steps(vt_roc_lanes *w, lanes_state *ls, const roc_step *steps, int64_t first, int64_t last,
+                        uint32_t with) {
+#if VT_X86
+    if (vt_simd_level() == VT_AVX512) table_steps_512(ls, w->keys, w->vals, steps, first, last, with);
+    else table_steps_256(ls, w->keys, w->vals, steps, first, last, with);
+#endif
+}
+
+/* One phase: every lane's list in hand (ls->n[l] ids, 0 for none: its state kept) decoded
+ * into dst[l]. 0, or -2 (corrupt). */
 static int lanes_phase(vt_roc_lanes *w, lanes_state *ls, uint64_t universe, const roc_step *steps,
                        uint64_t *const *dst) {
     const int lanes = w->lanes;
-    int64_t steps_all = INT64_MAX, longest = 0, len_kept[VT_ROC_LANES_MAX];
-    uint64_t x_kept[VT_ROC_LANES_MAX];
+    int64_t steps_all = INT64_MAX, longest = 0;
+    uint32_t with = 0; /* the lanes with a list */
     for (int l = 0; l < lanes; l++) {
-        x_kept[l] = ls->x[l];
-        len_kept[l] = ls->len[l];
         if (!ls->n[l]) continue;
+        with |= 1u << l;
         steps_all = ls->last[l] < steps_all ? ls->last[l] : steps_all;
         longest = ls->n[l] > longest ? ls->n[l] : longest;
     }
     if (!longest) return 0;
     uint32_t *keys = w->keys, *vals = w->vals;
     for (int64_t k = 0; k < (int64_t)lanes * longest; k++) keys[k] = NONE_KEY;
-#if VT_X86
-    if (lanes == 16) table_steps_512(ls, keys, vals, steps, steps_all);
-    else table_steps_256(ls, keys, vals, steps, steps_all);
-#endif
-    for (int l = 0; l < lanes; l++)
-        if (!ls->n[l]) {
-            ls->x[l] = x_kept[l];
-            ls->len[l] = len_kept[l];
-        }
+    table_steps(w, ls, steps, 1, steps_all, with);
     for (int64_t i = steps_all + 1; i <= longest; i++) { /* each lane at its own step, the sets across lanes */
-        uint32_t g[VT_ROC_LANES_MAX], rank[VT_ROC_LANES_MAX], act = 0;
+        uint32_t g[VT_ROC_LANES_MAX], rank[VT_ROC_LANES_MAX], act = 0, table = 0, exact = 0;
+        for (int l = 0; l < lanes; l++) {
+            table |= (uint32_t)(i <= ls->last[l]) << l;
+            exact |= (uint32_t)(i > ls->last[l] && i <= ls->n[l]) << l;
+        }
+        if (!exact) { /* the lanes still in their tables, by vector: lists of a phase differ in length */
+            table_steps(w, ls, steps, i, i, table);
+            continue;
+        }
         for (int l = 0; l < lanes; l++) {
             g[l] = UINT32_MAX; /* above every key: changes nothing */
             if (i > ls->n[l]) continue;
@@ -354,7 +366,7 @@ static int lanes_phase(vt_roc_lanes *w, lanes_state *ls, uint64_t universe, cons
             ls->len[l] = r.len;
         }
 #if VT_X86
-        if (lanes == 16) set_row_512(keys, vals, i - 1, g, act, rank);
+        if (vt_simd_level() == VT_AVX512) set_row_512(keys, vals, i - 1, g, act, rank);
         else set_row_256(keys, vals, i - 1, g, act, rank);
 #endif
         for (int l = 0; l < lanes; l++) {
@@ -405,14 +417,13 @@ int vt_roc_decode_lanes(vt_roc_lanes *w, const uint32_t *data, const vt_roc_lane
         phases = s->nlists - s->stop > phases ? s->nlists - s->stop : phases;
         words = nstack[l] + total > words ? nstack[l] + total : words;
     }
-    /* a lane's stack: its words and a word pushed a step; lanes between lists take the steps too */
-    if (lanes_stacks(w, words + VT_ROC_LANE_MAXN + 2)) return -3;
+    if (lanes_stacks(w, words + 2)) return -3; /* a lane's stack: its words and a word pushed a step */
     for (int l = 0; l < lanes; l++) {
         uint32_t *below = w->stacks + (size_t)l * (size_t)(w->cap + 1);
         below[0] = 0; /* a readable word below the stack */
         ls.stack[l] = below + 1;
         ls.len[l] = l < nl ? nstack[l] : 0;
-        if (l >= nl) { /* no stream: the table's steps run on a state of 1 and touch nothing of the others' */
+        if (l >= nl) { /* no stream: no step */
             ls.x[l] = 1;
             continue;
         }
