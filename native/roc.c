@@ -623,13 +623,16 @@ static int64_t group_of(const roc_layout *lay, int64_t list, int64_t *l0, int64_
 /* A run of the call's rows t0 .. t1 - 1 in one stream (group g, lists l0 .. l1 - 1), decoded
  * down to list lo; n ids decoded, total in the stream. */
 typedef struct {
-    int64_t t0, t1, g, l0, l1, lo, n, total;
+    int64_t t0, t1, g, l0, l1, lo, n, total, first;
 } lane_run;
 
-static int by_phases_and_length(const void *p, const void *q) { /* then in row order: any order decodes alike */
+/* Lists decoded, then the first list's length (a batch's phase 1 alike), then ids; then row
+ * order (any order decodes alike). */
+static int by_phases_and_length(const void *p, const void *q) {
     const lane_run *a = p, *b = q;
     int64_t pa = a->l1 - a->lo, pb = b->l1 - b->lo;
     if (pa != pb) return pa < pb ? -1 : 1;
+    if (a->first != b->first) return a->first < b->first ? -1 : 1;
     if (a->n != b->n) return a->n < b->n ? -1 : 1;
     return (a->t0 > b->t0) - (a->t0 < b->t0);
 }
@@ -670,7 +673,7 @@ static int rows_across_lanes(const uint32_t *data, int64_t limit, const int64_t 
             }
             runs = grown;
         }
-        runs[nruns++] = (lane_run){t0, t, g, l0, l1, lo, end - list_offsets[lo], end - begin};
+        runs[nruns++] = (lane_run){t0, t, g, l0, l1, lo, end - list_offsets[lo], end - begin, end - list_offsets[l1 - 1]};
     }
     if (nruns && !rc) qsort(runs, (size_t)nruns, sizeof(lane_run), by_phases_and_length);
     for (int64_t k = 0; k < nruns && !rc; k += w.lanes) {
