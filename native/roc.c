@@ -23,6 +23,11 @@
  * and a stream is the final state (low, high) then the stack, in whole words (about 90
  * bits a stream). Decoders check every read: corrupt bytes give an error, never an
  * out-of-bounds access.
+ *
+ * Decoding rows (get_rows): bit streams whose lists all hold at most VT_ROC_LANE_MAXN ids go
+ * 16 (AVX-512) or 8 (AVX2) at a time across SIMD lanes (roc_lanes.c); the others, and all at
+ * the scalar level, one stream at a time here (decode_stream), which the lanes match id for
+ * id and refusal for refusal.
  */
 #include <stdlib.h>
 #include <string.h>
