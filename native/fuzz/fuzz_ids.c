@@ -188,6 +188,31 @@ int main(int argc, char **argv) {
             for (int t = 0; t < 64; t++) rw[t] = next() & next();
             vt_rice_decode(rw, (int64_t)(next() % 65), 16, center, (int)k, back);
         }
+        { /* bit streams of up to 40 lists grouped by a random min_ids: up to 16 streams a batch across
+             the SIMD lanes, chained lists among them; every row read back, then the words mutated
+             and read again (refused or read, never out of bounds) */
+            int64_t nl = 1 + (int64_t)(next() % 40), counts[40], loff[41], starts[41], boff[41], left = n;
+            loff[0] = 0;
+            for (int64_t l = 0; l < nl; l++) {
+                counts[l] = l == nl - 1 ? left : (int64_t)(next() % (uint64_t)(left + 1)) / (1 + (int64_t)(next() % 8));
+                left -= counts[l];
+                loff[l + 1] = loff[l] + counts[l];
+            }
+            int64_t ng = vt_roc_groups(counts, nl, 1 + (int64_t)(next() % 300), starts), bcap = cap + 2 * nl + 8;
+            uint32_t *bits = malloc(sizeof(uint32_t) * (size_t)bcap);
+            int64_t *rows = malloc(sizeof(int64_t) * (size_t)(n + 1));
+            for (int64_t k = 0; k < n; k++) rows[k] = k;
+            int64_t blen = vt_roc_encode_bits(set, counts, nl, starts, ng, universe, bits, bcap, boff);
+            if (blen < 0 || (n && vt_roc_get_rows_bits(bits, blen, boff, starts, ng, loff, nl, universe, rows, n, out)) ||
+                (n && memcmp(out, set, 8 * (size_t)n))) {
+                fprintf(stderr, "bit streams of many lists failed at iteration %ld\n", it);
+                return 1;
+            }
+            for (int k = 0; k < 6 && blen > 0; k++) bits[next() % (uint64_t)blen] ^= (uint32_t)1 << (next() % 32);
+            if (n) vt_roc_get_rows_bits(bits, blen, boff, starts, ng, loff, nl, universe, rows, n, out);
+            free(rows);
+            free(bits);
+        }
         /* mutate: flip bits, truncate, or replace with random words; wrong n and universe too */
         int mode = (int)(next() % 4);
         int64_t rlen = mode == 1 ? (int64_t)(next() % (uint64_t)(len + 1)) : len;
