@@ -129,6 +129,8 @@ typedef struct {
     uint32_t *keys, *vals, *stacks;
     int64_t cap;
     int lanes; /* 16 (AVX-512), 8 (AVX2), or 0 at the scalar level: no decoding across lanes */
+    int avx512; /* which kernels: decided once, with lanes (a kernel chosen by the lane count ran
+                   AVX-512 code at the AVX2 level, right answers on this machine, a fault on others) */
 } vt_roc_lanes;
 int vt_roc_lanes_init(vt_roc_lanes *w);
 void vt_roc_lanes_free(vt_roc_lanes *w);

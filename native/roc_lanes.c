@@ -32,7 +32,8 @@
 int vt_roc_lanes_init(vt_roc_lanes *w) {
     memset(w, 0, sizeof *w);
 #if VT_X86
-    w->lanes = vt_simd_level() == VT_AVX512 ? 16 : vt_simd_level() == VT_AVX2 ? 8 : 0;
+    w->avx512 = vt_simd_level() == VT_AVX512;
+    w->lanes = w->avx512 ? 16 : vt_simd_level() == VT_AVX2 ? 8 : 0;
 #endif
     if (!w->lanes) return 0;
     w->keys = aligned_alloc(64, sizeof(uint32_t) * VT_ROC_LANE_MAXN * VT_ROC_LANES_MAX);
@@ -317,7 +318,7 @@ static int lanes_stacks(vt_roc_lanes *w, int64_t words) {
 static void table_steps(vt_roc_lanes *w, lanes_state *ls, const roc_step *steps, int64_t first, int64_t last,
                         uint32_t with) {
 #if VT_X86
-    if (vt_simd_level() == VT_AVX512) table_steps_512(ls, w->keys, w->vals, steps, first, last, with);
+    if (w->avx512) table_steps_512(ls, w->keys, w->vals, steps, first, last, with);
     else table_steps_256(ls, w->keys, w->vals, steps, first, last, with);
 #endif
 }
@@ -365,7 +366,7 @@ static int lanes_phase(vt_roc_lanes *w, lanes_state *ls, uint64_t universe, cons
             ls->len[l] = r.len;
         }
 #if VT_X86
-        if (vt_simd_level() == VT_AVX512) set_row_512(keys, vals, i - 1, g, act, rank);
+        if (w->avx512) set_row_512(keys, vals, i - 1, g, act, rank);
         else set_row_256(keys, vals, i - 1, g, act, rank);
 #endif
         for (int l = 0; l < lanes; l++) {
