@@ -9,7 +9,8 @@
  * every lane in one row: a step compares the lanes' gaps with each key row once, so a row costs
  * one compare, two adds and a store for a vector of ids. Not kept: AVX2 with 16 lanes (a row
  * two vectors, the states four: 0.94x, the 16 registers spill) and two batches a step of each in
- * turn (32 lanes at AVX-512: 0.80x, their sets past L1).
+ * turn, one's chain meant to run under the other's pass (32 lanes: 0.79-0.84x at AVX-512,
+ * 0.90-0.95x at AVX2, also with the steps past the shortest table by vector).
  *
  * A batch decodes phase by phase, each stream's last list first (a stream of chained lists
  * passes its state from list to list). In a phase every lane runs the table's steps up to the
@@ -98,7 +99,6 @@ VT_TARGET_AVX512 static void set_row_512(uint32_t *keys, uint32_t *vals, int64_t
     _mm512_storeu_si512(rank, set_step_512(keys, vals, size, gb, (__mmask16)act));
 }
 
-/* Steps 1 .. steps_all of all 16 lanes (each has at least that many table steps). */
 /* Table steps first .. last of the lanes in `lanes` (a bit each; the others keep their state and
  * set). */
 VT_TARGET_AVX512 static void table_steps_512(lanes_state *ls, uint32_t *keys, uint32_t *vals, const roc_step *steps,
