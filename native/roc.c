@@ -746,7 +746,7 @@ static int get_rows(const uint32_t *data, int64_t ndata, const int64_t *offsets,
     roc_work work;
     uint8_t *done = NULL;
     if (work_init(&work, longest, universe)) rc = -3;
-    if (!rc && lay->bits && steps && count) { /* one-list streams across SIMD lanes first */
+    if (!rc && lay->bits && steps && count && vt_simd_level() != VT_SCALAR) { /* streams across SIMD lanes first */
         if (!(done = calloc((size_t)count, 1))) rc = -3;
         else rc = rows_across_lanes(data, limit, offsets, list_offsets, nlist, lay, universe, steps, nsteps, rows, count,
                                     values, done);
