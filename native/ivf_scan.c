@@ -3,6 +3,7 @@
  * Results are row positions; the caller maps the final ones to user ids. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "vtool.h"
 #include "internal.h"
 
@@ -55,25 +56,31 @@ struct vt_scan_job {
     const int64_t *list_offsets, *probes;
     int64_t nq, d, code_size, nlist, nprobe, m, ksub;
     vt_collector *out;
+    int64_t *order;     /* the queries by their first probed list (NULL: as given), batched in this order */
     vt_batches batches; /* of queries */
 };
 typedef struct vt_scan_job scan_job;
 
-/* Queries q0 .. q0 + nb_q - 1, in the order by_list gives them. Encodings whose scans need
- * no table a query (flat vectors, scalar quantizers) take the (query, list) pairs by list: a
- * query costs nothing to switch to. PQ and RQ build a table a query, so they take each query
- * whole, the queries by their first list. */
+/* The batch of queries at q0 .. q0 + nb_q - 1 of the job's order, in the order by_list gives
+ * them. Encodings whose scans need no table a query (flat vectors, scalar quantizers) take
+ * the (query, list) pairs by list: a query costs nothing to switch to. PQ and RQ build a table
+ * a query, so they take each query whole, the queries by their first list. */
 static int scan_batch(const scan_job *j, vt_scanner *s, float *buf, int64_t q0, int64_t nb_q) {
     const int by_pair = j->kind != VT_SCAN_PQ && j->kind != VT_SCAN_RQ;
     const int64_t nprobe = j->nprobe, units = by_pair ? nb_q * nprobe : nb_q, d = j->d;
-    const int64_t *probes = j->probes + q0 * nprobe;
+    const int64_t *qs = j->order ? j->order + q0 : NULL; /* the batch's queries, or q0 .. */
+    int64_t *gathered = qs && nprobe ? malloc(sizeof(int64_t) * (size_t)(nb_q * nprobe)) : NULL;
+    if (qs && nprobe && !gathered) return -4;
+    for (int64_t i = 0; gathered && i < nb_q; i++)
+        memcpy(gathered + i * nprobe, j->probes + qs[i] * nprobe, sizeof(int64_t) * (size_t)nprobe);
+    const int64_t *probes = gathered ? gathered : j->probes + q0 * nprobe;
     /* with fewer units than a quarter of the lists (a few queries: one query's search) they
        seldom share a list, and the sort's pass over the lists would cost more than it saves */
     int64_t *order = nprobe && units > 1 && units >= j->nlist / 4 ? by_list(probes, nb_q, nprobe, j->nlist, by_pair)
                                                                    : NULL;
     int rc = 0;
     for (int64_t t = 0; t < units && !rc; t++) {
-        int64_t u = order ? order[t] : t, i = by_pair ? u / nprobe : u, q = q0 + i;
+        int64_t u = order ? order[t] : t, i = by_pair ? u / nprobe : u, q = qs ? qs[i] : q0 + i;
         int64_t p0 = by_pair ? u % nprobe : 0, p1 = by_pair ? p0 + 1 : nprobe;
         vt_scanner_set_query(s, j->queries + q * d);
         for (int64_t p = p0; p < p1 && !rc; p++) {
@@ -88,7 +95,9 @@ static int scan_batch(const scan_job *j, vt_scanner *s, float *buf, int64_t q0, 
         }
     }
     free(order);
-    return rc ? rc : vt_collector_finish_queries(j->out, q0, nb_q);
+    free(gathered);
+    for (int64_t i = 0; qs && i < nb_q && !rc; i++) rc = vt_collector_finish_queries(j->out, qs[i], 1);
+    return rc || qs ? rc : vt_collector_finish_queries(j->out, q0, nb_q);
 }
 
 int vt_scan_job_run(vt_scan_job *j) {
@@ -105,11 +114,16 @@ int vt_scan_job_run(vt_scan_job *j) {
 }
 
 void vt_scan_job_free(vt_scan_job *j) {
+    if (j) free(j->order);
     free(j);
 }
 
 /* Queries in one batch for one thread (the lists shared across all of them); for more,
- * batches shrinking from nq / 2 threads (vt_batches), none under SCAN_BATCH_MIN queries. */
+ * batches shrinking from nq / 2 threads (vt_batches), none under SCAN_BATCH_MIN queries, cut
+ * from the queries ordered by their first probed list: each thread's batch then holds a range
+ * of the lists, which it reads once for all its queries, where batches of queries as given
+ * each read nearly every list (MiniLM IVF256,Flat, nprobe 1, two threads: 17.9 -> 10.3 ms,
+ * no faster than one thread before: the scan waits on memory). */
 #define SCAN_BATCH_MIN 16
 
 int vt_scan_job_new(int kind, const float *queries, int64_t nq, int64_t d, const float *centroids, int by_residual,
@@ -126,6 +140,7 @@ int vt_scan_job_new(int kind, const float *queries, int64_t nq, int64_t d, const
                     .precomputed = precomputed, .terms = terms, .codes = codes, .list_offsets = list_offsets,
                     .probes = probes, .nq = nq, .d = d, .code_size = code_size, .nlist = nlist, .nprobe = nprobe,
                     .m = m, .ksub = ksub, .out = out};
+    j->order = threads > 1 && nprobe && nq > SCAN_BATCH_MIN ? by_list(probes, nq, nprobe, nlist, 0) : NULL;
     vt_batches_init(&j->batches, nq, threads, SCAN_BATCH_MIN, nq);
     *job = j;
     return 0;
