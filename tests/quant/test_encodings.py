@@ -134,7 +134,10 @@ def test_sq8_error_is_at_most_one_step_and_fp16_is_exact_on_halves():
 
 @pytest.mark.parametrize("name", ["glove-50-l2", "minilm-wordnet-384"])
 def test_sq4_and_bf16_codes_are_faiss_codes(name):
-    """The same training data gives byte-identical codes to faiss's QT_4bit and QT_bf16."""
+    """The same training data gives byte-identical codes to faiss's QT_4bit and QT_bf16. bf16
+    rounds to nearest even, as faiss's AVX512_SPR build does (in hardware); faiss's other builds
+    round a tie (low half exactly 0x8000) half up: there, and only there, it differs (on an AMD
+    EPYC, 52 of MiniLM's 7.7 M components, its 117 ties those whose high half is even)."""
     from vtool.quant.bf16 import SQbf16
     from vtool.quant.sq4 import SQ4
 
@@ -149,7 +152,17 @@ def test_sq4_and_bf16_codes_are_faiss_codes(name):
                                atol=1e-5)
     bf = faiss.ScalarQuantizer(d, faiss.ScalarQuantizer.QT_bf16)
     bf.train(x)
-    np.testing.assert_array_equal(SQbf16(d).encode(x), bf.compute_codes(x))
+    ours, theirs = SQbf16(d).encode(x).view(np.uint16), bf.compute_codes(x).view(np.uint16)
+    bits = x.view(np.uint32)
+    nearest_even = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+    np.testing.assert_array_equal(ours, nearest_even)
+    config = getattr(faiss, "SIMDConfig", None)
+    if config is not None and config.get_level_name() == "AVX512_SPR":
+        np.testing.assert_array_equal(ours, theirs)
+    else:
+        tie = (bits & 0xFFFF) == 0x8000
+        np.testing.assert_array_equal(ours[~tie], theirs[~tie])
+        np.testing.assert_array_equal(theirs[tie], ((bits[tie] + 0x8000) >> 16).astype(np.uint16))
 
 
 def test_bf16_rounds_to_nearest_even_and_refuses_overflow():
