@@ -811,3 +811,26 @@ int vt_roc_get_rows_bits(const uint32_t *data, int64_t ndata, const int64_t *bit
     roc_layout lay = {0, ngroups, starts, 1};
     return get_rows(data, ndata, bit_offsets, list_offsets, nlist, &lay, universe, rows, count, values);
 }
+
+int vt_roc_place_rows(const int64_t *list_offsets, int64_t nlist, const int64_t *split_of, const int64_t *main_offsets,
+                      const int64_t *first, int64_t parts, const int64_t *part_offsets, const int64_t *rows,
+                      int64_t count, int64_t *placed, int8_t *part) {
+    int64_t l = 0;
+    for (int64_t i = 0; i < count; i++) {
+        const int64_t r = rows[i];
+        if (r < list_offsets[l] || r >= list_offsets[nlist]) return -1;
+        while (r >= list_offsets[l + 1]) l++; /* rows in order: the lists walked once */
+        const int64_t at = r - list_offsets[l], s = split_of[l];
+        if (s < 0) {
+            placed[i] = main_offsets[l] + at;
+            part[i] = -1;
+            continue;
+        }
+        const int64_t *f = first + s * (parts + 1);
+        int64_t p = 0;
+        while (p + 1 < parts && at >= f[p + 1]) p++;
+        placed[i] = part_offsets[s * parts + p] + at - f[p];
+        part[i] = (int8_t)p;
+    }
+    return 0;
+}

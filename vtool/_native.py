@@ -888,6 +888,23 @@ def roc_groups(counts: np.ndarray, min_ids: int) -> np.ndarray:
     return starts[:got + 1].copy()
 
 
+def roc_place_rows(list_offsets: np.ndarray, split_of: np.ndarray, main_offsets: np.ndarray, first: np.ndarray,
+                   part_offsets: np.ndarray, sorted_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(place, part) of sorted rows of lists some of which are coded in parts: vt_roc_place_rows."""
+    rows = np.ascontiguousarray(sorted_rows, dtype=np.int64)
+    first = np.ascontiguousarray(first, dtype=np.int64)
+    placed, part = np.empty(len(rows), np.int64), np.empty(len(rows), np.int8)
+    if len(rows) and lib.vt_roc_place_rows(_ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)),
+                                           len(list_offsets) - 1, _ptr("int64_t *", np.ascontiguousarray(split_of, np.int64)),
+                                           _ptr("int64_t *", np.ascontiguousarray(main_offsets, np.int64)),
+                                           _ptr("int64_t *", first), first.shape[1] - 1,
+                                           _ptr("int64_t *", np.ascontiguousarray(part_offsets, np.int64)),
+                                           _ptr("int64_t *", rows), len(rows), _ptr("int64_t *", placed),
+                                           _ptr("int8_t *", part)):
+        raise ValueError("rows out of order or past the lists")
+    return placed, part
+
+
 def roc_predicted_bits(universe: int, counts: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Each group's predicted bit-stream length (integer arithmetic: the same on every machine)."""
     counts = np.ascontiguousarray(counts, dtype=np.int64)

@@ -781,3 +781,80 @@ def test_a_search_grid_over_corrupt_ids_says_so_and_a_row_past_the_lists_says_th
         codec.ids_at(np.array([[1, 2], [3, -1]]))
     with pytest.raises(VtoolError, match="row out of range"):
         codec.ids_at(np.array([[n, 0]]))
+
+
+def split_lists_case(rng):
+    """Lists around the split size, a long one past the SIMD lanes' limit, an empty one, and one
+    whose ids all lie in one quarter of the universe (three empty parts)."""
+    sizes = [0, 255, 256, 300, 1000, 1500, 64, 3]
+    n = sum(sizes) + 400
+    ids = rng.permutation(n).astype(np.int64)
+    quarter = np.sort(ids[ids < n // 4])[:400]  # one list of the first quarter's ids
+    rest = ids[~np.isin(ids, quarter)]
+    lists, at = [], 0
+    for size in sizes:
+        lists.append(rest[at:at + size])
+        at += size
+    lists.append(quarter)
+    list_offsets = np.concatenate([[0], np.cumsum([len(v) for v in lists])]).astype(np.int64)
+    return np.concatenate(lists), list_offsets
+
+
+def test_roc_lists_split_in_parts_round_trip_at_every_level(simd_level):
+    """Lists of at least ROC_SPLIT_MIN ids are coded as four sets, a quarter of the universe
+    each: rows of any list, in any order, on one or two threads, give the ids of one set a list."""
+    rng = np.random.default_rng(12)
+    ids, list_offsets = split_lists_case(rng)
+    sections, header, order = encode_ids("roc", ids, list_offsets)
+    assert header["id_roc_split_parts"] == ids_module.ROC_SPLIT_PARTS
+    assert header["id_roc_split_min"] == ids_module.ROC_SPLIT_MIN
+    codec = open_codec(sections, header, list_offsets)
+    assert (codec.split_of >= 0).sum() == 5  # 256, 300, 1000, 1500 and the quarter's 400
+    np.testing.assert_array_equal(codec.decode_all(), ids[order])
+    rows = rng.integers(0, len(ids), 5000)
+    for threads in (1, 2):
+        np.testing.assert_array_equal(codec.ids_of(rows, threads=threads), ids[order][rows])
+    grid = np.where(rng.random((50, 10)) < 0.1, -1, rng.integers(0, len(ids), (50, 10)))
+    np.testing.assert_array_equal(codec.ids_at(grid, 2), np.where(grid >= 0, ids[order][grid], -1))
+    sparse = np.sort(rng.choice(2**40, len(ids), replace=False)).astype(np.int64)[rng.permutation(len(ids))]
+    sections, header, order = encode_ids("roc", sparse, list_offsets)  # ranks coded, an id table
+    np.testing.assert_array_equal(open_codec(sections, header, list_offsets).ids_of(rows), sparse[order][rows])
+
+
+def test_roc_split_headers_and_sections_that_disagree_are_refused():
+    """Part counts, the split's size and parts, and its sections are checked before a row is
+    decoded: a crafted value or a missing section is a corrupt index."""
+    rng = np.random.default_rng(13)
+    ids, list_offsets = split_lists_case(rng)
+    sections, header, order = encode_ids("roc", ids, list_offsets)
+    for key, value in (("id_roc_split_parts", 0), ("id_roc_split_parts", 65), ("id_roc_split_parts", 3),
+                       ("id_roc_split_min", 0), ("id_roc_split_min", 300), ("id_roc_part_count_rice", 63),
+                       ("id_roc_part_count_rice", header["id_roc_part_count_rice"] + 1),
+                       ("id_roc_parts_bits", header["id_roc_parts_bits"] + 1),
+                       ("id_roc_parts_length_center", header["id_roc_parts_length_center"] + 1)):
+        with pytest.raises(VtoolError, match="corrupt ROC ids"):
+            open_codec(sections, {**header, key: value}, list_offsets).decode_all()
+    for name in ("id_roc_parts", "id_roc_parts_offsets", "id_roc_part_counts"):
+        with pytest.raises(VtoolError, match="corrupt ROC ids"):
+            open_codec({k: v for k, v in sections.items() if k != name}, header, list_offsets)
+    counts = sections["id_roc_part_counts"].copy()
+    counts[0] ^= np.uint64(1 << 5)  # a part's count off: refused or, where it still adds up, the streams disagree
+    with pytest.raises(VtoolError, match="corrupt ROC ids"):
+        open_codec({**sections, "id_roc_part_counts": counts}, header, list_offsets).decode_all()
+    assert ids_module.check_id_sections({**sections, "id_roc_parts": np.zeros(3, np.uint64)}, header, len(ids))
+    old = {k: v for k, v in header.items() if not k.startswith(("id_roc_split", "id_roc_part"))}
+    with pytest.raises(VtoolError, match="corrupt ROC ids"):  # read as unsplit: the main streams disagree
+        open_codec(sections, old, list_offsets).decode_all()
+
+
+def test_roc_rows_are_placed_in_the_main_lists_or_the_parts_in_order_only():
+    list_offsets = np.array([0, 3, 10, 12], np.int64)  # list 1 split in parts of 4 and 3 rows
+    split_of, main_offsets = np.array([-1, 0, -1]), np.array([0, 3, 3, 5], np.int64)
+    first, part_offsets = np.array([[0, 4, 7]], np.int64), np.array([0, 4, 7], np.int64)
+    placed, part = _native.roc_place_rows(list_offsets, split_of, main_offsets, first, part_offsets,
+                                          np.array([0, 2, 3, 6, 7, 9, 10, 11]))
+    np.testing.assert_array_equal(placed, [0, 2, 0, 3, 4, 6, 3, 4])
+    np.testing.assert_array_equal(part, [-1, -1, 0, 0, 1, 1, -1, -1])
+    for rows in ([3, 2], [12], [-1]):
+        with pytest.raises(ValueError):
+            _native.roc_place_rows(list_offsets, split_of, main_offsets, first, part_offsets, np.array(rows))

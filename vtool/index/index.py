@@ -572,12 +572,13 @@ def header_problem(h: dict) -> str | None:
     if not isinstance(h.get("id_codec", "int64"), str):
         return "header field 'id_codec' is not a string"
     for key in ("id_universe", "id_table_universe", "id_roc_group", "id_roc_min_ids", "id_roc_bits",
-                "id_roc_length_rice"):
+                "id_roc_length_rice", "id_roc_parts_bits", "id_roc_parts_length_rice", "id_roc_split_min",
+                "id_roc_split_parts", "id_roc_part_count_rice"):
         if key in h and (type(h[key]) is not int or not 0 <= h[key] <= MAX_COUNT):
             return f"header field {key!r} is not a count"
-    if "id_roc_length_center" in h and (type(h["id_roc_length_center"]) is not int
-                                        or not -MAX_COUNT <= h["id_roc_length_center"] <= MAX_COUNT):
-        return "header field 'id_roc_length_center' is not an integer"
+    for key in ("id_roc_length_center", "id_roc_parts_length_center"):
+        if key in h and (type(h[key]) is not int or not -MAX_COUNT <= h[key] <= MAX_COUNT):
+            return f"header field {key!r} is not an integer"
     if h.get("id_roc_layout") not in (None, "bits"):
         return f"unknown ROC layout {h['id_roc_layout']!r}"
     if h.get("code_codec") not in (None, "ans"):
