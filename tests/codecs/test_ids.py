@@ -786,7 +786,8 @@ def test_a_search_grid_over_corrupt_ids_says_so_and_a_row_past_the_lists_says_th
 def split_lists_case(rng):
     """Lists around the split size, a long one past the SIMD lanes' limit, an empty one, and one
     whose ids all lie in one quarter of the universe (three empty parts)."""
-    sizes = [0, 255, 256, 300, 1000, 1500, 64, 3]
+    least = ids_module.ROC_SPLIT_MIN
+    sizes = [0, least - 1, least, least + 44, 1000, 1500, 64, 3]
     n = sum(sizes) + 400
     ids = rng.permutation(n).astype(np.int64)
     quarter = np.sort(ids[ids < n // 4])[:400]  # one list of the first quarter's ids
@@ -809,7 +810,7 @@ def test_roc_lists_split_in_parts_round_trip_at_every_level(simd_level):
     assert header["id_roc_split_parts"] == ids_module.ROC_SPLIT_PARTS
     assert header["id_roc_split_min"] == ids_module.ROC_SPLIT_MIN
     codec = open_codec(sections, header, list_offsets)
-    assert (codec.split_of >= 0).sum() == 5  # 256, 300, 1000, 1500 and the quarter's 400
+    assert (codec.split_of >= 0).sum() == 5  # all but 0, least - 1, 64 and 3 (the quarter's 400 too)
     np.testing.assert_array_equal(codec.decode_all(), ids[order])
     rows = rng.integers(0, len(ids), 5000)
     for threads in (1, 2):
@@ -828,7 +829,8 @@ def test_roc_split_headers_and_sections_that_disagree_are_refused():
     ids, list_offsets = split_lists_case(rng)
     sections, header, order = encode_ids("roc", ids, list_offsets)
     for key, value in (("id_roc_split_parts", 0), ("id_roc_split_parts", 65), ("id_roc_split_parts", 3),
-                       ("id_roc_split_min", 0), ("id_roc_split_min", 300), ("id_roc_part_count_rice", 63),
+                       ("id_roc_split_min", 0), ("id_roc_split_min", header["id_roc_split_min"] + 1),
+                       ("id_roc_part_count_rice", 63),
                        ("id_roc_part_count_rice", header["id_roc_part_count_rice"] + 1),
                        ("id_roc_parts_bits", header["id_roc_parts_bits"] + 1),
                        ("id_roc_parts_length_center", header["id_roc_parts_length_center"] + 1)):

@@ -53,9 +53,11 @@ METHODS = ("int64", "packed", "ef", "roc", "wt")
 # log2 C(N, n) and its length 4-5 more, so 64 ids keep roc within 0.1 bit an id of the bound
 ROC_MIN_IDS = 64
 # lists of at least ROC_SPLIT_MIN ids are coded in ROC_SPLIT_PARTS sets, one a part of the
-# universe: decoded 1.9x as fast (a step's pass over the set is a quarter as long; 256 ids:
-# parts of 64, which keep the parts' streams and counts within 0.03 bits an id at 1M ids)
-ROC_SPLIT_MIN, ROC_SPLIT_PARTS = 256, 4
+# universe: a decoding step passes over a quarter of the set (a search's rows of the synthetic
+# 1M IVF4096 index: 11.6 -> 6.5 ms; from 256 ids 7.1, from 64 7.9 as more parts chain); the
+# parts' counts and streams cost about what the split saves (1M: 0.019 -> 0.049 bits an id
+# over the bound; GloVe IVF4096, whose lists' ids are uneven over the universe: 0.062 -> -0.024)
+ROC_SPLIT_MIN, ROC_SPLIT_PARTS = 128, 4
 
 
 def _bit_width(v: int) -> int:
@@ -242,8 +244,7 @@ class RocIds(IdCodec):
     """Lists of at least "id_roc_split_min" ids (header; absent: none) are coded in
     "id_roc_split_parts" parts, the ids of each quarter of the universe (four parts) a set of
     its own: a part's set is decoded alone, and its steps pass over a quarter of the ids (a
-    step's pass over the set is most of the decoding): synthetic 1M IVF4096's 20,000 search
-    rows 10.7 -> 5.7 ms, for about 0.03 bits an id (the parts' counts and streams)."""
+    step's pass over the set was most of the decoding; ROC_SPLIT_MIN)."""
 
     name = "roc"
     random_access = False  # a stream is decoded in order (its last list first)
