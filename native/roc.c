@@ -834,3 +834,33 @@ int vt_roc_place_rows(const int64_t *list_offsets, int64_t nlist, const int64_t 
     }
     return 0;
 }
+
+int vt_roc_cuts(const int64_t *list_offsets, int64_t nlist, const int64_t *starts, int64_t ngroups, const int64_t *rows,
+                int64_t count, int64_t parts, int64_t *cuts) {
+    if (parts < 1 || ngroups < 1 || starts[0] != 0 || starts[ngroups] != nlist) return -1;
+    for (int64_t k = 0; k < ngroups; k++)
+        if (starts[k + 1] < starts[k]) return -1;
+    int64_t total = 0, l = 0, g = 0, last = -1;
+    for (int pass = 0; pass < 2; pass++) { /* the total first, then the cuts at its shares */
+        int64_t work = 0, next = 1;
+        l = g = 0;
+        last = -1;
+        for (int64_t i = 0; i < count; i++) {
+            const int64_t r = rows[i];
+            if (r < list_offsets[l] || r >= list_offsets[nlist]) return -1;
+            while (r >= list_offsets[l + 1]) l++;
+            while (l >= starts[g + 1]) g++;
+            if (g == last) continue;
+            last = g; /* a stream's first row: a cut falls before it where its midpoint passes a share */
+            const int64_t w = list_offsets[starts[g + 1]] - list_offsets[l];
+            for (; pass && next < parts && (2 * work + w) * parts >= 2 * total * next; next++) cuts[next] = i;
+            work += w;
+        }
+        if (pass)
+            for (; next < parts; next++) cuts[next] = count;
+        total = work;
+    }
+    cuts[0] = 0;
+    cuts[parts] = count;
+    return 0;
+}

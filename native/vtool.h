@@ -265,11 +265,17 @@ int vt_roc_predicted_bits(uint64_t universe, const int64_t *counts, int64_t nlis
 int vt_roc_get_rows_bits(const uint32_t *data, int64_t ndata, const int64_t *bit_offsets, const int64_t *starts,
                          int64_t ngroups, const int64_t *list_offsets, int64_t nlist, uint64_t universe,
                          const int64_t *rows, int64_t count, uint64_t *values);
+/* Where to cut sorted rows of ROC-coded lists (streams: starts) into `parts` pieces of about
+ * equal ids to decode, never inside a stream: each stream weighs the ids from the list of its
+ * first row to its end, and goes to the piece that holds its midpoint. cuts[0 .. parts] (the
+ * last = count). 0, or -1 for a row in a list before the previous row's, or past the lists. */
+int vt_roc_cuts(const int64_t *list_offsets, int64_t nlist, const int64_t *starts, int64_t ngroups, const int64_t *rows,
+                int64_t count, int64_t parts, int64_t *cuts);
 /* Sorted rows of lists of which some are coded in parts (split_of[l] = s >= 0: part p of split
  * list s holds its rows first[s (parts + 1) + p] .. first[s (parts + 1) + p + 1] - 1): each
  * row's place among the other lists' rows (main_offsets, the split lists empty) with part -1,
  * or among the parts' rows (part_offsets, list s parts + p) with its part p. 0, or -1 for a
- * row out of order or past the lists. */
+ * row in a list before the previous row's, or past the lists. */
 int vt_roc_place_rows(const int64_t *list_offsets, int64_t nlist, const int64_t *split_of, const int64_t *main_offsets,
                       const int64_t *first, int64_t parts, const int64_t *part_offsets, const int64_t *rows,
                       int64_t count, int64_t *placed, int8_t *part);

@@ -888,6 +888,18 @@ def roc_groups(counts: np.ndarray, min_ids: int) -> np.ndarray:
     return starts[:got + 1].copy()
 
 
+def roc_cuts(list_offsets: np.ndarray, starts: np.ndarray, sorted_rows: np.ndarray, parts: int) -> np.ndarray:
+    """Cuts of sorted rows of ROC-coded lists into pieces of about equal work: vt_roc_cuts."""
+    rows = np.ascontiguousarray(sorted_rows, dtype=np.int64)
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    cuts = np.empty(parts + 1, np.int64)
+    if lib.vt_roc_cuts(_ptr("int64_t *", np.ascontiguousarray(list_offsets, np.int64)), len(list_offsets) - 1,
+                       _ptr("int64_t *", starts), len(starts) - 1, _ptr("int64_t *", rows) if len(rows) else ffi.NULL,
+                       len(rows), parts, _ptr("int64_t *", cuts)):
+        raise ValueError("rows out of order or past the lists, or streams that do not cover them")
+    return cuts
+
+
 def roc_place_rows(list_offsets: np.ndarray, split_of: np.ndarray, main_offsets: np.ndarray, first: np.ndarray,
                    part_offsets: np.ndarray, sorted_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(place, part) of sorted rows of lists some of which are coded in parts: vt_roc_place_rows."""

@@ -860,3 +860,17 @@ def test_roc_rows_are_placed_in_the_main_lists_or_the_parts_in_order_only():
     for rows in ([3, 2], [12], [-1]):
         with pytest.raises(ValueError):
             _native.roc_place_rows(list_offsets, split_of, main_offsets, first, part_offsets, np.array(rows))
+
+
+def test_roc_rows_are_cut_for_threads_where_streams_begin_at_about_equal_work():
+    list_offsets = np.array([0, 100, 110, 120, 300, 400], np.int64)
+    starts = np.array([0, 1, 3, 4, 5], np.int64)  # streams: list 0, lists 1-2, list 3, list 4
+    rows = np.array([5, 50, 105, 115, 200, 250, 399])
+    cuts = _native.roc_cuts(list_offsets, starts, rows, 2)  # work 100 | 20 | 180 | 100: cut before list 3
+    np.testing.assert_array_equal(cuts, [0, 4, 7])
+    np.testing.assert_array_equal(_native.roc_cuts(list_offsets, starts, rows, 1), [0, 7])
+    assert _native.roc_cuts(list_offsets, starts, rows[:1], 3).tolist() == [0, 0, 1, 1]  # pieces may be empty
+    for bad_rows, bad_starts in (([105, 5], starts), ([400], starts), ([1], np.array([0, 3, 1, 5])),
+                                 ([1], np.array([0, 4]))):
+        with pytest.raises(ValueError):
+            _native.roc_cuts(list_offsets, bad_starts, np.array(bad_rows), 2)

@@ -219,12 +219,10 @@ class _RocLists:
         than one)."""
         if threads <= 1 or not len(ordered):
             return [ordered]
-        lists = np.searchsorted(self.list_offsets, ordered, side="right") - 1
-        stream = np.searchsorted(self.starts, lists, side="right") - 1
-        first = np.concatenate([[True], stream[1:] != stream[:-1]])  # a stream's first (lowest) row
-        work = np.cumsum(np.where(first, self.list_offsets[self.starts[stream + 1]] - self.list_offsets[lists], 0))
-        targets = work[-1] * np.arange(1, threads) / threads
-        cuts = [int(c) for c in np.unique(np.concatenate([[0], np.searchsorted(work, targets), [len(ordered)]]))]
+        try:
+            cuts = [int(c) for c in np.unique(_native.roc_cuts(self.list_offsets, self.starts, ordered, threads))]
+        except ValueError:
+            raise VtoolError("corrupt ROC ids") from None
         return [ordered[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
 
 
