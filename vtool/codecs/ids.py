@@ -209,7 +209,7 @@ class _RocLists:
         stream they touch is decoded once."""
         ordered, order = _native.sort_rows(rows, int(self.list_offsets[-1]))
         out = np.empty(len(rows), dtype=np.uint64)
-        out[order] = decode_pieces(threads, [(self, piece) for piece in self.pieces(ordered, threads)])[0]
+        out[order] = _joined(decode_pieces(threads, [(self, piece) for piece in self.pieces(ordered, threads)]))
         return out
 
     def pieces(self, ordered: np.ndarray, threads: int) -> list[np.ndarray]:
@@ -227,15 +227,28 @@ class _RocLists:
 
 
 def decode_pieces(threads: int, jobs: list[tuple[_RocLists, np.ndarray]]) -> list[np.ndarray]:
-    """The values of each (lists, rows in order) job, on threads at once, gathered by lists
-    (in the order they first come)."""
+    """The values of each (lists, rows in order) job, on threads at once."""
     try:
-        got = map_threads(threads, lambda job: job[0].decode(job[1]), jobs)
+        return map_threads(threads, lambda job: job[0].decode(job[1]), jobs)
     except ValueError:
         raise VtoolError("corrupt ROC ids") from None
-    owners = list(dict.fromkeys(id(lists) for lists, _ in jobs))
-    return [np.concatenate([g for (lists, _), g in zip(jobs, got) if id(lists) == o] or [np.zeros(0, np.uint64)])
-            for o in owners]
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
+
+
+def _even_shares(n: np.ndarray, parts: int) -> np.ndarray:
+    """Each list's n ids shared as evenly as integers allow among its parts (n x parts)."""
+    n = np.asarray(n, np.int64)[:, None]
+    return (n * np.arange(1, parts + 1)) // parts - (n * np.arange(parts)) // parts
+
+
+def _rice_k(header: dict, key: str) -> int:
+    k = int(header.get(key, -1))
+    if not 0 <= k <= 62:  # (a crafted header: the native call takes a small int)
+        raise VtoolError(f"corrupt ROC ids: Rice parameter {k}")
+    return k
 
 
 class RocIds(IdCodec):
@@ -282,9 +295,7 @@ class RocIds(IdCodec):
     def _bit_offsets(self, prefix, universe, sizes, starts):
         """Each stream's bit offset: its predicted length plus the coded difference."""
         predicted = _native.roc_predicted_bits(universe, sizes, starts)
-        total, k = int(self.header.get(f"{prefix}_bits", -1)), int(self.header.get(f"{prefix}_length_rice", -1))
-        if not 0 <= k <= 62:  # (a crafted header: the native call takes a small int)
-            raise VtoolError(f"corrupt ROC ids: Rice parameter {k}")
+        total, k = int(self.header.get(f"{prefix}_bits", -1)), _rice_k(self.header, f"{prefix}_length_rice")
         lengths = predicted + _native.rice_decode(self.sections[f"{prefix}_offsets"], len(predicted),
                                                   int(self.header.get(f"{prefix}_length_center", 0)), k)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
@@ -297,14 +308,11 @@ class RocIds(IdCodec):
         Rice-coded; the last part holds the rest), as lists of their own in universe ceil(N / parts)."""
         if any(s not in sections for s in ("id_roc_parts", "id_roc_parts_offsets", "id_roc_part_counts")):
             raise VtoolError("corrupt ROC ids: the parts of split lists are missing")
-        p, k = self.nparts, int(header.get("id_roc_part_count_rice", -1))
-        if not 0 <= k <= 62:
-            raise VtoolError(f"corrupt ROC ids: Rice parameter {k}")
+        p, k = self.nparts, _rice_k(header, "id_roc_part_count_rice")
         self.part_width = -(-self.universe // p)
         self.split_of = np.where(split, np.cumsum(split) - 1, -1)  # each list's number among the split ones
         n = sizes[split]
-        share = (n[:, None] * np.arange(1, p + 1)) // p - (n[:, None] * np.arange(p)) // p
-        counts = share.copy()
+        counts = _even_shares(n, p)
         counts[:, :-1] += _native.rice_decode(sections["id_roc_part_counts"], len(n) * (p - 1), 0, k).reshape(-1, p - 1)
         counts[:, -1] = n - counts[:, :-1].sum(axis=1)
         if (counts < 0).any() or (counts > self.part_width).any():
@@ -325,12 +333,11 @@ class RocIds(IdCodec):
         placed, part = _native.roc_place_rows(self.list_offsets, self.split_of, self.main_offsets, self.part_first,
                                               self.parts.list_offsets, ordered)
         whole = part < 0
-        jobs = ([(self.main, piece) for piece in self.main.pieces(placed[whole], threads)]
-                + [(self.parts, piece) for piece in self.parts.pieces(placed[~whole], threads)])
-        main, parts = decode_pieces(threads, jobs)  # the pieces of both on the threads at once
-        values = np.empty(len(rows), dtype=np.uint64)
-        values[whole] = main
-        values[~whole] = parts + part[~whole].astype(np.uint64) * np.uint64(self.part_width)
+        main = [(self.main, piece) for piece in self.main.pieces(placed[whole], threads)]
+        got = decode_pieces(threads, main + [(self.parts, piece) for piece in self.parts.pieces(placed[~whole], threads)])
+        values = np.empty(len(rows), dtype=np.uint64)  # (the pieces of both on the threads at once)
+        values[whole] = _joined(got[:len(main)])
+        values[~whole] = _joined(got[len(main):]) + part[~whole].astype(np.uint64) * np.uint64(self.part_width)
         out = np.empty(len(rows), dtype=np.uint64)
         out[order] = values
         return out
@@ -466,9 +473,7 @@ def encode_ids(method: str, ids: np.ndarray, list_offsets: np.ndarray) -> tuple[
             owner = np.repeat(np.arange(int(split.sum())), sizes[split])
             counts = np.bincount(owner * p + part.astype(np.int64), minlength=p * int(split.sum())).reshape(-1, p)
             _roc_streams(values - part * np.uint64(width), width, counts.ravel(), "id_roc_parts", sections, header)
-            n = sizes[split]
-            share = (n[:, None] * np.arange(1, p + 1)) // p - (n[:, None] * np.arange(p)) // p
-            deviations = (counts - share)[:, :-1].ravel()
+            deviations = (counts - _even_shares(sizes[split], p))[:, :-1].ravel()
             k = _rice_parameter(deviations, 0)
             sections["id_roc_part_counts"] = _native.rice_encode(deviations, 0, k)
             header.update({"id_roc_split_min": ROC_SPLIT_MIN, "id_roc_split_parts": p, "id_roc_part_count_rice": k})
